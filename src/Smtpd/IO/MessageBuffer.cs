@@ -1,0 +1,221 @@
+using System.Buffers;
+using Microsoft.Win32.SafeHandles;
+
+namespace Smtpd.IO;
+
+/// <summary>
+/// Holds one message's content: in pooled memory up to a threshold, then in a temporary file. The memory block
+/// never grows past the threshold; once the content spills, that same block becomes the file's write buffer, so
+/// a session holds at most one threshold of content in memory whatever the message size.
+/// </summary>
+/// <remarks>
+/// Writes past <see cref="MaxLength"/> are counted but discarded (RFC 5321 4.5.3.1.10 and aiosmtpd's
+/// <c>smtp_DATA</c>): the session reads to the end of data and then answers 552, without storing the excess.
+/// </remarks>
+internal sealed class MessageBuffer : IDisposable
+{
+    private const int InitialBlockSize = 4096;
+
+    private readonly int _memoryThreshold;
+    private readonly string _spoolDirectory;
+    private byte[]? _block;
+    private int _blockUsed;
+    private SafeFileHandle? _file;
+    private long _fileLength;
+    private bool _completed;
+
+    public MessageBuffer(int memoryThreshold, long maxLength, string? spoolDirectory)
+    {
+        _memoryThreshold = memoryThreshold;
+        MaxLength = maxLength;
+        _spoolDirectory = spoolDirectory ?? Path.GetTempPath();
+    }
+
+    /// <summary>The most octets stored; more are counted in <see cref="ReceivedLength"/> and dropped.</summary>
+    public long MaxLength { get; set; }
+
+    /// <summary>The octets stored.</summary>
+    public long Length => _fileLength + _blockUsed;
+
+    /// <summary>The octets written, stored or not.</summary>
+    public long ReceivedLength { get; private set; }
+
+    /// <summary>Whether more was written than <see cref="MaxLength"/> allows.</summary>
+    public bool Overflowed => ReceivedLength > MaxLength;
+
+    /// <summary>Whether the content went to a temporary file.</summary>
+    public bool IsSpooled => _file is not null;
+
+    /// <summary>Appends content, dropping whatever goes past <see cref="MaxLength"/>.</summary>
+    public void Write(ReadOnlySpan<byte> data)
+    {
+        ObjectDisposedException.ThrowIf(_completed, this);
+        var room = MaxLength - ReceivedLength;
+        ReceivedLength += data.Length;
+        if (room <= 0)
+        {
+            return;
+        }
+
+        if (data.Length > room)
+        {
+            data = data[..(int)room];
+        }
+
+        while (!data.IsEmpty)
+        {
+            var block = EnsureBlockSpace(data.Length);
+            var count = Math.Min(block.Length - _blockUsed, data.Length);
+            data[..count].CopyTo(block.AsSpan(_blockUsed));
+            _blockUsed += count;
+            data = data[count..];
+        }
+    }
+
+    /// <summary>Ends writing; the content can then be read with <see cref="OpenRead"/>.</summary>
+    public void Complete()
+    {
+        if (_file is not null && _blockUsed > 0)
+        {
+            FlushBlockToFile();
+        }
+
+        _completed = true;
+    }
+
+    /// <summary>Opens an independent read-only stream over the completed content.</summary>
+    public Stream OpenRead()
+    {
+        if (!_completed)
+        {
+            throw new InvalidOperationException("The content is still being received.");
+        }
+
+        return _file is not null
+            ? new SpooledContentStream(_file, _fileLength)
+            : new MemoryStream(_block ?? [], 0, _blockUsed, writable: false);
+    }
+
+    /// <summary>Drops the content and returns the memory and file, ready for the next transaction.</summary>
+    public void Reset()
+    {
+        if (_block is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_block);
+            _block = null;
+        }
+
+        _file?.Dispose();
+        _file = null;
+        _blockUsed = 0;
+        _fileLength = 0;
+        ReceivedLength = 0;
+        _completed = false;
+    }
+
+    public void Dispose() => Reset();
+
+    private byte[] EnsureBlockSpace(int wanted)
+    {
+        if (_block is null)
+        {
+            _block = ArrayPool<byte>.Shared.Rent(Math.Min(_memoryThreshold, Math.Max(InitialBlockSize, wanted)));
+            return _block;
+        }
+
+        if (_blockUsed < _block.Length)
+        {
+            return _block;
+        }
+
+        if (_block.Length < _memoryThreshold)
+        {
+            // Grow in memory, doubling, up to the threshold.
+            var larger = ArrayPool<byte>.Shared.Rent(Math.Min(_memoryThreshold, _block.Length * 2));
+            _block.AsSpan(0, _blockUsed).CopyTo(larger);
+            ArrayPool<byte>.Shared.Return(_block);
+            _block = larger;
+            return _block;
+        }
+
+        // The block is full at the threshold: from now on it is the file's write buffer.
+        FlushBlockToFile();
+        return _block;
+    }
+
+    private void FlushBlockToFile()
+    {
+        _file ??= File.OpenHandle(
+            Path.Combine(_spoolDirectory, $"smtpd-{Guid.NewGuid():N}.eml.tmp"),
+            FileMode.CreateNew,
+            FileAccess.ReadWrite,
+            FileShare.None,
+            FileOptions.DeleteOnClose);
+        RandomAccess.Write(_file, _block.AsSpan(0, _blockUsed), _fileLength);
+        _fileLength += _blockUsed;
+        _blockUsed = 0;
+    }
+
+    /// <summary>A read-only, seekable view of the spool file; each reader keeps its own position.</summary>
+    private sealed class SpooledContentStream(SafeFileHandle file, long length) : Stream
+    {
+        private long _position;
+
+        public override bool CanRead => !file.IsClosed;
+
+        public override bool CanSeek => !file.IsClosed;
+
+        public override bool CanWrite => false;
+
+        public override long Length => length;
+
+        public override long Position
+        {
+            get => _position;
+            set => _position = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value));
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer)
+        {
+            ObjectDisposedException.ThrowIf(file.IsClosed, this);
+            var remaining = length - _position;
+            if (remaining <= 0)
+            {
+                return 0;
+            }
+
+            if (buffer.Length > remaining)
+            {
+                buffer = buffer[..(int)remaining];
+            }
+
+            var read = RandomAccess.Read(file, buffer, _position);
+            _position += read;
+            return read;
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<int>(cancellationToken) : new(Read(buffer.Span));
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
+        {
+            SeekOrigin.Begin => offset,
+            SeekOrigin.Current => _position + offset,
+            SeekOrigin.End => length + offset,
+            _ => throw new ArgumentOutOfRangeException(nameof(origin)),
+        };
+
+        public override void Flush()
+        {
+        }
+
+        public override void SetLength(long value) => throw new NotSupportedException("The message content is read-only.");
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException("The message content is read-only.");
+    }
+}

@@ -1,0 +1,295 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace Smtpd;
+
+/// <summary>
+/// Every setting and limit of an <see cref="SmtpServer"/>, and its callbacks: the equivalent of Tcl smtpd's
+/// <c>configure</c> and <c>cget</c>.
+/// </summary>
+/// <remarks>
+/// Each limit documents its default and why it was chosen, and every setter validates its value, throwing
+/// <see cref="ArgumentOutOfRangeException"/> or <see cref="ArgumentException"/> with the reason. A server reads
+/// its options when each session starts: changes made while it runs apply to the sessions that start afterwards.
+/// </remarks>
+public sealed class SmtpServerOptions
+{
+    /// <summary>The RFC 5321 4.5.3.1.4 minimum (and default) command line length.</summary>
+    public const int MinimumCommandLineLength = 512;
+
+    /// <summary>The RFC 5321 4.5.3.1.6 minimum (and default) text line length.</summary>
+    public const int MinimumTextLineLength = 1000;
+
+    private string _serverName = DefaultServerName();
+    private string _banner = "ESMTP Smtpd ready";
+    private int _maxCommandLineLength = MinimumCommandLineLength;
+    private int _maxTextLineLength = MinimumTextLineLength;
+    private long _maxMessageSize = 35L * 1024 * 1024;
+    private int _maxRecipients = 100;
+    private int _maxErrors = 20;
+    private TimeSpan _commandTimeout = TimeSpan.FromMinutes(5);
+    private TimeSpan _dataTimeout = TimeSpan.FromMinutes(5);
+    private int _maxSessions = 1000;
+    private int _maxSessionsPerClient = 50;
+    private int _messageMemoryThreshold = 64 * 1024;
+    private string? _spoolDirectory;
+
+    /// <summary>
+    /// The host name the server announces in its greeting and EHLO reply. Default: the machine's host name.
+    /// </summary>
+    /// <exception cref="ArgumentException">Empty, or contains spaces or control characters.</exception>
+    public string ServerName
+    {
+        get => _serverName;
+        set
+        {
+            ArgumentException.ThrowIfNullOrEmpty(value);
+            if (value.Any(c => c <= ' ' || c == 0x7f))
+            {
+                throw new ArgumentException("The server name is one token: no spaces or control characters.", nameof(value));
+            }
+
+            _serverName = value;
+        }
+    }
+
+    /// <summary>
+    /// The text after the server name in the 220 greeting. Default: <c>ESMTP Smtpd ready</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Contains CR, LF or other control characters.</exception>
+    public string Banner
+    {
+        get => _banner;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (value.Any(char.IsControl))
+            {
+                throw new ArgumentException("The banner must not contain control characters: a CR or LF would forge extra reply lines.", nameof(value));
+            }
+
+            _banner = value;
+        }
+    }
+
+    /// <summary>
+    /// The longest command line accepted, in octets including CRLF. Default 512, the RFC 5321 4.5.3.1.4 limit;
+    /// a longer line gets <c>500 5.5.2 Line too long</c> and is discarded without being buffered.
+    /// Valid: 512 (the RFC minimum a server must accept) to 65536.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Outside 512 to 65536.</exception>
+    public int MaxCommandLineLength
+    {
+        get => _maxCommandLineLength;
+        set => _maxCommandLineLength = InRange(value, MinimumCommandLineLength, 65536);
+    }
+
+    /// <summary>
+    /// The longest line of message text accepted in DATA, in octets including CRLF. Default 1000, the RFC 5321
+    /// 4.5.3.1.6 limit; a message with a longer line gets <c>500 5.5.2</c> after the end of data, as aiosmtpd does.
+    /// BDAT content is binary and has no line limit. Valid: 1000 to <see cref="int.MaxValue"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Below 1000.</exception>
+    public int MaxTextLineLength
+    {
+        get => _maxTextLineLength;
+        set => _maxTextLineLength = InRange(value, MinimumTextLineLength, int.MaxValue);
+    }
+
+    /// <summary>
+    /// The largest message accepted, in octets after dot-unstuffing. Advertised as SIZE (RFC 1870), checked
+    /// against the declared SIZE at MAIL, and counted during DATA and BDAT, where the excess is discarded and
+    /// <c>552 5.3.4</c> sent after the end of data. Default 35 MiB: large enough for what Exchange Online and
+    /// Gmail accept, while bounding disk use per transaction (Postfix defaults to 10 MB, aiosmtpd to 32 MiB).
+    /// Valid: 1 to <see cref="long.MaxValue"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Zero or negative.</exception>
+    public long MaxMessageSize
+    {
+        get => _maxMessageSize;
+        set => _maxMessageSize = InRange(value, 1, long.MaxValue);
+    }
+
+    /// <summary>
+    /// The most recipients per transaction; the next RCPT gets <c>452 4.5.3</c>. Default 100, the number
+    /// RFC 5321 4.5.3.1.8 requires servers to accept. Valid: 1 to 100000.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Outside 1 to 100000.</exception>
+    public int MaxRecipients
+    {
+        get => _maxRecipients;
+        set => _maxRecipients = InRange(value, 1, 100_000);
+    }
+
+    /// <summary>
+    /// How many bad commands (unknown, malformed, out of sequence or over-long) a session may send before
+    /// the server answers <c>421 4.7.0</c> and closes. Default 20, Postfix's <c>smtpd_hard_error_limit</c>.
+    /// Valid: 1 to 10000.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Outside 1 to 10000.</exception>
+    public int MaxErrors
+    {
+        get => _maxErrors;
+        set => _maxErrors = InRange(value, 1, 10_000);
+    }
+
+    /// <summary>
+    /// How long the server waits for the next command line (and for the client to read a reply) before it
+    /// sends <c>421 4.4.2</c> and closes. Default 5 minutes, the RFC 5321 4.5.3.2.7 server timeout.
+    /// Valid: more than zero, at most one day.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Zero, negative or over one day.</exception>
+    public TimeSpan CommandTimeout
+    {
+        get => _commandTimeout;
+        set => _commandTimeout = InRange(value);
+    }
+
+    /// <summary>
+    /// How long the server waits for the next block of message content in DATA or BDAT. Default 5 minutes,
+    /// between the RFC 5321 4.5.3.2.5 data-block (3 minutes) and 4.5.3.2.6 termination (10 minutes) timeouts.
+    /// Valid: more than zero, at most one day.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Zero, negative or over one day.</exception>
+    public TimeSpan DataTimeout
+    {
+        get => _dataTimeout;
+        set => _dataTimeout = InRange(value);
+    }
+
+    /// <summary>
+    /// The most sessions open at once; further connections get <c>421 4.7.0</c> and are closed. Default 1000:
+    /// sessions are asynchronous and cost a few KiB when idle, where Postfix's process-per-session design
+    /// stops at 100. Valid: 1 to 1000000.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Outside 1 to 1000000.</exception>
+    public int MaxSessions
+    {
+        get => _maxSessions;
+        set => _maxSessions = InRange(value, 1, 1_000_000);
+    }
+
+    /// <summary>
+    /// The most sessions open at once from one client IP address; further connections get <c>421 4.7.0</c>.
+    /// Default 50, Postfix's <c>smtpd_client_connection_count_limit</c>. Valid: 1 to 1000000.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Outside 1 to 1000000.</exception>
+    public int MaxSessionsPerClient
+    {
+        get => _maxSessionsPerClient;
+        set => _maxSessionsPerClient = InRange(value, 1, 1_000_000);
+    }
+
+    /// <summary>
+    /// How much of a message a session keeps in memory before it spills the content to a temporary file; a
+    /// session never holds more content in memory than this. Default 64 KiB: most mail fits, and 1000 sessions
+    /// receiving at once stay under 64 MiB. Valid: 4 KiB to 64 MiB.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Outside 4 KiB to 64 MiB.</exception>
+    public int MessageMemoryThreshold
+    {
+        get => _messageMemoryThreshold;
+        set => _messageMemoryThreshold = InRange(value, 4 * 1024, 64 * 1024 * 1024);
+    }
+
+    /// <summary>
+    /// Where spilled message content is written; <see langword="null"/> (the default) means the system
+    /// temporary directory. The files are deleted when the delivery callback completes.
+    /// </summary>
+    /// <exception cref="ArgumentException">The path is empty or whitespace.</exception>
+    public string? SpoolDirectory
+    {
+        get => _spoolDirectory;
+        set
+        {
+            if (value is not null && string.IsNullOrWhiteSpace(value))
+            {
+                throw new ArgumentException("The spool directory must be a path, or null for the temporary directory.", nameof(value));
+            }
+
+            _spoolDirectory = value;
+        }
+    }
+
+    /// <summary>What to do with bare CR or LF in DATA content. Default <see cref="BareLineEndingPolicy.Reject"/>, the safe choice.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not a defined policy.</exception>
+    public BareLineEndingPolicy BareLineEndings
+    {
+        get;
+        set => field = Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "Unknown policy.");
+    } = BareLineEndingPolicy.Reject;
+
+    /// <summary>Called when a connection is accepted, before the greeting (Tcl <c>-validate_host</c>). Optional.</summary>
+    public HostValidator? ValidateHost { get; set; }
+
+    /// <summary>Called at MAIL (Tcl <c>-validate_sender</c>). A rejection gets <c>550 5.7.1 Sender rejected</c> unless the verdict carries its own reply. Optional.</summary>
+    public SenderValidator? ValidateSender { get; set; }
+
+    /// <summary>Called at RCPT (Tcl <c>-validate_recipient</c>). A rejection gets <c>550 5.7.1 Recipient rejected</c> unless the verdict carries its own reply. Optional.</summary>
+    public RecipientValidator? ValidateRecipient { get; set; }
+
+    /// <summary>
+    /// Receives each message parsed with MimeKit (Tcl <c>-deliverMIME</c>). When set, <see cref="Deliver"/> and
+    /// <see cref="DeliverLines"/> are not called, as in Tcl smtpd where <c>-deliver</c> has no effect once
+    /// <c>-deliverMIME</c> is set.
+    /// </summary>
+    public MimeMessageDeliverer? DeliverMime { get; set; }
+
+    /// <summary>Receives each message as its exact raw bytes. Takes precedence over <see cref="DeliverLines"/>.</summary>
+    public MessageDeliverer? Deliver { get; set; }
+
+    /// <summary>Receives each message as the sender, the recipients and a list of text lines (Tcl <c>-deliver</c>).</summary>
+    public LinesDeliverer? DeliverLines { get; set; }
+
+    /// <summary>Returns an independent copy of these options (Tcl <c>cget</c> with no option).</summary>
+    /// <returns>The copy.</returns>
+    public SmtpServerOptions Clone() => (SmtpServerOptions)MemberwiseClone();
+
+    /// <summary>Lists every option and its value, one <c>name=value</c> per line.</summary>
+    /// <returns>The listing.</returns>
+    public override string ToString()
+    {
+        var builder = new StringBuilder();
+        foreach (var property in typeof(SmtpServerOptions).GetProperties())
+        {
+            var value = property.GetValue(this);
+            builder.Append(property.Name).Append('=').Append(value is Delegate ? "(callback)" : value?.ToString() ?? "(none)").Append('\n');
+        }
+
+        return builder.ToString();
+    }
+
+    private static string DefaultServerName()
+    {
+        try
+        {
+            var name = System.Net.Dns.GetHostName();
+            return string.IsNullOrWhiteSpace(name) || name.Any(c => c <= ' ') ? "localhost" : name;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return "localhost";
+        }
+    }
+
+    private static T InRange<T>(T value, T min, T max, [CallerMemberName] string option = "")
+        where T : IComparable<T>
+    {
+        if (value.CompareTo(min) < 0 || value.CompareTo(max) > 0)
+        {
+            throw new ArgumentOutOfRangeException(option, value, $"{option} must be from {min} to {max}.");
+        }
+
+        return value;
+    }
+
+    private static TimeSpan InRange(TimeSpan value, [CallerMemberName] string option = "")
+    {
+        if (value <= TimeSpan.Zero || value > TimeSpan.FromDays(1))
+        {
+            throw new ArgumentOutOfRangeException(option, value, $"{option} must be more than zero and at most one day.");
+        }
+
+        return value;
+    }
+}

@@ -1,0 +1,382 @@
+using System.Buffers.Binary;
+using System.Text;
+using Smtpd.Protocol;
+using Smtpd.Protocol.Commands;
+
+namespace Smtpd.Parsing;
+
+/// <summary>
+/// Turns one command line into an <see cref="SmtpCommand"/>. It dispatches on the verb first, with one
+/// comparison of four octets, and then runs only that verb's argument grammar. It does no I/O and keeps no
+/// state between lines, so one static parser serves every session.
+/// </summary>
+internal static class CommandParser
+{
+    // The verbs as big-endian ASCII, lower case; the line's verb is folded to lower case with "| 0x20" per octet,
+    // which maps exactly the letters A-Z onto a-z and can never map a non-letter onto a letter.
+    private const uint Helo = ('h' << 24) | ('e' << 16) | ('l' << 8) | 'o';
+    private const uint Ehlo = ('e' << 24) | ('h' << 16) | ('l' << 8) | 'o';
+    private const uint Mail = ('m' << 24) | ('a' << 16) | ('i' << 8) | 'l';
+    private const uint Rcpt = ('r' << 24) | ('c' << 16) | ('p' << 8) | 't';
+    private const uint Data = ('d' << 24) | ('a' << 16) | ('t' << 8) | 'a';
+    private const uint Bdat = ('b' << 24) | ('d' << 16) | ('a' << 8) | 't';
+    private const uint Rset = ('r' << 24) | ('s' << 16) | ('e' << 8) | 't';
+    private const uint Noop = ('n' << 24) | ('o' << 16) | ('o' << 8) | 'p';
+    private const uint Quit = ('q' << 24) | ('u' << 16) | ('i' << 8) | 't';
+    private const uint Vrfy = ('v' << 24) | ('r' << 16) | ('f' << 8) | 'y';
+    private const uint Expn = ('e' << 24) | ('x' << 16) | ('p' << 8) | 'n';
+    private const uint Help = ('h' << 24) | ('e' << 16) | ('l' << 8) | 'p';
+
+    /// <summary>The verb of a line, by its first four octets.</summary>
+    public static SmtpVerb ParseVerb(ReadOnlySpan<byte> line)
+    {
+        // Every verb is four letters followed by the end of the line or a space (RFC 5321 4.1.1).
+        if (line.Length < 4 || (line.Length > 4 && line[4] != (byte)' '))
+        {
+            return SmtpVerb.Unknown;
+        }
+
+        return (BinaryPrimitives.ReadUInt32BigEndian(line) | 0x20202020u) switch
+        {
+            Helo => SmtpVerb.Helo,
+            Ehlo => SmtpVerb.Ehlo,
+            Mail => SmtpVerb.Mail,
+            Rcpt => SmtpVerb.Rcpt,
+            Data => SmtpVerb.Data,
+            Bdat => SmtpVerb.Bdat,
+            Rset => SmtpVerb.Rset,
+            Noop => SmtpVerb.Noop,
+            Quit => SmtpVerb.Quit,
+            Vrfy => SmtpVerb.Vrfy,
+            Expn => SmtpVerb.Expn,
+            Help => SmtpVerb.Help,
+            _ => SmtpVerb.Unknown,
+        };
+    }
+
+    /// <summary>Parses a command line.</summary>
+    /// <param name="line">The line without its LF; a final CR, if any, is removed here.</param>
+    /// <param name="smtpUtf8">Whether the open transaction's MAIL carried SMTPUTF8, which permits UTF-8 in RCPT.</param>
+    /// <returns>The command: a typed command, an <see cref="InvalidCommand"/> carrying its 5xx reply, or <see cref="UnknownCommand.Instance"/>.</returns>
+    public static SmtpCommand Parse(ReadOnlySpan<byte> line, bool smtpUtf8)
+    {
+        if (!line.IsEmpty && line[^1] == (byte)'\r')
+        {
+            line = line[..^1];
+        }
+
+        var verb = ParseVerb(line);
+        if (verb == SmtpVerb.Unknown)
+        {
+            return UnknownCommand.Instance;
+        }
+
+        // RFC 5321 2.3.8 and 4.1.1: commands are printable text. A NUL, a stray CR or another control
+        // character inside a command is a syntax error, never something to interpret.
+        if (line.IndexOfAnyInRange((byte)0, (byte)31) >= 0 || line.Contains((byte)127))
+        {
+            return new InvalidCommand(verb, SmtpReplies.InvalidCharacters);
+        }
+
+        var argument = line.Length > 5 ? line[5..] : [];
+        argument = argument.TrimEnd((byte)' ');
+        return verb switch
+        {
+            SmtpVerb.Helo or SmtpVerb.Ehlo => ParseHelo(verb, argument),
+            SmtpVerb.Mail => ParseMail(argument),
+            SmtpVerb.Rcpt => ParseRcpt(argument, smtpUtf8),
+            SmtpVerb.Bdat => ParseBdat(argument),
+            SmtpVerb.Data => NoArgument(argument, DataCommand.Instance),
+            SmtpVerb.Rset => NoArgument(argument, RsetCommand.Instance),
+            SmtpVerb.Quit => NoArgument(argument, QuitCommand.Instance),
+            // RFC 5321 4.1.1.9: NOOP may carry a string, which is ignored.
+            SmtpVerb.Noop => NoopCommand.Instance,
+            SmtpVerb.Vrfy => argument.IsEmpty ? new InvalidCommand(verb, SmtpReplies.VrfyRequiresArgument) : VrfyCommand.Instance,
+            SmtpVerb.Expn => ExpnCommand.Instance,
+            SmtpVerb.Help => HelpCommand.Instance,
+            _ => UnknownCommand.Instance,
+        };
+    }
+
+    private static SmtpCommand NoArgument(ReadOnlySpan<byte> argument, SmtpCommand command) =>
+        argument.IsEmpty ? command : new InvalidCommand(command.Verb, SmtpReplies.NoArgumentsAllowed);
+
+    /// <summary><c>ehlo = "EHLO" SP ( Domain / address-literal ) CRLF</c> (RFC 5321 4.1.1.1).</summary>
+    /// <remarks>
+    /// The name is not checked against the Domain rule: many real clients (System.Net.Mail among them)
+    /// send a bare machine name that may contain underscores, and RFC 5321 4.1.4 forbids refusing a message
+    /// because the EHLO name is wrong. Only its presence and printability are required.
+    /// </remarks>
+    private static SmtpCommand ParseHelo(SmtpVerb verb, ReadOnlySpan<byte> argument)
+    {
+        argument = argument.TrimStart((byte)' ');
+        var end = argument.IndexOf((byte)' ');
+        var name = end < 0 ? argument : argument[..end];
+        if (name.IsEmpty || !System.Text.Unicode.Utf8.IsValid(name))
+        {
+            return new InvalidCommand(verb, SmtpReplies.HeloRequiresDomain);
+        }
+
+        return new HeloCommand(Encoding.UTF8.GetString(name), verb == SmtpVerb.Ehlo);
+    }
+
+    /// <summary><c>mail = "MAIL FROM:" Reverse-path [SP Mail-parameters] CRLF</c> (RFC 5321 4.1.1.2).</summary>
+    private static SmtpCommand ParseMail(ReadOnlySpan<byte> argument)
+    {
+        if (!TryStripKeyword(ref argument, "from:"u8))
+        {
+            return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.MailSyntax);
+        }
+
+        var grammar = new PathGrammar(argument);
+        var error = grammar.TryMakeReversePath(out var sender);
+        if (error != PathError.None)
+        {
+            return new InvalidCommand(SmtpVerb.Mail, PathErrorReply(error, SmtpReplies.BadSenderAddress));
+        }
+
+        long? size = null;
+        var body = SmtpBodyType.SevenBit;
+        var bodySeen = false;
+        var smtpUtf8 = false;
+        var parameters = new ParameterReader(argument[grammar.Position..]);
+        while (parameters.TryRead(out var keyword, out var value, out var malformed))
+        {
+            if (Ascii.EqualsIgnoreCase(keyword, "SIZE"u8))
+            {
+                // RFC 1870 section 6: size-value = 1*20DIGIT.
+                if (size is not null || value.IsEmpty || value.Length > 20 || value.ContainsAnyExceptInRange((byte)'0', (byte)'9'))
+                {
+                    return new InvalidCommand(SmtpVerb.Mail, size is null ? SmtpReplies.BadParameterValue : SmtpReplies.DuplicateParameter);
+                }
+
+                size = ParseSize(value);
+            }
+            else if (Ascii.EqualsIgnoreCase(keyword, "BODY"u8))
+            {
+                if (bodySeen)
+                {
+                    return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.DuplicateParameter);
+                }
+
+                bodySeen = true;
+                if (Ascii.EqualsIgnoreCase(value, "7BIT"u8))
+                {
+                    body = SmtpBodyType.SevenBit;
+                }
+                else if (Ascii.EqualsIgnoreCase(value, "8BITMIME"u8))
+                {
+                    body = SmtpBodyType.EightBitMime;
+                }
+                else if (Ascii.EqualsIgnoreCase(value, "BINARYMIME"u8))
+                {
+                    body = SmtpBodyType.BinaryMime;
+                }
+                else
+                {
+                    return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.BadParameterValue);
+                }
+            }
+            else if (Ascii.EqualsIgnoreCase(keyword, "SMTPUTF8"u8))
+            {
+                // RFC 6531 3.4: the parameter has no value.
+                if (!value.IsEmpty || smtpUtf8)
+                {
+                    return new InvalidCommand(SmtpVerb.Mail, smtpUtf8 ? SmtpReplies.DuplicateParameter : SmtpReplies.BadParameterValue);
+                }
+
+                smtpUtf8 = true;
+            }
+            else
+            {
+                return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.UnknownParameter);
+            }
+        }
+
+        if (parameters.Malformed)
+        {
+            return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.MailSyntax);
+        }
+
+        if (sender is { IsInternationalized: true } && !smtpUtf8)
+        {
+            return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.Utf8NeedsSmtpUtf8);
+        }
+
+        return new MailCommand(sender, size, body, smtpUtf8);
+    }
+
+    /// <summary><c>rcpt = "RCPT TO:" ( "&lt;Postmaster@" Domain "&gt;" / "&lt;Postmaster&gt;" / Forward-path ) [SP Rcpt-parameters] CRLF</c> (RFC 5321 4.1.1.3).</summary>
+    private static SmtpCommand ParseRcpt(ReadOnlySpan<byte> argument, bool smtpUtf8)
+    {
+        if (!TryStripKeyword(ref argument, "to:"u8))
+        {
+            return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.RcptSyntax);
+        }
+
+        var grammar = new PathGrammar(argument);
+        var error = grammar.TryMakeForwardPath(out var recipient);
+        if (error != PathError.None || recipient is null)
+        {
+            return new InvalidCommand(SmtpVerb.Rcpt, PathErrorReply(error, SmtpReplies.BadRecipientAddress));
+        }
+
+        var parameters = new ParameterReader(argument[grammar.Position..]);
+        if (parameters.TryRead(out _, out _, out _))
+        {
+            // No RCPT parameter is supported yet (DSN's NOTIFY and ORCPT come with RFC 3461 support).
+            return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.UnknownParameter);
+        }
+
+        if (parameters.Malformed)
+        {
+            return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.RcptSyntax);
+        }
+
+        if (recipient.IsInternationalized && !smtpUtf8)
+        {
+            return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.Utf8NeedsSmtpUtf8);
+        }
+
+        return new RcptCommand(recipient);
+    }
+
+    /// <summary><c>bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CR LF</c>; <c>chunk-size = 1*DIGIT</c>; <c>end-marker = "LAST"</c> (RFC 3030 section 2).</summary>
+    private static SmtpCommand ParseBdat(ReadOnlySpan<byte> argument)
+    {
+        var space = argument.IndexOf((byte)' ');
+        var sizeText = space < 0 ? argument : argument[..space];
+        var rest = space < 0 ? [] : argument[(space + 1)..];
+        var isLast = false;
+        if (!rest.IsEmpty)
+        {
+            if (!Ascii.EqualsIgnoreCase(rest, "LAST"u8))
+            {
+                return new InvalidCommand(SmtpVerb.Bdat, SmtpReplies.BdatSyntax);
+            }
+
+            isLast = true;
+        }
+
+        // 18 digits always fit a long; a larger chunk is beyond any size limit anyway.
+        if (sizeText.IsEmpty || sizeText.Length > 18 || sizeText.ContainsAnyExceptInRange((byte)'0', (byte)'9'))
+        {
+            return new InvalidCommand(SmtpVerb.Bdat, SmtpReplies.BdatSyntax);
+        }
+
+        return new BdatCommand(ParseSize(sizeText), isLast);
+    }
+
+    /// <summary>Removes <c>FROM:</c> or <c>TO:</c> (any case) and the spaces some clients put after the colon.</summary>
+    private static bool TryStripKeyword(ref ReadOnlySpan<byte> argument, ReadOnlySpan<byte> keyword)
+    {
+        if (argument.Length < keyword.Length || !Ascii.EqualsIgnoreCase(argument[..keyword.Length], keyword))
+        {
+            return false;
+        }
+
+        argument = argument[keyword.Length..].TrimStart((byte)' ');
+        return true;
+    }
+
+    private static long ParseSize(ReadOnlySpan<byte> digits)
+    {
+        long value = 0;
+        foreach (var digit in digits)
+        {
+            if (value > (long.MaxValue - 9) / 10)
+            {
+                return long.MaxValue;
+            }
+
+            value = (value * 10) + (digit - '0');
+        }
+
+        return value;
+    }
+
+    private static SmtpReply PathErrorReply(PathError error, SmtpReply syntax) => error switch
+    {
+        PathError.LocalPartTooLong => LocalPartTooLong,
+        PathError.DomainTooLong => DomainTooLong,
+        PathError.PathTooLong => PathTooLong,
+        _ => syntax,
+    };
+
+    private static readonly SmtpReply LocalPartTooLong = new(501, "5.1.3", "Local part too long (RFC 5321 4.5.3.1.1)");
+    private static readonly SmtpReply DomainTooLong = new(501, "5.1.3", "Domain too long (RFC 5321 4.5.3.1.2)");
+    private static readonly SmtpReply PathTooLong = new(501, "5.1.3", "Path too long (RFC 5321 4.5.3.1.3)");
+
+    /// <summary>
+    /// Reads <c>Mail-parameters = esmtp-param *(SP esmtp-param)</c>, where
+    /// <c>esmtp-param = esmtp-keyword ["=" esmtp-value]</c>, <c>esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")</c>
+    /// and <c>esmtp-value = 1*(%d33-60 / %d62-126)</c>, with UTF-8 values allowed by RFC 6531.
+    /// </summary>
+    private ref struct ParameterReader(ReadOnlySpan<byte> text)
+    {
+        private ReadOnlySpan<byte> _text = text;
+
+        public bool Malformed { get; private set; }
+
+        public bool TryRead(out ReadOnlySpan<byte> keyword, out ReadOnlySpan<byte> value, out bool malformed)
+        {
+            keyword = default;
+            value = default;
+            malformed = false;
+            if (_text.IsEmpty)
+            {
+                return false;
+            }
+
+            // Parameters follow the path after at least one space.
+            if (_text[0] != (byte)' ')
+            {
+                Malformed = malformed = true;
+                return false;
+            }
+
+            _text = _text.TrimStart((byte)' ');
+            var end = _text.IndexOf((byte)' ');
+            var param = end < 0 ? _text : _text[..end];
+            _text = end < 0 ? [] : _text[end..];
+
+            var equals = param.IndexOf((byte)'=');
+            keyword = equals < 0 ? param : param[..equals];
+            value = equals < 0 ? [] : param[(equals + 1)..];
+            if (keyword.IsEmpty || !char.IsAsciiLetterOrDigit((char)keyword[0]) || ContainsNonKeyword(keyword)
+                || (equals >= 0 && (value.IsEmpty || ContainsNonValue(value))))
+            {
+                Malformed = malformed = true;
+                return false;
+            }
+
+            return true;
+        }
+
+        private static bool ContainsNonKeyword(ReadOnlySpan<byte> keyword)
+        {
+            foreach (var c in keyword)
+            {
+                if (!char.IsAsciiLetterOrDigit((char)c) && c != '-')
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+
+        private static bool ContainsNonValue(ReadOnlySpan<byte> value)
+        {
+            foreach (var c in value)
+            {
+                if (c is < 33 or (byte)'=' or 127)
+                {
+                    return true;
+                }
+            }
+
+            return !System.Text.Unicode.Utf8.IsValid(value);
+        }
+    }
+}

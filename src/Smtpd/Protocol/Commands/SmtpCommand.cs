@@ -1,0 +1,143 @@
+namespace Smtpd.Protocol.Commands;
+
+/// <summary>
+/// A parsed command line. Each verb has its own small sealed type; commands without arguments are singletons,
+/// so parsing NOOP, RSET, DATA or QUIT allocates nothing.
+/// </summary>
+internal abstract class SmtpCommand
+{
+    protected SmtpCommand(SmtpVerb verb) => Verb = verb;
+
+    /// <summary>The verb, used to look the command up in <see cref="SmtpStateTable"/>.</summary>
+    public SmtpVerb Verb { get; }
+}
+
+/// <summary>A line whose verb is known but whose arguments break the grammar; carries the 5xx reply to send.</summary>
+internal sealed class InvalidCommand(SmtpVerb verb, SmtpReply reply) : SmtpCommand(verb)
+{
+    public SmtpReply Reply { get; } = reply;
+}
+
+/// <summary>A line with an unrecognized verb (RFC 5321 4.2.4: 500).</summary>
+internal sealed class UnknownCommand : SmtpCommand
+{
+    public static readonly UnknownCommand Instance = new();
+
+    private UnknownCommand()
+        : base(SmtpVerb.Unknown)
+    {
+    }
+}
+
+/// <summary><c>HELO domain</c> or <c>EHLO domain</c> (RFC 5321 4.1.1.1).</summary>
+internal sealed class HeloCommand(string domain, bool extended) : SmtpCommand(extended ? SmtpVerb.Ehlo : SmtpVerb.Helo)
+{
+    public string Domain { get; } = domain;
+
+    public bool IsExtended => Verb == SmtpVerb.Ehlo;
+}
+
+/// <summary><c>MAIL FROM:&lt;reverse-path&gt; [parameters]</c> (RFC 5321 4.1.1.2).</summary>
+internal sealed class MailCommand(SmtpMailbox? sender, long? declaredSize, SmtpBodyType body, bool smtpUtf8) : SmtpCommand(SmtpVerb.Mail)
+{
+    /// <summary>The reverse-path; <see langword="null"/> for the null path <c>&lt;&gt;</c>.</summary>
+    public SmtpMailbox? Sender { get; } = sender;
+
+    /// <summary>The RFC 1870 SIZE parameter; <see cref="long.MaxValue"/> when the declared number overflows.</summary>
+    public long? DeclaredSize { get; } = declaredSize;
+
+    public SmtpBodyType Body { get; } = body;
+
+    public bool SmtpUtf8 { get; } = smtpUtf8;
+}
+
+/// <summary><c>RCPT TO:&lt;forward-path&gt;</c> (RFC 5321 4.1.1.3).</summary>
+internal sealed class RcptCommand(SmtpMailbox recipient) : SmtpCommand(SmtpVerb.Rcpt)
+{
+    public SmtpMailbox Recipient { get; } = recipient;
+}
+
+/// <summary><c>BDAT chunk-size [LAST]</c> (RFC 3030 section 2).</summary>
+internal sealed class BdatCommand(long size, bool isLast) : SmtpCommand(SmtpVerb.Bdat)
+{
+    public long Size { get; } = size;
+
+    public bool IsLast { get; } = isLast;
+}
+
+/// <summary><c>DATA</c> (RFC 5321 4.1.1.4).</summary>
+internal sealed class DataCommand : SmtpCommand
+{
+    public static readonly DataCommand Instance = new();
+
+    private DataCommand()
+        : base(SmtpVerb.Data)
+    {
+    }
+}
+
+/// <summary><c>RSET</c> (RFC 5321 4.1.1.5).</summary>
+internal sealed class RsetCommand : SmtpCommand
+{
+    public static readonly RsetCommand Instance = new();
+
+    private RsetCommand()
+        : base(SmtpVerb.Rset)
+    {
+    }
+}
+
+/// <summary><c>NOOP [string]</c> (RFC 5321 4.1.1.9); the argument is ignored.</summary>
+internal sealed class NoopCommand : SmtpCommand
+{
+    public static readonly NoopCommand Instance = new();
+
+    private NoopCommand()
+        : base(SmtpVerb.Noop)
+    {
+    }
+}
+
+/// <summary><c>QUIT</c> (RFC 5321 4.1.1.10).</summary>
+internal sealed class QuitCommand : SmtpCommand
+{
+    public static readonly QuitCommand Instance = new();
+
+    private QuitCommand()
+        : base(SmtpVerb.Quit)
+    {
+    }
+}
+
+/// <summary><c>VRFY string</c> (RFC 5321 4.1.1.6); always answered 252, so the argument is not kept.</summary>
+internal sealed class VrfyCommand : SmtpCommand
+{
+    public static readonly VrfyCommand Instance = new();
+
+    private VrfyCommand()
+        : base(SmtpVerb.Vrfy)
+    {
+    }
+}
+
+/// <summary><c>EXPN string</c> (RFC 5321 4.1.1.7); not supported, answered 502.</summary>
+internal sealed class ExpnCommand : SmtpCommand
+{
+    public static readonly ExpnCommand Instance = new();
+
+    private ExpnCommand()
+        : base(SmtpVerb.Expn)
+    {
+    }
+}
+
+/// <summary><c>HELP [string]</c> (RFC 5321 4.1.1.8).</summary>
+internal sealed class HelpCommand : SmtpCommand
+{
+    public static readonly HelpCommand Instance = new();
+
+    private HelpCommand()
+        : base(SmtpVerb.Help)
+    {
+    }
+}

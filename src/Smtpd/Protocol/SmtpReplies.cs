@@ -1,0 +1,54 @@
+namespace Smtpd;
+
+/// <summary>
+/// The fixed replies of the protocol, built once so that sending them allocates nothing.
+/// </summary>
+internal static class SmtpReplies
+{
+    public static readonly SmtpReply Ok = new(250, "2.0.0", "OK");
+    public static readonly SmtpReply SenderOk = new(250, "2.1.0", "Sender OK");
+    public static readonly SmtpReply RecipientOk = new(250, "2.1.5", "Recipient OK");
+    public static readonly SmtpReply ResetOk = new(250, "2.0.0", "Reset OK");
+    public static readonly SmtpReply MessageAccepted = new(250, "2.0.0", "Message accepted");
+    public static readonly SmtpReply StartMailInput = new(354, null, "End data with <CR><LF>.<CR><LF>");
+    public static readonly SmtpReply Bye = new(221, "2.0.0", "Bye");
+
+    // RFC 5321 3.5.3: a server that will not verify answers 252 and accepts mail all the same.
+    public static readonly SmtpReply CannotVerify = new(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+    public static readonly SmtpReply ExpandNotImplemented = new(502, "5.5.1", "EXPN not supported");
+    public static readonly SmtpReply Help = new(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP (RFC 5321)");
+
+    public static readonly SmtpReply CommandUnrecognized = new(500, "5.5.2", "Command unrecognized");
+    public static readonly SmtpReply LineTooLong = new(500, "5.5.2", "Line too long (RFC 5321 4.5.3.1.4)");
+    public static readonly SmtpReply TextLineTooLong = new(500, "5.5.2", "Line too long in message text (RFC 5321 4.5.3.1.6)");
+    public static readonly SmtpReply NoArgumentsAllowed = new(501, "5.5.4", "Syntax error: no arguments allowed");
+    public static readonly SmtpReply HeloRequiresDomain = new(501, "5.5.4", "Syntax error: domain name required");
+    public static readonly SmtpReply MailSyntax = new(501, "5.5.4", "Syntax error: use MAIL FROM:<address>");
+    public static readonly SmtpReply RcptSyntax = new(501, "5.5.4", "Syntax error: use RCPT TO:<address>");
+    public static readonly SmtpReply BadSenderAddress = new(501, "5.1.7", "Bad sender address syntax");
+    public static readonly SmtpReply BadRecipientAddress = new(501, "5.1.3", "Bad recipient address syntax");
+    public static readonly SmtpReply InvalidCharacters = new(501, "5.5.2", "Syntax error: invalid characters in command");
+    public static readonly SmtpReply VrfyRequiresArgument = new(501, "5.5.4", "Syntax error: VRFY needs an argument");
+    public static readonly SmtpReply BdatSyntax = new(501, "5.5.4", "Syntax error: use BDAT <size> [LAST]; closing connection");
+    public static readonly SmtpReply Utf8NeedsSmtpUtf8 = new(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter (RFC 6531)");
+    public static readonly SmtpReply UnknownParameter = new(555, "5.5.4", "Unsupported MAIL or RCPT parameter");
+    public static readonly SmtpReply BadParameterValue = new(501, "5.5.4", "Syntax error in parameter value");
+    public static readonly SmtpReply DuplicateParameter = new(501, "5.5.4", "Syntax error: duplicate parameter");
+    public static readonly SmtpReply BinaryMimeNeedsBdat = new(503, "5.5.1", "BODY=BINARYMIME requires BDAT (RFC 3030 section 3)");
+
+    public static readonly SmtpReply SizeExceededAtMail = new(552, "5.3.4", "Message size exceeds fixed maximum message size");
+    public static readonly SmtpReply SizeExceeded = new(552, "5.3.4", "Message size exceeds fixed maximum message size");
+    public static readonly SmtpReply TooManyRecipients = new(452, "4.5.3", "Too many recipients");
+    public static readonly SmtpReply BareLineEnding = new(550, "5.6.0", "Message contains bare CR or LF; lines must end with CRLF (RFC 5321 2.3.8)");
+
+    public static readonly SmtpReply SenderRejected = new(550, "5.7.1", "Sender rejected");
+    public static readonly SmtpReply RecipientRejected = new(550, "5.7.1", "Recipient rejected");
+    public static readonly SmtpReply DeliveryRejected = new(554, "5.6.0", "Message rejected");
+    public static readonly SmtpReply LocalError = new(451, "4.3.0", "Requested action aborted: local error in processing");
+
+    public static readonly SmtpReply TooManyErrors = new(421, "4.7.0", "Too many errors, closing connection");
+    public static readonly SmtpReply Timeout = new(421, "4.4.2", "Timeout, closing connection");
+    public static readonly SmtpReply ShuttingDown = new(421, "4.3.2", "Service shutting down, closing connection");
+    public static readonly SmtpReply TooManySessions = new(421, "4.7.0", "Too many connections, try again later");
+    public static readonly SmtpReply TooManySessionsFromClient = new(421, "4.7.0", "Too many connections from your address, try again later");
+}

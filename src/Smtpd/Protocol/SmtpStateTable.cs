@@ -1,0 +1,75 @@
+namespace Smtpd.Protocol;
+
+/// <summary>
+/// The declarative table of which command is legal in which session state, and the 503 reply for every
+/// illegal pair. Sessions look the pair up before they run a command, so no command handler checks state itself.
+/// </summary>
+internal static class SmtpStateTable
+{
+    private static readonly SessionStates[] Allowed = BuildAllowed();
+    private static readonly SmtpReply?[,] Rejections = BuildRejections();
+
+    /// <summary>Which states accept each verb. RFC 5321 4.1.4 gives the order; RFC 3030 section 2 restricts BDAT transfers.</summary>
+    private static SessionStates[] BuildAllowed()
+    {
+        var allowed = new SessionStates[Enum.GetValues<SmtpVerb>().Length];
+        allowed[(int)SmtpVerb.Unknown] = SessionStates.AnyAccepted;
+        // RFC 5321 4.1.4: EHLO or HELO may be sent at any time; it resets any open transaction.
+        allowed[(int)SmtpVerb.Helo] = SessionStates.AnyAccepted;
+        allowed[(int)SmtpVerb.Ehlo] = SessionStates.AnyAccepted;
+        allowed[(int)SmtpVerb.Mail] = SessionStates.Ready;
+        allowed[(int)SmtpVerb.Rcpt] = SessionStates.MailGiven | SessionStates.RecipientGiven;
+        // RFC 5321 3.3: DATA needs at least one accepted recipient. RFC 3030 section 2: no DATA once BDAT began.
+        allowed[(int)SmtpVerb.Data] = SessionStates.RecipientGiven;
+        allowed[(int)SmtpVerb.Bdat] = SessionStates.RecipientGiven | SessionStates.BdatInProgress;
+        allowed[(int)SmtpVerb.Rset] = SessionStates.AnyAccepted;
+        allowed[(int)SmtpVerb.Noop] = SessionStates.AnyAccepted;
+        allowed[(int)SmtpVerb.Vrfy] = SessionStates.AnyAccepted;
+        allowed[(int)SmtpVerb.Expn] = SessionStates.AnyAccepted;
+        allowed[(int)SmtpVerb.Help] = SessionStates.AnyAccepted;
+        // A refused client may still say goodbye (Tcl smtpd: "we wait for the client to send a QUIT command").
+        allowed[(int)SmtpVerb.Quit] = SessionStates.AnyAccepted | SessionStates.Rejected;
+        return allowed;
+    }
+
+    private static SmtpReply?[,] BuildRejections()
+    {
+        var verbs = Enum.GetValues<SmtpVerb>();
+        var states = Enum.GetValues<SessionState>();
+        var rejections = new SmtpReply?[verbs.Length, states.Length];
+        foreach (var verb in verbs)
+        {
+            foreach (var state in states)
+            {
+                if (!IsAllowed(verb, state))
+                {
+                    rejections[(int)verb, (int)state] = new SmtpReply(503, "5.5.1", DescribeRejection(verb, state));
+                }
+            }
+        }
+
+        return rejections;
+    }
+
+    private static string DescribeRejection(SmtpVerb verb, SessionState state)
+    {
+        var name = verb.ToString().ToUpperInvariant();
+        return state switch
+        {
+            SessionState.Rejected => "Bad sequence of commands: access denied, only QUIT is accepted",
+            SessionState.Initial => "Bad sequence of commands: send HELO or EHLO first",
+            _ when verb == SmtpVerb.Mail => "Bad sequence of commands: nested MAIL command",
+            SessionState.Ready => $"Bad sequence of commands: need MAIL before {name}",
+            SessionState.MailGiven => $"Bad sequence of commands: need RCPT before {name}",
+            SessionState.BdatInProgress => $"Bad sequence of commands: {name} not allowed during a BDAT transfer (RFC 3030)",
+            _ => $"Bad sequence of commands: {name} not allowed here",
+        };
+    }
+
+    /// <summary>Whether <paramref name="verb"/> may run in <paramref name="state"/>.</summary>
+    public static bool IsAllowed(SmtpVerb verb, SessionState state) =>
+        (Allowed[(int)verb] & (SessionStates)(1 << (int)state)) != 0;
+
+    /// <summary>The 503 reply for a verb the state does not accept, or <see langword="null"/> when it is accepted.</summary>
+    public static SmtpReply? Check(SmtpVerb verb, SessionState state) => Rejections[(int)verb, (int)state];
+}

@@ -1,0 +1,19 @@
+namespace Smtpd.Protocol;
+
+/// <summary>The command verbs the server knows (RFC 5321 section 4.1 and its extensions).</summary>
+internal enum SmtpVerb : byte
+{
+    Unknown,
+    Helo,
+    Ehlo,
+    Mail,
+    Rcpt,
+    Data,
+    Bdat,
+    Rset,
+    Noop,
+    Quit,
+    Vrfy,
+    Expn,
+    Help,
+}

@@ -1,0 +1,365 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Smtpd.Logging;
+using Smtpd.Sessions;
+
+namespace Smtpd;
+
+/// <summary>
+/// An embeddable SMTP server (RFC 5321 with PIPELINING, SIZE, 8BITMIME, SMTPUTF8, CHUNKING and
+/// ENHANCEDSTATUSCODES). It hands every message to the callbacks in <see cref="Options"/>, the way Tcl's
+/// smtpd package does, and any number of servers can run in one process.
+/// </summary>
+/// <example>
+/// <code>
+/// var options = new SmtpServerOptions
+/// {
+///     Deliver = async (message, ct) =&gt;
+///     {
+///         Console.WriteLine($"{message.Envelope.SenderAddress} -&gt; {string.Join(", ", message.Envelope.Recipients)}");
+///         return SmtpVerdict.Accept;
+///     },
+/// };
+/// await using var server = new SmtpServer(options);
+/// server.Start(IPAddress.Loopback, 2525);
+/// await server.Stopped;
+/// </code>
+/// </example>
+public sealed class SmtpServer : IAsyncDisposable
+{
+    /// <summary>The standard SMTP port, used when no port is given (as Tcl smtpd does).</summary>
+    public const int DefaultPort = 25;
+
+    private const int ListenBacklog = 512;
+
+    private readonly ILogger _logger;
+    private readonly Lock _gate = new();
+    private readonly ConcurrentDictionary<SmtpSession, Task> _sessions = new();
+    private readonly ConcurrentDictionary<IPAddress, int> _sessionsPerClient = new();
+    private List<Socket> _listeners = [];
+    private IReadOnlyList<IPEndPoint> _endpoints = [];
+    private CancellationTokenSource? _accepting;
+    private TaskCompletionSource _stopped = NewStoppedSource();
+    private int _sessionCount;
+
+    /// <summary>Creates a server that is not yet listening.</summary>
+    /// <param name="options">The options; <see langword="null"/> for the defaults. The server keeps this instance: changes to it apply to sessions that start afterwards.</param>
+    /// <param name="loggerFactory">Where logs go; <see langword="null"/> for none.</param>
+    public SmtpServer(SmtpServerOptions? options = null, ILoggerFactory? loggerFactory = null)
+    {
+        Options = options ?? new SmtpServerOptions();
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Smtpd.SmtpServer");
+    }
+
+    /// <summary>The live options (Tcl <c>configure</c>/<c>cget</c>). Each new session takes a copy when it starts.</summary>
+    public SmtpServerOptions Options { get; }
+
+    /// <summary>The endpoints the server listens on, with the real ports when port 0 was asked for. Empty when stopped.</summary>
+    public IReadOnlyList<IPEndPoint> Endpoints => _endpoints;
+
+    /// <summary>Whether the server is listening.</summary>
+    public bool IsRunning => _accepting is not null;
+
+    /// <summary>How many sessions are open.</summary>
+    public int SessionCount => Volatile.Read(ref _sessionCount);
+
+    /// <summary>
+    /// Completes when the server stops (the <c>::smtpd::stopped</c> variable Tcl programs <c>vwait</c> on).
+    /// Each start gets a new task.
+    /// </summary>
+    public Task Stopped => _stopped.Task;
+
+    /// <summary>Listens on every interface on port 25, as <c>::smtpd::start</c> with no arguments does.</summary>
+    /// <exception cref="InvalidOperationException">The server is already running.</exception>
+    /// <exception cref="SocketException">The port cannot be bound.</exception>
+    public void Start() => Start(DefaultPort);
+
+    /// <summary>Listens on every interface (IPv6 and IPv4) on <paramref name="port"/>.</summary>
+    /// <param name="port">The port; 0 picks a free one (see <see cref="Endpoints"/>).</param>
+    /// <exception cref="InvalidOperationException">The server is already running.</exception>
+    /// <exception cref="SocketException">The port cannot be bound.</exception>
+    public void Start(int port) =>
+        Start(new IPEndPoint(Socket.OSSupportsIPv6 ? IPAddress.IPv6Any : IPAddress.Any, port));
+
+    /// <summary>Listens on one address (<c>::smtpd::start myaddr port</c>).</summary>
+    /// <param name="address">The local address to bind.</param>
+    /// <param name="port">The port; 0 picks a free one.</param>
+    /// <exception cref="InvalidOperationException">The server is already running.</exception>
+    /// <exception cref="SocketException">The address cannot be bound.</exception>
+    public void Start(IPAddress address, int port = DefaultPort) => Start(new IPEndPoint(address, port));
+
+    /// <summary>Listens on every address a host name resolves to, as Tcl smtpd accepts a domain-style <c>myaddr</c>.</summary>
+    /// <param name="host">A host name or an address in text form.</param>
+    /// <param name="port">The port; 0 picks a free one for each address.</param>
+    /// <exception cref="InvalidOperationException">The server is already running.</exception>
+    /// <exception cref="SocketException">The name cannot be resolved or an address cannot be bound.</exception>
+    public void Start(string host, int port = DefaultPort)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(host);
+        var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : Dns.GetHostAddresses(host).Distinct().ToArray();
+        Start(addresses.Select(a => new IPEndPoint(a, port)).ToArray());
+    }
+
+    /// <summary>Listens on several endpoints at once (IPv4 and IPv6, several ports).</summary>
+    /// <param name="endpoints">The endpoints; port 0 picks a free port.</param>
+    /// <exception cref="ArgumentException">No endpoint was given.</exception>
+    /// <exception cref="InvalidOperationException">The server is already running.</exception>
+    /// <exception cref="SocketException">An endpoint cannot be bound; none is left bound.</exception>
+    public void Start(params IPEndPoint[] endpoints)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        if (endpoints.Length == 0)
+        {
+            throw new ArgumentException("At least one endpoint is needed.", nameof(endpoints));
+        }
+
+        lock (_gate)
+        {
+            if (_accepting is not null)
+            {
+                throw new InvalidOperationException("The server is already running; stop it before starting it again.");
+            }
+
+            var listeners = new List<Socket>();
+            try
+            {
+                foreach (var endpoint in endpoints)
+                {
+                    listeners.Add(Bind(endpoint));
+                }
+            }
+            catch
+            {
+                listeners.ForEach(l => l.Dispose());
+                throw;
+            }
+
+            _listeners = listeners;
+            _endpoints = listeners.Select(l => (IPEndPoint)l.LocalEndPoint!).ToArray();
+            _accepting = new CancellationTokenSource();
+            if (_stopped.Task.IsCompleted)
+            {
+                _stopped = NewStoppedSource();
+            }
+
+            foreach (var listener in listeners)
+            {
+                Log.Listening(_logger, (IPEndPoint)listener.LocalEndPoint!);
+                _ = AcceptLoopAsync(listener, _accepting.Token);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops listening and releases the sockets (<c>::smtpd::stop</c>). Open sessions carry on to their end, as in
+    /// Tcl smtpd. Stopping a server that is not running does nothing.
+    /// </summary>
+    /// <returns>A completed task once the listeners are closed.</returns>
+    public Task StopAsync()
+    {
+        if (StopListening())
+        {
+            _stopped.TrySetResult();
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Stops listening, waits up to <paramref name="drainTimeout"/> for open sessions to finish, then sends
+    /// <c>421 4.3.2</c> to those still open and closes them.
+    /// </summary>
+    /// <param name="drainTimeout">How long sessions may take to finish; <see cref="TimeSpan.Zero"/> closes them at once.</param>
+    /// <param name="cancellationToken">Cuts the drain short, as if the timeout had passed.</param>
+    /// <returns>A task that completes when every session has ended.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="drainTimeout"/> is negative.</exception>
+    public async Task StopAsync(TimeSpan drainTimeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(drainTimeout, TimeSpan.Zero);
+        var wasRunning = StopListening();
+        var open = _sessions.Values.ToArray();
+        if (open.Length > 0)
+        {
+            try
+            {
+                await Task.WhenAll(open).WaitAsync(drainTimeout, cancellationToken);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+            {
+                foreach (var session in _sessions.Keys)
+                {
+                    session.Abort();
+                }
+
+                await Task.WhenAll(_sessions.Values.ToArray());
+            }
+        }
+
+        if (wasRunning)
+        {
+            _stopped.TrySetResult();
+        }
+    }
+
+    /// <summary>Stops the server and closes every session with <c>421</c>.</summary>
+    /// <returns>A task that completes when every session has ended.</returns>
+    public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero);
+
+    private static TaskCompletionSource NewStoppedSource() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private static Socket Bind(IPEndPoint endpoint)
+    {
+        var socket = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            if (endpoint.AddressFamily == AddressFamily.InterNetworkV6 && endpoint.Address.Equals(IPAddress.IPv6Any))
+            {
+                // "All interfaces" means IPv4 too.
+                socket.DualMode = true;
+            }
+
+            socket.Bind(endpoint);
+            socket.Listen(ListenBacklog);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private bool StopListening()
+    {
+        lock (_gate)
+        {
+            if (_accepting is null)
+            {
+                return false;
+            }
+
+            _accepting.Cancel();
+            _accepting.Dispose();
+            _accepting = null;
+            _listeners.ForEach(l => l.Dispose());
+            _listeners = [];
+            _endpoints = [];
+        }
+
+        Log.Stopped(_logger);
+        return true;
+    }
+
+    private async Task AcceptLoopAsync(Socket listener, CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await listener.AcceptAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                // A connection reset before accept completed, or a descriptor shortage: keep serving the others.
+                Log.AcceptFailed(_logger, ex);
+                continue;
+            }
+
+            StartSession(client);
+        }
+    }
+
+    private void StartSession(Socket client)
+    {
+        // Each session works on its own copy, so configuration changes affect new sessions only.
+        var options = Options.Clone();
+        client.NoDelay = true;
+        if (client.RemoteEndPoint is not IPEndPoint remote)
+        {
+            client.Dispose();
+            return;
+        }
+
+        if (Interlocked.Increment(ref _sessionCount) > options.MaxSessions)
+        {
+            Interlocked.Decrement(ref _sessionCount);
+            _ = RefuseAsync(client, SmtpReplies.TooManySessions, "MaxSessions reached");
+            return;
+        }
+
+        var address = remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address;
+        if (_sessionsPerClient.AddOrUpdate(address, 1, static (_, n) => n + 1) > options.MaxSessionsPerClient)
+        {
+            ReleaseClient(address);
+            Interlocked.Decrement(ref _sessionCount);
+            _ = RefuseAsync(client, SmtpReplies.TooManySessionsFromClient, "MaxSessionsPerClient reached");
+            return;
+        }
+
+        SmtpSession session;
+        try
+        {
+            session = new SmtpSession(client, options, _logger);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
+        {
+            // The client left between accept and the start of its session.
+            ReleaseClient(address);
+            Interlocked.Decrement(ref _sessionCount);
+            client.Dispose();
+            return;
+        }
+
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _sessions[session] = gate.Task;
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await session.RunAsync();
+            }
+            finally
+            {
+                _sessions.TryRemove(session, out _);
+                ReleaseClient(address);
+                Interlocked.Decrement(ref _sessionCount);
+                gate.TrySetResult();
+            }
+        });
+    }
+
+    private void ReleaseClient(IPAddress address)
+    {
+        if (_sessionsPerClient.AddOrUpdate(address, 0, static (_, n) => n - 1) <= 0)
+        {
+            _sessionsPerClient.TryRemove(KeyValuePair.Create(address, 0));
+        }
+    }
+
+    private async Task RefuseAsync(Socket client, SmtpReply reply, string reason)
+    {
+        Log.ConnectionRefused(_logger, client.RemoteEndPoint, reason);
+        try
+        {
+            using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await client.SendAsync(reply.GetBytes(withEnhancedStatusCode: false).ToArray(), SocketFlags.None, bounded.Token);
+            client.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            Log.ConnectionLost(_logger, ex);
+        }
+        finally
+        {
+            client.Dispose();
+        }
+    }
+}
