@@ -1,0 +1,2 @@
+global using Smtpd.Tests.Support;
+global using Xunit;

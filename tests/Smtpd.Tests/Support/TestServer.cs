@@ -1,0 +1,88 @@
+using System.Collections.Concurrent;
+using System.Net;
+
+namespace Smtpd.Tests.Support;
+
+/// <summary>What a test server's delivery callback saw.</summary>
+public sealed record ReceivedMessage(SmtpEnvelope Envelope, byte[] Content, SmtpSessionContext Session)
+{
+    public string Text => System.Text.Encoding.UTF8.GetString(Content);
+}
+
+/// <summary>
+/// An <see cref="SmtpServer"/> on 127.0.0.1 port 0 that records every delivered message, for integration tests.
+/// </summary>
+public sealed class TestServer : IAsyncDisposable
+{
+    private readonly ConcurrentQueue<ReceivedMessage> _messages = new();
+    private readonly SemaphoreSlim _arrived = new(0);
+
+    private TestServer(SmtpServer server) => Server = server;
+
+    public SmtpServer Server { get; }
+
+    public IPEndPoint EndPoint => Server.Endpoints[0];
+
+    public int Port => EndPoint.Port;
+
+    public IReadOnlyCollection<ReceivedMessage> Messages => _messages.ToArray();
+
+    /// <summary>
+    /// Starts a server. Unless <paramref name="configure"/> sets a delivery callback of its own, messages are
+    /// recorded in <see cref="Messages"/>.
+    /// </summary>
+    public static TestServer Start(Action<SmtpServerOptions>? configure = null)
+    {
+        var options = new SmtpServerOptions { ServerName = "test.local" };
+        TestServer? test = null;
+        options.Deliver = async (message, ct) =>
+        {
+            await using var stream = message.OpenRead();
+            using var copy = new MemoryStream();
+            await stream.CopyToAsync(copy, ct);
+            test!.Record(new ReceivedMessage(message.Envelope, copy.ToArray(), message.Session));
+            return SmtpVerdict.Accept;
+        };
+        configure?.Invoke(options);
+        var server = new SmtpServer(options);
+        test = new TestServer(server);
+        server.Start(IPAddress.Loopback, 0);
+        return test;
+    }
+
+    /// <summary>Records a message; for tests whose own callbacks want the recording too.</summary>
+    public void Record(ReceivedMessage message)
+    {
+        _messages.Enqueue(message);
+        _arrived.Release();
+    }
+
+    /// <summary>Waits for the next recorded message.</summary>
+    public async Task<ReceivedMessage> WaitForMessageAsync(TimeSpan? timeout = null)
+    {
+        if (!await _arrived.WaitAsync(timeout ?? TimeSpan.FromSeconds(10)))
+        {
+            throw new TimeoutException("No message arrived.");
+        }
+
+        return _messages.Last();
+    }
+
+    public Task<RawSmtpClient> ConnectAsync() => RawSmtpClient.ConnectAsync(EndPoint);
+
+    /// <summary>Connects, reads the greeting and sends EHLO.</summary>
+    public async Task<RawSmtpClient> ConnectAndEhloAsync()
+    {
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(EndPoint);
+        Xunit.Assert.StartsWith("220 ", greeting);
+        var ehlo = await client.CommandAsync("EHLO client.test");
+        Xunit.Assert.StartsWith("250-", ehlo);
+        return client;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        _arrived.Dispose();
+    }
+}
