@@ -48,6 +48,7 @@ internal sealed class SmtpSession : IAsyncDisposable
     private bool _enhancedStatusCodes;
     private int _errors;
     private bool _hasUnflushedReplies;
+    private int _disposed;
 
     // The open transaction (RFC 5321 3.3).
     private SmtpMailbox? _sender;
@@ -142,14 +143,13 @@ internal sealed class SmtpSession : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _timeout.CancelAfter(Timeout.Infinite);
-        try
-        {
-            await _aborted.CancelAsync();
-        }
-        catch (ObjectDisposedException)
-        {
-        }
+        await _aborted.CancelAsync();
 
         _content?.Dispose();
         await _input.CompleteAsync();
@@ -169,22 +169,28 @@ internal sealed class SmtpSession : IAsyncDisposable
 
     private void Interrupt(CloseReason reason)
     {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return;
+        }
+
         if (_closeReason == CloseReason.None)
         {
             _closeReason = reason;
         }
 
-        _input.CancelPendingRead();
-        _output.CancelPendingFlush();
-        if (reason == CloseReason.Shutdown)
+        try
         {
-            try
+            _input.CancelPendingRead();
+            _output.CancelPendingFlush();
+            if (reason == CloseReason.Shutdown)
             {
                 _aborted.Cancel();
             }
-            catch (ObjectDisposedException)
-            {
-            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // The session ended while it was being interrupted: nothing is left to wake.
         }
     }
 
