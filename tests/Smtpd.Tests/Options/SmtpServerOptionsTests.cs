@@ -1,0 +1,143 @@
+namespace Smtpd.Tests.Options;
+
+/// <summary>Every limit: its documented default, a valid value, and an invalid value (Kestrel's KestrelServerLimitsTests pattern).</summary>
+public sealed class SmtpServerOptionsTests
+{
+    public static TheoryData<string, object> Defaults => new()
+    {
+        { nameof(SmtpServerOptions.MaxCommandLineLength), 512 },
+        { nameof(SmtpServerOptions.MaxTextLineLength), 1000 },
+        { nameof(SmtpServerOptions.MaxMessageSize), 35L * 1024 * 1024 },
+        { nameof(SmtpServerOptions.MaxRecipients), 100 },
+        { nameof(SmtpServerOptions.MaxErrors), 20 },
+        { nameof(SmtpServerOptions.CommandTimeout), TimeSpan.FromMinutes(5) },
+        { nameof(SmtpServerOptions.DataTimeout), TimeSpan.FromMinutes(5) },
+        { nameof(SmtpServerOptions.MaxSessions), 1000 },
+        { nameof(SmtpServerOptions.MaxSessionsPerClient), 50 },
+        { nameof(SmtpServerOptions.MessageMemoryThreshold), 64 * 1024 },
+        { nameof(SmtpServerOptions.BareLineEndings), BareLineEndingPolicy.Reject },
+        { nameof(SmtpServerOptions.Banner), "ESMTP Smtpd ready" },
+    };
+
+    public static TheoryData<string, object> ValidValues => new()
+    {
+        { nameof(SmtpServerOptions.MaxCommandLineLength), 512 },
+        { nameof(SmtpServerOptions.MaxCommandLineLength), 65536 },
+        { nameof(SmtpServerOptions.MaxTextLineLength), 1000 },
+        { nameof(SmtpServerOptions.MaxTextLineLength), int.MaxValue },
+        { nameof(SmtpServerOptions.MaxMessageSize), 1L },
+        { nameof(SmtpServerOptions.MaxMessageSize), long.MaxValue },
+        { nameof(SmtpServerOptions.MaxRecipients), 1 },
+        { nameof(SmtpServerOptions.MaxRecipients), 100_000 },
+        { nameof(SmtpServerOptions.MaxErrors), 1 },
+        { nameof(SmtpServerOptions.MaxErrors), 10_000 },
+        { nameof(SmtpServerOptions.CommandTimeout), TimeSpan.FromMilliseconds(1) },
+        { nameof(SmtpServerOptions.CommandTimeout), TimeSpan.FromDays(1) },
+        { nameof(SmtpServerOptions.DataTimeout), TimeSpan.FromSeconds(30) },
+        { nameof(SmtpServerOptions.MaxSessions), 1 },
+        { nameof(SmtpServerOptions.MaxSessions), 1_000_000 },
+        { nameof(SmtpServerOptions.MaxSessionsPerClient), 1 },
+        { nameof(SmtpServerOptions.MessageMemoryThreshold), 4 * 1024 },
+        { nameof(SmtpServerOptions.MessageMemoryThreshold), 64 * 1024 * 1024 },
+        { nameof(SmtpServerOptions.BareLineEndings), BareLineEndingPolicy.Normalize },
+        { nameof(SmtpServerOptions.Banner), "" },
+        { nameof(SmtpServerOptions.ServerName), "mx.example.com" },
+        { nameof(SmtpServerOptions.SpoolDirectory), "/tmp" },
+    };
+
+    public static TheoryData<string, object> InvalidValues => new()
+    {
+        { nameof(SmtpServerOptions.MaxCommandLineLength), 511 },
+        { nameof(SmtpServerOptions.MaxCommandLineLength), 65537 },
+        { nameof(SmtpServerOptions.MaxTextLineLength), 999 },
+        { nameof(SmtpServerOptions.MaxMessageSize), 0L },
+        { nameof(SmtpServerOptions.MaxMessageSize), -1L },
+        { nameof(SmtpServerOptions.MaxRecipients), 0 },
+        { nameof(SmtpServerOptions.MaxRecipients), 100_001 },
+        { nameof(SmtpServerOptions.MaxErrors), 0 },
+        { nameof(SmtpServerOptions.CommandTimeout), TimeSpan.Zero },
+        { nameof(SmtpServerOptions.CommandTimeout), TimeSpan.FromDays(2) },
+        { nameof(SmtpServerOptions.DataTimeout), TimeSpan.FromSeconds(-1) },
+        { nameof(SmtpServerOptions.MaxSessions), 0 },
+        { nameof(SmtpServerOptions.MaxSessionsPerClient), 0 },
+        { nameof(SmtpServerOptions.MessageMemoryThreshold), 4095 },
+        { nameof(SmtpServerOptions.MessageMemoryThreshold), (64 * 1024 * 1024) + 1 },
+        { nameof(SmtpServerOptions.BareLineEndings), (BareLineEndingPolicy)42 },
+        { nameof(SmtpServerOptions.Banner), "two\r\nlines" },
+        { nameof(SmtpServerOptions.ServerName), "" },
+        { nameof(SmtpServerOptions.ServerName), "has space" },
+        { nameof(SmtpServerOptions.SpoolDirectory), "  " },
+    };
+
+    [Theory]
+    [MemberData(nameof(Defaults))]
+    public void EachLimitHasItsDocumentedDefault(string option, object expected) =>
+        Assert.Equal(expected, Property(option).GetValue(new SmtpServerOptions()));
+
+    [Theory]
+    [MemberData(nameof(ValidValues))]
+    public void EachLimitAcceptsAValidValue(string option, object value)
+    {
+        var options = new SmtpServerOptions();
+        Property(option).SetValue(options, value);
+        Assert.Equal(value, Property(option).GetValue(options));
+    }
+
+    [Theory]
+    [MemberData(nameof(InvalidValues))]
+    public void EachLimitRejectsAnInvalidValueWithAClearException(string option, object value)
+    {
+        var options = new SmtpServerOptions();
+        var before = Property(option).GetValue(options);
+        var thrown = Assert.Throws<System.Reflection.TargetInvocationException>(() => Property(option).SetValue(options, value));
+        var error = Assert.IsAssignableFrom<ArgumentException>(thrown.InnerException);
+        Assert.False(string.IsNullOrWhiteSpace(error.Message));
+        Assert.Equal(before, Property(option).GetValue(options));
+    }
+
+    [Fact]
+    public void EveryLimitIsCoveredByTheDefaultValidAndInvalidTables()
+    {
+        var limits = typeof(SmtpServerOptions).GetProperties()
+            .Where(p => p.PropertyType == typeof(int) || p.PropertyType == typeof(long) || p.PropertyType == typeof(TimeSpan))
+            .Select(p => p.Name)
+            .ToHashSet();
+        Assert.NotEmpty(limits);
+        Assert.Subset(Names(Defaults), limits);
+        Assert.Subset(Names(ValidValues), limits);
+        Assert.Subset(Names(InvalidValues), limits);
+
+        static HashSet<string> Names(TheoryData<string, object> data) => data.Select(row => (string)row.Data.Item1).ToHashSet();
+    }
+
+    [Fact]
+    public void ServerNameDefaultsToTheMachineHostName()
+    {
+        var name = new SmtpServerOptions().ServerName;
+        Assert.False(string.IsNullOrWhiteSpace(name));
+        Assert.DoesNotContain(' ', name);
+    }
+
+    [Fact]
+    public void CloneIsIndependentOfTheOriginal()
+    {
+        var options = new SmtpServerOptions { MaxRecipients = 7 };
+        var copy = options.Clone();
+        options.MaxRecipients = 8;
+        Assert.Equal(7, copy.MaxRecipients);
+    }
+
+    [Fact]
+    public void ToStringListsEveryOptionByName()
+    {
+        var text = new SmtpServerOptions { MaxErrors = 3 }.ToString();
+        Assert.Contains("MaxErrors=3", text, StringComparison.Ordinal);
+        foreach (var property in typeof(SmtpServerOptions).GetProperties())
+        {
+            Assert.Contains(property.Name + "=", text, StringComparison.Ordinal);
+        }
+    }
+
+    private static System.Reflection.PropertyInfo Property(string name) =>
+        typeof(SmtpServerOptions).GetProperty(name) ?? throw new InvalidOperationException($"No option {name}.");
+}
