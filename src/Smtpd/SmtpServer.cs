@@ -39,8 +39,8 @@ public sealed class SmtpServer : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<SmtpSession, Task> _sessions = new();
     private readonly ConcurrentDictionary<IPAddress, int> _sessionsPerClient = new();
-    private List<Socket> _listeners = [];
-    private IReadOnlyList<IPEndPoint> _endpoints = [];
+    private List<(Socket Socket, SmtpListener Listener)> _listeners = [];
+    private IReadOnlyList<SmtpListener> _bound = [];
     private CancellationTokenSource? _accepting;
     private TaskCompletionSource _stopped = NewStoppedSource();
     private int _sessionCount;
@@ -58,7 +58,10 @@ public sealed class SmtpServer : IAsyncDisposable
     public SmtpServerOptions Options { get; }
 
     /// <summary>The endpoints the server listens on, with the real ports when port 0 was asked for. Empty when stopped.</summary>
-    public IReadOnlyList<IPEndPoint> Endpoints => _endpoints;
+    public IReadOnlyList<IPEndPoint> Endpoints => _bound.Select(l => l.EndPoint).ToArray();
+
+    /// <summary>The listeners, with the real ports, and whether each speaks implicit TLS. Empty when stopped.</summary>
+    public IReadOnlyList<SmtpListener> Listeners => _bound;
 
     /// <summary>Whether the server is listening.</summary>
     public bool IsRunning => _accepting is not null;
@@ -111,9 +114,25 @@ public sealed class SmtpServer : IAsyncDisposable
     public void Start(params IPEndPoint[] endpoints)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
-        if (endpoints.Length == 0)
+        Start(endpoints.Select(e => new SmtpListener(e)).ToArray());
+    }
+
+    /// <summary>Listens on several endpoints, some of which may speak implicit TLS (RFC 8314), next to plain ones.</summary>
+    /// <param name="listeners">The listeners; port 0 picks a free port.</param>
+    /// <exception cref="ArgumentException">No listener was given, or an implicit-TLS listener has no certificate to use.</exception>
+    /// <exception cref="InvalidOperationException">The server is already running.</exception>
+    /// <exception cref="SocketException">An endpoint cannot be bound; none is left bound.</exception>
+    public void Start(params SmtpListener[] listeners)
+    {
+        ArgumentNullException.ThrowIfNull(listeners);
+        if (listeners.Length == 0)
         {
-            throw new ArgumentException("At least one endpoint is needed.", nameof(endpoints));
+            throw new ArgumentException("At least one endpoint is needed.", nameof(listeners));
+        }
+
+        if (listeners.Any(l => l.ImplicitTls) && !Options.TlsAvailable)
+        {
+            throw new ArgumentException("An implicit-TLS listener needs Options.ServerCertificate or Options.ServerCertificateSelector.", nameof(listeners));
         }
 
         lock (_gate)
@@ -123,32 +142,33 @@ public sealed class SmtpServer : IAsyncDisposable
                 throw new InvalidOperationException("The server is already running; stop it before starting it again.");
             }
 
-            var listeners = new List<Socket>();
+            var bound = new List<(Socket Socket, SmtpListener Listener)>();
             try
             {
-                foreach (var endpoint in endpoints)
+                foreach (var listener in listeners)
                 {
-                    listeners.Add(Bind(endpoint));
+                    var socket = Bind(listener.EndPoint);
+                    bound.Add((socket, listener with { EndPoint = (IPEndPoint)socket.LocalEndPoint! }));
                 }
             }
             catch
             {
-                listeners.ForEach(l => l.Dispose());
+                bound.ForEach(l => l.Socket.Dispose());
                 throw;
             }
 
-            _listeners = listeners;
-            _endpoints = listeners.Select(l => (IPEndPoint)l.LocalEndPoint!).ToArray();
+            _listeners = bound;
+            _bound = bound.Select(l => l.Listener).ToArray();
             _accepting = new CancellationTokenSource();
             if (_stopped.Task.IsCompleted)
             {
                 _stopped = NewStoppedSource();
             }
 
-            foreach (var listener in listeners)
+            foreach (var (socket, listener) in bound)
             {
-                Log.Listening(_logger, (IPEndPoint)listener.LocalEndPoint!);
-                _ = AcceptLoopAsync(listener, _accepting.Token);
+                Log.Listening(_logger, listener.EndPoint);
+                _ = AcceptLoopAsync(socket, listener.ImplicitTls, _accepting.Token);
             }
         }
     }
@@ -244,16 +264,16 @@ public sealed class SmtpServer : IAsyncDisposable
             _accepting.Cancel();
             _accepting.Dispose();
             _accepting = null;
-            _listeners.ForEach(l => l.Dispose());
+            _listeners.ForEach(l => l.Socket.Dispose());
             _listeners = [];
-            _endpoints = [];
+            _bound = [];
         }
 
         Log.Stopped(_logger);
         return true;
     }
 
-    private async Task AcceptLoopAsync(Socket listener, CancellationToken cancellationToken)
+    private async Task AcceptLoopAsync(Socket listener, bool implicitTls, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -273,11 +293,11 @@ public sealed class SmtpServer : IAsyncDisposable
                 continue;
             }
 
-            StartSession(client);
+            StartSession(client, implicitTls);
         }
     }
 
-    private void StartSession(Socket client)
+    private void StartSession(Socket client, bool implicitTls)
     {
         // Each session works on its own copy, so configuration changes affect new sessions only.
         var options = Options.Clone();
@@ -307,7 +327,7 @@ public sealed class SmtpServer : IAsyncDisposable
         SmtpSession session;
         try
         {
-            session = new SmtpSession(client, options, _logger);
+            session = new SmtpSession(client, options, _logger, implicitTls);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
         {

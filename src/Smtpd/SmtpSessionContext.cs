@@ -1,5 +1,8 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 
 namespace Smtpd;
 
@@ -37,8 +40,23 @@ public sealed class SmtpSessionContext
     /// <summary>Whether the connection is encrypted with TLS.</summary>
     public bool IsSecure { get; internal set; }
 
-    /// <summary>The identity the client authenticated as, or <see langword="null"/>.</summary>
+    /// <summary>The TLS protocol in use, or <see cref="SslProtocols.None"/> without TLS.</summary>
+    public SslProtocols TlsProtocol { get; internal set; }
+
+    /// <summary>The negotiated TLS cipher suite, or <see langword="null"/> without TLS.</summary>
+    public TlsCipherSuite? TlsCipherSuite { get; internal set; }
+
+    /// <summary>The host name the client asked for with SNI, or <see langword="null"/>.</summary>
+    public string? SniHostName { get; internal set; }
+
+    /// <summary>The certificate the client presented, when <see cref="SmtpServerOptions.RequestClientCertificate"/> is set and it sent one.</summary>
+    public X509Certificate2? ClientCertificate { get; internal set; }
+
+    /// <summary>The identity the client authenticated as with AUTH, or <see langword="null"/>.</summary>
     public string? AuthenticatedIdentity { get; internal set; }
+
+    /// <summary>The SASL mechanism of the successful AUTH, or <see langword="null"/>.</summary>
+    public string? AuthenticationMechanism { get; internal set; }
 
     /// <summary>Free storage for the application, kept for the life of the session.</summary>
     public ConcurrentDictionary<string, object?> Properties => _properties ??= new(StringComparer.Ordinal);

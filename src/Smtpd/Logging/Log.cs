@@ -50,4 +50,19 @@ internal static partial class Log
 
     [LoggerMessage(14, LogLevel.Error, "Session failed unexpectedly")]
     public static partial void SessionFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(15, LogLevel.Warning, "Discarded {Count} octets of plaintext sent after STARTTLS (RFC 3207 4.2)")]
+    public static partial void PlaintextAfterStartTlsDiscarded(ILogger logger, long count);
+
+    [LoggerMessage(16, LogLevel.Information, "TLS handshake failed")]
+    public static partial void TlsHandshakeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(17, LogLevel.Debug, "TLS established: {Protocol} {CipherSuite}, SNI {SniHostName}")]
+    public static partial void TlsEstablished(ILogger logger, System.Security.Authentication.SslProtocols protocol, System.Net.Security.TlsCipherSuite cipherSuite, string? sniHostName);
+
+    [LoggerMessage(18, LogLevel.Information, "Authenticated as {Identity} with {Mechanism}")]
+    public static partial void Authenticated(ILogger logger, string identity, string mechanism);
+
+    [LoggerMessage(19, LogLevel.Information, "Authentication failed for {Identity} with {Mechanism}")]
+    public static partial void AuthenticationFailed(ILogger logger, string identity, string mechanism);
 }

@@ -43,3 +43,16 @@ public delegate ValueTask<SmtpVerdict> MimeMessageDeliverer(SmtpMessage message,
 /// <param name="cancellationToken">Cancelled when the server shuts down or the connection closes.</param>
 /// <returns>The verdict.</returns>
 public delegate ValueTask<SmtpVerdict> LinesDeliverer(string sender, IReadOnlyList<string> recipients, IReadOnlyList<string> lines, SmtpSessionContext session, CancellationToken cancellationToken);
+
+/// <summary>Checks the credentials of an AUTH command (RFC 4954).</summary>
+/// <param name="session">The connection.</param>
+/// <param name="credentials">The mechanism, identity and password or token.</param>
+/// <param name="cancellationToken">Cancelled when the server shuts down or the connection closes.</param>
+/// <returns>Accept, or reject (the client gets <c>535 5.7.8</c> unless the verdict carries its own reply).</returns>
+public delegate ValueTask<SmtpVerdict> Authenticator(SmtpSessionContext session, SmtpAuthentication credentials, CancellationToken cancellationToken);
+
+/// <summary>Chooses the TLS certificate for a connection, from the SNI host name the client asked for.</summary>
+/// <param name="session">The connection.</param>
+/// <param name="hostName">The SNI name, or <see langword="null"/> when the client sent none.</param>
+/// <returns>The certificate, with its private key; <see langword="null"/> falls back to <see cref="SmtpServerOptions.ServerCertificate"/>.</returns>
+public delegate System.Security.Cryptography.X509Certificates.X509Certificate2? ServerCertificateSelector(SmtpSessionContext session, string? hostName);

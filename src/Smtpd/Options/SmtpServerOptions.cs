@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
 namespace Smtpd;
@@ -16,6 +17,13 @@ public sealed class SmtpServerOptions
 {
     /// <summary>The RFC 5321 4.5.3.1.4 minimum (and default) command line length.</summary>
     public const int MinimumCommandLineLength = 512;
+
+    /// <summary>The longest AUTH command or SASL response line, in octets: RFC 4954 4 requires 12288.</summary>
+    public const int MaxAuthLineLength = 12288;
+
+    private const SmtpAuthenticationMechanisms AllMechanisms =
+        SmtpAuthenticationMechanisms.Plain | SmtpAuthenticationMechanisms.Login | SmtpAuthenticationMechanisms.CramMd5
+        | SmtpAuthenticationMechanisms.XOAuth2 | SmtpAuthenticationMechanisms.OAuthBearer;
 
     /// <summary>The RFC 5321 4.5.3.1.6 minimum (and default) text line length.</summary>
     public const int MinimumTextLineLength = 1000;
@@ -219,6 +227,77 @@ public sealed class SmtpServerOptions
         set => field = Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "Unknown policy.");
     } = BareLineEndingPolicy.Reject;
 
+    /// <summary>
+    /// The TLS certificate, with its private key. When set (or <see cref="ServerCertificateSelector"/> is), EHLO
+    /// advertises STARTTLS (RFC 3207) and implicit-TLS listeners can be used. Default: none.
+    /// </summary>
+    public X509Certificate2? ServerCertificate { get; set; }
+
+    /// <summary>Chooses a certificate per connection from the SNI host name; falls back to <see cref="ServerCertificate"/>. Optional.</summary>
+    public ServerCertificateSelector? ServerCertificateSelector { get; set; }
+
+    /// <summary>
+    /// Whether the TLS handshake asks the client for a certificate. Any certificate is accepted and exposed as
+    /// <see cref="SmtpSessionContext.ClientCertificate"/> for the callbacks to judge. Default <see langword="false"/>.
+    /// </summary>
+    public bool RequestClientCertificate { get; set; }
+
+    /// <summary>
+    /// Whether the client must use TLS: before it does, only EHLO, HELO, STARTTLS, NOOP, RSET and QUIT are
+    /// accepted and everything else gets <c>530 5.7.0 Must issue a STARTTLS command first</c> (RFC 3207 4).
+    /// Default <see langword="false"/>.
+    /// </summary>
+    public bool RequireTls { get; set; }
+
+    /// <summary>
+    /// How long a TLS handshake may take before the connection is dropped. Default 10 seconds, Kestrel's
+    /// <c>HandshakeTimeout</c>: long enough for any real client, short enough to shed stalled handshakes.
+    /// Valid: more than zero, at most one day.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Zero, negative or over one day.</exception>
+    public TimeSpan TlsHandshakeTimeout
+    {
+        get;
+        set => field = InRange(value);
+    } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Checks AUTH credentials. When set, EHLO advertises AUTH with <see cref="AuthenticationMechanisms"/>, over TLS
+    /// or when <see cref="AllowInsecureAuth"/> is set. Optional; without it AUTH is not offered.
+    /// </summary>
+    public Authenticator? Authenticate { get; set; }
+
+    /// <summary>The SASL mechanisms offered. Default: PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER; CRAM-MD5 is opt-in.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">No mechanism, or an unknown flag.</exception>
+    public SmtpAuthenticationMechanisms AuthenticationMechanisms
+    {
+        get;
+        set => field = value != SmtpAuthenticationMechanisms.None && (value & ~AllMechanisms) == 0
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "Name at least one known mechanism.");
+    } = SmtpAuthenticationMechanisms.Default;
+
+    /// <summary>
+    /// Whether AUTH is offered and accepted without TLS. Default <see langword="false"/>: over plaintext AUTH is
+    /// not advertised and gets <c>538 5.7.11 Encryption required</c> (RFC 4954 4). A local mail catcher sets it.
+    /// </summary>
+    public bool AllowInsecureAuth { get; set; }
+
+    /// <summary>Whether MAIL needs a successful AUTH first (<c>530 5.7.0 Authentication required</c>). Default <see langword="false"/>.</summary>
+    public bool RequireAuth { get; set; }
+
+    /// <summary>
+    /// How many failed AUTH attempts a session may make before the server sends <c>421 4.7.0</c> and closes.
+    /// Default 3, the usual lockout threshold of mail servers (Exim's and Dovecot's examples use 3).
+    /// Valid: 1 to 100.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Outside 1 to 100.</exception>
+    public int MaxAuthFailures
+    {
+        get;
+        set => field = InRange(value, 1, 100);
+    } = 3;
+
     /// <summary>Called when a connection is accepted, before the greeting (Tcl <c>-validate_host</c>). Optional.</summary>
     public HostValidator? ValidateHost { get; set; }
 
@@ -240,6 +319,9 @@ public sealed class SmtpServerOptions
 
     /// <summary>Receives each message as the sender, the recipients and a list of text lines (Tcl <c>-deliver</c>).</summary>
     public LinesDeliverer? DeliverLines { get; set; }
+
+    /// <summary>Whether a certificate is configured, so TLS can be offered.</summary>
+    internal bool TlsAvailable => ServerCertificate is not null || ServerCertificateSelector is not null;
 
     /// <summary>Returns an independent copy of these options (Tcl <c>cget</c> with no option).</summary>
     /// <returns>The copy.</returns>

@@ -26,14 +26,19 @@ internal static class CommandParser
     private const uint Vrfy = ('v' << 24) | ('r' << 16) | ('f' << 8) | 'y';
     private const uint Expn = ('e' << 24) | ('x' << 16) | ('p' << 8) | 'n';
     private const uint Help = ('h' << 24) | ('e' << 16) | ('l' << 8) | 'p';
+    private const uint Auth = ('a' << 24) | ('u' << 16) | ('t' << 8) | 'h';
+    private const ulong StartTls = ((ulong)(('s' << 24) | ('t' << 16) | ('a' << 8) | 'r') << 32) | (('t' << 24) | ('t' << 16) | ('l' << 8) | 's');
 
     /// <summary>The verb of a line, by its first four octets.</summary>
     public static SmtpVerb ParseVerb(ReadOnlySpan<byte> line)
     {
-        // Every verb is four letters followed by the end of the line or a space (RFC 5321 4.1.1).
+        // Every verb but STARTTLS is four letters followed by the end of the line or a space (RFC 5321 4.1.1).
         if (line.Length < 4 || (line.Length > 4 && line[4] != (byte)' '))
         {
-            return SmtpVerb.Unknown;
+            return line.Length >= 8 && (line.Length == 8 || line[8] == (byte)' ')
+                && (BinaryPrimitives.ReadUInt64BigEndian(line) | 0x2020202020202020ul) == StartTls
+                ? SmtpVerb.StartTls
+                : SmtpVerb.Unknown;
         }
 
         return (BinaryPrimitives.ReadUInt32BigEndian(line) | 0x20202020u) switch
@@ -50,6 +55,7 @@ internal static class CommandParser
             Vrfy => SmtpVerb.Vrfy,
             Expn => SmtpVerb.Expn,
             Help => SmtpVerb.Help,
+            Auth => SmtpVerb.Auth,
             _ => SmtpVerb.Unknown,
         };
     }
@@ -78,7 +84,8 @@ internal static class CommandParser
             return new InvalidCommand(verb, SmtpReplies.InvalidCharacters);
         }
 
-        var argument = line.Length > 5 ? line[5..] : [];
+        var argumentStart = verb == SmtpVerb.StartTls ? 9 : 5;
+        var argument = line.Length > argumentStart ? line[argumentStart..] : [];
         argument = argument.TrimEnd((byte)' ');
         return verb switch
         {
@@ -94,6 +101,8 @@ internal static class CommandParser
             SmtpVerb.Vrfy => argument.IsEmpty ? new InvalidCommand(verb, SmtpReplies.VrfyRequiresArgument) : VrfyCommand.Instance,
             SmtpVerb.Expn => ExpnCommand.Instance,
             SmtpVerb.Help => HelpCommand.Instance,
+            SmtpVerb.StartTls => NoArgument(argument, StartTlsCommand.Instance),
+            SmtpVerb.Auth => ParseAuth(argument),
             _ => UnknownCommand.Instance,
         };
     }
@@ -118,6 +127,29 @@ internal static class CommandParser
         }
 
         return new HeloCommand(Encoding.UTF8.GetString(name), verb == SmtpVerb.Ehlo);
+    }
+
+    /// <summary><c>auth-command = "AUTH" SP sasl-mech [SP initial-response]</c>; <c>sasl-mech = 1*20mech-char</c> (RFC 4954 4, RFC 4422 3.1).</summary>
+    private static SmtpCommand ParseAuth(ReadOnlySpan<byte> argument)
+    {
+        var space = argument.IndexOf((byte)' ');
+        var mechanism = space < 0 ? argument : argument[..space];
+        var response = space < 0 ? [] : argument[(space + 1)..];
+        if (mechanism.IsEmpty || mechanism.Length > 20 || response.Contains((byte)' '))
+        {
+            return new InvalidCommand(SmtpVerb.Auth, SmtpReplies.AuthSyntax);
+        }
+
+        foreach (var c in mechanism)
+        {
+            // mech-char = UPPER-ALPHA / DIGIT / HYPHEN / UNDERSCORE (lower case is folded).
+            if (!char.IsAsciiLetterOrDigit((char)c) && c != '-' && c != '_')
+            {
+                return new InvalidCommand(SmtpVerb.Auth, SmtpReplies.AuthSyntax);
+            }
+        }
+
+        return new AuthCommand(Encoding.ASCII.GetString(mechanism).ToUpperInvariant(), response.IsEmpty ? null : Encoding.ASCII.GetString(response));
     }
 
     /// <summary><c>mail = "MAIL FROM:" Reverse-path [SP Mail-parameters] CRLF</c> (RFC 5321 4.1.1.2).</summary>
@@ -173,6 +205,15 @@ internal static class CommandParser
                     body = SmtpBodyType.BinaryMime;
                 }
                 else
+                {
+                    return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.BadParameterValue);
+                }
+            }
+            else if (Ascii.EqualsIgnoreCase(keyword, "AUTH"u8))
+            {
+                // RFC 4954 5: AUTH=<> or AUTH=xtext-mailbox. Accepted and not relied on: the server trusts its own
+                // AUTH state, never the client's claim about another hop.
+                if (value.IsEmpty)
                 {
                     return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.BadParameterValue);
                 }

@@ -46,6 +46,26 @@ internal static class SmtpReplies
     public static readonly SmtpReply DeliveryRejected = new(554, "5.6.0", "Message rejected");
     public static readonly SmtpReply LocalError = new(451, "4.3.0", "Requested action aborted: local error in processing");
 
+    // RFC 3207 and RFC 4954.
+    public static readonly SmtpReply ReadyToStartTls = new(220, "2.0.0", "Ready to start TLS");
+    public static readonly SmtpReply TlsNotAvailable = new(502, "5.5.1", "STARTTLS not available");
+    public static readonly SmtpReply AlreadySecure = new(503, "5.5.1", "Bad sequence of commands: TLS already active");
+    public static readonly SmtpReply MustStartTls = new(530, "5.7.0", "Must issue a STARTTLS command first");
+    public static readonly SmtpReply AuthNotAvailable = new(502, "5.5.1", "AUTH not available");
+    public static readonly SmtpReply AlreadyAuthenticated = new(503, "5.5.1", "Bad sequence of commands: already authenticated");
+    public static readonly SmtpReply EncryptionRequired = new(538, "5.7.11", "Encryption required for requested authentication mechanism");
+    public static readonly SmtpReply UnknownMechanism = new(504, "5.5.4", "Unrecognized authentication type");
+    public static readonly SmtpReply AuthSyntax = new(501, "5.5.4", "Syntax error: use AUTH mechanism [initial-response]");
+    public static readonly SmtpReply AuthBadBase64 = new(501, "5.5.2", "Cannot decode response: invalid base64");
+    public static readonly SmtpReply AuthMalformed = new(501, "5.5.2", "Malformed authentication response");
+    public static readonly SmtpReply AuthBadIdentity = new(501, "5.5.2", "Identity must not contain CR, LF or NUL");
+    public static readonly SmtpReply AuthCancelled = new(501, "5.0.0", "Authentication cancelled");
+    public static readonly SmtpReply AuthLineTooLong = new(500, "5.5.6", "Authentication exchange line too long (RFC 4954 4)");
+    public static readonly SmtpReply AuthFailed = new(535, "5.7.8", "Authentication credentials invalid");
+    public static readonly SmtpReply AuthSucceeded = new(235, "2.7.0", "Authentication successful");
+    public static readonly SmtpReply AuthRequired = new(530, "5.7.0", "Authentication required");
+    public static readonly SmtpReply TooManyAuthFailures = new(421, "4.7.0", "Too many authentication failures, closing connection");
+
     public static readonly SmtpReply TooManyErrors = new(421, "4.7.0", "Too many errors, closing connection");
     public static readonly SmtpReply Timeout = new(421, "4.4.2", "Timeout, closing connection");
     public static readonly SmtpReply ShuttingDown = new(421, "4.3.2", "Service shutting down, closing connection");

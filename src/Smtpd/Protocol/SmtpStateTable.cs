@@ -27,6 +27,10 @@ internal static class SmtpStateTable
         allowed[(int)SmtpVerb.Vrfy] = SessionStates.AnyAccepted;
         allowed[(int)SmtpVerb.Expn] = SessionStates.AnyAccepted;
         allowed[(int)SmtpVerb.Help] = SessionStates.AnyAccepted;
+        // RFC 3207 4.2: STARTTLS may come at any time; the handler refuses a second one.
+        allowed[(int)SmtpVerb.StartTls] = SessionStates.AnyAccepted;
+        // RFC 4954 4: AUTH after EHLO and outside a transaction.
+        allowed[(int)SmtpVerb.Auth] = SessionStates.Ready;
         // A refused client may still say goodbye (Tcl smtpd: "we wait for the client to send a QUIT command").
         allowed[(int)SmtpVerb.Quit] = SessionStates.AnyAccepted | SessionStates.Rejected;
         return allowed;
@@ -53,18 +57,26 @@ internal static class SmtpStateTable
 
     private static string DescribeRejection(SmtpVerb verb, SessionState state)
     {
-        var name = verb.ToString().ToUpperInvariant();
+        var name = verb == SmtpVerb.StartTls ? "STARTTLS" : verb.ToString().ToUpperInvariant();
         return state switch
         {
             SessionState.Rejected => "Bad sequence of commands: access denied, only QUIT is accepted",
             SessionState.Initial => "Bad sequence of commands: send HELO or EHLO first",
             _ when verb == SmtpVerb.Mail => "Bad sequence of commands: nested MAIL command",
+            _ when verb == SmtpVerb.Auth => "Bad sequence of commands: AUTH not allowed during a mail transaction",
             SessionState.Ready => $"Bad sequence of commands: need MAIL before {name}",
             SessionState.MailGiven => $"Bad sequence of commands: need RCPT before {name}",
             SessionState.BdatInProgress => $"Bad sequence of commands: {name} not allowed during a BDAT transfer (RFC 3030)",
             _ => $"Bad sequence of commands: {name} not allowed here",
         };
     }
+
+    /// <summary>
+    /// Whether a verb is accepted before TLS when <see cref="SmtpServerOptions.RequireTls"/> is set: RFC 3207 4 lets
+    /// the server refuse everything but the commands needed to start TLS or leave.
+    /// </summary>
+    public static bool IsAllowedBeforeTls(SmtpVerb verb) =>
+        verb is SmtpVerb.Ehlo or SmtpVerb.Helo or SmtpVerb.StartTls or SmtpVerb.Noop or SmtpVerb.Rset or SmtpVerb.Quit;
 
     /// <summary>Whether <paramref name="verb"/> may run in <paramref name="state"/>.</summary>
     public static bool IsAllowed(SmtpVerb verb, SessionState state) =>

@@ -16,4 +16,6 @@ internal enum SmtpVerb : byte
     Vrfy,
     Expn,
     Help,
+    StartTls,
+    Auth,
 }

@@ -27,20 +27,30 @@ internal enum CloseReason
 /// <c>IsCompleted</c>. Replies are written without flushing and flushed once the input is drained, which
 /// groups the replies to a PIPELINING batch (RFC 2920 3.2) into one write.
 /// </summary>
-internal sealed class SmtpSession : IAsyncDisposable
+internal sealed partial class SmtpSession : IAsyncDisposable
 {
     private static long s_nextId;
 
+    private static readonly StreamPipeReaderOptions ReaderOptions =
+        // Zero-byte reads let an idle session wait without holding a buffer (as Kestrel's socket transport does).
+        new(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true, useZeroByteReads: true);
+
+    private static readonly StreamPipeWriterOptions WriterOptions = new(minimumBufferSize: 4 * 1024, leaveOpen: true);
+
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
-    private readonly PipeReader _input;
-    private readonly PipeWriter _output;
+    private readonly NetworkStream _network;
+    private readonly bool _implicitTls;
     private readonly SmtpServerOptions _options;
     private readonly ILogger _logger;
     private readonly SmtpSessionContext _context;
     private readonly CancellationTokenSource _aborted = new();
     private readonly CancellationTokenSource _timeout = new();
     private readonly List<SmtpMailbox> _recipients = [];
+
+    // The transport: the socket's stream, or the TLS stream over it once STARTTLS or implicit TLS succeeded.
+    private Stream _transport;
+    private PipeReader _input;
+    private PipeWriter _output;
 
     private SessionState _state = SessionState.Initial;
     private InputMode _mode = InputMode.Command;
@@ -61,15 +71,15 @@ internal sealed class SmtpSession : IAsyncDisposable
     private bool _chunkIsLast;
     private SmtpReply? _chunkRejection;
 
-    public SmtpSession(Socket socket, SmtpServerOptions options, ILogger logger)
+    public SmtpSession(Socket socket, SmtpServerOptions options, ILogger logger, bool implicitTls)
     {
         _socket = socket;
         _options = options;
         _logger = logger;
-        _stream = new NetworkStream(socket, ownsSocket: true);
-        // Zero-byte reads let an idle session wait without holding a buffer (as Kestrel's socket transport does).
-        _input = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true, useZeroByteReads: true));
-        _output = PipeWriter.Create(_stream, new StreamPipeWriterOptions(minimumBufferSize: 4 * 1024, leaveOpen: true));
+        _implicitTls = implicitTls;
+        _network = new NetworkStream(socket, ownsSocket: true);
+        _transport = _network;
+        (_input, _output) = CreatePipes(_network);
         _context = new SmtpSessionContext(
             Interlocked.Increment(ref s_nextId).ToString("x8", System.Globalization.CultureInfo.InvariantCulture),
             (IPEndPoint)socket.RemoteEndPoint!,
@@ -90,6 +100,12 @@ internal sealed class SmtpSession : IAsyncDisposable
 
         /// <summary>Reading exactly the octets of a BDAT chunk.</summary>
         Chunk,
+
+        /// <summary>Reading a line of an AUTH exchange (RFC 4954 4), which is never a command.</summary>
+        SaslResponse,
+
+        /// <summary>Discarding the rest of an AUTH exchange line that went over the limit.</summary>
+        DiscardLongSaslLine,
     }
 
     /// <summary>What the synchronous parsing step found.</summary>
@@ -100,9 +116,13 @@ internal sealed class SmtpSession : IAsyncDisposable
         LineTooLong,
         DataComplete,
         ChunkComplete,
+        SaslResponse,
     }
 
     public SmtpSessionContext Context => _context;
+
+    private static (PipeReader Input, PipeWriter Output) CreatePipes(Stream transport) =>
+        (PipeReader.Create(transport, ReaderOptions), PipeWriter.Create(transport, WriterOptions));
 
     /// <summary>Runs the session to its end. Never throws.</summary>
     public async Task RunAsync()
@@ -111,7 +131,7 @@ internal sealed class SmtpSession : IAsyncDisposable
         Log.SessionStarted(_logger, _context.RemoteEndPoint);
         try
         {
-            if (await GreetAsync())
+            if ((!_implicitTls || await UpgradeToTlsAsync()) && await GreetAsync())
             {
                 await ProcessInputAsync();
             }
@@ -162,7 +182,12 @@ internal sealed class SmtpSession : IAsyncDisposable
         {
         }
 
-        await _stream.DisposeAsync();
+        if (_transport != _network)
+        {
+            await _transport.DisposeAsync();
+        }
+
+        await _network.DisposeAsync();
         _timeout.Dispose();
         _aborted.Dispose();
     }
@@ -188,9 +213,9 @@ internal sealed class SmtpSession : IAsyncDisposable
                 _aborted.Cancel();
             }
         }
-        catch (ObjectDisposedException)
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
         {
-            // The session ended while it was being interrupted: nothing is left to wake.
+            // The session ended, or swapped its pipes for TLS, while it was being interrupted: nothing is left to wake.
         }
     }
 
@@ -241,7 +266,7 @@ internal sealed class SmtpSession : IAsyncDisposable
             var close = false;
             try
             {
-                while (!close)
+                while (!close && !_startTlsAccepted)
                 {
                     var step = ReadNext(ref buffer, out var command);
                     consumed = buffer.Start;
@@ -256,8 +281,16 @@ internal sealed class SmtpSession : IAsyncDisposable
                         Step.LineTooLong => CountError(SmtpReplies.LineTooLong),
                         Step.DataComplete => await CompleteDataAsync(),
                         Step.ChunkComplete => await CompleteChunkAsync(),
+                        Step.SaslResponse => await ContinueAuthenticationAsync(),
                         _ => false,
                     };
+                }
+
+                if (_startTlsAccepted && !buffer.IsEmpty)
+                {
+                    // RFC 3207 4.2 and CVE-2011-0411: plaintext that came after STARTTLS is never executed.
+                    Log.PlaintextAfterStartTlsDiscarded(_logger, buffer.Length);
+                    consumed = buffer.End;
                 }
 
                 // The input is drained: send every reply of the batch in one write (RFC 2920 3.2).
@@ -282,6 +315,17 @@ internal sealed class SmtpSession : IAsyncDisposable
                 return;
             }
 
+            if (_startTlsAccepted)
+            {
+                _startTlsAccepted = false;
+                if (!await UpgradeToTlsAsync())
+                {
+                    return;
+                }
+
+                continue;
+            }
+
             if (result.IsCompleted)
             {
                 return;
@@ -298,9 +342,15 @@ internal sealed class SmtpSession : IAsyncDisposable
             switch (_mode)
             {
                 case InputMode.Command:
+                case InputMode.SaslResponse:
                 {
+                    // AUTH lines may be longer than commands (RFC 4954 4): read up to the larger limit while AUTH is
+                    // on offer, then hold every other command to its own limit.
+                    var limit = _mode == InputMode.SaslResponse || AuthenticationOffered
+                        ? Math.Max(_options.MaxCommandLineLength, SmtpServerOptions.MaxAuthLineLength)
+                        : _options.MaxCommandLineLength;
                     var reader = new SequenceReader<byte>(buffer);
-                    var status = CommandLineReader.TryReadLine(ref reader, _options.MaxCommandLineLength, out var line);
+                    var status = CommandLineReader.TryReadLine(ref reader, limit, out var line);
                     if (status == LineReadStatus.NeedMoreData)
                     {
                         return Step.NeedMoreData;
@@ -308,13 +358,40 @@ internal sealed class SmtpSession : IAsyncDisposable
 
                     if (status == LineReadStatus.TooLong)
                     {
-                        _mode = InputMode.DiscardLongLine;
+                        _mode = _mode == InputMode.SaslResponse ? InputMode.DiscardLongSaslLine : InputMode.DiscardLongLine;
                         continue;
                     }
 
-                    command = ParseCommand(line);
                     buffer = buffer.Slice(reader.Position);
+                    if (_mode == InputMode.SaslResponse)
+                    {
+                        _saslResponse = ReadSaslLine(line);
+                        return Step.SaslResponse;
+                    }
+
+                    command = ParseCommand(line);
+                    if (line.Length + 1 > _options.MaxCommandLineLength && command.Verb != SmtpVerb.Auth)
+                    {
+                        command = null;
+                        return Step.LineTooLong;
+                    }
+
                     return Step.Command;
+                }
+
+                case InputMode.DiscardLongSaslLine:
+                {
+                    var reader = new SequenceReader<byte>(buffer);
+                    var found = CommandLineReader.SkipPastLineFeed(ref reader);
+                    buffer = buffer.Slice(reader.Position);
+                    if (!found)
+                    {
+                        return Step.NeedMoreData;
+                    }
+
+                    _mode = InputMode.SaslResponse;
+                    _saslResponse = null;
+                    return Step.SaslResponse;
                 }
 
                 case InputMode.DiscardLongLine:
@@ -380,11 +457,18 @@ internal sealed class SmtpSession : IAsyncDisposable
 
     private SmtpCommand ParseCommand(in ReadOnlySequence<byte> line)
     {
+        var command = ParseCommandCore(line);
         if (_logger.IsEnabled(LogLevel.Trace))
         {
-            Log.CommandReceived(_logger, Encoding.UTF8.GetString(line).TrimEnd('\r'));
+            // AUTH initial responses carry credentials: the transcript shows only the mechanism.
+            Log.CommandReceived(_logger, command is AuthCommand auth ? $"AUTH {auth.Mechanism}{(auth.InitialResponse is null ? "" : " ****")}" : Encoding.UTF8.GetString(line).TrimEnd('\r'));
         }
 
+        return command;
+    }
+
+    private SmtpCommand ParseCommandCore(in ReadOnlySequence<byte> line)
+    {
         if (line.IsSingleSegment)
         {
             return CommandParser.Parse(line.FirstSpan, _smtpUtf8);
@@ -405,330 +489,6 @@ internal sealed class SmtpSession : IAsyncDisposable
             {
                 ArrayPool<byte>.Shared.Return(rented);
             }
-        }
-    }
-
-    /// <summary>Runs one command.</summary>
-    /// <returns><see langword="true"/> when the session must close.</returns>
-    private ValueTask<bool> ExecuteAsync(SmtpCommand command)
-    {
-        if (SmtpStateTable.Check(command.Verb, _state) is { } outOfSequence)
-        {
-            if (command is BdatCommand chunk)
-            {
-                // RFC 3030 2: the chunk's octets follow the command whatever the reply; read and drop them,
-                // so they can never be taken for commands.
-                StartChunk(chunk, outOfSequence);
-                return new(false);
-            }
-
-            return new(CountError(outOfSequence));
-        }
-
-        switch (command)
-        {
-            case UnknownCommand:
-                return new(CountError(SmtpReplies.CommandUnrecognized));
-            case InvalidCommand invalid when invalid.Verb == SmtpVerb.Bdat:
-                // Without a valid size the chunk's end cannot be found: whatever follows could be content
-                // mistaken for commands, so the session ends here.
-                Reply(invalid.Reply);
-                return new(true);
-            case InvalidCommand invalid:
-                return new(CountError(invalid.Reply));
-            case HeloCommand helo:
-                ExecuteHelo(helo);
-                return new(false);
-            case MailCommand mail:
-                return ExecuteMailAsync(mail);
-            case RcptCommand rcpt:
-                return ExecuteRcptAsync(rcpt);
-            case DataCommand:
-                return new(ExecuteData());
-            case BdatCommand chunk:
-                ExecuteBdat(chunk);
-                return new(false);
-            case RsetCommand:
-                // RFC 5321 4.1.1.5: RSET clears the transaction but not the HELO/EHLO state.
-                ResetTransaction();
-                Reply(SmtpReplies.ResetOk);
-                return new(false);
-            case NoopCommand:
-                Reply(SmtpReplies.Ok);
-                return new(false);
-            case QuitCommand:
-                Reply(SmtpReplies.Bye);
-                return new(true);
-            case VrfyCommand:
-                Reply(SmtpReplies.CannotVerify);
-                return new(false);
-            case ExpnCommand:
-                Reply(SmtpReplies.ExpandNotImplemented);
-                return new(false);
-            case HelpCommand:
-                Reply(SmtpReplies.Help);
-                return new(false);
-            default:
-                return new(CountError(SmtpReplies.CommandUnrecognized));
-        }
-    }
-
-    private void ExecuteHelo(HeloCommand helo)
-    {
-        // RFC 5321 4.1.4: a successful HELO or EHLO resets the session as RSET does.
-        ResetTransaction();
-        _context.HeloName = helo.Domain;
-        _context.IsExtended = helo.IsExtended;
-        _state = SessionState.Ready;
-        _enhancedStatusCodes = helo.IsExtended;
-        var greeting = $"{_options.ServerName} Hello {helo.Domain}";
-        Reply(helo.IsExtended
-            ? new SmtpReply(250, null, [
-                greeting,
-                // RFC 1870: SIZE with the limit; RFC 6152, 6531, 2920, 3030, 2034.
-                $"SIZE {_options.MaxMessageSize}",
-                "8BITMIME",
-                "SMTPUTF8",
-                "PIPELINING",
-                "CHUNKING",
-                "BINARYMIME",
-                "ENHANCEDSTATUSCODES",
-                "HELP",
-            ])
-            : new SmtpReply(250, null, greeting));
-    }
-
-    private async ValueTask<bool> ExecuteMailAsync(MailCommand mail)
-    {
-        // RFC 1870 6.1: a declared size over the limit is refused at MAIL.
-        if (mail.DeclaredSize > _options.MaxMessageSize)
-        {
-            Reply(SmtpReplies.SizeExceededAtMail);
-            return false;
-        }
-
-        var accepted = SmtpReplies.SenderOk;
-        if (_options.ValidateSender is { } validateSender)
-        {
-            var verdict = await InvokeAsync(static (s, ct) => s.validateSender(s.Item2, s.Item3, ct), (validateSender, _context, mail.Sender), "ValidateSender");
-            if (Rejection(verdict, SmtpReplies.SenderRejected) is { } rejection)
-            {
-                Reply(rejection);
-                return false;
-            }
-
-            accepted = verdict!.Reply ?? accepted;
-        }
-
-        _sender = mail.Sender;
-        _body = mail.Body;
-        _smtpUtf8 = mail.SmtpUtf8;
-        _declaredSize = mail.DeclaredSize;
-        _state = SessionState.MailGiven;
-        Reply(accepted);
-        return false;
-    }
-
-    private async ValueTask<bool> ExecuteRcptAsync(RcptCommand rcpt)
-    {
-        // RFC 5321 4.5.3.1.10: 452 for one recipient too many; the client may send the rest in another transaction.
-        if (_recipients.Count >= _options.MaxRecipients)
-        {
-            Reply(SmtpReplies.TooManyRecipients);
-            return false;
-        }
-
-        var accepted = SmtpReplies.RecipientOk;
-        if (_options.ValidateRecipient is { } validateRecipient)
-        {
-            var verdict = await InvokeAsync(static (s, ct) => s.validateRecipient(s.Item2, s.Item3, ct), (validateRecipient, _context, rcpt.Recipient), "ValidateRecipient");
-            if (Rejection(verdict, SmtpReplies.RecipientRejected) is { } rejection)
-            {
-                Reply(rejection);
-                return false;
-            }
-
-            accepted = verdict!.Reply ?? accepted;
-        }
-
-        _recipients.Add(rcpt.Recipient);
-        _state = SessionState.RecipientGiven;
-        Reply(accepted);
-        return false;
-    }
-
-    private bool ExecuteData()
-    {
-        if (_body == SmtpBodyType.BinaryMime)
-        {
-            return CountError(SmtpReplies.BinaryMimeNeedsBdat);
-        }
-
-        PrepareContent();
-        _decoder ??= new DataDecoder(_options.BareLineEndings, _options.MaxTextLineLength);
-        _decoder.Reset();
-        _mode = InputMode.Data;
-        Reply(SmtpReplies.StartMailInput);
-        return false;
-    }
-
-    private void ExecuteBdat(BdatCommand chunk)
-    {
-        if (_state == SessionState.RecipientGiven)
-        {
-            PrepareContent();
-            _state = SessionState.BdatInProgress;
-        }
-
-        StartChunk(chunk, rejection: null);
-    }
-
-    private void StartChunk(BdatCommand chunk, SmtpReply? rejection)
-    {
-        _chunkRemaining = chunk.Size;
-        _chunkIsLast = chunk.IsLast;
-        _chunkRejection = rejection;
-        if (rejection is not null)
-        {
-            // The octets of a refused chunk are read into a buffer that stores nothing.
-            _content ??= NewContentBuffer();
-            _content.Reset();
-            _content.MaxLength = 0;
-        }
-
-        _mode = InputMode.Chunk;
-    }
-
-    private async ValueTask<bool> CompleteChunkAsync()
-    {
-        if (_chunkRejection is { } rejection)
-        {
-            _chunkRejection = null;
-            _content!.Reset();
-            return CountError(rejection);
-        }
-
-        if (_content!.Overflowed)
-        {
-            // RFC 3030 2: the transaction fails at the chunk that went over; later chunks get 503.
-            ResetTransaction();
-            Reply(SmtpReplies.SizeExceeded);
-            return false;
-        }
-
-        if (!_chunkIsLast)
-        {
-            Reply(new SmtpReply(250, "2.0.0", $"{_content.ReceivedLength} octets received"));
-            return false;
-        }
-
-        return await DeliverAsync(textChecks: false);
-    }
-
-    private ValueTask<bool> CompleteDataAsync() => DeliverAsync(textChecks: true);
-
-    /// <summary>Checks the finished content, hands it to the delivery callback, and answers.</summary>
-    private async ValueTask<bool> DeliverAsync(bool textChecks)
-    {
-        var content = _content!;
-        SmtpReply reply;
-        if (content.Overflowed)
-        {
-            // RFC 5321 4.5.3.1.10 and aiosmtpd: the excess was discarded, the error comes after the end of data.
-            reply = SmtpReplies.SizeExceeded;
-        }
-        else if (textChecks && _decoder!.SawBareLineEnding && _options.BareLineEndings == BareLineEndingPolicy.Reject)
-        {
-            reply = SmtpReplies.BareLineEnding;
-        }
-        else if (textChecks && _decoder!.SawLongLine)
-        {
-            reply = SmtpReplies.TextLineTooLong;
-        }
-        else
-        {
-            content.Complete();
-            var message = new SmtpMessage(_context, new SmtpEnvelope(_sender, _recipients.ToArray(), _body, _smtpUtf8, _declaredSize), content);
-            var verdict = await InvokeAsync(static (s, ct) => s.Item1.DeliverToCallbackAsync(s.message, ct), (this, message), "Deliver");
-            reply = Rejection(verdict, SmtpReplies.DeliveryRejected) ?? verdict!.Reply ?? SmtpReplies.MessageAccepted;
-            if (reply.IsPositive)
-            {
-                Log.MessageAccepted(_logger, message.Size, message.Envelope.SenderAddress, message.Envelope.Recipients.Count);
-            }
-        }
-
-        ResetTransaction();
-        Reply(reply);
-        return false;
-    }
-
-    private async ValueTask<SmtpVerdict> DeliverToCallbackAsync(SmtpMessage message, CancellationToken cancellationToken)
-    {
-        if (_options.DeliverMime is { } deliverMime)
-        {
-            await using var stream = message.OpenRead();
-            MimeKit.MimeMessage mime;
-            try
-            {
-                // persistent: the parts stay in the spooled content instead of being copied into memory.
-                mime = await MimeKit.MimeMessage.LoadAsync(stream, persistent: true, cancellationToken);
-            }
-            catch (FormatException ex)
-            {
-                return SmtpVerdict.Reject(new SmtpReply(554, "5.6.0", "Message could not be parsed as MIME: " + Printable(ex.Message)));
-            }
-
-            using (mime)
-            {
-                return await deliverMime(message, mime, cancellationToken);
-            }
-        }
-
-        if (_options.Deliver is { } deliver)
-        {
-            return await deliver(message, cancellationToken);
-        }
-
-        if (_options.DeliverLines is { } deliverLines)
-        {
-            var recipients = message.Envelope.Recipients.Select(r => r.Address).ToArray();
-            return await deliverLines(message.Envelope.SenderAddress, recipients, await ReadLinesAsync(message, cancellationToken), _context, cancellationToken);
-        }
-
-        // With no delivery callback the server is a sink, like Postfix's smtp-sink.
-        return SmtpVerdict.Accept;
-    }
-
-    private static async Task<IReadOnlyList<string>> ReadLinesAsync(SmtpMessage message, CancellationToken cancellationToken)
-    {
-        await using var stream = message.OpenRead();
-        using var reader = new StreamReader(stream, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false), detectEncodingFromByteOrderMarks: false);
-        var text = await reader.ReadToEndAsync(cancellationToken);
-        var lines = text.Split("\r\n");
-        // The content ends with CRLF, which leaves one empty entry that is not a line.
-        return text.EndsWith("\r\n", StringComparison.Ordinal) ? lines[..^1] : lines;
-    }
-
-    private void PrepareContent()
-    {
-        _content ??= NewContentBuffer();
-        _content.Reset();
-        _content.MaxLength = _options.MaxMessageSize;
-    }
-
-    private MessageBuffer NewContentBuffer() => new(_options.MessageMemoryThreshold, _options.MaxMessageSize, _options.SpoolDirectory);
-
-    private void ResetTransaction()
-    {
-        _sender = null;
-        _recipients.Clear();
-        _body = SmtpBodyType.SevenBit;
-        _smtpUtf8 = false;
-        _declaredSize = null;
-        _content?.Reset();
-        if (_state is SessionState.MailGiven or SessionState.RecipientGiven or SessionState.BdatInProgress)
-        {
-            _state = SessionState.Ready;
         }
     }
 
@@ -815,7 +575,7 @@ internal sealed class SmtpSession : IAsyncDisposable
         try
         {
             using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            await _stream.WriteAsync(reply.GetBytes(_enhancedStatusCodes).ToArray(), bounded.Token);
+            await _transport.WriteAsync(reply.GetBytes(_enhancedStatusCodes).ToArray(), bounded.Token);
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {

@@ -17,6 +17,12 @@ public sealed class SmtpServerOptionsTests
         { nameof(SmtpServerOptions.MessageMemoryThreshold), 64 * 1024 },
         { nameof(SmtpServerOptions.BareLineEndings), BareLineEndingPolicy.Reject },
         { nameof(SmtpServerOptions.Banner), "ESMTP Smtpd ready" },
+        { nameof(SmtpServerOptions.TlsHandshakeTimeout), TimeSpan.FromSeconds(10) },
+        { nameof(SmtpServerOptions.MaxAuthFailures), 3 },
+        { nameof(SmtpServerOptions.AuthenticationMechanisms), SmtpAuthenticationMechanisms.Plain | SmtpAuthenticationMechanisms.Login | SmtpAuthenticationMechanisms.XOAuth2 | SmtpAuthenticationMechanisms.OAuthBearer },
+        { nameof(SmtpServerOptions.AllowInsecureAuth), false },
+        { nameof(SmtpServerOptions.RequireAuth), false },
+        { nameof(SmtpServerOptions.RequireTls), false },
     };
 
     public static TheoryData<string, object> ValidValues => new()
@@ -43,6 +49,10 @@ public sealed class SmtpServerOptionsTests
         { nameof(SmtpServerOptions.Banner), "" },
         { nameof(SmtpServerOptions.ServerName), "mx.example.com" },
         { nameof(SmtpServerOptions.SpoolDirectory), "/tmp" },
+        { nameof(SmtpServerOptions.TlsHandshakeTimeout), TimeSpan.FromSeconds(1) },
+        { nameof(SmtpServerOptions.MaxAuthFailures), 1 },
+        { nameof(SmtpServerOptions.MaxAuthFailures), 100 },
+        { nameof(SmtpServerOptions.AuthenticationMechanisms), SmtpAuthenticationMechanisms.CramMd5 },
     };
 
     public static TheoryData<string, object> InvalidValues => new()
@@ -67,6 +77,11 @@ public sealed class SmtpServerOptionsTests
         { nameof(SmtpServerOptions.ServerName), "" },
         { nameof(SmtpServerOptions.ServerName), "has space" },
         { nameof(SmtpServerOptions.SpoolDirectory), "  " },
+        { nameof(SmtpServerOptions.TlsHandshakeTimeout), TimeSpan.Zero },
+        { nameof(SmtpServerOptions.MaxAuthFailures), 0 },
+        { nameof(SmtpServerOptions.MaxAuthFailures), 101 },
+        { nameof(SmtpServerOptions.AuthenticationMechanisms), SmtpAuthenticationMechanisms.None },
+        { nameof(SmtpServerOptions.AuthenticationMechanisms), (SmtpAuthenticationMechanisms)64 },
     };
 
     [Theory]

@@ -141,3 +141,24 @@ internal sealed class HelpCommand : SmtpCommand
     {
     }
 }
+
+/// <summary><c>STARTTLS</c> (RFC 3207 4).</summary>
+internal sealed class StartTlsCommand : SmtpCommand
+{
+    public static readonly StartTlsCommand Instance = new();
+
+    private StartTlsCommand()
+        : base(SmtpVerb.StartTls)
+    {
+    }
+}
+
+/// <summary><c>AUTH mechanism [initial-response]</c> (RFC 4954 4).</summary>
+internal sealed class AuthCommand(string mechanism, string? initialResponse) : SmtpCommand(SmtpVerb.Auth)
+{
+    /// <summary>The mechanism name, upper case.</summary>
+    public string Mechanism { get; } = mechanism;
+
+    /// <summary>The base64 initial response; "=" stands for an empty one; <see langword="null"/> when absent.</summary>
+    public string? InitialResponse { get; } = initialResponse;
+}

@@ -1,0 +1,359 @@
+using System.Text;
+using Smtpd.IO;
+using Smtpd.Logging;
+using Smtpd.Parsing;
+using Smtpd.Protocol;
+using Smtpd.Protocol.Commands;
+
+namespace Smtpd.Sessions;
+
+/// <summary>The command handlers: one method per command, run once the state table has accepted it.</summary>
+internal sealed partial class SmtpSession
+{
+    /// <summary>Runs one command.</summary>
+    /// <returns><see langword="true"/> when the session must close.</returns>
+    private ValueTask<bool> ExecuteAsync(SmtpCommand command)
+    {
+        if (SmtpStateTable.Check(command.Verb, _state) is { } outOfSequence)
+        {
+            if (command is BdatCommand chunk)
+            {
+                // RFC 3030 2: the chunk's octets follow the command whatever the reply; read and drop them,
+                // so they can never be taken for commands.
+                StartChunk(chunk, outOfSequence);
+                return new(false);
+            }
+
+            return new(CountError(outOfSequence));
+        }
+
+        // RFC 3207 4: with RequireTls, only the commands that lead to TLS or away are served in plaintext.
+        if (_options.RequireTls && !_context.IsSecure && !SmtpStateTable.IsAllowedBeforeTls(command.Verb))
+        {
+            return new(CountError(SmtpReplies.MustStartTls));
+        }
+
+        switch (command)
+        {
+            case UnknownCommand:
+                return new(CountError(SmtpReplies.CommandUnrecognized));
+            case InvalidCommand invalid when invalid.Verb == SmtpVerb.Bdat:
+                // Without a valid size the chunk's end cannot be found: whatever follows could be content
+                // mistaken for commands, so the session ends here.
+                Reply(invalid.Reply);
+                return new(true);
+            case InvalidCommand invalid:
+                return new(CountError(invalid.Reply));
+            case HeloCommand helo:
+                ExecuteHelo(helo);
+                return new(false);
+            case MailCommand mail:
+                return ExecuteMailAsync(mail);
+            case RcptCommand rcpt:
+                return ExecuteRcptAsync(rcpt);
+            case DataCommand:
+                return new(ExecuteData());
+            case BdatCommand chunk:
+                ExecuteBdat(chunk);
+                return new(false);
+            case RsetCommand:
+                // RFC 5321 4.1.1.5: RSET clears the transaction but not the HELO/EHLO state.
+                ResetTransaction();
+                Reply(SmtpReplies.ResetOk);
+                return new(false);
+            case NoopCommand:
+                Reply(SmtpReplies.Ok);
+                return new(false);
+            case QuitCommand:
+                Reply(SmtpReplies.Bye);
+                return new(true);
+            case VrfyCommand:
+                Reply(SmtpReplies.CannotVerify);
+                return new(false);
+            case ExpnCommand:
+                Reply(SmtpReplies.ExpandNotImplemented);
+                return new(false);
+            case HelpCommand:
+                Reply(SmtpReplies.Help);
+                return new(false);
+            case StartTlsCommand:
+                return new(ExecuteStartTls());
+            case AuthCommand auth:
+                return ExecuteAuthAsync(auth);
+            default:
+                return new(CountError(SmtpReplies.CommandUnrecognized));
+        }
+    }
+
+    private void ExecuteHelo(HeloCommand helo)
+    {
+        // RFC 5321 4.1.4: a successful HELO or EHLO resets the session as RSET does.
+        ResetTransaction();
+        _context.HeloName = helo.Domain;
+        _context.IsExtended = helo.IsExtended;
+        _state = SessionState.Ready;
+        _enhancedStatusCodes = helo.IsExtended;
+        var greeting = $"{_options.ServerName} Hello {helo.Domain}";
+        if (!helo.IsExtended)
+        {
+            Reply(new SmtpReply(250, null, greeting));
+            return;
+        }
+
+        // RFC 1870 SIZE with the limit; RFC 6152, 6531, 2920, 3030, 2034; STARTTLS (3207) until TLS is up;
+        // AUTH (4954) once the channel allows it.
+        List<string> lines = [greeting, $"SIZE {_options.MaxMessageSize}", "8BITMIME", "SMTPUTF8", "PIPELINING", "CHUNKING", "BINARYMIME", "ENHANCEDSTATUSCODES"];
+        if (_options.TlsAvailable && !_context.IsSecure)
+        {
+            lines.Add("STARTTLS");
+        }
+
+        if (AuthenticationOffered)
+        {
+            lines.Add(AuthKeyword());
+        }
+
+        lines.Add("HELP");
+        Reply(new SmtpReply(250, null, lines));
+    }
+
+    private async ValueTask<bool> ExecuteMailAsync(MailCommand mail)
+    {
+        if (_options.RequireAuth && _context.AuthenticatedIdentity is null)
+        {
+            Reply(SmtpReplies.AuthRequired);
+            return false;
+        }
+
+        // RFC 1870 6.1: a declared size over the limit is refused at MAIL.
+        if (mail.DeclaredSize > _options.MaxMessageSize)
+        {
+            Reply(SmtpReplies.SizeExceededAtMail);
+            return false;
+        }
+
+        var accepted = SmtpReplies.SenderOk;
+        if (_options.ValidateSender is { } validateSender)
+        {
+            var verdict = await InvokeAsync(static (s, ct) => s.validateSender(s.Item2, s.Item3, ct), (validateSender, _context, mail.Sender), "ValidateSender");
+            if (Rejection(verdict, SmtpReplies.SenderRejected) is { } rejection)
+            {
+                Reply(rejection);
+                return false;
+            }
+
+            accepted = verdict!.Reply ?? accepted;
+        }
+
+        _sender = mail.Sender;
+        _body = mail.Body;
+        _smtpUtf8 = mail.SmtpUtf8;
+        _declaredSize = mail.DeclaredSize;
+        _state = SessionState.MailGiven;
+        Reply(accepted);
+        return false;
+    }
+
+    private async ValueTask<bool> ExecuteRcptAsync(RcptCommand rcpt)
+    {
+        // RFC 5321 4.5.3.1.10: 452 for one recipient too many; the client may send the rest in another transaction.
+        if (_recipients.Count >= _options.MaxRecipients)
+        {
+            Reply(SmtpReplies.TooManyRecipients);
+            return false;
+        }
+
+        var accepted = SmtpReplies.RecipientOk;
+        if (_options.ValidateRecipient is { } validateRecipient)
+        {
+            var verdict = await InvokeAsync(static (s, ct) => s.validateRecipient(s.Item2, s.Item3, ct), (validateRecipient, _context, rcpt.Recipient), "ValidateRecipient");
+            if (Rejection(verdict, SmtpReplies.RecipientRejected) is { } rejection)
+            {
+                Reply(rejection);
+                return false;
+            }
+
+            accepted = verdict!.Reply ?? accepted;
+        }
+
+        _recipients.Add(rcpt.Recipient);
+        _state = SessionState.RecipientGiven;
+        Reply(accepted);
+        return false;
+    }
+
+    private bool ExecuteData()
+    {
+        if (_body == SmtpBodyType.BinaryMime)
+        {
+            return CountError(SmtpReplies.BinaryMimeNeedsBdat);
+        }
+
+        PrepareContent();
+        _decoder ??= new DataDecoder(_options.BareLineEndings, _options.MaxTextLineLength);
+        _decoder.Reset();
+        _mode = InputMode.Data;
+        Reply(SmtpReplies.StartMailInput);
+        return false;
+    }
+
+    private void ExecuteBdat(BdatCommand chunk)
+    {
+        if (_state == SessionState.RecipientGiven)
+        {
+            PrepareContent();
+            _state = SessionState.BdatInProgress;
+        }
+
+        StartChunk(chunk, rejection: null);
+    }
+
+    private void StartChunk(BdatCommand chunk, SmtpReply? rejection)
+    {
+        _chunkRemaining = chunk.Size;
+        _chunkIsLast = chunk.IsLast;
+        _chunkRejection = rejection;
+        if (rejection is not null)
+        {
+            // The octets of a refused chunk are read into a buffer that stores nothing.
+            _content ??= NewContentBuffer();
+            _content.Reset();
+            _content.MaxLength = 0;
+        }
+
+        _mode = InputMode.Chunk;
+    }
+
+    private async ValueTask<bool> CompleteChunkAsync()
+    {
+        if (_chunkRejection is { } rejection)
+        {
+            _chunkRejection = null;
+            _content!.Reset();
+            return CountError(rejection);
+        }
+
+        if (_content!.Overflowed)
+        {
+            // RFC 3030 2: the transaction fails at the chunk that went over; later chunks get 503.
+            ResetTransaction();
+            Reply(SmtpReplies.SizeExceeded);
+            return false;
+        }
+
+        if (!_chunkIsLast)
+        {
+            Reply(new SmtpReply(250, "2.0.0", $"{_content.ReceivedLength} octets received"));
+            return false;
+        }
+
+        return await DeliverAsync(textChecks: false);
+    }
+
+    private ValueTask<bool> CompleteDataAsync() => DeliverAsync(textChecks: true);
+
+    /// <summary>Checks the finished content, hands it to the delivery callback, and answers.</summary>
+    private async ValueTask<bool> DeliverAsync(bool textChecks)
+    {
+        var content = _content!;
+        SmtpReply reply;
+        if (content.Overflowed)
+        {
+            // RFC 5321 4.5.3.1.10 and aiosmtpd: the excess was discarded, the error comes after the end of data.
+            reply = SmtpReplies.SizeExceeded;
+        }
+        else if (textChecks && _decoder!.SawBareLineEnding && _options.BareLineEndings == BareLineEndingPolicy.Reject)
+        {
+            reply = SmtpReplies.BareLineEnding;
+        }
+        else if (textChecks && _decoder!.SawLongLine)
+        {
+            reply = SmtpReplies.TextLineTooLong;
+        }
+        else
+        {
+            content.Complete();
+            var message = new SmtpMessage(_context, new SmtpEnvelope(_sender, _recipients.ToArray(), _body, _smtpUtf8, _declaredSize), content);
+            var verdict = await InvokeAsync(static (s, ct) => s.Item1.DeliverToCallbackAsync(s.message, ct), (this, message), "Deliver");
+            reply = Rejection(verdict, SmtpReplies.DeliveryRejected) ?? verdict!.Reply ?? SmtpReplies.MessageAccepted;
+            if (reply.IsPositive)
+            {
+                Log.MessageAccepted(_logger, message.Size, message.Envelope.SenderAddress, message.Envelope.Recipients.Count);
+            }
+        }
+
+        ResetTransaction();
+        Reply(reply);
+        return false;
+    }
+
+    private async ValueTask<SmtpVerdict> DeliverToCallbackAsync(SmtpMessage message, CancellationToken cancellationToken)
+    {
+        if (_options.DeliverMime is { } deliverMime)
+        {
+            await using var stream = message.OpenRead();
+            MimeKit.MimeMessage mime;
+            try
+            {
+                // persistent: the parts stay in the spooled content instead of being copied into memory.
+                mime = await MimeKit.MimeMessage.LoadAsync(stream, persistent: true, cancellationToken);
+            }
+            catch (FormatException ex)
+            {
+                return SmtpVerdict.Reject(new SmtpReply(554, "5.6.0", "Message could not be parsed as MIME: " + Printable(ex.Message)));
+            }
+
+            using (mime)
+            {
+                return await deliverMime(message, mime, cancellationToken);
+            }
+        }
+
+        if (_options.Deliver is { } deliver)
+        {
+            return await deliver(message, cancellationToken);
+        }
+
+        if (_options.DeliverLines is { } deliverLines)
+        {
+            var recipients = message.Envelope.Recipients.Select(r => r.Address).ToArray();
+            return await deliverLines(message.Envelope.SenderAddress, recipients, await ReadLinesAsync(message, cancellationToken), _context, cancellationToken);
+        }
+
+        // With no delivery callback the server is a sink, like Postfix's smtp-sink.
+        return SmtpVerdict.Accept;
+    }
+
+    private static async Task<IReadOnlyList<string>> ReadLinesAsync(SmtpMessage message, CancellationToken cancellationToken)
+    {
+        await using var stream = message.OpenRead();
+        using var reader = new StreamReader(stream, new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: false), detectEncodingFromByteOrderMarks: false);
+        var text = await reader.ReadToEndAsync(cancellationToken);
+        var lines = text.Split("\r\n");
+        // The content ends with CRLF, which leaves one empty entry that is not a line.
+        return text.EndsWith("\r\n", StringComparison.Ordinal) ? lines[..^1] : lines;
+    }
+
+    private void PrepareContent()
+    {
+        _content ??= NewContentBuffer();
+        _content.Reset();
+        _content.MaxLength = _options.MaxMessageSize;
+    }
+
+    private MessageBuffer NewContentBuffer() => new(_options.MessageMemoryThreshold, _options.MaxMessageSize, _options.SpoolDirectory);
+
+    private void ResetTransaction()
+    {
+        _sender = null;
+        _recipients.Clear();
+        _body = SmtpBodyType.SevenBit;
+        _smtpUtf8 = false;
+        _declaredSize = null;
+        _content?.Reset();
+        if (_state is SessionState.MailGiven or SessionState.RecipientGiven or SessionState.BdatInProgress)
+        {
+            _state = SessionState.Ready;
+        }
+    }
+}
