@@ -54,11 +54,15 @@ public sealed class PipeliningTests
     {
         await using var server = TestServer.Start();
         await using var client = await server.ConnectAndEhloAsync();
-        const int commands = 1_000_000;
+        // Small client buffers, and more input than the server's receive buffer can hold once it stops reading.
+        client.Socket.ReceiveBufferSize = 64 * 1024;
+        client.Socket.SendBufferSize = 64 * 1024;
+        const int commands = 3_000_000;
         var payload = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("NOOP\r\n", commands)));
 
-        // The replies (14 octets each) far exceed the socket buffers: if the server buffered replies without
-        // bound it would keep reading and the send would finish; instead it stops reading until replies drain.
+        // The replies (14 octets each, 42 MB) and the input (18 MB) far exceed the socket buffers: if the server
+        // buffered replies without bound it would keep reading and the send would finish; instead it stops reading
+        // while its replies cannot be written, and the send stalls.
         var sending = client.SendAsync(payload);
         var finished = await Task.WhenAny(sending, Task.Delay(TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken));
         Assert.NotSame(sending, finished);

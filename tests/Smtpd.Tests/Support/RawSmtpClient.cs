@@ -15,10 +15,31 @@ public sealed class RawSmtpClient : IAsyncDisposable
     private readonly Socket _socket;
     private readonly byte[] _buffer = new byte[64 * 1024];
     private readonly StringBuilder _pending = new();
+    private Stream _stream;
 
-    private RawSmtpClient(Socket socket) => _socket = socket;
+    private RawSmtpClient(Socket socket)
+    {
+        _socket = socket;
+        _stream = new NetworkStream(socket, ownsSocket: false);
+    }
 
     public Socket Socket => _socket;
+
+    /// <summary>The TLS stream after <see cref="StartTlsAsync"/>, for its negotiated parameters.</summary>
+    public System.Net.Security.SslStream? Tls => _stream as System.Net.Security.SslStream;
+
+    /// <summary>Runs a TLS client handshake over the connection (after a 220 to STARTTLS, or at once for implicit TLS).</summary>
+    public async Task StartTlsAsync(string targetHost = "localhost", System.Security.Cryptography.X509Certificates.X509Certificate2? clientCertificate = null)
+    {
+        var tls = new System.Net.Security.SslStream(_stream, leaveInnerStreamOpen: false);
+        await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions
+        {
+            TargetHost = targetHost,
+            RemoteCertificateValidationCallback = static (_, _, _, _) => true,
+            ClientCertificates = clientCertificate is null ? null : [clientCertificate],
+        });
+        _stream = tls;
+    }
 
     public static async Task<RawSmtpClient> ConnectAsync(IPEndPoint endpoint)
     {
@@ -41,7 +62,16 @@ public sealed class RawSmtpClient : IAsyncDisposable
         var sent = 0;
         while (sent < bytes.Length)
         {
-            sent += await _socket.SendAsync(bytes[sent..], SocketFlags.None);
+            var chunk = bytes[sent..];
+            if (_stream is NetworkStream)
+            {
+                sent += await _socket.SendAsync(chunk, SocketFlags.None);
+            }
+            else
+            {
+                await _stream.WriteAsync(chunk);
+                sent += chunk.Length;
+            }
         }
     }
 
@@ -93,14 +123,14 @@ public sealed class RawSmtpClient : IAsyncDisposable
                     _pending.Clear();
                 }
 
-                var read = await _socket.ReceiveAsync(_buffer, SocketFlags.None, cts.Token);
+                var read = await _stream.ReadAsync(_buffer, cts.Token);
                 if (read == 0)
                 {
                     return true;
                 }
             }
         }
-        catch (SocketException)
+        catch (Exception ex) when (ex is SocketException or IOException)
         {
             return true;
         }
@@ -122,7 +152,7 @@ public sealed class RawSmtpClient : IAsyncDisposable
                 return text[..end];
             }
 
-            var read = await _socket.ReceiveAsync(_buffer, SocketFlags.None, cancellationToken);
+            var read = await _stream.ReadAsync(_buffer, cancellationToken);
             if (read == 0)
             {
                 return null;
@@ -132,9 +162,9 @@ public sealed class RawSmtpClient : IAsyncDisposable
         }
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
+        await _stream.DisposeAsync();
         _socket.Dispose();
-        return ValueTask.CompletedTask;
     }
 }
