@@ -98,6 +98,24 @@ public sealed class MessageBufferTests : IDisposable
         AssertSameBytes(data, ReadBack(buffer));
     }
 
+    [Theory]
+    [InlineData(5000, 5001, 1)]
+    [InlineData(5000, 6000, 6000)]
+    [InlineData(100_000, 100_001, 7919)]
+    public void ContentAboveAThresholdThatIsNotAPowerOfTwoSpills(int threshold, int length, int piece)
+    {
+        // SmtpServerOptions.MessageMemoryThreshold accepts any value from 4 KiB to 64 MiB and promises that "a
+        // session never holds more content in memory than this".
+        using var buffer = NewBuffer(threshold: threshold);
+        var data = Pattern(length);
+
+        WriteInPieces(buffer, data, piece);
+        buffer.Complete();
+
+        Assert.True(buffer.IsSpooled);
+        AssertSameBytes(data, ReadBack(buffer));
+    }
+
     [Fact]
     public void OneLargeWriteSpillsAndReadsBackByteExact()
     {

@@ -347,6 +347,17 @@ public sealed class CommandParserTests
     }
 
     [Theory]
+    [InlineData("SIZE=9223372036854775800", 9223372036854775800L)]
+    [InlineData("SIZE=9223372036854775806", 9223372036854775806L)]
+    public void MailSizeJustBelowLongMaxValueIsExactBecauseItDoesNotOverflow(string parameter, long expected)
+    {
+        // MailCommand.DeclaredSize: "long.MaxValue when the declared number overflows"; these do not.
+        var mail = Assert.IsType<MailCommand>(Parse("MAIL FROM:<a@example.com> " + parameter));
+
+        Assert.Equal(expected, mail.DeclaredSize);
+    }
+
+    [Theory]
     [InlineData("SIZE")]
     [InlineData("SIZE=abc")]
     [InlineData("SIZE=12k")]

@@ -300,6 +300,23 @@ public sealed class DataDecoderTests
     }
 
     [Theory]
+    [InlineData("\r\n.\n", "A\r\n.\r\nB")]
+    [InlineData("\r\n.\r", "A\r\n.\r\nB")]
+    [InlineData("\r\n.\r\r\n", "A\r\n.\r\n\r\nB")]
+    public void NormalizeKeepsALoneDotThatABareLineEndingFollows(string marker, string expected)
+    {
+        // Normalize treats a bare ending as a line end, so the line is "." alone: not the end of data (that is
+        // CRLF.CRLF only), and not stuffing either (RFC 5321 4.5.2 deletes the dot only when "there are other
+        // characters on the line"). The dot is content, as it is for "\n.\n" and "\r.\r" above.
+        foreach (var mode in new[] { FeedMode.Whole, FeedMode.LineByLine, FeedMode.ByteByByte })
+        {
+            var result = Decode("A" + marker + "B\r\n.\r\n", mode, BareLineEndingPolicy.Normalize);
+
+            Assert.Equal(expected + "\r\n", result.Text);
+        }
+    }
+
+    [Theory]
     [MemberData(nameof(Feed.Modes), MemberType = typeof(Feed))]
     public void RejectKeepsBareEndingsAsTheyCame(FeedMode mode)
     {
