@@ -618,6 +618,36 @@ public sealed class CallbackTests
         Assert.Empty(server.Messages);
     }
 
+    [Fact]
+    public async Task AShutdownDuringHostValidationCancelsItAndTheClientGets421()
+    {
+        var validating = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(o => o.ValidateHost = async (_, ct) =>
+        {
+            validating.SetResult();
+            try
+            {
+                await Task.Delay(Timeout.InfiniteTimeSpan, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                cancelled.SetResult();
+                throw;
+            }
+
+            return SmtpVerdict.Accept;
+        });
+        await using var client = await server.ConnectAsync();
+        await validating.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+        await server.Server.StopAsync(TimeSpan.Zero, Ct);
+
+        await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5), Ct);
+        Assert.Equal("421 Service shutting down, closing connection", await client.ReadReplyAsync());
+        Assert.True(await client.IsClosedByServerAsync());
+    }
+
     private static async ValueTask<SmtpVerdict> Outcome(string kind)
     {
         await Task.Yield();

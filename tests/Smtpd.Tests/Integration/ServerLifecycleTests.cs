@@ -388,6 +388,21 @@ public sealed class ServerLifecycleTests
     }
 
     [Fact]
+    public async Task AStopWithADrainAfterAPlainStopStillClosesTheSessionsThatOutlivedTheListener()
+    {
+        await using var server = TestServer.Start();
+        await using var client = await server.ConnectAndEhloAsync();
+        await server.Server.StopAsync();
+        Assert.Equal("250 2.0.0 OK", await client.CommandAsync("NOOP"));
+
+        await server.Server.StopAsync(TimeSpan.Zero, Ct);
+
+        Assert.Equal(ShuttingDown421, await client.ReadReplyAsync());
+        Assert.True(await client.IsClosedByServerAsync());
+        Assert.Equal(0, server.Server.SessionCount);
+    }
+
+    [Fact]
     public async Task ConnectionsOverTheSessionLimitsGet421AndTheOthersCarryOn()
     {
         await using var server = TestServer.Start(o => o.MaxSessionsPerClient = 1);
