@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 
 namespace Smtpd.Tests.Integration;
 
@@ -646,6 +647,73 @@ public sealed class CallbackTests
         await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5), Ct);
         Assert.Equal("421 Service shutting down, closing connection", await client.ReadReplyAsync());
         Assert.True(await client.IsClosedByServerAsync());
+    }
+
+    [Fact]
+    public async Task AMessageKeptPastItsCallbackCannotBeReadAgainNorShowTheNextMessage()
+    {
+        // SmtpMessage.OpenRead documents ObjectDisposedException once the delivery callback has completed.
+        var kept = new List<SmtpMessage>();
+        Exception? afterFirst = null;
+        Exception? duringSecond = null;
+        byte[]? leaked = null;
+        await using var server = TestServer.Start(o => o.Deliver = async (message, ct) =>
+        {
+            kept.Add(message);
+            if (kept.Count == 2)
+            {
+                try
+                {
+                    leaked = await ReadAllAsync(kept[0].OpenRead(), ct);
+                }
+                catch (Exception ex)
+                {
+                    duringSecond = ex;
+                }
+            }
+
+            return SmtpVerdict.Accept;
+        });
+        await using var client = await server.ConnectAndEhloAsync();
+
+        Assert.Equal("250 2.0.0 Message accepted", await SendMessageAsync(client, "a@example.com", ["b@example.com"], "Subject: first\r\n\r\nfirst message"));
+        afterFirst = Record.Exception(() => kept[0].OpenRead().Dispose());
+        Assert.Equal("250 2.0.0 Message accepted", await SendMessageAsync(client, "a@example.com", ["b@example.com"], "Subject: second\r\n\r\nsecond message"));
+
+        Assert.True(leaked is null, $"The first message, read during the second delivery, gave the second message's content: {(leaked is null ? "" : Encoding.UTF8.GetString(leaked))}");
+        Assert.IsType<ObjectDisposedException>(duringSecond);
+        Assert.IsType<ObjectDisposedException>(afterFirst);
+    }
+
+    [Fact]
+    public async Task ACallbackTokenIsCancelledWhenTheClientDisconnects()
+    {
+        // Every callback delegate documents: "Cancelled when the server shuts down or the connection closes."
+        var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(o => o.ValidateSender = async (_, _, ct) =>
+        {
+            waiting.SetResult();
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(5), ct);
+            }
+            catch (OperationCanceledException)
+            {
+                cancelled.SetResult();
+                throw;
+            }
+
+            return SmtpVerdict.Accept;
+        });
+        await using var client = await server.ConnectAndEhloAsync();
+        await client.SendAsync("MAIL FROM:<a@example.com>\r\n");
+        await waiting.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+        await client.DisposeAsync();
+
+        var first = await Task.WhenAny(cancelled.Task, Task.Delay(TimeSpan.FromSeconds(3), Ct));
+        Assert.True(first == cancelled.Task, "The callback's token was not cancelled when the client went away.");
     }
 
     private static async ValueTask<SmtpVerdict> Outcome(string kind)

@@ -425,6 +425,28 @@ public sealed class ServerLifecycleTests
         Assert.Equal("250 2.0.0 OK", await third.CommandAsync("NOOP"));
     }
 
+    [Fact]
+    public async Task ValidateHostSeesAnIPv4ClientAsIPv4WhenTheServerListensOnEveryInterface()
+    {
+        var addresses = new ConcurrentQueue<IPAddress>();
+        await using var server = new SmtpServer(new SmtpServerOptions
+        {
+            ValidateHost = (session, _) =>
+            {
+                addresses.Enqueue(session.RemoteEndPoint.Address);
+                return ValueTask.FromResult(SmtpVerdict.Accept);
+            },
+        });
+        server.Start(0);
+
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(new IPEndPoint(IPAddress.Loopback, server.Endpoints[0].Port));
+        await using var _ = client;
+
+        Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);
+        // Tcl's validate_host gets the dotted quad; a rule such as "deny 192.168.1.*" must match IPv4 clients.
+        Assert.Equal(IPAddress.Loopback, Assert.Single(addresses));
+    }
+
     private static async Task<RawSmtpClient> ConnectAndEhloAsync(IPEndPoint endpoint)
     {
         var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(endpoint);
