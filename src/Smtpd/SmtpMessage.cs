@@ -11,12 +11,14 @@ namespace Smtpd;
 public sealed class SmtpMessage
 {
     private readonly MessageBuffer _content;
+    private readonly int _generation;
 
     internal SmtpMessage(SmtpSessionContext session, SmtpEnvelope envelope, MessageBuffer content)
     {
         Session = session;
         Envelope = envelope;
         _content = content;
+        _generation = content.Generation;
         ReceivedAt = DateTimeOffset.UtcNow;
     }
 
@@ -37,5 +39,5 @@ public sealed class SmtpMessage
     /// the chunk octets for BDAT. Each call returns an independent stream positioned at the start.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The delivery callback has already completed.</exception>
-    public Stream OpenRead() => _content.OpenRead();
+    public Stream OpenRead() => _content.OpenRead(_generation);
 }

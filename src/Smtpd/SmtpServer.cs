@@ -41,6 +41,7 @@ public sealed class SmtpServer : IAsyncDisposable
     private readonly ConcurrentDictionary<IPAddress, int> _sessionsPerClient = new();
     private List<(Socket Socket, SmtpListener Listener)> _listeners = [];
     private IReadOnlyList<SmtpListener> _bound = [];
+    private IReadOnlyList<IPEndPoint> _endpoints = [];
     private CancellationTokenSource? _accepting;
     private TaskCompletionSource _stopped = NewStoppedSource();
     private int _sessionCount;
@@ -58,7 +59,7 @@ public sealed class SmtpServer : IAsyncDisposable
     public SmtpServerOptions Options { get; }
 
     /// <summary>The endpoints the server listens on, with the real ports when port 0 was asked for. Empty when stopped.</summary>
-    public IReadOnlyList<IPEndPoint> Endpoints => _bound.Select(l => l.EndPoint).ToArray();
+    public IReadOnlyList<IPEndPoint> Endpoints => _endpoints;
 
     /// <summary>The listeners, with the real ports, and whether each speaks implicit TLS. Empty when stopped.</summary>
     public IReadOnlyList<SmtpListener> Listeners => _bound;
@@ -159,6 +160,7 @@ public sealed class SmtpServer : IAsyncDisposable
 
             _listeners = bound;
             _bound = bound.Select(l => l.Listener).ToArray();
+            _endpoints = _bound.Select(l => l.EndPoint).ToArray();
             _accepting = new CancellationTokenSource();
             if (_stopped.Task.IsCompleted)
             {
@@ -267,6 +269,7 @@ public sealed class SmtpServer : IAsyncDisposable
             _listeners.ForEach(l => l.Socket.Dispose());
             _listeners = [];
             _bound = [];
+            _endpoints = [];
         }
 
         Log.Stopped(_logger);

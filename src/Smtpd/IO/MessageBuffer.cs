@@ -65,14 +65,14 @@ internal sealed class MessageBuffer : IDisposable
         while (!data.IsEmpty)
         {
             var block = EnsureBlockSpace(data.Length);
-            var count = Math.Min(block.Length - _blockUsed, data.Length);
+            var count = Math.Min(BlockCapacity - _blockUsed, data.Length);
             data[..count].CopyTo(block.AsSpan(_blockUsed));
             _blockUsed += count;
             data = data[count..];
         }
     }
 
-    /// <summary>Ends writing; the content can then be read with <see cref="OpenRead"/>.</summary>
+    /// <summary>Ends writing; the content can then be read with <see cref="OpenRead(int)"/>.</summary>
     public void Complete()
     {
         if (_file is not null && _blockUsed > 0)
@@ -83,22 +83,31 @@ internal sealed class MessageBuffer : IDisposable
         _completed = true;
     }
 
-    /// <summary>Opens an independent read-only stream over the completed content.</summary>
-    public Stream OpenRead()
+    /// <summary>Which transaction's content the buffer holds; readers of an earlier one are refused.</summary>
+    public int Generation { get; private set; }
+
+    /// <summary>Opens an independent read-only stream over the completed content of <paramref name="generation"/>.</summary>
+    /// <exception cref="ObjectDisposedException">The content of that generation has been released.</exception>
+    /// <exception cref="InvalidOperationException">The content is still being received.</exception>
+    public Stream OpenRead(int generation)
     {
+        ObjectDisposedException.ThrowIf(generation != Generation, this);
         if (!_completed)
         {
             throw new InvalidOperationException("The content is still being received.");
         }
 
-        return _file is not null
-            ? new SpooledContentStream(_file, _fileLength)
-            : new MemoryStream(_block ?? [], 0, _blockUsed, writable: false);
+        return new ContentStream(this, generation);
     }
 
+    /// <summary>Opens a stream over the current content.</summary>
+    public Stream OpenRead() => OpenRead(Generation);
+
     /// <summary>Drops the content and returns the memory and file, ready for the next transaction.</summary>
+    /// <remarks>Streams opened before are invalidated: they throw instead of reading memory now lent to someone else.</remarks>
     public void Reset()
     {
+        Generation++;
         if (_block is not null)
         {
             ArrayPool<byte>.Shared.Return(_block);
@@ -115,6 +124,9 @@ internal sealed class MessageBuffer : IDisposable
 
     public void Dispose() => Reset();
 
+    /// <summary>The usable part of the block: the pool may hand out a larger array than asked, but the threshold holds.</summary>
+    private int BlockCapacity => Math.Min(_block!.Length, _memoryThreshold);
+
     private byte[] EnsureBlockSpace(int wanted)
     {
         if (_block is null)
@@ -123,12 +135,12 @@ internal sealed class MessageBuffer : IDisposable
             return _block;
         }
 
-        if (_blockUsed < _block.Length)
+        if (_blockUsed < BlockCapacity)
         {
             return _block;
         }
 
-        if (_block.Length < _memoryThreshold)
+        if (BlockCapacity < _memoryThreshold)
         {
             // Grow in memory, doubling, up to the threshold.
             var larger = ArrayPool<byte>.Shared.Rent(Math.Min(_memoryThreshold, _block.Length * 2));
@@ -156,18 +168,43 @@ internal sealed class MessageBuffer : IDisposable
         _blockUsed = 0;
     }
 
-    /// <summary>A read-only, seekable view of the spool file; each reader keeps its own position.</summary>
-    private sealed class SpooledContentStream(SafeFileHandle file, long length) : Stream
+    /// <summary>Reads <paramref name="destination"/>.Length octets at most from <paramref name="offset"/>, for a reader of <paramref name="generation"/>.</summary>
+    private int ReadAt(int generation, long offset, Span<byte> destination)
     {
+        ObjectDisposedException.ThrowIf(generation != Generation, this);
+        var remaining = Length - offset;
+        if (remaining <= 0)
+        {
+            return 0;
+        }
+
+        if (destination.Length > remaining)
+        {
+            destination = destination[..(int)remaining];
+        }
+
+        if (_file is not null)
+        {
+            return RandomAccess.Read(_file, destination, offset);
+        }
+
+        _block.AsSpan((int)offset, destination.Length).CopyTo(destination);
+        return destination.Length;
+    }
+
+    /// <summary>A read-only, seekable view of the content; each reader keeps its own position and dies with its generation.</summary>
+    private sealed class ContentStream(MessageBuffer owner, int generation) : Stream
+    {
+        private readonly long _length = owner.Length;
         private long _position;
 
-        public override bool CanRead => !file.IsClosed;
+        public override bool CanRead => owner.Generation == generation;
 
-        public override bool CanSeek => !file.IsClosed;
+        public override bool CanSeek => owner.Generation == generation;
 
         public override bool CanWrite => false;
 
-        public override long Length => length;
+        public override long Length => _length;
 
         public override long Position
         {
@@ -179,19 +216,7 @@ internal sealed class MessageBuffer : IDisposable
 
         public override int Read(Span<byte> buffer)
         {
-            ObjectDisposedException.ThrowIf(file.IsClosed, this);
-            var remaining = length - _position;
-            if (remaining <= 0)
-            {
-                return 0;
-            }
-
-            if (buffer.Length > remaining)
-            {
-                buffer = buffer[..(int)remaining];
-            }
-
-            var read = RandomAccess.Read(file, buffer, _position);
+            var read = owner.ReadAt(generation, _position, buffer);
             _position += read;
             return read;
         }
@@ -206,7 +231,7 @@ internal sealed class MessageBuffer : IDisposable
         {
             SeekOrigin.Begin => offset,
             SeekOrigin.Current => _position + offset,
-            SeekOrigin.End => length + offset,
+            SeekOrigin.End => _length + offset,
             _ => throw new ArgumentOutOfRangeException(nameof(origin)),
         };
 

@@ -325,12 +325,13 @@ internal static class CommandParser
         long value = 0;
         foreach (var digit in digits)
         {
-            if (value > (long.MaxValue - 9) / 10)
+            var next = digit - '0';
+            if (value > (long.MaxValue - next) / 10)
             {
                 return long.MaxValue;
             }
 
-            value = (value * 10) + (digit - '0');
+            value = (value * 10) + next;
         }
 
         return value;

@@ -134,6 +134,13 @@ internal sealed class DataDecoder
                         State = DataDecoderState.LineStartDotCarriageReturn;
                         i++;
                     }
+                    else if (input[i] == (byte)'\n')
+                    {
+                        // "." and a bare LF: the line holds only the dot, so it is content, not stuffing
+                        // (RFC 5321 4.5.2 removes a leading dot only when more text follows).
+                        Emit("."u8, output);
+                        State = DataDecoderState.InLine;
+                    }
                     else
                     {
                         // RFC 5321 4.5.2: a leading dot followed by more text is a stuffed dot: drop it.
@@ -150,7 +157,8 @@ internal sealed class DataDecoder
                         return i + 1;
                     }
 
-                    // "." CR followed by anything but LF: the dot was stuffing and the CR is bare.
+                    // "." CR followed by anything but LF: a line holding only the dot, ended by a bare CR.
+                    Emit("."u8, output);
                     BareLineEnding((byte)'\r', output);
                     State = DataDecoderState.InLine;
                     break;

@@ -21,7 +21,7 @@ internal enum SessionState : byte
     /// <summary>At least one RCPT accepted.</summary>
     RecipientGiven,
 
-    /// <summary>At least one non-LAST BDAT chunk received (RFC 3030): only BDAT, RSET, NOOP, QUIT and EHLO/HELO may follow.</summary>
+    /// <summary>At least one non-LAST BDAT chunk received (RFC 3030): MAIL, RCPT and DATA are refused until the LAST chunk or RSET.</summary>
     BdatInProgress,
 }
 

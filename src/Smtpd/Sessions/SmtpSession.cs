@@ -82,8 +82,8 @@ internal sealed partial class SmtpSession : IAsyncDisposable
         (_input, _output) = CreatePipes(_network);
         _context = new SmtpSessionContext(
             Interlocked.Increment(ref s_nextId).ToString("x8", System.Globalization.CultureInfo.InvariantCulture),
-            (IPEndPoint)socket.RemoteEndPoint!,
-            (IPEndPoint)socket.LocalEndPoint!);
+            Unmapped((IPEndPoint)socket.RemoteEndPoint!),
+            Unmapped((IPEndPoint)socket.LocalEndPoint!));
         _timeout.Token.UnsafeRegister(static state => ((SmtpSession)state!).Interrupt(CloseReason.Timeout), this);
     }
 
@@ -120,6 +120,13 @@ internal sealed partial class SmtpSession : IAsyncDisposable
     }
 
     public SmtpSessionContext Context => _context;
+
+    /// <summary>
+    /// An IPv4 client of a dual-mode listener arrives as <c>::ffff:a.b.c.d</c>; callbacks see it as the IPv4 address
+    /// it is, so that rules written for IPv4 (Tcl's <c>192.168.1.*</c>) cannot be bypassed.
+    /// </summary>
+    private static IPEndPoint Unmapped(IPEndPoint endPoint) =>
+        endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
 
     private static (PipeReader Input, PipeWriter Output) CreatePipes(Stream transport) =>
         (PipeReader.Create(transport, ReaderOptions), PipeWriter.Create(transport, WriterOptions));
@@ -497,7 +504,27 @@ internal sealed partial class SmtpSession : IAsyncDisposable
     {
         try
         {
-            var verdict = await callback(state, _aborted.Token);
+            var pending = callback(state, _aborted.Token);
+            SmtpVerdict verdict;
+            if (pending.IsCompleted)
+            {
+                verdict = pending.Result;
+            }
+            else
+            {
+                // A callback that waits is told if the client goes away meanwhile, as the delegates promise.
+                using var watch = new CancellationTokenSource();
+                _ = WatchForDisconnectAsync(watch.Token);
+                try
+                {
+                    verdict = await pending;
+                }
+                finally
+                {
+                    await watch.CancelAsync();
+                }
+            }
+
             if (verdict is { IsAccepted: false })
             {
                 Log.CallbackRejected(_logger, name, verdict.Reason);
@@ -514,6 +541,41 @@ internal sealed partial class SmtpSession : IAsyncDisposable
         {
             Log.CallbackFailed(_logger, name, ex);
             return null;
+        }
+    }
+
+    /// <summary>
+    /// Waits, without consuming anything, until the socket has data or reaches its end; at the end the client has
+    /// gone, and the callbacks' token is cancelled.
+    /// </summary>
+    private async Task WatchForDisconnectAsync(CancellationToken cancellationToken)
+    {
+        var probe = new byte[1];
+        try
+        {
+            if (await _socket.ReceiveAsync(probe, SocketFlags.Peek, cancellationToken) == 0)
+            {
+                await CancelQuietlyAsync(_aborted);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The callback finished first.
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            await CancelQuietlyAsync(_aborted);
+        }
+    }
+
+    private static async Task CancelQuietlyAsync(CancellationTokenSource source)
+    {
+        try
+        {
+            await source.CancelAsync();
+        }
+        catch (ObjectDisposedException)
+        {
         }
     }
 

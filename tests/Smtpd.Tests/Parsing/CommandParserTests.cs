@@ -106,8 +106,9 @@ public sealed class CommandParserTests
     [InlineData(" MAIL FROM:<a@example.com>")]
     [InlineData("MAIL\tFROM:<a@example.com>")]
     [InlineData("MAIL:FROM:<a@example.com>")]
-    [InlineData("STARTTLS")]
-    [InlineData("AUTH PLAIN AGFAAGI=")]
+    [InlineData("STARTTLSX")]
+    [InlineData("STARTTL")]
+    [InlineData("AUTHX PLAIN AGFAAGI=")]
     [InlineData("MAİL FROM:<a@example.com>")]
     [InlineData("ＭＡＩＬ FROM:<a@example.com>")]
     [InlineData("MÄIL FROM:<a@example.com>")]
@@ -467,7 +468,6 @@ public sealed class CommandParserTests
     [Theory]
     [InlineData("FOO=bar")]
     [InlineData("X-FOO")]
-    [InlineData("AUTH=<>")]
     [InlineData("RET=HDRS")]
     [InlineData("ENVID=abc")]
     [InlineData("SIZE=10 FOO")]
@@ -642,4 +642,39 @@ public sealed class CommandParserTests
         Assert.Same(SmtpReplies.BdatSyntax, InvalidReply(Parse(line), SmtpVerb.Bdat));
         AssertReply(SmtpReplies.BdatSyntax, 501, "5.5.4", "BDAT <size> [LAST]");
     }
+    [Theory]
+    [InlineData("STARTTLS")]
+    [InlineData("starttls")]
+    [InlineData("StartTls")]
+    public void StartTlsIsRecognizedInAnyCase(string line) => Assert.Same(StartTlsCommand.Instance, Parse(line));
+
+    [Fact]
+    public void StartTlsWithAnArgumentIs501() =>
+        Assert.Same(SmtpReplies.NoArgumentsAllowed, InvalidReply(Parse("STARTTLS now"), SmtpVerb.StartTls));
+
+    [Theory]
+    [InlineData("AUTH PLAIN", "PLAIN", null)]
+    [InlineData("auth plain AGFAAGI=", "PLAIN", "AGFAAGI=")]
+    [InlineData("AUTH cram-md5", "CRAM-MD5", null)]
+    [InlineData("AUTH XOAUTH2 =", "XOAUTH2", "=")]
+    public void AuthCarriesTheMechanismInUpperCaseAndTheInitialResponse(string line, string mechanism, string? initial)
+    {
+        var auth = Assert.IsType<AuthCommand>(Parse(line));
+        Assert.Equal(mechanism, auth.Mechanism);
+        Assert.Equal(initial, auth.InitialResponse);
+    }
+
+    [Theory]
+    [InlineData("AUTH")]
+    [InlineData("AUTH PLA!N")]
+    [InlineData("AUTH PLAIN a b")]
+    [InlineData("AUTH ABCDEFGHIJKLMNOPQRSTU")]
+    public void MalformedAuthIs501(string line) =>
+        Assert.Same(SmtpReplies.AuthSyntax, InvalidReply(Parse(line), SmtpVerb.Auth));
+
+    [Theory]
+    [InlineData("AUTH=<>")]
+    [InlineData("AUTH=user+2Bx@example.com")]
+    public void MailAcceptsTheAuthParameter(string parameter) =>
+        Assert.IsType<MailCommand>(Parse("MAIL FROM:<a@example.com> " + parameter));
 }
