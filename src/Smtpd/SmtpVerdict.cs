@@ -11,15 +11,25 @@ namespace Smtpd;
 /// </example>
 public sealed class SmtpVerdict
 {
-    private SmtpVerdict(bool isAccepted, SmtpReply? reply, string? reason)
+    private SmtpVerdict(bool isAccepted, SmtpReply? reply, string? reason, bool isDisconnect = false)
     {
         IsAccepted = isAccepted;
         Reply = reply;
         Reason = reason;
+        IsDisconnect = isDisconnect;
     }
 
     /// <summary>Accept with the server's standard reply.</summary>
     public static SmtpVerdict Accept { get; } = new(true, null, null);
+
+    /// <summary>
+    /// Drop the connection at once, with no reply: what a crashed or overloaded server looks like to the client.
+    /// Meant for fault injection in tests; a message whose delivery answers this is not accepted.
+    /// </summary>
+    public static SmtpVerdict Disconnect { get; } = new(false, null, "disconnect requested by callback", isDisconnect: true);
+
+    /// <summary>Whether the verdict is <see cref="Disconnect"/>.</summary>
+    public bool IsDisconnect { get; }
 
     /// <summary>Whether the callback accepted.</summary>
     public bool IsAccepted { get; }

@@ -56,3 +56,13 @@ public delegate ValueTask<SmtpVerdict> Authenticator(SmtpSessionContext session,
 /// <param name="hostName">The SNI name, or <see langword="null"/> when the client sent none.</param>
 /// <returns>The certificate, with its private key; <see langword="null"/> falls back to <see cref="SmtpServerOptions.ServerCertificate"/>.</returns>
 public delegate System.Security.Cryptography.X509Certificates.X509Certificate2? ServerCertificateSelector(SmtpSessionContext session, string? hostName);
+
+/// <summary>
+/// Sees every well-formed command that the session is about to run, after the sequence checks, and may refuse it
+/// or drop the connection. Used for fault injection (Smtpd.Testing) and per-command policy.
+/// </summary>
+/// <param name="session">The connection.</param>
+/// <param name="verb">The command verb in upper case: EHLO, HELO, MAIL, RCPT, DATA, BDAT, RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS or AUTH.</param>
+/// <param name="cancellationToken">Cancelled when the server shuts down or the connection closes.</param>
+/// <returns>Accept to run the command; a rejection is sent instead of running it (<c>550 5.7.1 Command rejected</c> unless it carries a reply); <see cref="SmtpVerdict.Disconnect"/> drops the connection.</returns>
+public delegate ValueTask<SmtpVerdict> CommandFilter(SmtpSessionContext session, string verb, CancellationToken cancellationToken);

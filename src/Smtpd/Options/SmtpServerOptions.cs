@@ -298,6 +298,9 @@ public sealed class SmtpServerOptions
         set => field = InRange(value, 1, 100);
     } = 3;
 
+    /// <summary>Called before each well-formed command runs; may refuse it or drop the connection. Optional; costs nothing when unset.</summary>
+    public CommandFilter? FilterCommand { get; set; }
+
     /// <summary>Called when a connection is accepted, before the greeting (Tcl <c>-validate_host</c>). Optional.</summary>
     public HostValidator? ValidateHost { get; set; }
 

@@ -44,6 +44,7 @@ internal static class SmtpReplies
     public static readonly SmtpReply SenderRejected = new(550, "5.7.1", "Sender rejected");
     public static readonly SmtpReply RecipientRejected = new(550, "5.7.1", "Recipient rejected");
     public static readonly SmtpReply DeliveryRejected = new(554, "5.6.0", "Message rejected");
+    public static readonly SmtpReply CommandRejected = new(550, "5.7.1", "Command rejected");
     public static readonly SmtpReply LocalError = new(451, "4.3.0", "Requested action aborted: local error in processing");
 
     // RFC 3207 and RFC 4954.

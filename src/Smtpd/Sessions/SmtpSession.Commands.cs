@@ -33,6 +33,39 @@ internal sealed partial class SmtpSession
             return new(CountError(SmtpReplies.MustStartTls));
         }
 
+        if (_options.FilterCommand is not null && command is not (UnknownCommand or InvalidCommand))
+        {
+            return FilterThenExecuteAsync(command);
+        }
+
+        return ExecuteCoreAsync(command);
+    }
+
+    private async ValueTask<bool> FilterThenExecuteAsync(SmtpCommand command)
+    {
+        var verdict = await InvokeAsync(static (s, ct) => s.filter(s.Item2, s.Item3, ct), (filter: _options.FilterCommand!, _context, VerbNames[(int)command.Verb]), "FilterCommand");
+        if (verdict is { IsAccepted: true })
+        {
+            return await ExecuteCoreAsync(command);
+        }
+
+        var reply = verdict is null ? SmtpReplies.LocalError : verdict.Reply ?? SmtpReplies.CommandRejected;
+        if (command is BdatCommand chunk)
+        {
+            StartChunk(chunk, reply);
+            return false;
+        }
+
+        Reply(reply);
+        return false;
+    }
+
+    private static readonly string[] VerbNames = Enum.GetValues<SmtpVerb>()
+        .Select(v => v == SmtpVerb.StartTls ? "STARTTLS" : v.ToString().ToUpperInvariant())
+        .ToArray();
+
+    private ValueTask<bool> ExecuteCoreAsync(SmtpCommand command)
+    {
         switch (command)
         {
             case UnknownCommand:

@@ -143,6 +143,10 @@ internal sealed partial class SmtpSession : IAsyncDisposable
                 await ProcessInputAsync();
             }
         }
+        catch (DisconnectRequestedException ex)
+        {
+            Log.SessionClosed(_logger, ex.Message);
+        }
         catch (OperationCanceledException) when (_closeReason != CloseReason.None)
         {
             // Shutdown cancelled a callback in flight: the client still gets its 421.
@@ -525,6 +529,11 @@ internal sealed partial class SmtpSession : IAsyncDisposable
                 }
             }
 
+            if (verdict is { IsDisconnect: true })
+            {
+                throw new DisconnectRequestedException(name);
+            }
+
             if (verdict is { IsAccepted: false })
             {
                 Log.CallbackRejected(_logger, name, verdict.Reason);
@@ -537,7 +546,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable
             Log.CallbackRejected(_logger, name, ex.Message);
             return ex.ToVerdict();
         }
-        catch (Exception ex) when (!(ex is OperationCanceledException && _aborted.IsCancellationRequested))
+        catch (Exception ex) when (ex is not DisconnectRequestedException && !(ex is OperationCanceledException && _aborted.IsCancellationRequested))
         {
             Log.CallbackFailed(_logger, name, ex);
             return null;
@@ -653,6 +662,9 @@ internal sealed partial class SmtpSession : IAsyncDisposable
             span[i] = char.IsControl(source[i]) ? ' ' : source[i];
         }
     });
+
+    /// <summary>A callback answered <see cref="SmtpVerdict.Disconnect"/>: the session ends without a reply.</summary>
+    private sealed class DisconnectRequestedException(string callback) : Exception($"the {callback} callback asked to drop the connection");
 
     /// <summary>The logging scope of a session: one property, <c>SessionId</c>.</summary>
     private sealed class SessionScope(string sessionId) : IReadOnlyList<KeyValuePair<string, object?>>
