@@ -1,0 +1,29 @@
+// A benchmark target: Smtpd with a no-op delivery, on 127.0.0.1:PORT (default 2526).
+// Usage: SinkServer [port] [max-sessions]
+using System.Globalization;
+using System.Net;
+using Smtpd;
+
+var port = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 2526;
+var maxSessions = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 20_000;
+var options = new SmtpServerOptions
+{
+    ServerName = "sink.local",
+    MaxSessions = maxSessions,
+    MaxSessionsPerClient = maxSessions,
+    MaxMessageSize = 64L * 1024 * 1024,
+    // No delivery callback: the server accepts and discards, like smtp-sink.
+};
+await using var server = new SmtpServer(options);
+server.Start(IPAddress.Loopback, port);
+Console.WriteLine($"listening {server.Endpoints[0]}");
+using var stop = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
+AppDomain.CurrentDomain.ProcessExit += (_, _) => stop.Cancel();
+try
+{
+    await Task.Delay(Timeout.Infinite, stop.Token);
+}
+catch (OperationCanceledException)
+{
+}
