@@ -142,8 +142,46 @@ public sealed class SmtpServerOptions
     }
 
     /// <summary>
-    /// How long the server waits for the next command line (and for the client to read a reply) before it
-    /// sends <c>421 4.4.2</c> and closes. Default 5 minutes, the RFC 5321 4.5.3.2.7 server timeout.
+    /// How many NOOP, RSET, VRFY, EXPN and HELP commands a session may send before it must deliver a message;
+    /// the next one gets <c>421 4.7.0</c> and a close. The count restarts after each accepted message. Default 100,
+    /// Postfix's <c>smtpd_junk_command_limit</c>: it stops a client from holding a session open forever with
+    /// harmless commands. Valid: 1 to <see cref="int.MaxValue"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Zero or negative.</exception>
+    public int MaxJunkCommands
+    {
+        get;
+        set => field = InRange(value, 1, int.MaxValue);
+    } = 100;
+
+    /// <summary>
+    /// The slowest rate, in octets per second, at which a client may send message content (DATA or BDAT) once
+    /// <see cref="MinimumDataRateGracePeriod"/> has passed; a slower client gets <c>421 4.4.2</c> and is cut off.
+    /// Together with the per-command deadline this ends slowloris clients that trickle one octet just before each
+    /// timeout. Default 240, Kestrel's <c>MinRequestBodyDataRate</c>. 0 turns the check off. Valid: 0 to 1e9.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Negative, over 1e9, or not a number.</exception>
+    public double MinimumDataRate
+    {
+        get;
+        set => field = value is >= 0 and <= 1e9 ? value : throw new ArgumentOutOfRangeException(nameof(MinimumDataRate), value, "MinimumDataRate must be from 0 to 1e9 octets per second.");
+    } = 240;
+
+    /// <summary>
+    /// How long content may arrive at any rate before <see cref="MinimumDataRate"/> applies. Default 5 seconds,
+    /// Kestrel's grace period. Valid: more than zero, at most one day.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Zero, negative or over one day.</exception>
+    public TimeSpan MinimumDataRateGracePeriod
+    {
+        get;
+        set => field = InRange(value);
+    } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long the server waits for a whole command line (and for the client to read a reply) before it sends
+    /// <c>421 4.4.2</c> and closes. The deadline covers the whole line, not each read, so a client that trickles
+    /// one octet at a time cannot stretch it. Default 5 minutes, the RFC 5321 4.5.3.2.7 server timeout.
     /// Valid: more than zero, at most one day.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Zero, negative or over one day.</exception>

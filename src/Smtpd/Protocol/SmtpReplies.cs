@@ -68,6 +68,8 @@ internal static class SmtpReplies
     public static readonly SmtpReply TooManyAuthFailures = new(421, "4.7.0", "Too many authentication failures, closing connection");
 
     public static readonly SmtpReply TooManyErrors = new(421, "4.7.0", "Too many errors, closing connection");
+    public static readonly SmtpReply TooManyJunkCommands = new(421, "4.7.0", "Too many commands without a message, closing connection");
+    public static readonly SmtpReply DataRateTooLow = new(421, "4.4.2", "Data arriving too slowly, closing connection");
     public static readonly SmtpReply Timeout = new(421, "4.4.2", "Timeout, closing connection");
     public static readonly SmtpReply ShuttingDown = new(421, "4.3.2", "Service shutting down, closing connection");
     public static readonly SmtpReply TooManySessions = new(421, "4.7.0", "Too many connections, try again later");

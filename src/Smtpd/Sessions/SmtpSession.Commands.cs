@@ -92,23 +92,18 @@ internal sealed partial class SmtpSession
             case RsetCommand:
                 // RFC 5321 4.1.1.5: RSET clears the transaction but not the HELO/EHLO state.
                 ResetTransaction();
-                Reply(SmtpReplies.ResetOk);
-                return new(false);
+                return new(CountJunk(SmtpReplies.ResetOk));
             case NoopCommand:
-                Reply(SmtpReplies.Ok);
-                return new(false);
+                return new(CountJunk(SmtpReplies.Ok));
             case QuitCommand:
                 Reply(SmtpReplies.Bye);
                 return new(true);
             case VrfyCommand:
-                Reply(SmtpReplies.CannotVerify);
-                return new(false);
+                return new(CountJunk(SmtpReplies.CannotVerify));
             case ExpnCommand:
-                Reply(SmtpReplies.ExpandNotImplemented);
-                return new(false);
+                return new(CountJunk(SmtpReplies.ExpandNotImplemented));
             case HelpCommand:
-                Reply(SmtpReplies.Help);
-                return new(false);
+                return new(CountJunk(SmtpReplies.Help));
             case StartTlsCommand:
                 return new(ExecuteStartTls());
             case AuthCommand auth:
@@ -311,6 +306,7 @@ internal sealed partial class SmtpSession
             reply = Rejection(verdict, SmtpReplies.DeliveryRejected) ?? verdict!.Reply ?? SmtpReplies.MessageAccepted;
             if (reply.IsPositive)
             {
+                _junkCommands = 0;
                 Log.MessageAccepted(_logger, message.Size, message.Envelope.SenderAddress, message.Envelope.Recipients.Count);
             }
         }
@@ -369,6 +365,7 @@ internal sealed partial class SmtpSession
 
     private void PrepareContent()
     {
+        _contentStartedAt = Environment.TickCount64;
         _content ??= NewContentBuffer();
         _content.Reset();
         _content.MaxLength = _options.MaxMessageSize;

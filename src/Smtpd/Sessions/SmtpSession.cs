@@ -18,6 +18,7 @@ internal enum CloseReason
     None,
     Timeout,
     Shutdown,
+    SlowData,
 }
 
 /// <summary>
@@ -57,6 +58,13 @@ internal sealed partial class SmtpSession : IAsyncDisposable
     private CloseReason _closeReason;
     private bool _enhancedStatusCodes;
     private int _errors;
+    private int _junkCommands;
+
+    // Command lines have one deadline for the whole line (slowloris); 0 when no line is in progress.
+    private long _commandDeadline;
+
+    // When the content of the open transaction began, for MinimumDataRate.
+    private long _contentStartedAt;
     private bool _hasUnflushedReplies;
     private int _disposed;
 
@@ -263,7 +271,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable
     {
         while (true)
         {
-            _timeout.CancelAfter(_mode is InputMode.Data or InputMode.Chunk ? _options.DataTimeout : _options.CommandTimeout);
+            _timeout.CancelAfter(NextReadTimeout());
             var result = await _input.ReadAsync();
             _timeout.CancelAfter(Timeout.Infinite);
             if (result.IsCanceled || _closeReason != CloseReason.None)
@@ -275,6 +283,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable
             var buffer = result.Buffer;
             var consumed = buffer.Start;
             var close = false;
+            var completedLine = false;
             try
             {
                 while (!close && !_startTlsAccepted)
@@ -286,6 +295,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable
                         break;
                     }
 
+                    completedLine |= step is Step.Command or Step.LineTooLong or Step.SaslResponse;
                     close = step switch
                     {
                         Step.Command => await ExecuteAsync(command!),
@@ -316,6 +326,17 @@ internal sealed partial class SmtpSession : IAsyncDisposable
                 _input.AdvanceTo(consumed, result.Buffer.End);
             }
 
+            // A command line still in progress keeps its deadline; once a line is complete the next one starts afresh.
+            if (completedLine || _mode is InputMode.Data or InputMode.Chunk)
+            {
+                _commandDeadline = 0;
+            }
+
+            if (!close && _mode is InputMode.Data or InputMode.Chunk && DataRateTooLow())
+            {
+                _closeReason = CloseReason.SlowData;
+            }
+
             if (close || _closeReason != CloseReason.None)
             {
                 if (_closeReason != CloseReason.None)
@@ -342,6 +363,38 @@ internal sealed partial class SmtpSession : IAsyncDisposable
                 return;
             }
         }
+    }
+
+    /// <summary>
+    /// How long the next read may wait: the data timeout for content; for commands, what is left of the deadline
+    /// of the line in progress (RFC 5321 4.5.3.2.7), which trickled octets do not extend.
+    /// </summary>
+    private TimeSpan NextReadTimeout()
+    {
+        if (_mode is InputMode.Data or InputMode.Chunk)
+        {
+            return _options.DataTimeout;
+        }
+
+        var now = Environment.TickCount64;
+        if (_commandDeadline == 0)
+        {
+            _commandDeadline = now + (long)_options.CommandTimeout.TotalMilliseconds;
+        }
+
+        return TimeSpan.FromMilliseconds(Math.Max(1, _commandDeadline - now));
+    }
+
+    /// <summary>Whether content is arriving slower than <see cref="SmtpServerOptions.MinimumDataRate"/> after the grace period.</summary>
+    private bool DataRateTooLow()
+    {
+        if (_options.MinimumDataRate <= 0 || _content is null)
+        {
+            return false;
+        }
+
+        var elapsed = TimeSpan.FromMilliseconds(Environment.TickCount64 - _contentStartedAt) - _options.MinimumDataRateGracePeriod;
+        return elapsed > TimeSpan.Zero && _content.ReceivedLength < elapsed.TotalSeconds * _options.MinimumDataRate;
     }
 
     /// <summary>The synchronous half of the loop: finds the next command, or feeds content to DATA or BDAT.</summary>
@@ -596,6 +649,21 @@ internal sealed partial class SmtpSession : IAsyncDisposable
         _ => verdict.Reply ?? standard,
     };
 
+    /// <summary>Answers a junk command (NOOP, RSET, VRFY, EXPN, HELP) and counts it (Postfix's smtpd_junk_command_limit).</summary>
+    /// <returns><see langword="true"/> when the limit was passed and the session must close.</returns>
+    private bool CountJunk(SmtpReply reply)
+    {
+        if (++_junkCommands <= _options.MaxJunkCommands)
+        {
+            Reply(reply);
+            return false;
+        }
+
+        Reply(SmtpReplies.TooManyJunkCommands);
+        Log.SessionClosed(_logger, "too many junk commands");
+        return true;
+    }
+
     /// <summary>Sends an error reply and counts it.</summary>
     /// <returns><see langword="true"/> when the error limit was reached and the session must close.</returns>
     private bool CountError(SmtpReply reply)
@@ -641,8 +709,13 @@ internal sealed partial class SmtpSession : IAsyncDisposable
     /// <summary>Sends the 421 for a timeout or shutdown, giving a client that does not read a few seconds at most.</summary>
     private async Task CloseWithReplyAsync()
     {
-        var reply = _closeReason == CloseReason.Timeout ? SmtpReplies.Timeout : SmtpReplies.ShuttingDown;
-        Log.SessionClosed(_logger, _closeReason == CloseReason.Timeout ? "timeout" : "server shutting down");
+        var (reply, reason) = _closeReason switch
+        {
+            CloseReason.Timeout => (SmtpReplies.Timeout, "timeout"),
+            CloseReason.SlowData => (SmtpReplies.DataRateTooLow, "data rate below MinimumDataRate"),
+            _ => (SmtpReplies.ShuttingDown, "server shutting down"),
+        };
+        Log.SessionClosed(_logger, reason);
         try
         {
             using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(5));

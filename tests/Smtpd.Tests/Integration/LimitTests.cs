@@ -263,6 +263,114 @@ public sealed class LimitTests
         }
     }
 
+    [Fact]
+    public async Task JunkCommandsBeyondTheLimitEndTheSessionWith421()
+    {
+        await using var server = TestServer.Start(o => o.MaxJunkCommands = 3);
+        await using var client = await server.ConnectAndEhloAsync();
+        await client.SendAsync("NOOP\r\nRSET\r\nVRFY x\r\nHELP\r\n");
+        var replies = await client.ReadRepliesAsync(4);
+        Assert.StartsWith("250", replies[0]);
+        Assert.StartsWith("252", replies[2]);
+        Assert.Equal("421 4.7.0 Too many commands without a message, closing connection", replies[3]);
+        Assert.True(await client.IsClosedByServerAsync());
+    }
+
+    [Fact]
+    public async Task TheJunkCountRestartsAfterAnAcceptedMessage()
+    {
+        await using var server = TestServer.Start(o => o.MaxJunkCommands = 2);
+        await using var client = await server.ConnectAndEhloAsync();
+        Assert.StartsWith("250", await client.CommandAsync("NOOP"));
+        Assert.StartsWith("250", await client.CommandAsync("NOOP"));
+        Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<a@b.example>"));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<r@b.example>"));
+        Assert.StartsWith("354", await client.CommandAsync("DATA"));
+        Assert.StartsWith("250", await client.CommandAsync("x\r\n."));
+        Assert.StartsWith("250", await client.CommandAsync("NOOP"));
+        Assert.StartsWith("250", await client.CommandAsync("NOOP"));
+        Assert.StartsWith("421", await client.CommandAsync("NOOP"));
+    }
+
+    [Fact]
+    public async Task ACommandTrickledOneOctetAtATimeIsCutOffByTheWholeLineDeadline()
+    {
+        await using var server = TestServer.Start(o => o.CommandTimeout = TimeSpan.FromMilliseconds(800));
+        await using var client = await server.ConnectAndEhloAsync();
+        var started = DateTime.UtcNow;
+        var closed = false;
+        // Each octet comes well within the timeout, but the line as a whole never does.
+        foreach (var octet in "NOOP with a long trickled argument\r\n")
+        {
+            try
+            {
+                await client.SendAsync(octet.ToString());
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                closed = true;
+                break;
+            }
+
+            await Task.Delay(150, TestContext.Current.CancellationToken);
+            if (client.Socket.Poll(0, System.Net.Sockets.SelectMode.SelectRead))
+            {
+                break;
+            }
+        }
+
+        Assert.Equal("421 4.4.2 Timeout, closing connection", closed ? "421 4.4.2 Timeout, closing connection" : await client.ReadReplyAsync());
+        Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromMilliseconds(700), TimeSpan.FromSeconds(4));
+    }
+
+    [Fact]
+    public async Task ContentTrickledBelowTheMinimumDataRateIsCutOff()
+    {
+        await using var server = TestServer.Start(o =>
+        {
+            o.MinimumDataRate = 1000;
+            o.MinimumDataRateGracePeriod = TimeSpan.FromMilliseconds(300);
+        });
+        await using var client = await server.ConnectAndEhloAsync();
+        await client.CommandAsync("MAIL FROM:<a@b.example>");
+        await client.CommandAsync("RCPT TO:<r@b.example>");
+        Assert.StartsWith("354", await client.CommandAsync("DATA"));
+        string? reply = null;
+        for (var i = 0; i < 40 && reply is null; i++)
+        {
+            await client.SendAsync("x");
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+            if (client.Socket.Poll(0, System.Net.Sockets.SelectMode.SelectRead))
+            {
+                reply = await client.ReadReplyAsync();
+            }
+        }
+
+        Assert.Equal("421 4.4.2 Data arriving too slowly, closing connection", reply);
+        Assert.Empty(server.Messages);
+    }
+
+    [Fact]
+    public async Task ContentAtAHealthyRateIsNotCutOff()
+    {
+        await using var server = TestServer.Start(o =>
+        {
+            o.MinimumDataRate = 100;
+            o.MinimumDataRateGracePeriod = TimeSpan.FromMilliseconds(100);
+        });
+        await using var client = await server.ConnectAndEhloAsync();
+        await client.CommandAsync("MAIL FROM:<a@b.example>");
+        await client.CommandAsync("RCPT TO:<r@b.example>");
+        Assert.StartsWith("354", await client.CommandAsync("DATA"));
+        for (var i = 0; i < 5; i++)
+        {
+            await client.SendAsync(new string('y', 200) + "\r\n");
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+
+        Assert.StartsWith("250", await client.CommandAsync("."));
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(10);

@@ -14,6 +14,9 @@ public sealed class SmtpServerOptionsTests
         { nameof(SmtpServerOptions.DataTimeout), TimeSpan.FromMinutes(5) },
         { nameof(SmtpServerOptions.MaxSessions), 1000 },
         { nameof(SmtpServerOptions.MaxSessionsPerClient), 50 },
+        { nameof(SmtpServerOptions.MaxJunkCommands), 100 },
+        { nameof(SmtpServerOptions.MinimumDataRate), 240.0 },
+        { nameof(SmtpServerOptions.MinimumDataRateGracePeriod), TimeSpan.FromSeconds(5) },
         { nameof(SmtpServerOptions.MessageMemoryThreshold), 64 * 1024 },
         { nameof(SmtpServerOptions.BareLineEndings), BareLineEndingPolicy.Reject },
         { nameof(SmtpServerOptions.Banner), "ESMTP Smtpd ready" },
@@ -43,6 +46,11 @@ public sealed class SmtpServerOptionsTests
         { nameof(SmtpServerOptions.MaxSessions), 1 },
         { nameof(SmtpServerOptions.MaxSessions), 1_000_000 },
         { nameof(SmtpServerOptions.MaxSessionsPerClient), 1 },
+        { nameof(SmtpServerOptions.MaxJunkCommands), 1 },
+        { nameof(SmtpServerOptions.MaxJunkCommands), int.MaxValue },
+        { nameof(SmtpServerOptions.MinimumDataRate), 0.0 },
+        { nameof(SmtpServerOptions.MinimumDataRate), 1e9 },
+        { nameof(SmtpServerOptions.MinimumDataRateGracePeriod), TimeSpan.FromMilliseconds(100) },
         { nameof(SmtpServerOptions.MessageMemoryThreshold), 4 * 1024 },
         { nameof(SmtpServerOptions.MessageMemoryThreshold), 64 * 1024 * 1024 },
         { nameof(SmtpServerOptions.BareLineEndings), BareLineEndingPolicy.Normalize },
@@ -70,6 +78,10 @@ public sealed class SmtpServerOptionsTests
         { nameof(SmtpServerOptions.DataTimeout), TimeSpan.FromSeconds(-1) },
         { nameof(SmtpServerOptions.MaxSessions), 0 },
         { nameof(SmtpServerOptions.MaxSessionsPerClient), 0 },
+        { nameof(SmtpServerOptions.MaxJunkCommands), 0 },
+        { nameof(SmtpServerOptions.MinimumDataRate), -1.0 },
+        { nameof(SmtpServerOptions.MinimumDataRate), double.NaN },
+        { nameof(SmtpServerOptions.MinimumDataRateGracePeriod), TimeSpan.Zero },
         { nameof(SmtpServerOptions.MessageMemoryThreshold), 4095 },
         { nameof(SmtpServerOptions.MessageMemoryThreshold), (64 * 1024 * 1024) + 1 },
         { nameof(SmtpServerOptions.BareLineEndings), (BareLineEndingPolicy)42 },
@@ -114,7 +126,7 @@ public sealed class SmtpServerOptionsTests
     public void EveryLimitIsCoveredByTheDefaultValidAndInvalidTables()
     {
         var limits = typeof(SmtpServerOptions).GetProperties()
-            .Where(p => p.PropertyType == typeof(int) || p.PropertyType == typeof(long) || p.PropertyType == typeof(TimeSpan))
+            .Where(p => p.PropertyType == typeof(int) || p.PropertyType == typeof(long) || p.PropertyType == typeof(double) || p.PropertyType == typeof(TimeSpan))
             .Select(p => p.Name)
             .ToHashSet();
         Assert.NotEmpty(limits);
