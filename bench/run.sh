@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Runs every benchmark workload against Smtpd and its peers, each server a fresh process on its own loopback
+# port, interleaved, and prints markdown tables of the medians. See docs/performance.md for the method.
+#
+#   bench/run.sh [--reps N] [--scale F] [--servers "smtpd smtp-sink ..."] [--workloads "A B C D E F"]
+#
+# --scale multiplies message counts (0.1 for a quick look); the defaults are the issue's workloads.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+reps=3; scale=1; servers="smtpd smtp-sink smtpserver netdumbster aiosmtpd node"; workloads="A B C D E F"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --reps) reps=$2; shift 2 ;;
+    --scale) scale=$2; shift 2 ;;
+    --servers) servers=$2; shift 2 ;;
+    --workloads) workloads=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo "[bench] $*" >&2; }
+
+# ---------------------------------------------------------------- installs
+install_tools() {
+  if ! command -v smtp-source >/dev/null || ! command -v smtp-sink >/dev/null; then
+    log "installing postfix (smtp-source, smtp-sink) with no mail system configured"
+    echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
+  fi
+  if ! python3 -c 'import aiosmtpd' 2>/dev/null && ! /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null; then
+    log "installing python3-aiosmtpd"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd >/dev/null || log "aiosmtpd unavailable"
+  fi
+  if [ ! -d bench/Peers/node/node_modules/smtp-server ]; then
+    log "installing node smtp-server"
+    (cd bench/Peers/node && npm install --no-audit --no-fund >/dev/null) || log "node smtp-server unavailable"
+  fi
+  if [ ! -x bench/.tools/smtp4dev ]; then
+    log "installing smtp4dev 3.15.0 (context for workload E)"
+    dotnet tool install Rnwood.Smtp4dev --version 3.15.0 --tool-path bench/.tools >/dev/null 2>&1 || log "smtp4dev unavailable"
+  fi
+  log "building Release binaries"
+  for project in bench/SinkServer bench/LoadGen bench/Peers/SmtpServerPeer bench/Peers/NetDumbsterPeer; do
+    dotnet build "$project" -c Release -v q -nologo >/dev/null || { log "build of $project failed"; exit 1; }
+  done
+  if [ -d src/Smtpd.Cli ]; then dotnet build src/Smtpd.Cli -c Release -v q -nologo >/dev/null || log "CLI build failed"; fi
+}
+
+# ---------------------------------------------------------------- servers
+next_port=30000
+# start_server NAME PORT -> prints PID; the server listens on 127.0.0.1:PORT
+start_server() {
+  local name=$1 port=$2 dir
+  dir=$(mktemp -d)
+  case "$name" in
+    smtpd) dotnet bench/SinkServer/bin/Release/net10.0/SinkServer.dll "$port" >/dev/null 2>&1 & ;;
+    smtp-sink) smtp-sink -u nobody -m 4096 "127.0.0.1:$port" 4096 >/dev/null 2>&1 & ;;
+    smtpserver) dotnet bench/Peers/SmtpServerPeer/bin/Release/net10.0/SmtpServerPeer.dll "$port" >/dev/null 2>&1 & ;;
+    netdumbster) dotnet bench/Peers/NetDumbsterPeer/bin/Release/net10.0/NetDumbsterPeer.dll "$port" >/dev/null 2>&1 & ;;
+    aiosmtpd) /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Sink >/dev/null 2>&1 & ;;
+    node) node bench/Peers/node/server.js "$port" >/dev/null 2>&1 & ;;
+    smtpd-cli) dotnet src/Smtpd.Cli/bin/Release/net10.0/smtpd.dll --listen "127.0.0.1:$port" --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
+    smtp4dev) bench/.tools/smtp4dev --smtpport "$port" --urls "http://127.0.0.1:0" --db "" --hostname 127.0.0.1 >/dev/null 2>&1 & ;;
+    *) log "unknown server $name"; return 1 ;;
+  esac
+  local pid=$!
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$pid"; return 0; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$pid" 2>/dev/null
+  return 1
+}
+
+stop_server() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+ticks_per_second=$(getconf CLK_TCK)
+n() { awk -v v="$1" -v s="$scale" 'BEGIN {x=int(v*s); if (x<1) x=1; print x}'; }
+
+# run_one WORKLOAD SERVER -> prints "msgs/s MiB/s cpu_ms_per_1000 peak_rss_mib extra" or "fail"
+run_one() {
+  local workload=$1 server=$2 port pid
+  next_port=$((next_port + 1)); port=$next_port
+  pid=$(start_server "$server" "$port") || { echo fail; return; }
+  local messages size src_args
+  case "$workload" in
+    A|E) messages=$(n 20000); size=1024; src_args="-s 20 -l 1024 -d" ;;
+    B) messages=$(n 5000); size=1024; src_args="-s 20 -l 1024" ;;
+    C) messages=$(n 200); size=1048576; src_args="-s 4 -l 1048576 -d" ;;
+    F) messages=$(n 20000); size=1024 ;;
+  esac
+  local result
+  case "$workload" in
+    A|B|C|E)
+      timeout 60 smtp-source $src_args -m $(( (messages + 9) / 10 )) "127.0.0.1:$port" >/dev/null 2>&1
+      local before start end after
+      before=$(cpu_ticks "$pid"); start=$(date +%s.%N)
+      if timeout 300 smtp-source $src_args -m "$messages" "127.0.0.1:$port" >/dev/null 2>&1; then
+        end=$(date +%s.%N); after=$(cpu_ticks "$pid")
+        result=$(awk -v m="$messages" -v sz="$size" -v s="$start" -v e="$end" -v b="$before" -v a="$after" -v t="$ticks_per_second" -v h="$(hwm_kib "$pid")" \
+          'BEGIN {d=e-s; printf "%.0f %.2f %.0f %.1f -\n", m/d, m*sz/d/1048576, (a-b)/t*1000/m*1000, h/1024}')
+      else
+        result=fail
+      fi ;;
+    F)
+      timeout 60 dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll pipelined "127.0.0.1:$port" --messages $(( (messages + 9) / 10 )) >/dev/null 2>&1
+      local before json after
+      before=$(cpu_ticks "$pid")
+      if json=$(timeout 300 dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll pipelined "127.0.0.1:$port" --connections 20 --messages "$messages" --size "$size" 2>/dev/null); then
+        after=$(cpu_ticks "$pid")
+        result=$(echo "$json" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(round(j["msgsPerSecond"]), j["mibPerSecond"], j["p50ms"], j["p99ms"])' | \
+          awk -v m="$messages" -v b="$before" -v a="$after" -v t="$ticks_per_second" -v h="$(hwm_kib "$pid")" \
+          '{printf "%s %s %.0f %.1f p50=%sms/p99=%sms\n", $1, $2, (a-b)/t*1000/m*1000, h/1024, $3, $4}')
+      else
+        result=fail
+      fi ;;
+    D)
+      local connections base ready after
+      connections=$(n 10000)
+      timeout 60 dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll idle "127.0.0.1:$port" --connections 50 --hold-seconds 0 </dev/null >/dev/null 2>&1
+      sleep 0.5; base=$(rss_kib "$pid")
+      local fifo idle_pid
+      fifo=$(mktemp -u); mkfifo "$fifo"
+      timeout 300 dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll idle "127.0.0.1:$port" --connections "$connections" --hold-seconds 60 </dev/null >"$fifo" 2>/dev/null &
+      idle_pid=$!
+      read -r ready <"$fifo" || ready="ready 0"
+      sleep 1; after=$(rss_kib "$pid")
+      kill "$idle_pid" 2>/dev/null; wait "$idle_pid" 2>/dev/null; rm -f "$fifo"
+      local open=${ready#ready }
+      if [ "${open:-0}" -gt 0 ]; then
+        result=$(awk -v o="$open" -v b="$base" -v a="$after" -v h="$(hwm_kib "$pid")" 'BEGIN {printf "- - - %.1f %.2fKiB/conn(%d-open)\n", h/1024, (a-b)/o, o}')
+      else
+        result=fail
+      fi ;;
+  esac
+  stop_server "$pid"
+  echo "$result"
+}
+
+# ---------------------------------------------------------------- main
+install_tools
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+results=$(mktemp)
+for rep in $(seq 1 "$reps"); do
+  for workload in $workloads; do
+    list=$servers
+    [ "$workload" = E ] && list="smtpd-cli smtp4dev"
+    for server in $list; do
+      log "rep $rep workload $workload server $server"
+      echo "$workload $server $(run_one "$workload" "$server")" >> "$results"
+    done
+  done
+done
+
+# Medians per (workload, server), then one table per workload with the ratio to Smtpd's throughput.
+python3 - "$results" <<'PY'
+import sys, statistics, collections
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    parts = line.split()
+    if len(parts) < 3: continue
+    rows[(parts[0], parts[1])].append(parts[2:])
+titles = {"A": "A: many messages per connection (smtp-source -s 20 -l 1024 -d -m 20000)",
+          "B": "B: connection churn, one message per connection (smtp-source -s 20 -l 1024 -m 5000)",
+          "C": "C: 1 MiB messages (smtp-source -s 4 -l 1048576 -d -m 200)",
+          "D": "D: memory per idle connection (10,000 connections after EHLO)",
+          "E": "E: durable store under workload A",
+          "F": "F: pipelined transactions, our load generator (20 connections, 1 KiB)"}
+def med(values, i):
+    nums = [float(v[i]) for v in values if v[0] != "fail" and v[i] not in ("-",)]
+    return statistics.median(nums) if nums else None
+for w in "ABCDEF":
+    servers = [s for (ww, s) in rows if ww == w]
+    if not servers: continue
+    print(f"\n### {titles[w]}\n")
+    print("| server | msgs/s | MiB/s | CPU ms per 1000 msgs | peak RSS MiB | extra | ratio Smtpd/peer |")
+    print("|---|---|---|---|---|---|---|")
+    base_key = "smtpd-cli" if w == "E" else "smtpd"
+    base = med(rows.get((w, base_key), []), 0)
+    for s in servers:
+        vals = rows[(w, s)]
+        ok = [v for v in vals if v[0] != "fail"]
+        if not ok:
+            print(f"| {s} | failed | | | | | |"); continue
+        m, mib, cpu, rss = (med(ok, i) for i in range(4))
+        extra = ok[len(ok) // 2][4] if len(ok[0]) > 4 else "-"
+        ratio = f"{base / m:.2f}x" if base and m else "-"
+        if w == "D":
+            kib = statistics.median(float(v[4].split("KiB")[0]) for v in ok)
+            extra = f"{kib:.2f} KiB/conn"
+            bd = [float(v[4].split("KiB")[0]) for v in rows.get((w, base_key), []) if v[0] != "fail"]
+            ratio = f"{kib / statistics.median(bd):.2f}x memory" if bd else "-"
+        fmt = lambda x, f: "-" if x is None else f.format(x)
+        print(f"| {s} | {fmt(m,'{:.0f}')} | {fmt(mib,'{:.2f}')} | {fmt(cpu,'{:.0f}')} | {fmt(rss,'{:.1f}')} | {extra} | {ratio} |")
+print(f"\n{len(open(sys.argv[1]).readlines())} runs; medians of the repetitions.")
+PY
