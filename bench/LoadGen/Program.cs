@@ -6,7 +6,7 @@
 //       p50 and p99 in milliseconds.
 //   LoadGen idle HOST:PORT [--connections 10000] [--hold-seconds 10]
 //       Opens the connections, reads each greeting, sends EHLO, reads the reply, prints "ready N", then holds
-//       them open for the given time (or until stdin closes) and prints "done".
+//       them open for the given time and prints "done".
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -105,7 +105,7 @@ static async Task<int> IdleAsync(IPEndPoint endpoint, int connections, int holdS
     }).ToArray();
     await Task.WhenAll(tasks);
     Console.WriteLine($"ready {open.Count}");
-    await Task.WhenAny(Task.Delay(TimeSpan.FromSeconds(holdSeconds)), Task.Run(() => Console.In.ReadToEnd()));
+    await Task.Delay(TimeSpan.FromSeconds(holdSeconds));
     foreach (var connection in open)
     {
         await connection.DisposeAsync();

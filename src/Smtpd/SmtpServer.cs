@@ -37,7 +37,13 @@ public sealed class SmtpServer : IAsyncDisposable
 
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
-    private readonly ConcurrentDictionary<SmtpSession, Task> _sessions = new();
+    private readonly ConcurrentDictionary<SmtpSession, byte> _sessions = new();
+    private readonly Action<SmtpSession> _onSessionEnded;
+    private SmtpServerOptions? _snapshot;
+    private int _snapshotVersion;
+    private TaskCompletionSource? _allEnded;
+    private Timer? _heartbeat;
+    private TimeSpan _heartbeatPeriod;
     private readonly ConcurrentDictionary<IPAddress, int> _sessionsPerClient = new();
     private List<(Socket Socket, SmtpListener Listener)> _listeners = [];
     private IReadOnlyList<SmtpListener> _bound = [];
@@ -53,6 +59,7 @@ public sealed class SmtpServer : IAsyncDisposable
     {
         Options = options ?? new SmtpServerOptions();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Smtpd.SmtpServer");
+        _onSessionEnded = OnSessionEnded;
     }
 
     /// <summary>The live options (Tcl <c>configure</c>/<c>cget</c>). Each new session takes a copy when it starts.</summary>
@@ -202,22 +209,18 @@ public sealed class SmtpServer : IAsyncDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(drainTimeout, TimeSpan.Zero);
         var wasRunning = StopListening();
-        var open = _sessions.Values.ToArray();
-        if (open.Length > 0)
+        try
         {
-            try
+            await WhenSessionsEndedAsync().WaitAsync(drainTimeout, cancellationToken);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            foreach (var session in _sessions.Keys)
             {
-                await Task.WhenAll(open).WaitAsync(drainTimeout, cancellationToken);
+                session.Abort();
             }
-            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
-            {
-                foreach (var session in _sessions.Keys)
-                {
-                    session.Abort();
-                }
 
-                await Task.WhenAll(_sessions.Values.ToArray());
-            }
+            await WhenSessionsEndedAsync();
         }
 
         if (wasRunning)
@@ -228,7 +231,14 @@ public sealed class SmtpServer : IAsyncDisposable
 
     /// <summary>Stops the server and closes every session with <c>421</c>.</summary>
     /// <returns>A task that completes when every session has ended.</returns>
-    public async ValueTask DisposeAsync() => await StopAsync(TimeSpan.Zero);
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(TimeSpan.Zero);
+        if (_heartbeat is { } heartbeat)
+        {
+            await heartbeat.DisposeAsync();
+        }
+    }
 
     private static TaskCompletionSource NewStoppedSource() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -302,8 +312,7 @@ public sealed class SmtpServer : IAsyncDisposable
 
     private void StartSession(Socket client, bool implicitTls)
     {
-        // Each session works on its own copy, so configuration changes affect new sessions only.
-        var options = Options.Clone();
+        var options = Snapshot();
         client.NoDelay = true;
         if (client.RemoteEndPoint is not IPEndPoint remote)
         {
@@ -330,33 +339,106 @@ public sealed class SmtpServer : IAsyncDisposable
         SmtpSession session;
         try
         {
-            session = new SmtpSession(client, options, _logger, implicitTls);
+            session = new SmtpSession(client, options, _logger, implicitTls, _onSessionEnded);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
         {
             // The client left between accept and the start of its session.
             ReleaseClient(address);
-            Interlocked.Decrement(ref _sessionCount);
+            EndSession();
             client.Dispose();
             return;
         }
 
-        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _sessions[session] = gate.Task;
-        _ = Task.Run(async () =>
+        _sessions.TryAdd(session, 0);
+        EnsureHeartbeat();
+        // The session is its own thread-pool work item: starting it allocates nothing more.
+        ThreadPool.UnsafeQueueUserWorkItem(session, preferLocal: false);
+    }
+
+    /// <summary>
+    /// The options every new session uses. One copy serves all sessions until an option changes, so that runtime
+    /// changes apply to new sessions only without a copy per connection.
+    /// </summary>
+    private SmtpServerOptions Snapshot()
+    {
+        var version = Options.Version;
+        var snapshot = _snapshot;
+        if (snapshot is null || version != _snapshotVersion)
         {
-            try
-            {
-                await session.RunAsync();
-            }
-            finally
-            {
-                _sessions.TryRemove(session, out _);
-                ReleaseClient(address);
-                Interlocked.Decrement(ref _sessionCount);
-                gate.TrySetResult();
-            }
-        });
+            snapshot = Options.Clone();
+            _snapshot = snapshot;
+            _snapshotVersion = version;
+        }
+
+        return snapshot;
+    }
+
+    private void OnSessionEnded(SmtpSession session)
+    {
+        _sessions.TryRemove(session, out _);
+        ReleaseClient(session.ClientAddress);
+        EndSession();
+    }
+
+    private void EndSession()
+    {
+        if (Interlocked.Decrement(ref _sessionCount) == 0)
+        {
+            Volatile.Read(ref _allEnded)?.TrySetResult();
+        }
+    }
+
+    /// <summary>Completes when no session is open.</summary>
+    private Task WhenSessionsEndedAsync()
+    {
+        var ended = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _allEnded, ended);
+        if (Volatile.Read(ref _sessionCount) == 0)
+        {
+            ended.TrySetResult();
+        }
+
+        return ended.Task;
+    }
+
+    /// <summary>
+    /// One timer checks every session's deadline (Kestrel's heartbeat), instead of one timer per session. It ticks
+    /// at a quarter of the shortest timeout, between 10 ms and 1 s.
+    /// </summary>
+    private void EnsureHeartbeat()
+    {
+        if (_heartbeat is not null)
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            _heartbeat ??= new Timer(static state => ((SmtpServer)state!).Heartbeat(), this, HeartbeatPeriod(), HeartbeatPeriod());
+        }
+    }
+
+    private TimeSpan HeartbeatPeriod()
+    {
+        var shortest = new[] { Options.CommandTimeout, Options.DataTimeout }.Min() / 4;
+        return shortest < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : shortest > TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : shortest;
+    }
+
+    private void Heartbeat()
+    {
+        var now = Environment.TickCount64;
+        foreach (var session in _sessions.Keys)
+        {
+            session.CheckTimeout(now);
+        }
+
+        var period = HeartbeatPeriod();
+        if (period != _heartbeatPeriod)
+        {
+            _heartbeatPeriod = period;
+            _heartbeat?.Change(period, period);
+        }
     }
 
     private void ReleaseClient(IPAddress address)

@@ -41,6 +41,9 @@ public sealed class SmtpServerOptions
     private int _maxSessionsPerClient = 50;
     private int _messageMemoryThreshold = 64 * 1024;
     private string? _spoolDirectory;
+    private int _version;
+    private SmtpReply? _greeting;
+    private byte[][]? _ehloExtensions;
 
     /// <summary>
     /// The host name the server announces in its greeting and EHLO reply. Default: the machine's host name.
@@ -57,7 +60,7 @@ public sealed class SmtpServerOptions
                 throw new ArgumentException("The server name is one token: no spaces or control characters.", nameof(value));
             }
 
-            _serverName = value;
+            _serverName = Changed(value);
         }
     }
 
@@ -76,7 +79,7 @@ public sealed class SmtpServerOptions
                 throw new ArgumentException("The banner must not contain control characters: a CR or LF would forge extra reply lines.", nameof(value));
             }
 
-            _banner = value;
+            _banner = Changed(value);
         }
     }
 
@@ -89,7 +92,7 @@ public sealed class SmtpServerOptions
     public int MaxCommandLineLength
     {
         get => _maxCommandLineLength;
-        set => _maxCommandLineLength = InRange(value, MinimumCommandLineLength, 65536);
+        set => _maxCommandLineLength = Changed(InRange(value, MinimumCommandLineLength, 65536));
     }
 
     /// <summary>
@@ -101,7 +104,7 @@ public sealed class SmtpServerOptions
     public int MaxTextLineLength
     {
         get => _maxTextLineLength;
-        set => _maxTextLineLength = InRange(value, MinimumTextLineLength, int.MaxValue);
+        set => _maxTextLineLength = Changed(InRange(value, MinimumTextLineLength, int.MaxValue));
     }
 
     /// <summary>
@@ -115,7 +118,7 @@ public sealed class SmtpServerOptions
     public long MaxMessageSize
     {
         get => _maxMessageSize;
-        set => _maxMessageSize = InRange(value, 1, long.MaxValue);
+        set => _maxMessageSize = Changed(InRange(value, 1, long.MaxValue));
     }
 
     /// <summary>
@@ -126,7 +129,7 @@ public sealed class SmtpServerOptions
     public int MaxRecipients
     {
         get => _maxRecipients;
-        set => _maxRecipients = InRange(value, 1, 100_000);
+        set => _maxRecipients = Changed(InRange(value, 1, 100_000));
     }
 
     /// <summary>
@@ -138,7 +141,7 @@ public sealed class SmtpServerOptions
     public int MaxErrors
     {
         get => _maxErrors;
-        set => _maxErrors = InRange(value, 1, 10_000);
+        set => _maxErrors = Changed(InRange(value, 1, 10_000));
     }
 
     /// <summary>
@@ -151,7 +154,7 @@ public sealed class SmtpServerOptions
     public int MaxJunkCommands
     {
         get;
-        set => field = InRange(value, 1, int.MaxValue);
+        set => field = Changed(InRange(value, 1, int.MaxValue));
     } = 100;
 
     /// <summary>
@@ -164,7 +167,7 @@ public sealed class SmtpServerOptions
     public double MinimumDataRate
     {
         get;
-        set => field = value is >= 0 and <= 1e9 ? value : throw new ArgumentOutOfRangeException(nameof(MinimumDataRate), value, "MinimumDataRate must be from 0 to 1e9 octets per second.");
+        set => field = Changed(value is >= 0 and <= 1e9 ? value : throw new ArgumentOutOfRangeException(nameof(MinimumDataRate), value, "MinimumDataRate must be from 0 to 1e9 octets per second."));
     } = 240;
 
     /// <summary>
@@ -175,7 +178,7 @@ public sealed class SmtpServerOptions
     public TimeSpan MinimumDataRateGracePeriod
     {
         get;
-        set => field = InRange(value);
+        set => field = Changed(InRange(value));
     } = TimeSpan.FromSeconds(5);
 
     /// <summary>
@@ -188,7 +191,7 @@ public sealed class SmtpServerOptions
     public TimeSpan CommandTimeout
     {
         get => _commandTimeout;
-        set => _commandTimeout = InRange(value);
+        set => _commandTimeout = Changed(InRange(value));
     }
 
     /// <summary>
@@ -200,7 +203,7 @@ public sealed class SmtpServerOptions
     public TimeSpan DataTimeout
     {
         get => _dataTimeout;
-        set => _dataTimeout = InRange(value);
+        set => _dataTimeout = Changed(InRange(value));
     }
 
     /// <summary>
@@ -212,7 +215,7 @@ public sealed class SmtpServerOptions
     public int MaxSessions
     {
         get => _maxSessions;
-        set => _maxSessions = InRange(value, 1, 1_000_000);
+        set => _maxSessions = Changed(InRange(value, 1, 1_000_000));
     }
 
     /// <summary>
@@ -223,7 +226,7 @@ public sealed class SmtpServerOptions
     public int MaxSessionsPerClient
     {
         get => _maxSessionsPerClient;
-        set => _maxSessionsPerClient = InRange(value, 1, 1_000_000);
+        set => _maxSessionsPerClient = Changed(InRange(value, 1, 1_000_000));
     }
 
     /// <summary>
@@ -235,7 +238,7 @@ public sealed class SmtpServerOptions
     public int MessageMemoryThreshold
     {
         get => _messageMemoryThreshold;
-        set => _messageMemoryThreshold = InRange(value, 4 * 1024, 64 * 1024 * 1024);
+        set => _messageMemoryThreshold = Changed(InRange(value, 4 * 1024, 64 * 1024 * 1024));
     }
 
     /// <summary>
@@ -253,7 +256,7 @@ public sealed class SmtpServerOptions
                 throw new ArgumentException("The spool directory must be a path, or null for the temporary directory.", nameof(value));
             }
 
-            _spoolDirectory = value;
+            _spoolDirectory = Changed(value);
         }
     }
 
@@ -262,30 +265,30 @@ public sealed class SmtpServerOptions
     public BareLineEndingPolicy BareLineEndings
     {
         get;
-        set => field = Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "Unknown policy.");
+        set => field = Changed(Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "Unknown policy."));
     } = BareLineEndingPolicy.Reject;
 
     /// <summary>
     /// The TLS certificate, with its private key. When set (or <see cref="ServerCertificateSelector"/> is), EHLO
     /// advertises STARTTLS (RFC 3207) and implicit-TLS listeners can be used. Default: none.
     /// </summary>
-    public X509Certificate2? ServerCertificate { get; set; }
+    public X509Certificate2? ServerCertificate { get; set => field = Changed(value); }
 
     /// <summary>Chooses a certificate per connection from the SNI host name; falls back to <see cref="ServerCertificate"/>. Optional.</summary>
-    public ServerCertificateSelector? ServerCertificateSelector { get; set; }
+    public ServerCertificateSelector? ServerCertificateSelector { get; set => field = Changed(value); }
 
     /// <summary>
     /// Whether the TLS handshake asks the client for a certificate. Any certificate is accepted and exposed as
     /// <see cref="SmtpSessionContext.ClientCertificate"/> for the callbacks to judge. Default <see langword="false"/>.
     /// </summary>
-    public bool RequestClientCertificate { get; set; }
+    public bool RequestClientCertificate { get; set => field = Changed(value); }
 
     /// <summary>
     /// Whether the client must use TLS: before it does, only EHLO, HELO, STARTTLS, NOOP, RSET and QUIT are
     /// accepted and everything else gets <c>530 5.7.0 Must issue a STARTTLS command first</c> (RFC 3207 4).
     /// Default <see langword="false"/>.
     /// </summary>
-    public bool RequireTls { get; set; }
+    public bool RequireTls { get; set => field = Changed(value); }
 
     /// <summary>
     /// How long a TLS handshake may take before the connection is dropped. Default 10 seconds, Kestrel's
@@ -296,33 +299,33 @@ public sealed class SmtpServerOptions
     public TimeSpan TlsHandshakeTimeout
     {
         get;
-        set => field = InRange(value);
+        set => field = Changed(InRange(value));
     } = TimeSpan.FromSeconds(10);
 
     /// <summary>
     /// Checks AUTH credentials. When set, EHLO advertises AUTH with <see cref="AuthenticationMechanisms"/>, over TLS
     /// or when <see cref="AllowInsecureAuth"/> is set. Optional; without it AUTH is not offered.
     /// </summary>
-    public Authenticator? Authenticate { get; set; }
+    public Authenticator? Authenticate { get; set => field = Changed(value); }
 
     /// <summary>The SASL mechanisms offered. Default: PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER; CRAM-MD5 is opt-in.</summary>
     /// <exception cref="ArgumentOutOfRangeException">No mechanism, or an unknown flag.</exception>
     public SmtpAuthenticationMechanisms AuthenticationMechanisms
     {
         get;
-        set => field = value != SmtpAuthenticationMechanisms.None && (value & ~AllMechanisms) == 0
+        set => field = Changed(value != SmtpAuthenticationMechanisms.None && (value & ~AllMechanisms) == 0
             ? value
-            : throw new ArgumentOutOfRangeException(nameof(value), value, "Name at least one known mechanism.");
+            : throw new ArgumentOutOfRangeException(nameof(value), value, "Name at least one known mechanism."));
     } = SmtpAuthenticationMechanisms.Default;
 
     /// <summary>
     /// Whether AUTH is offered and accepted without TLS. Default <see langword="false"/>: over plaintext AUTH is
     /// not advertised and gets <c>538 5.7.11 Encryption required</c> (RFC 4954 4). A local mail catcher sets it.
     /// </summary>
-    public bool AllowInsecureAuth { get; set; }
+    public bool AllowInsecureAuth { get; set => field = Changed(value); }
 
     /// <summary>Whether MAIL needs a successful AUTH first (<c>530 5.7.0 Authentication required</c>). Default <see langword="false"/>.</summary>
-    public bool RequireAuth { get; set; }
+    public bool RequireAuth { get; set => field = Changed(value); }
 
     /// <summary>
     /// How many failed AUTH attempts a session may make before the server sends <c>421 4.7.0</c> and closes.
@@ -333,40 +336,88 @@ public sealed class SmtpServerOptions
     public int MaxAuthFailures
     {
         get;
-        set => field = InRange(value, 1, 100);
+        set => field = Changed(InRange(value, 1, 100));
     } = 3;
 
     /// <summary>Called before each well-formed command runs; may refuse it or drop the connection. Optional; costs nothing when unset.</summary>
-    public CommandFilter? FilterCommand { get; set; }
+    public CommandFilter? FilterCommand { get; set => field = Changed(value); }
 
     /// <summary>Called when a connection is accepted, before the greeting (Tcl <c>-validate_host</c>). Optional.</summary>
-    public HostValidator? ValidateHost { get; set; }
+    public HostValidator? ValidateHost { get; set => field = Changed(value); }
 
     /// <summary>Called at MAIL (Tcl <c>-validate_sender</c>). A rejection gets <c>550 5.7.1 Sender rejected</c> unless the verdict carries its own reply. Optional.</summary>
-    public SenderValidator? ValidateSender { get; set; }
+    public SenderValidator? ValidateSender { get; set => field = Changed(value); }
 
     /// <summary>Called at RCPT (Tcl <c>-validate_recipient</c>). A rejection gets <c>550 5.7.1 Recipient rejected</c> unless the verdict carries its own reply. Optional.</summary>
-    public RecipientValidator? ValidateRecipient { get; set; }
+    public RecipientValidator? ValidateRecipient { get; set => field = Changed(value); }
 
     /// <summary>
     /// Receives each message parsed with MimeKit (Tcl <c>-deliverMIME</c>). When set, <see cref="Deliver"/> and
     /// <see cref="DeliverLines"/> are not called, as in Tcl smtpd where <c>-deliver</c> has no effect once
     /// <c>-deliverMIME</c> is set.
     /// </summary>
-    public MimeMessageDeliverer? DeliverMime { get; set; }
+    public MimeMessageDeliverer? DeliverMime { get; set => field = Changed(value); }
 
     /// <summary>Receives each message as its exact raw bytes. Takes precedence over <see cref="DeliverLines"/>.</summary>
-    public MessageDeliverer? Deliver { get; set; }
+    public MessageDeliverer? Deliver { get; set => field = Changed(value); }
 
     /// <summary>Receives each message as the sender, the recipients and a list of text lines (Tcl <c>-deliver</c>).</summary>
-    public LinesDeliverer? DeliverLines { get; set; }
+    public LinesDeliverer? DeliverLines { get; set => field = Changed(value); }
+
+    /// <summary>Counts changes, so a server can reuse one snapshot for every session until an option changes.</summary>
+    internal int Version => Volatile.Read(ref _version);
 
     /// <summary>Whether a certificate is configured, so TLS can be offered.</summary>
     internal bool TlsAvailable => ServerCertificate is not null || ServerCertificateSelector is not null;
 
+    /// <summary>The 220 greeting, built once per snapshot of the options rather than once per session.</summary>
+    internal SmtpReply Greeting => _greeting ??= new SmtpReply(220, null, $"{ServerName} {Banner}".TrimEnd());
+
+    /// <summary>
+    /// The EHLO reply lines after the first (which names the client), encoded once per snapshot for each of the four
+    /// combinations of "STARTTLS offered" and "AUTH offered".
+    /// </summary>
+    internal byte[] EhloExtensions(bool offerStartTls, string? authKeyword)
+    {
+        var index = (offerStartTls ? 1 : 0) + (authKeyword is null ? 0 : 2);
+        _ehloExtensions ??= new byte[4][];
+        return _ehloExtensions[index] ??= Encode();
+
+        byte[] Encode()
+        {
+            // RFC 1870 SIZE with the limit; RFC 6152, 6531, 2920, 3030, 2034; STARTTLS (3207) until TLS is up;
+            // AUTH (4954) once the channel allows it.
+            List<string> lines = [$"SIZE {MaxMessageSize}", "8BITMIME", "SMTPUTF8", "PIPELINING", "CHUNKING", "BINARYMIME", "ENHANCEDSTATUSCODES"];
+            if (offerStartTls)
+            {
+                lines.Add("STARTTLS");
+            }
+
+            if (authKeyword is not null)
+            {
+                lines.Add(authKeyword);
+            }
+
+            lines.Add("HELP");
+            var text = new StringBuilder();
+            for (var i = 0; i < lines.Count; i++)
+            {
+                text.Append(i == lines.Count - 1 ? "250 " : "250-").Append(lines[i]).Append("\r\n");
+            }
+
+            return Encoding.ASCII.GetBytes(text.ToString());
+        }
+    }
+
     /// <summary>Returns an independent copy of these options (Tcl <c>cget</c> with no option).</summary>
     /// <returns>The copy.</returns>
-    public SmtpServerOptions Clone() => (SmtpServerOptions)MemberwiseClone();
+    public SmtpServerOptions Clone()
+    {
+        var copy = (SmtpServerOptions)MemberwiseClone();
+        copy._greeting = null;
+        copy._ehloExtensions = null;
+        return copy;
+    }
 
     /// <summary>Lists every option and its value, one <c>name=value</c> per line.</summary>
     /// <returns>The listing.</returns>
@@ -393,6 +444,12 @@ public sealed class SmtpServerOptions
         {
             return "localhost";
         }
+    }
+
+    private T Changed<T>(T value)
+    {
+        Interlocked.Increment(ref _version);
+        return value;
     }
 
     private static T InRange<T>(T value, T min, T max, [CallerMemberName] string option = "")

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using Smtpd.IO;
 using Smtpd.Logging;
@@ -121,28 +122,25 @@ internal sealed partial class SmtpSession
         _context.IsExtended = helo.IsExtended;
         _state = SessionState.Ready;
         _enhancedStatusCodes = helo.IsExtended;
-        var greeting = $"{_options.ServerName} Hello {helo.Domain}";
         if (!helo.IsExtended)
         {
-            Reply(new SmtpReply(250, null, greeting));
+            Reply(new SmtpReply(250, null, $"{_options.ServerName} Hello {helo.Domain}"));
             return;
         }
 
-        // RFC 1870 SIZE with the limit; RFC 6152, 6531, 2920, 3030, 2034; STARTTLS (3207) until TLS is up;
-        // AUTH (4954) once the channel allows it.
-        List<string> lines = [greeting, $"SIZE {_options.MaxMessageSize}", "8BITMIME", "SMTPUTF8", "PIPELINING", "CHUNKING", "BINARYMIME", "ENHANCEDSTATUSCODES"];
-        if (_options.TlsAvailable && !_context.IsSecure)
+        // The first line names the client; the rest is the same for every session of these options.
+        WriteText("250-");
+        WriteText(_options.ServerName);
+        WriteText(" Hello ");
+        WriteText(helo.Domain);
+        WriteText("\r\n");
+        var extensions = _options.EhloExtensions(_options.TlsAvailable && !_context.IsSecure, AuthenticationOffered ? AuthKeyword() : null);
+        _output.Write(extensions);
+        _hasUnflushedReplies = true;
+        if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Trace))
         {
-            lines.Add("STARTTLS");
+            Log.ReplySent(_logger, $"250-{_options.ServerName} Hello {helo.Domain} / {Encoding.ASCII.GetString(extensions).TrimEnd().Replace("\r\n", " / ", StringComparison.Ordinal)}");
         }
-
-        if (AuthenticationOffered)
-        {
-            lines.Add(AuthKeyword());
-        }
-
-        lines.Add("HELP");
-        Reply(new SmtpReply(250, null, lines));
     }
 
     private async ValueTask<bool> ExecuteMailAsync(MailCommand mail)

@@ -44,7 +44,7 @@ internal sealed partial class SmtpSession
         await _output.CompleteAsync();
         var tls = new SslStream(_network, leaveInnerStreamOpen: true);
         _transport = tls;
-        using var handshake = CancellationTokenSource.CreateLinkedTokenSource(_aborted.Token);
+        using var handshake = CancellationTokenSource.CreateLinkedTokenSource(AbortToken);
         handshake.CancelAfter(_options.TlsHandshakeTimeout);
         try
         {

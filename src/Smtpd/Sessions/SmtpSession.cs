@@ -28,7 +28,7 @@ internal enum CloseReason
 /// <c>IsCompleted</c>. Replies are written without flushing and flushed once the input is drained, which
 /// groups the replies to a PIPELINING batch (RFC 2920 3.2) into one write.
 /// </summary>
-internal sealed partial class SmtpSession : IAsyncDisposable
+internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkItem
 {
     private static long s_nextId;
 
@@ -44,8 +44,15 @@ internal sealed partial class SmtpSession : IAsyncDisposable
     private readonly SmtpServerOptions _options;
     private readonly ILogger _logger;
     private readonly SmtpSessionContext _context;
-    private readonly CancellationTokenSource _aborted = new();
-    private readonly CancellationTokenSource _timeout = new();
+    private readonly Action<SmtpSession>? _onEnded;
+
+    // Created on first use: an idle session that never runs a callback never pays for it.
+    private CancellationTokenSource? _aborted;
+    private int _abortRequested;
+
+    // When the pending read or flush times out (Environment.TickCount64), or 0. The server's heartbeat checks it,
+    // so no session owns a timer (Kestrel's heartbeat does the same).
+    private long _deadline;
     private readonly List<SmtpMailbox> _recipients = [];
 
     // The transport: the socket's stream, or the TLS stream over it once STARTTLS or implicit TLS succeeded.
@@ -79,8 +86,9 @@ internal sealed partial class SmtpSession : IAsyncDisposable
     private bool _chunkIsLast;
     private SmtpReply? _chunkRejection;
 
-    public SmtpSession(Socket socket, SmtpServerOptions options, ILogger logger, bool implicitTls)
+    public SmtpSession(Socket socket, SmtpServerOptions options, ILogger logger, bool implicitTls, Action<SmtpSession>? onEnded = null)
     {
+        _onEnded = onEnded;
         _socket = socket;
         _options = options;
         _logger = logger;
@@ -92,7 +100,6 @@ internal sealed partial class SmtpSession : IAsyncDisposable
             Interlocked.Increment(ref s_nextId).ToString("x8", System.Globalization.CultureInfo.InvariantCulture),
             Unmapped((IPEndPoint)socket.RemoteEndPoint!),
             Unmapped((IPEndPoint)socket.LocalEndPoint!));
-        _timeout.Token.UnsafeRegister(static state => ((SmtpSession)state!).Interrupt(CloseReason.Timeout), this);
     }
 
     private enum InputMode
@@ -138,6 +145,12 @@ internal sealed partial class SmtpSession : IAsyncDisposable
 
     private static (PipeReader Input, PipeWriter Output) CreatePipes(Stream transport) =>
         (PipeReader.Create(transport, ReaderOptions), PipeWriter.Create(transport, WriterOptions));
+
+    /// <summary>Starts the session on the thread pool without allocating a work item.</summary>
+    void IThreadPoolWorkItem.Execute() => _ = RunAsync();
+
+    /// <summary>The client's address with any IPv4 mapping removed, for per-client accounting.</summary>
+    public IPAddress ClientAddress => _context.RemoteEndPoint.Address;
 
     /// <summary>Runs the session to its end. Never throws.</summary>
     public async Task RunAsync()
@@ -187,8 +200,12 @@ internal sealed partial class SmtpSession : IAsyncDisposable
             return;
         }
 
-        _timeout.CancelAfter(Timeout.Infinite);
-        await _aborted.CancelAsync();
+        DisarmTimeout();
+        Volatile.Write(ref _abortRequested, 1);
+        if (Volatile.Read(ref _aborted) is { } aborted)
+        {
+            await aborted.CancelAsync();
+        }
 
         _content?.Dispose();
         await _input.CompleteAsync();
@@ -207,8 +224,8 @@ internal sealed partial class SmtpSession : IAsyncDisposable
         }
 
         await _network.DisposeAsync();
-        _timeout.Dispose();
-        _aborted.Dispose();
+        _aborted?.Dispose();
+        _onEnded?.Invoke(this);
     }
 
     private void Interrupt(CloseReason reason)
@@ -229,7 +246,8 @@ internal sealed partial class SmtpSession : IAsyncDisposable
             _output.CancelPendingFlush();
             if (reason == CloseReason.Shutdown)
             {
-                _aborted.Cancel();
+                Volatile.Write(ref _abortRequested, 1);
+                Volatile.Read(ref _aborted)?.Cancel();
             }
         }
         catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
@@ -242,7 +260,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable
     /// <returns><see langword="false"/> when the session must end.</returns>
     private async ValueTask<bool> GreetAsync()
     {
-        var greeting = new SmtpReply(220, null, $"{_options.ServerName} {_options.Banner}".TrimEnd());
+        var greeting = _options.Greeting;
         if (_options.ValidateHost is { } validateHost)
         {
             var verdict = await InvokeAsync(static (s, ct) => s.validateHost(s.Item2, ct), (validateHost, _context), "ValidateHost");
@@ -271,9 +289,9 @@ internal sealed partial class SmtpSession : IAsyncDisposable
     {
         while (true)
         {
-            _timeout.CancelAfter(NextReadTimeout());
+            ArmTimeout(NextReadTimeout());
             var result = await _input.ReadAsync();
-            _timeout.CancelAfter(Timeout.Infinite);
+            DisarmTimeout();
             if (result.IsCanceled || _closeReason != CloseReason.None)
             {
                 await CloseWithReplyAsync();
@@ -561,7 +579,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable
     {
         try
         {
-            var pending = callback(state, _aborted.Token);
+            var pending = callback(state, AbortToken);
             SmtpVerdict verdict;
             if (pending.IsCompleted)
             {
@@ -599,7 +617,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable
             Log.CallbackRejected(_logger, name, ex.Message);
             return ex.ToVerdict();
         }
-        catch (Exception ex) when (ex is not DisconnectRequestedException && !(ex is OperationCanceledException && _aborted.IsCancellationRequested))
+        catch (Exception ex) when (ex is not DisconnectRequestedException && !(ex is OperationCanceledException && Volatile.Read(ref _abortRequested) != 0))
         {
             Log.CallbackFailed(_logger, name, ex);
             return null;
@@ -617,7 +635,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable
         {
             if (await _socket.ReceiveAsync(probe, SocketFlags.Peek, cancellationToken) == 0)
             {
-                await CancelQuietlyAsync(_aborted);
+                AbortCallbacks();
             }
         }
         catch (OperationCanceledException)
@@ -626,20 +644,61 @@ internal sealed partial class SmtpSession : IAsyncDisposable
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
-            await CancelQuietlyAsync(_aborted);
+            AbortCallbacks();
         }
     }
 
-    private static async Task CancelQuietlyAsync(CancellationTokenSource source)
+    /// <summary>The token every callback gets: cancelled on shutdown or when the client goes away.</summary>
+    private CancellationToken AbortToken
     {
+        get
+        {
+            if (Volatile.Read(ref _aborted) is { } existing)
+            {
+                return existing.Token;
+            }
+
+            var created = new CancellationTokenSource();
+            var aborted = Interlocked.CompareExchange(ref _aborted, created, null) ?? created;
+            if (aborted != created)
+            {
+                created.Dispose();
+            }
+            else if (Volatile.Read(ref _abortRequested) != 0)
+            {
+                aborted.Cancel();
+            }
+
+            return aborted.Token;
+        }
+    }
+
+    private void AbortCallbacks()
+    {
+        Volatile.Write(ref _abortRequested, 1);
         try
         {
-            await source.CancelAsync();
+            Volatile.Read(ref _aborted)?.Cancel();
         }
         catch (ObjectDisposedException)
         {
         }
     }
+
+    /// <summary>Called by the server's heartbeat: interrupts the pending read or flush once its deadline has passed.</summary>
+    public void CheckTimeout(long now)
+    {
+        var deadline = Volatile.Read(ref _deadline);
+        if (deadline != 0 && now >= deadline)
+        {
+            Volatile.Write(ref _deadline, 0);
+            Interrupt(CloseReason.Timeout);
+        }
+    }
+
+    private void ArmTimeout(TimeSpan timeout) => Volatile.Write(ref _deadline, Environment.TickCount64 + (long)timeout.TotalMilliseconds);
+
+    private void DisarmTimeout() => Volatile.Write(ref _deadline, 0);
 
     /// <summary>The reply for a verdict that is not an acceptance: 451 for a failed callback, else the verdict's reply or the standard one.</summary>
     private static SmtpReply? Rejection(SmtpVerdict? verdict, SmtpReply standard) => verdict switch
@@ -690,6 +749,13 @@ internal sealed partial class SmtpSession : IAsyncDisposable
         }
     }
 
+    /// <summary>Writes text (already checked to hold no CR or LF) straight into the output as UTF-8.</summary>
+    private void WriteText(string text)
+    {
+        var span = _output.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length));
+        _output.Advance(Encoding.UTF8.GetBytes(text, span));
+    }
+
     /// <summary>Writes the buffered replies; a client that does not read them is cut off by the command timeout.</summary>
     /// <returns><see langword="false"/> when the connection is gone or was interrupted.</returns>
     private async ValueTask<bool> FlushAsync()
@@ -700,9 +766,9 @@ internal sealed partial class SmtpSession : IAsyncDisposable
         }
 
         _hasUnflushedReplies = false;
-        _timeout.CancelAfter(_options.CommandTimeout);
+        ArmTimeout(_options.CommandTimeout);
         var result = await _output.FlushAsync();
-        _timeout.CancelAfter(Timeout.Infinite);
+        DisarmTimeout();
         return !result.IsCanceled && !result.IsCompleted;
     }
 
