@@ -1,0 +1,38 @@
+using BenchmarkDotNet.Attributes;
+using Smtpd.Parsing;
+
+namespace Smtpd.Benchmarks;
+
+/// <summary>Parsing one command line, verb dispatch included. Argument-less commands must allocate nothing.</summary>
+[MemoryDiagnoser]
+public class CommandParsingBenchmarks
+{
+    private static readonly byte[] Noop = "NOOP\r\n"u8.ToArray();
+    private static readonly byte[] Rset = "RSET\r\n"u8.ToArray();
+    private static readonly byte[] Data = "DATA\r\n"u8.ToArray();
+    private static readonly byte[] Bdat = "BDAT 1024 LAST\r\n"u8.ToArray();
+    private static readonly byte[] Mail = "MAIL FROM:<sender@example.com> SIZE=1024 BODY=8BITMIME\r\n"u8.ToArray();
+    private static readonly byte[] Rcpt = "RCPT TO:<recipient@example.org>\r\n"u8.ToArray();
+    private static readonly byte[] Unknown = "XYZZY plugh\r\n"u8.ToArray();
+
+    [Benchmark]
+    public object ParseNoop() => CommandParser.Parse(Noop.AsSpan(0, Noop.Length - 1), smtpUtf8: false);
+
+    [Benchmark]
+    public object ParseRset() => CommandParser.Parse(Rset.AsSpan(0, Rset.Length - 1), smtpUtf8: false);
+
+    [Benchmark]
+    public object ParseData() => CommandParser.Parse(Data.AsSpan(0, Data.Length - 1), smtpUtf8: false);
+
+    [Benchmark]
+    public object ParseUnknown() => CommandParser.Parse(Unknown.AsSpan(0, Unknown.Length - 1), smtpUtf8: false);
+
+    [Benchmark]
+    public object ParseBdat() => CommandParser.Parse(Bdat.AsSpan(0, Bdat.Length - 1), smtpUtf8: false);
+
+    [Benchmark]
+    public object ParseMail() => CommandParser.Parse(Mail.AsSpan(0, Mail.Length - 1), smtpUtf8: false);
+
+    [Benchmark]
+    public object ParseRcpt() => CommandParser.Parse(Rcpt.AsSpan(0, Rcpt.Length - 1), smtpUtf8: false);
+}

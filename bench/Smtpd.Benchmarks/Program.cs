@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Smtpd.Benchmarks.CommandParsingBenchmarks).Assembly).Run(args);
