@@ -421,7 +421,7 @@ public sealed class SmtpServer : IAsyncDisposable
 
     private TimeSpan HeartbeatPeriod()
     {
-        var shortest = new[] { Options.CommandTimeout, Options.DataTimeout }.Min() / 4;
+        var shortest = (Options.CommandTimeout < Options.DataTimeout ? Options.CommandTimeout : Options.DataTimeout) / 4;
         return shortest < TimeSpan.FromMilliseconds(10) ? TimeSpan.FromMilliseconds(10) : shortest > TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : shortest;
     }
 
