@@ -299,13 +299,22 @@ internal sealed partial class SmtpSession
         else
         {
             content.Complete();
-            var message = new SmtpMessage(_context, new SmtpEnvelope(_sender, _recipients.ToArray(), _body, _smtpUtf8, _declaredSize), content);
-            var verdict = await InvokeAsync(static (s, ct) => s.Item1.DeliverToCallbackAsync(s.message, ct), (this, message), "Deliver");
-            reply = Rejection(verdict, SmtpReplies.DeliveryRejected) ?? verdict!.Reply ?? SmtpReplies.MessageAccepted;
+            if (_options.DeliverMime is null && _options.Deliver is null && _options.DeliverLines is null)
+            {
+                // No delivery callback: the server is a sink, like Postfix's smtp-sink, and builds no message object.
+                reply = SmtpReplies.MessageAccepted;
+            }
+            else
+            {
+                var message = new SmtpMessage(_context, new SmtpEnvelope(_sender, _recipients.ToArray(), _body, _smtpUtf8, _declaredSize), content);
+                var verdict = await InvokeAsync(static (s, ct) => s.Item1.DeliverToCallbackAsync(s.message, ct), (this, message), "Deliver");
+                reply = Rejection(verdict, SmtpReplies.DeliveryRejected) ?? verdict!.Reply ?? SmtpReplies.MessageAccepted;
+            }
+
             if (reply.IsPositive)
             {
                 _junkCommands = 0;
-                Log.MessageAccepted(_logger, message.Size, message.Envelope.SenderAddress, message.Envelope.Recipients.Count);
+                Log.MessageAccepted(_logger, content.Length, _sender?.Address ?? string.Empty, _recipients.Count);
             }
         }
 
@@ -347,7 +356,6 @@ internal sealed partial class SmtpSession
             return await deliverLines(message.Envelope.SenderAddress, recipients, await ReadLinesAsync(message, cancellationToken), _context, cancellationToken);
         }
 
-        // With no delivery callback the server is a sink, like Postfix's smtp-sink.
         return SmtpVerdict.Accept;
     }
 
