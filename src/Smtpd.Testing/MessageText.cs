@@ -48,7 +48,9 @@ internal static partial class MessageText
         var text = ScriptOrStylePattern().Replace(html, " ");
         text = BreakPattern().Replace(text, "\n");
         text = TagPattern().Replace(text, " ");
-        return WebUtility.HtmlDecode(text);
+        text = WebUtility.HtmlDecode(text);
+        // Markup leaves runs of spaces; collapse them within each line so the text reads as the mail displays.
+        return string.Join('\n', text.Split('\n').Select(line => SpacesPattern().Replace(line, " ").Trim()).Where(line => line.Length > 0));
     }
 
     public static string Excerpt(string text, int length = 300)
@@ -86,6 +88,9 @@ internal static partial class MessageText
 
     [GeneratedRegex(@"<[^>]*>", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
     private static partial Regex TagPattern();
+
+    [GeneratedRegex(@"[^\S\n]+", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
+    private static partial Regex SpacesPattern();
 
     [GeneratedRegex(@"\s+", RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
     private static partial Regex WhitespacePattern();
