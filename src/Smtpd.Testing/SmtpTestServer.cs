@@ -107,9 +107,8 @@ public sealed class SmtpTestServer : IAsyncDisposable
         }
 
         var faults = new SmtpFaults();
-        SmtpTestServer? test = null;
         var smtpServer = new SmtpServer(server, options.LoggerFactory);
-        test = new SmtpTestServer(smtpServer, options, faults);
+        var test = new SmtpTestServer(smtpServer, options, faults);
         WrapCallbacks(server, faults, test);
         smtpServer.Start(new SmtpListener(new IPEndPoint(options.Address, options.Port), ImplicitTls: options.Tls == SmtpTlsMode.ImplicitTls));
         test.EndPoint = smtpServer.Endpoints[0];

@@ -10,7 +10,8 @@ namespace Smtpd.Testing;
 /// Faults act on every connection of the server. At each hit of a point, every scripted fault for that point
 /// counts the hit; all due delays are waited out (added up), then the first due rejection or disconnect acts.
 /// Chaos acts only when no scripted rejection or disconnect did. Faults added while connections are open apply
-/// from their next hit.
+/// from their next hit. A command the server refuses on its own before any fault could act (a <c>503</c> for a
+/// command out of sequence, a <c>501</c> for a malformed one) is not a hit.
 /// </para>
 /// <para>
 /// From the client's side: a rejection is an ordinary SMTP error reply (MailKit throws
