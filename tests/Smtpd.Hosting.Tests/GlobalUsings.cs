@@ -1,0 +1,6 @@
+global using MailKit.Net.Smtp;
+global using Microsoft.Extensions.DependencyInjection;
+global using Microsoft.Extensions.Hosting;
+global using MimeKit;
+global using Smtpd.Hosting.Tests.Support;
+global using Xunit;

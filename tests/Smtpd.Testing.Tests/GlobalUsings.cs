@@ -1,0 +1,4 @@
+global using MailKit.Net.Smtp;
+global using MimeKit;
+global using Smtpd.Testing.Tests.Support;
+global using Xunit;
