@@ -73,6 +73,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     // When the content of the open transaction began, for MinimumDataRate.
     private long _contentStartedAt;
     private bool _hasUnflushedReplies;
+    private bool _closeAfterReply;
     private int _disposed;
 
     // The open transaction (RFC 5321 3.3).
@@ -282,7 +283,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         }
 
         Reply(greeting);
-        return await FlushAsync();
+        return await FlushAsync() && !_closeAfterReply;
     }
 
     private async Task ProcessInputAsync()
@@ -323,6 +324,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
                         Step.SaslResponse => await ContinueAuthenticationAsync(),
                         _ => false,
                     };
+                    close |= _closeAfterReply;
                 }
 
                 if (_startTlsAccepted && !buffer.IsEmpty)
@@ -740,6 +742,8 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
 
     private void Reply(SmtpReply reply)
     {
+        // RFC 5321 3.8 and 4.2.2: 421 means the server closes the channel, whoever chose the reply.
+        _closeAfterReply |= reply.Code == 421;
         var bytes = reply.GetBytes(_enhancedStatusCodes);
         _output.Write(bytes);
         _hasUnflushedReplies = true;

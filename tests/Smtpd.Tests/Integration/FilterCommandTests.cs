@@ -78,4 +78,23 @@ public sealed class FilterCommandTests
         Assert.Equal("451 4.3.0 Requested action aborted: local error in processing", await client.CommandAsync("MAIL FROM:<a@b.example>"));
         Assert.StartsWith("503", await client.CommandAsync("RCPT TO:<r@b.example>"));
     }
+
+    [Fact]
+    public async Task A421FromACallbackIsFollowedByAClose()
+    {
+        await using var server = TestServer.Start(o => o.ValidateRecipient = (_, _, _) => ValueTask.FromResult(SmtpVerdict.Reject(421, "4.3.2", "Going down")));
+        await using var client = await server.ConnectAndEhloAsync();
+        await client.CommandAsync("MAIL FROM:<a@b.example>");
+        Assert.Equal("421 4.3.2 Going down", await client.CommandAsync("RCPT TO:<r@b.example>"));
+        Assert.True(await client.IsClosedByServerAsync());
+    }
+
+    [Fact]
+    public async Task A421GreetingFromHostValidationIsFollowedByAClose()
+    {
+        await using var server = TestServer.Start(o => o.ValidateHost = (_, _) => ValueTask.FromResult(SmtpVerdict.Reject(421, null, "Busy")));
+        await using var client = await server.ConnectAsync();
+        Assert.Equal("421 Busy", await client.ReadReplyAsync());
+        Assert.True(await client.IsClosedByServerAsync());
+    }
 }
