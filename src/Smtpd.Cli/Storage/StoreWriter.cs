@@ -1,0 +1,310 @@
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+
+namespace Smtpd.Cli.Storage;
+
+/// <summary>
+/// The one writer of the store. Sessions hand it their messages and wait; it takes whatever has queued up, writes
+/// it all in one transaction and commits with one fsync (group commit), then releases every waiting session at
+/// once. A session's 250 therefore always follows its own durable commit, and concurrent sessions share the fsync.
+/// </summary>
+/// <remarks>
+/// Microsoft.Data.Sqlite is synchronous underneath, so the writer owns a dedicated thread instead of blocking the
+/// thread pool that serves the sessions. Each message is written inside its own savepoint: a message whose
+/// content cannot be read (its client vanished) is rolled back alone, without failing the others in its group.
+/// </remarks>
+internal sealed class StoreWriter : IDisposable
+{
+    /// <summary>The most messages in one transaction: enough to absorb a burst, small enough to bound latency.</summary>
+    private const int MaxBatchMessages = 512;
+
+    /// <summary>The most content in one transaction, so large messages commit without waiting for a crowd.</summary>
+    private const long MaxBatchBytes = 64L * 1024 * 1024;
+
+    private readonly Channel<PendingMessage> _queue = Channel.CreateUnbounded<PendingMessage>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly SqliteConnection _connection;
+    private readonly Thread _thread;
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly int _retain;
+    private readonly SqliteCommand _insertMessage;
+    private readonly SqliteCommand _insertChunk;
+    private readonly byte[] _chunkBuffer = new byte[StoreSchema.ChunkSize];
+    private long _count;
+    private long _dataVersion;
+
+    /// <summary>Opens (creating if needed) the store at <paramref name="path"/> and starts the writer thread.</summary>
+    /// <param name="path">The database file.</param>
+    /// <param name="retain">How many messages to keep, newest first; 0 keeps all.</param>
+    public StoreWriter(string path, int retain)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        _retain = retain;
+        _connection = StoreSchema.OpenForWriting(Path);
+        _insertMessage = _connection.CreateCommand();
+        _insertMessage.CommandText = """
+            INSERT INTO messages (received_at, mail_from, rcpt_to, client, helo, tls, tls_protocol, auth_user, size, sha256,
+                                  subject, header_from, header_to, header_date, message_id, has_attachments)
+            VALUES ($received_at, $mail_from, $rcpt_to, $client, $helo, $tls, $tls_protocol, $auth_user, $size, $sha256,
+                    $subject, $header_from, $header_to, $header_date, $message_id, $has_attachments)
+            RETURNING id
+            """;
+        foreach (var name in new[] { "received_at", "mail_from", "rcpt_to", "client", "helo", "tls", "tls_protocol", "auth_user", "size", "sha256", "subject", "header_from", "header_to", "header_date", "message_id", "has_attachments" })
+        {
+            _insertMessage.Parameters.Add(new SqliteParameter("$" + name, null));
+        }
+
+        _insertChunk = _connection.CreateCommand();
+        _insertChunk.CommandText = "INSERT INTO message_chunks (message_id, seq, data) VALUES ($message_id, $seq, $data)";
+        _insertChunk.Parameters.Add(new SqliteParameter("$message_id", null));
+        _insertChunk.Parameters.Add(new SqliteParameter("$seq", null));
+        _insertChunk.Parameters.Add(new SqliteParameter("$data", null));
+
+        _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+        _dataVersion = DataVersion();
+        Trim();
+
+        _thread = new Thread(Run) { Name = "smtpd store writer", IsBackground = true };
+        _thread.Start();
+    }
+
+    /// <summary>The full path of the database file.</summary>
+    public string Path { get; }
+
+    /// <summary>
+    /// Queues a message and completes once it is committed and fsynced, with its id. The content stream must stay
+    /// readable until then, which holds because the delivery callback awaits this task.
+    /// </summary>
+    /// <param name="record">The metadata.</param>
+    /// <param name="openContent">Opens the exact content bytes.</param>
+    /// <returns>The id the store gave the message.</returns>
+    /// <exception cref="InvalidOperationException">The store is closing.</exception>
+    public Task<long> StoreAsync(MessageRecord record, Func<Stream> openContent)
+    {
+        var pending = new PendingMessage(record, openContent);
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            throw new InvalidOperationException("The store is closed.");
+        }
+
+        return pending.Completion.Task;
+    }
+
+    /// <summary>Commits what is queued, stops the thread and closes the database (its WAL is checkpointed and removed).</summary>
+    /// <returns>A task that completes when the store is closed.</returns>
+    public Task CloseAsync()
+    {
+        _queue.Writer.TryComplete();
+        return _finished.Task;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        if (_thread.IsAlive && Thread.CurrentThread != _thread)
+        {
+            _thread.Join();
+        }
+    }
+
+    private void Run()
+    {
+        var batch = new List<PendingMessage>(MaxBatchMessages);
+        try
+        {
+            while (_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+            {
+                long bytes = 0;
+                while (batch.Count < MaxBatchMessages && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var pending))
+                {
+                    batch.Add(pending);
+                    bytes += pending.Record.Size;
+                }
+
+                WriteBatch(batch);
+                batch.Clear();
+            }
+        }
+        catch (Exception ex)
+        {
+            // Nothing queued after a fatal error can be committed: fail it so each session answers 451, never 250.
+            foreach (var pending in batch)
+            {
+                pending.Completion.TrySetException(ex);
+            }
+
+            _queue.Writer.TryComplete(ex);
+            while (_queue.Reader.TryRead(out var pending))
+            {
+                pending.Completion.TrySetException(ex);
+            }
+        }
+        finally
+        {
+            _insertMessage.Dispose();
+            _insertChunk.Dispose();
+            try
+            {
+                // The last connection to close checkpoints the WAL into the database file and deletes it.
+                _connection.Close();
+                _connection.Dispose();
+                _finished.TrySetResult();
+            }
+            catch (SqliteException ex)
+            {
+                _finished.TrySetException(ex);
+            }
+        }
+    }
+
+    private void WriteBatch(List<PendingMessage> batch)
+    {
+        var ids = new long[batch.Count];
+        var failures = new Exception?[batch.Count];
+        try
+        {
+            StoreSchema.Execute(_connection, "BEGIN IMMEDIATE");
+            var version = DataVersion();
+            if (version != _dataVersion)
+            {
+                // Another process (smtpd delete or clear) changed the store: recount before trimming by count.
+                _dataVersion = version;
+                _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            for (var i = 0; i < batch.Count; i++)
+            {
+                StoreSchema.Execute(_connection, "SAVEPOINT message");
+                try
+                {
+                    ids[i] = Insert(batch[i]);
+                    StoreSchema.Execute(_connection, "RELEASE message");
+                    _count++;
+                }
+                catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidDataException or OperationCanceledException)
+                {
+                    StoreSchema.Execute(_connection, "ROLLBACK TO message");
+                    StoreSchema.Execute(_connection, "RELEASE message");
+                    failures[i] = ex;
+                }
+            }
+
+            Trim();
+            StoreSchema.Execute(_connection, "COMMIT");
+        }
+        catch (Exception ex)
+        {
+            try
+            {
+                StoreSchema.Execute(_connection, "ROLLBACK");
+            }
+            catch (SqliteException)
+            {
+                // SQLite rolls back by itself after some errors; there is nothing left to undo.
+            }
+
+            _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+            foreach (var pending in batch)
+            {
+                pending.Completion.TrySetException(ex);
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (failures[i] is { } failure)
+            {
+                batch[i].Completion.TrySetException(failure);
+            }
+            else
+            {
+                batch[i].Completion.TrySetResult(ids[i]);
+            }
+        }
+    }
+
+    private long Insert(PendingMessage pending)
+    {
+        var r = pending.Record;
+        var p = _insertMessage.Parameters;
+        p[0].Value = r.ReceivedAtText;
+        p[1].Value = r.MailFrom;
+        p[2].Value = CliJson.StringArray(r.Recipients);
+        p[3].Value = r.Client;
+        p[4].Value = (object?)r.Helo ?? DBNull.Value;
+        p[5].Value = r.Tls ? 1 : 0;
+        p[6].Value = (object?)r.TlsProtocol ?? DBNull.Value;
+        p[7].Value = (object?)r.User ?? DBNull.Value;
+        p[8].Value = r.Size;
+        p[9].Value = r.Sha256;
+        p[10].Value = (object?)r.Subject ?? DBNull.Value;
+        p[11].Value = (object?)r.HeaderFrom ?? DBNull.Value;
+        p[12].Value = (object?)r.HeaderTo ?? DBNull.Value;
+        p[13].Value = (object?)r.HeaderDate ?? DBNull.Value;
+        p[14].Value = (object?)r.MessageId ?? DBNull.Value;
+        p[15].Value = r.HasAttachments ? 1 : 0;
+        var id = (long)_insertMessage.ExecuteScalar()!;
+
+        // The content is copied a chunk at a time: a message of any size costs one chunk of memory.
+        using var content = pending.OpenContent();
+        _insertChunk.Parameters[0].Value = id;
+        long total = 0;
+        for (var seq = 0; ; seq++)
+        {
+            var read = content.ReadAtLeast(_chunkBuffer, _chunkBuffer.Length, throwOnEndOfStream: false);
+            if (read == 0 && seq > 0)
+            {
+                break;
+            }
+
+            total += read;
+            _insertChunk.Parameters[1].Value = seq;
+            _insertChunk.Parameters[2].Value = read == _chunkBuffer.Length ? _chunkBuffer : _chunkBuffer.AsSpan(0, read).ToArray();
+            _insertChunk.ExecuteNonQuery();
+            if (read < _chunkBuffer.Length)
+            {
+                break;
+            }
+        }
+
+        if (total != r.Size)
+        {
+            throw new InvalidDataException($"The content was {total} octets, not the {r.Size} announced.");
+        }
+
+        return id;
+    }
+
+    /// <summary>Deletes the oldest messages beyond the retention count, inside the current transaction.</summary>
+    private void Trim()
+    {
+        if (_retain <= 0 || _count <= _retain)
+        {
+            return;
+        }
+
+        var excess = _count - _retain;
+        using var command = _connection.CreateCommand();
+        // The chunks go first: the second statement's subquery still sees the same oldest ids.
+        command.CommandText = """
+            DELETE FROM message_chunks WHERE message_id IN (SELECT id FROM messages ORDER BY id LIMIT $excess);
+            DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT $excess);
+            """;
+        command.Parameters.AddWithValue("$excess", excess);
+        command.ExecuteNonQuery();
+        _count -= excess;
+    }
+
+    private long DataVersion() => Convert.ToInt64(StoreSchema.Scalar(_connection, "PRAGMA data_version"), System.Globalization.CultureInfo.InvariantCulture);
+
+    private sealed class PendingMessage(MessageRecord record, Func<Stream> openContent)
+    {
+        public MessageRecord Record { get; } = record;
+
+        public Func<Stream> OpenContent { get; } = openContent;
+
+        public TaskCompletionSource<long> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}
