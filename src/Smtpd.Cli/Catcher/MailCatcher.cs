@@ -272,7 +272,8 @@ internal sealed class MailCatcher : IAsyncDisposable
 
     private async ValueTask<SmtpVerdict> DeliverAsync(SmtpMessage message, CancellationToken cancellationToken)
     {
-        var record = await MessageAnalyzer.AnalyzeAsync(message, cancellationToken);
+        var analyzed = await MessageAnalyzer.AnalyzeAsync(message, cancellationToken);
+        var record = analyzed.Record;
         string? id = null;
         if (_maildir is not null)
         {
@@ -281,9 +282,9 @@ internal sealed class MailCatcher : IAsyncDisposable
 
         if (_store is not null)
         {
-            // Not cancellable: once queued, the writer reads the content, so this callback (and with it the
+            // Not cancellable: once queued, the writer may read the content, so this callback (and with it the
             // content) must outlive the commit. The wait is short; the 250 is sent only after it.
-            var stored = await _store.StoreAsync(record, message.OpenRead);
+            var stored = await _store.StoreAsync(record, analyzed.Content, message.OpenRead);
             id = stored.ToString(CultureInfo.InvariantCulture);
             record = record with { Id = stored };
         }

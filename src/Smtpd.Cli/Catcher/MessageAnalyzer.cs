@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using MimeKit;
@@ -6,18 +7,52 @@ using Smtpd.Cli.Storage;
 
 namespace Smtpd.Cli.Catcher;
 
+/// <summary>A received message, analysed: its record, and its content when it is small enough to carry in memory.</summary>
+/// <param name="Record">The metadata the store keeps.</param>
+/// <param name="Content">The exact content for messages up to <see cref="MessageAnalyzer.InlineLimit"/>; <see langword="null"/> for larger ones, which are streamed.</param>
+internal sealed record AnalyzedMessage(MessageRecord Record, byte[]? Content);
+
 /// <summary>Turns a received message into the record the store keeps: hash, envelope, session and listing headers.</summary>
 internal static class MessageAnalyzer
 {
+    /// <summary>
+    /// Messages up to this size are read into one array here, in the session, so hashing, parsing and the store's
+    /// single writer all work from memory: the core holds this much in memory anyway (its default
+    /// <c>MessageMemoryThreshold</c>). Larger messages are read as streams, a buffer at a time.
+    /// </summary>
+    public const int InlineLimit = 64 * 1024;
+
     private const int BufferSize = 64 * 1024;
 
-    /// <summary>Reads the content once for its SHA-256 and once with MimeKit for the headers.</summary>
+    /// <summary>
+    /// MimeKit parsers are reused: a new parser allocates its read buffers, which at thousands of messages per
+    /// second costs more than the parse of a small message.
+    /// </summary>
+    private static readonly ConcurrentBag<MimeParser> Parsers = [];
+
+    /// <summary>Hashes the content and reads the listing headers with MimeKit.</summary>
     /// <param name="message">The message, during its delivery callback.</param>
     /// <param name="cancellationToken">Cancelled when the client goes away or the server stops.</param>
-    /// <returns>The record.</returns>
-    public static async Task<MessageRecord> AnalyzeAsync(SmtpMessage message, CancellationToken cancellationToken)
+    /// <returns>The record, and the content when it is small.</returns>
+    public static async Task<AnalyzedMessage> AnalyzeAsync(SmtpMessage message, CancellationToken cancellationToken)
     {
-        var sha256 = await HashAsync(message, cancellationToken);
+        byte[]? content = null;
+        string sha256;
+        if (message.Size <= InlineLimit)
+        {
+            content = new byte[message.Size];
+            await using (var stream = message.OpenRead())
+            {
+                await stream.ReadExactlyAsync(content, cancellationToken);
+            }
+
+            sha256 = Convert.ToHexStringLower(SHA256.HashData(content));
+        }
+        else
+        {
+            sha256 = await HashAsync(message, cancellationToken);
+        }
+
         var record = new MessageRecord
         {
             ReceivedAt = message.ReceivedAt,
@@ -32,7 +67,16 @@ internal static class MessageAnalyzer
             Sha256 = sha256,
         };
 
-        return await AddHeadersAsync(record, message, cancellationToken);
+        if (content is not null)
+        {
+            using var memory = new MemoryStream(content, writable: false);
+            return new AnalyzedMessage(AddHeaders(record, memory, cancellationToken), content);
+        }
+
+        // A spilled message is a local file: a synchronous parse of it is as quick as an async one, and lets the
+        // parser be reused.
+        await using var spilled = message.OpenRead();
+        return new AnalyzedMessage(AddHeaders(record, spilled, cancellationToken), null);
     }
 
     private static async Task<string> HashAsync(SmtpMessage message, CancellationToken cancellationToken)
@@ -56,13 +100,18 @@ internal static class MessageAnalyzer
         return Convert.ToHexStringLower(hash.GetHashAndReset());
     }
 
-    private static async Task<MessageRecord> AddHeadersAsync(MessageRecord record, SmtpMessage message, CancellationToken cancellationToken)
+    private static MessageRecord AddHeaders(MessageRecord record, Stream content, CancellationToken cancellationToken)
     {
-        await using var content = message.OpenRead();
+        if (!Parsers.TryTake(out var parser))
+        {
+            parser = new MimeParser(Stream.Null, persistent: true);
+        }
+
         try
         {
-            // persistent: the parts stay in the spooled content instead of being copied into memory.
-            using var mime = await MimeMessage.LoadAsync(content, persistent: true, cancellationToken);
+            // persistent: the parts stay in the content instead of being copied into memory.
+            parser.SetStream(content, MimeFormat.Entity, persistent: true);
+            using var mime = parser.ParseMessage(cancellationToken);
             return record with
             {
                 Subject = mime.Headers.Contains(HeaderId.Subject) ? mime.Subject : null,
@@ -79,6 +128,12 @@ internal static class MessageAnalyzer
         {
             // A catcher keeps whatever was sent, MIME or not; such a message simply has nothing to list.
             return record;
+        }
+        finally
+        {
+            // Drop the reference to this message's content before the parser waits for the next one.
+            parser.SetStream(Stream.Null, persistent: true);
+            Parsers.Add(parser);
         }
     }
 }

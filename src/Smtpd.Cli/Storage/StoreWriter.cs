@@ -28,6 +28,11 @@ internal sealed class StoreWriter : IDisposable
     private readonly int _retain;
     private readonly SqliteCommand _insertMessage;
     private readonly SqliteCommand _insertChunk;
+    private readonly SqliteCommand _begin;
+    private readonly SqliteCommand _commit;
+    private readonly SqliteCommand _savepoint;
+    private readonly SqliteCommand _release;
+    private readonly SqliteCommand _rollbackToSavepoint;
     private readonly byte[] _chunkBuffer = new byte[StoreSchema.ChunkSize];
     private long _count;
     private long _dataVersion;
@@ -59,6 +64,13 @@ internal sealed class StoreWriter : IDisposable
         _insertChunk.Parameters.Add(new SqliteParameter("$seq", null));
         _insertChunk.Parameters.Add(new SqliteParameter("$data", null));
 
+        // Prepared once: at thousands of messages per second, preparing even BEGIN and COMMIT each time shows.
+        _begin = Prepare("BEGIN IMMEDIATE");
+        _commit = Prepare("COMMIT");
+        _savepoint = Prepare("SAVEPOINT message");
+        _release = Prepare("RELEASE message");
+        _rollbackToSavepoint = Prepare("ROLLBACK TO message");
+
         _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
         _dataVersion = DataVersion();
         Trim();
@@ -75,12 +87,13 @@ internal sealed class StoreWriter : IDisposable
     /// readable until then, which holds because the delivery callback awaits this task.
     /// </summary>
     /// <param name="record">The metadata.</param>
-    /// <param name="openContent">Opens the exact content bytes.</param>
+    /// <param name="content">The exact content when the session already holds it in memory (small messages), else <see langword="null"/>.</param>
+    /// <param name="openContent">Opens the exact content bytes, for messages not given as <paramref name="content"/>.</param>
     /// <returns>The id the store gave the message.</returns>
     /// <exception cref="InvalidOperationException">The store is closing.</exception>
-    public Task<long> StoreAsync(MessageRecord record, Func<Stream> openContent)
+    public Task<long> StoreAsync(MessageRecord record, byte[]? content, Func<Stream> openContent)
     {
-        var pending = new PendingMessage(record, openContent);
+        var pending = new PendingMessage(record, content, openContent);
         if (!_queue.Writer.TryWrite(pending))
         {
             throw new InvalidOperationException("The store is closed.");
@@ -141,8 +154,11 @@ internal sealed class StoreWriter : IDisposable
         }
         finally
         {
-            _insertMessage.Dispose();
-            _insertChunk.Dispose();
+            foreach (var command in new[] { _insertMessage, _insertChunk, _begin, _commit, _savepoint, _release, _rollbackToSavepoint })
+            {
+                command.Dispose();
+            }
+
             try
             {
                 // The last connection to close checkpoints the WAL into the database file and deletes it.
@@ -163,7 +179,7 @@ internal sealed class StoreWriter : IDisposable
         var failures = new Exception?[batch.Count];
         try
         {
-            StoreSchema.Execute(_connection, "BEGIN IMMEDIATE");
+            _begin.ExecuteNonQuery();
             var version = DataVersion();
             if (version != _dataVersion)
             {
@@ -174,23 +190,33 @@ internal sealed class StoreWriter : IDisposable
 
             for (var i = 0; i < batch.Count; i++)
             {
-                StoreSchema.Execute(_connection, "SAVEPOINT message");
+                if (batch[i].Content is { } content)
+                {
+                    // Already in memory: nothing can fail half-way but SQLite itself, which fails the whole batch.
+                    ids[i] = InsertRecord(batch[i].Record);
+                    InsertChunk(ids[i], 0, content);
+                    _count++;
+                    continue;
+                }
+
+                _savepoint.ExecuteNonQuery();
                 try
                 {
-                    ids[i] = Insert(batch[i]);
-                    StoreSchema.Execute(_connection, "RELEASE message");
+                    ids[i] = InsertRecord(batch[i].Record);
+                    InsertStreamed(ids[i], batch[i]);
+                    _release.ExecuteNonQuery();
                     _count++;
                 }
                 catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidDataException or OperationCanceledException)
                 {
-                    StoreSchema.Execute(_connection, "ROLLBACK TO message");
-                    StoreSchema.Execute(_connection, "RELEASE message");
+                    _rollbackToSavepoint.ExecuteNonQuery();
+                    _release.ExecuteNonQuery();
                     failures[i] = ex;
                 }
             }
 
             Trim();
-            StoreSchema.Execute(_connection, "COMMIT");
+            _commit.ExecuteNonQuery();
         }
         catch (Exception ex)
         {
@@ -225,9 +251,8 @@ internal sealed class StoreWriter : IDisposable
         }
     }
 
-    private long Insert(PendingMessage pending)
+    private long InsertRecord(MessageRecord r)
     {
-        var r = pending.Record;
         var p = _insertMessage.Parameters;
         p[0].Value = r.ReceivedAtText;
         p[1].Value = r.MailFrom;
@@ -245,11 +270,22 @@ internal sealed class StoreWriter : IDisposable
         p[13].Value = (object?)r.HeaderDate ?? DBNull.Value;
         p[14].Value = (object?)r.MessageId ?? DBNull.Value;
         p[15].Value = r.HasAttachments ? 1 : 0;
-        var id = (long)_insertMessage.ExecuteScalar()!;
+        return (long)_insertMessage.ExecuteScalar()!;
+    }
 
-        // The content is copied a chunk at a time: a message of any size costs one chunk of memory.
-        using var content = pending.OpenContent();
+    private void InsertChunk(long id, int seq, byte[] data)
+    {
         _insertChunk.Parameters[0].Value = id;
+        _insertChunk.Parameters[1].Value = seq;
+        _insertChunk.Parameters[2].Value = data;
+        _insertChunk.ExecuteNonQuery();
+    }
+
+    /// <summary>Copies a large message's content a chunk at a time: a message of any size costs one chunk of memory.</summary>
+    private void InsertStreamed(long id, PendingMessage pending)
+    {
+        var r = pending.Record;
+        using var content = pending.OpenContent();
         long total = 0;
         for (var seq = 0; ; seq++)
         {
@@ -260,9 +296,7 @@ internal sealed class StoreWriter : IDisposable
             }
 
             total += read;
-            _insertChunk.Parameters[1].Value = seq;
-            _insertChunk.Parameters[2].Value = read == _chunkBuffer.Length ? _chunkBuffer : _chunkBuffer.AsSpan(0, read).ToArray();
-            _insertChunk.ExecuteNonQuery();
+            InsertChunk(id, seq, read == _chunkBuffer.Length ? _chunkBuffer : _chunkBuffer.AsSpan(0, read).ToArray());
             if (read < _chunkBuffer.Length)
             {
                 break;
@@ -273,8 +307,14 @@ internal sealed class StoreWriter : IDisposable
         {
             throw new InvalidDataException($"The content was {total} octets, not the {r.Size} announced.");
         }
+    }
 
-        return id;
+    private SqliteCommand Prepare(string sql)
+    {
+        var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        command.Prepare();
+        return command;
     }
 
     /// <summary>Deletes the oldest messages beyond the retention count, inside the current transaction.</summary>
@@ -299,9 +339,11 @@ internal sealed class StoreWriter : IDisposable
 
     private long DataVersion() => Convert.ToInt64(StoreSchema.Scalar(_connection, "PRAGMA data_version"), System.Globalization.CultureInfo.InvariantCulture);
 
-    private sealed class PendingMessage(MessageRecord record, Func<Stream> openContent)
+    private sealed class PendingMessage(MessageRecord record, byte[]? content, Func<Stream> openContent)
     {
         public MessageRecord Record { get; } = record;
+
+        public byte[]? Content { get; } = content;
 
         public Func<Stream> OpenContent { get; } = openContent;
 
