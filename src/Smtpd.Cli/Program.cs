@@ -35,7 +35,8 @@ internal static class Program
         StoreCommands.Add(root, context);
         root.Subcommands.Add(SendCommand.Create(context));
 
-        var parse = root.Parse(args);
+        // No response files: a policy pattern such as "@example\.com$" starts with '@' and must stay a value.
+        var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parse.Errors.Count > 0)
         {
             // One line naming the problem, as for every bad value; --help shows the rest.

@@ -107,7 +107,13 @@ internal static class ValueParsers
                 host = host[1..^1];
             }
 
-            if (IPAddress.TryParse(host, out var address) && (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 || !host.Contains(':', StringComparison.Ordinal)))
+            // An IPv6 address needs its brackets, or "::1:25" could be an address with or without a port.
+            if (host.Contains(':', StringComparison.Ordinal) && !value.StartsWith('['))
+            {
+                throw new SettingException(setting, $"'{text}': write an IPv6 address in brackets, e.g. [::1]:2525");
+            }
+
+            if (IPAddress.TryParse(host, out var address) && IsCanonical(host, address))
             {
                 return new IPEndPoint(address, port);
             }
@@ -123,18 +129,36 @@ internal static class ValueParsers
     public static IPNetwork ParseCidr(string text, string setting)
     {
         var value = text.Trim();
-        if (!value.Contains('/', StringComparison.Ordinal) && IPAddress.TryParse(value, out var single))
+        var slash = value.IndexOf('/', StringComparison.Ordinal);
+        var addressText = slash < 0 ? value : value[..slash];
+        if (IPAddress.TryParse(addressText, out var address) && IsCanonical(addressText, address))
         {
-            return new IPNetwork(single, single.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128);
-        }
-
-        if (IPNetwork.TryParse(value, out var network))
-        {
-            return network;
+            var bits = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128;
+            var prefix = bits;
+            if (slash < 0 || (int.TryParse(value.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out prefix) && prefix <= bits))
+            {
+                try
+                {
+                    // Bits set past the prefix (10.0.0.1/8) are most likely a typo: refused, not masked.
+                    var network = new IPNetwork(address, prefix);
+                    if (network.BaseAddress.Equals(address))
+                    {
+                        return network;
+                    }
+                }
+                catch (ArgumentException)
+                {
+                    // Older runtimes refuse such bits in the constructor itself.
+                }
+            }
         }
 
         throw new SettingException(setting, $"'{text}' is not a CIDR block; use e.g. 10.0.0.0/8, 192.168.1.7 or 2001:db8::/32 (no bits set past the prefix)");
     }
+
+    /// <summary>Whether an address was written in full: IPAddress also takes legacy forms such as "10.0.0" or "10".</summary>
+    private static bool IsCanonical(string text, IPAddress address) =>
+        address.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || text.Count(c => c == '.') == 3;
 
     /// <summary>Compiles a policy regular expression: case-insensitive, culture-invariant, with a match timeout.</summary>
     /// <param name="text">The pattern.</param>

@@ -130,7 +130,9 @@ internal static class StoreSchema
             return OpenForWriting(path);
         }
 
-        var connection = new SqliteConnection(ConnectionString(path, readOnly: true));
+        // Read-write even to read: a read-only connection can neither checkpoint nor remove the WAL and shared
+        // memory files, and would leave them beside a store whose catcher has stopped.
+        var connection = new SqliteConnection(ConnectionString(path, readOnly: false).Replace("Mode=ReadWriteCreate", "Mode=ReadWrite", StringComparison.Ordinal));
         try
         {
             connection.Open();

@@ -110,8 +110,9 @@ public sealed class CatcherProcess : IAsyncDisposable
         }
         catch (Exception ex) when (ex is OperationCanceledException or ChannelClosedException)
         {
+            var exit = process.HasExited ? process.ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none";
             await catcher.DisposeAsync();
-            throw new InvalidOperationException($"The catcher did not start (exit {(process.HasExited ? process.ExitCode : "none")}): {catcher.Stderr}", ex);
+            throw new InvalidOperationException($"The catcher did not start (exit {exit}): {catcher.Stderr}", ex);
         }
 
         catcher.Listeners = listeners;
