@@ -10,6 +10,7 @@ internal sealed class ChunkedContentStream : Stream
 {
     private readonly SqliteCommand _select;
     private readonly long _length;
+    private readonly long _id;
     private long _position;
     private int _loadedSeq = -1;
     private byte[] _chunk = [];
@@ -22,9 +23,9 @@ internal sealed class ChunkedContentStream : Stream
     {
         _length = length;
         _select = connection.CreateCommand();
-        _select.CommandText = "SELECT data FROM message_chunks WHERE message_id = $id AND seq = $seq";
-        _select.Parameters.AddWithValue("$id", id);
-        _select.Parameters.Add(new SqliteParameter("$seq", 0));
+        _select.CommandText = "SELECT data FROM message_chunks WHERE chunk_key = $key";
+        _select.Parameters.Add(new SqliteParameter("$key", 0L));
+        _id = id;
     }
 
     /// <inheritdoc/>
@@ -60,7 +61,7 @@ internal sealed class ChunkedContentStream : Stream
         var seq = (int)(_position / StoreSchema.ChunkSize);
         if (seq != _loadedSeq)
         {
-            _select.Parameters[1].Value = seq;
+            _select.Parameters[0].Value = StoreSchema.ChunkKey(_id, seq);
             _chunk = _select.ExecuteScalar() as byte[] ?? throw new InvalidDataException($"Chunk {seq} of the message is missing from the store.");
             _loadedSeq = seq;
         }

@@ -115,8 +115,9 @@ internal sealed class MessageStore : IDisposable
         using var transaction = _connection.BeginTransaction(deferred: false);
         using var chunks = _connection.CreateCommand();
         chunks.Transaction = transaction;
-        chunks.CommandText = "DELETE FROM message_chunks WHERE message_id = $id";
+        chunks.CommandText = "DELETE FROM message_chunks WHERE chunk_key >= $id * $factor AND chunk_key < ($id + 1) * $factor";
         var chunkId = chunks.Parameters.Add(new SqliteParameter("$id", 0L));
+        chunks.Parameters.AddWithValue("$factor", StoreSchema.ChunkKeyFactor);
         using var messages = _connection.CreateCommand();
         messages.Transaction = transaction;
         messages.CommandText = "DELETE FROM messages WHERE id = $id";

@@ -18,6 +18,19 @@ internal static class StoreSchema
     public const int ChunkSize = 256 * 1024;
 
     /// <summary>
+    /// A chunk's key is <c>message_id * ChunkKeyFactor + seq</c>: the table's own rowid orders chunks by message and
+    /// position, so no second index has to be kept up to date on every insert, and a message's chunks (or all the
+    /// chunks of the oldest messages) are one key range. 2^20 chunks of 256 KiB allow 256 GiB per message.
+    /// </summary>
+    public const long ChunkKeyFactor = 1L << 20;
+
+    /// <summary>The key of chunk <paramref name="seq"/> of message <paramref name="messageId"/>.</summary>
+    /// <param name="messageId">The message id.</param>
+    /// <param name="seq">The chunk number, from 0.</param>
+    /// <returns>The key.</returns>
+    public static long ChunkKey(long messageId, long seq) => (messageId * ChunkKeyFactor) + seq;
+
+    /// <summary>
     /// How long a connection waits for another one's write lock (a <c>smtpd delete</c> beside a running catcher)
     /// before it gives up. A catcher commits in milliseconds, so five seconds is ample.
     /// </summary>
@@ -44,10 +57,10 @@ internal static class StoreSchema
             has_attachments INTEGER NOT NULL
         );
         CREATE TABLE IF NOT EXISTS message_chunks (
+            chunk_key  INTEGER PRIMARY KEY,
             message_id INTEGER NOT NULL,
             seq        INTEGER NOT NULL,
-            data       BLOB    NOT NULL,
-            PRIMARY KEY (message_id, seq)
+            data       BLOB    NOT NULL
         );
         """;
 

@@ -35,6 +35,7 @@ internal sealed class StoreWriter : IDisposable
     private readonly SqliteCommand _rollbackToSavepoint;
     private readonly byte[] _chunkBuffer = new byte[StoreSchema.ChunkSize];
     private long _count;
+    private long _nextId;
     private long _dataVersion;
 
     /// <summary>Opens (creating if needed) the store at <paramref name="path"/> and starts the writer thread.</summary>
@@ -47,19 +48,19 @@ internal sealed class StoreWriter : IDisposable
         _connection = StoreSchema.OpenForWriting(Path);
         _insertMessage = _connection.CreateCommand();
         _insertMessage.CommandText = """
-            INSERT INTO messages (received_at, mail_from, rcpt_to, client, helo, tls, tls_protocol, auth_user, size, sha256,
+            INSERT INTO messages (id, received_at, mail_from, rcpt_to, client, helo, tls, tls_protocol, auth_user, size, sha256,
                                   subject, header_from, header_to, header_date, message_id, has_attachments)
-            VALUES ($received_at, $mail_from, $rcpt_to, $client, $helo, $tls, $tls_protocol, $auth_user, $size, $sha256,
+            VALUES ($id, $received_at, $mail_from, $rcpt_to, $client, $helo, $tls, $tls_protocol, $auth_user, $size, $sha256,
                     $subject, $header_from, $header_to, $header_date, $message_id, $has_attachments)
-            RETURNING id
             """;
-        foreach (var name in new[] { "received_at", "mail_from", "rcpt_to", "client", "helo", "tls", "tls_protocol", "auth_user", "size", "sha256", "subject", "header_from", "header_to", "header_date", "message_id", "has_attachments" })
+        foreach (var name in new[] { "id", "received_at", "mail_from", "rcpt_to", "client", "helo", "tls", "tls_protocol", "auth_user", "size", "sha256", "subject", "header_from", "header_to", "header_date", "message_id", "has_attachments" })
         {
             _insertMessage.Parameters.Add(new SqliteParameter("$" + name, null));
         }
 
         _insertChunk = _connection.CreateCommand();
-        _insertChunk.CommandText = "INSERT INTO message_chunks (message_id, seq, data) VALUES ($message_id, $seq, $data)";
+        _insertChunk.CommandText = "INSERT INTO message_chunks (chunk_key, message_id, seq, data) VALUES ($chunk_key, $message_id, $seq, $data)";
+        _insertChunk.Parameters.Add(new SqliteParameter("$chunk_key", null));
         _insertChunk.Parameters.Add(new SqliteParameter("$message_id", null));
         _insertChunk.Parameters.Add(new SqliteParameter("$seq", null));
         _insertChunk.Parameters.Add(new SqliteParameter("$data", null));
@@ -73,6 +74,11 @@ internal sealed class StoreWriter : IDisposable
 
         _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
         _dataVersion = DataVersion();
+        // The writer is the only process that adds messages, so it numbers them itself (no RETURNING round trip);
+        // AUTOINCREMENT's sqlite_sequence still guarantees that an id is never reused after a delete.
+        _nextId = Convert.ToInt64(StoreSchema.Scalar(_connection, """
+            SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), coalesce((SELECT max(id) FROM messages), 0)) + 1
+            """), System.Globalization.CultureInfo.InvariantCulture);
         Trim();
 
         _thread = new Thread(Run) { Name = "smtpd store writer", IsBackground = true };
@@ -177,6 +183,7 @@ internal sealed class StoreWriter : IDisposable
     {
         var ids = new long[batch.Count];
         var failures = new Exception?[batch.Count];
+        var firstId = _nextId;
         try
         {
             _begin.ExecuteNonQuery();
@@ -230,6 +237,7 @@ internal sealed class StoreWriter : IDisposable
             }
 
             _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+            _nextId = firstId;
             foreach (var pending in batch)
             {
                 pending.Completion.TrySetException(ex);
@@ -253,31 +261,35 @@ internal sealed class StoreWriter : IDisposable
 
     private long InsertRecord(MessageRecord r)
     {
+        var id = _nextId++;
         var p = _insertMessage.Parameters;
-        p[0].Value = r.ReceivedAtText;
-        p[1].Value = r.MailFrom;
-        p[2].Value = CliJson.StringArray(r.Recipients);
-        p[3].Value = r.Client;
-        p[4].Value = (object?)r.Helo ?? DBNull.Value;
-        p[5].Value = r.Tls ? 1 : 0;
-        p[6].Value = (object?)r.TlsProtocol ?? DBNull.Value;
-        p[7].Value = (object?)r.User ?? DBNull.Value;
-        p[8].Value = r.Size;
-        p[9].Value = r.Sha256;
-        p[10].Value = (object?)r.Subject ?? DBNull.Value;
-        p[11].Value = (object?)r.HeaderFrom ?? DBNull.Value;
-        p[12].Value = (object?)r.HeaderTo ?? DBNull.Value;
-        p[13].Value = (object?)r.HeaderDate ?? DBNull.Value;
-        p[14].Value = (object?)r.MessageId ?? DBNull.Value;
-        p[15].Value = r.HasAttachments ? 1 : 0;
-        return (long)_insertMessage.ExecuteScalar()!;
+        p[0].Value = id;
+        p[1].Value = r.ReceivedAtText;
+        p[2].Value = r.MailFrom;
+        p[3].Value = CliJson.StringArray(r.Recipients);
+        p[4].Value = r.Client;
+        p[5].Value = (object?)r.Helo ?? DBNull.Value;
+        p[6].Value = r.Tls ? 1 : 0;
+        p[7].Value = (object?)r.TlsProtocol ?? DBNull.Value;
+        p[8].Value = (object?)r.User ?? DBNull.Value;
+        p[9].Value = r.Size;
+        p[10].Value = r.Sha256;
+        p[11].Value = (object?)r.Subject ?? DBNull.Value;
+        p[12].Value = (object?)r.HeaderFrom ?? DBNull.Value;
+        p[13].Value = (object?)r.HeaderTo ?? DBNull.Value;
+        p[14].Value = (object?)r.HeaderDate ?? DBNull.Value;
+        p[15].Value = (object?)r.MessageId ?? DBNull.Value;
+        p[16].Value = r.HasAttachments ? 1 : 0;
+        _insertMessage.ExecuteNonQuery();
+        return id;
     }
 
     private void InsertChunk(long id, int seq, byte[] data)
     {
-        _insertChunk.Parameters[0].Value = id;
-        _insertChunk.Parameters[1].Value = seq;
-        _insertChunk.Parameters[2].Value = data;
+        _insertChunk.Parameters[0].Value = StoreSchema.ChunkKey(id, seq);
+        _insertChunk.Parameters[1].Value = id;
+        _insertChunk.Parameters[2].Value = seq;
+        _insertChunk.Parameters[3].Value = data;
         _insertChunk.ExecuteNonQuery();
     }
 
@@ -327,12 +339,21 @@ internal sealed class StoreWriter : IDisposable
 
         var excess = _count - _retain;
         using var command = _connection.CreateCommand();
-        // The chunks go first: the second statement's subquery still sees the same oldest ids.
+        // The oldest messages are a prefix of the ids, and their chunks a prefix of the chunk keys.
         command.CommandText = """
-            DELETE FROM message_chunks WHERE message_id IN (SELECT id FROM messages ORDER BY id LIMIT $excess);
-            DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT $excess);
+            DELETE FROM messages WHERE id <= $cutoff;
+            DELETE FROM message_chunks WHERE chunk_key < ($cutoff + 1) * $factor;
             """;
-        command.Parameters.AddWithValue("$excess", excess);
+        var cutoff = StoreSchema.Scalar(_connection, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"SELECT id FROM messages ORDER BY id LIMIT 1 OFFSET {excess - 1}"));
+        if (cutoff is not long)
+        {
+            // Fewer messages than counted (cannot happen while the count is exact): recount, trim next time.
+            _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+            return;
+        }
+
+        command.Parameters.AddWithValue("$cutoff", cutoff);
+        command.Parameters.AddWithValue("$factor", StoreSchema.ChunkKeyFactor);
         command.ExecuteNonQuery();
         _count -= excess;
     }
