@@ -111,7 +111,7 @@ public sealed class StoreRoundTripTests
 
         async Task<string[]> Subjects(params string[] filters)
         {
-            var result = await SmtpdCli.RunAsync(dir, ["list", "--json", "--db", dir.Database, .. filters], null);
+            var result = await SmtpdCli.RunInProcessAsync(["list", "--json", "--db", dir.Database, .. filters]);
             Assert.True(result.ExitCode == 0, result.ToString());
             return JsonDocument.Parse(result.Output).RootElement.EnumerateArray().Select(m => m.GetProperty("subject").GetString()!).ToArray();
         }

@@ -91,6 +91,18 @@ public static class SmtpdCli
         return new CliResult(process.ExitCode, stdout.ToArray(), await readErr);
     }
 
+    /// <summary>
+    /// Runs a store command inside this process, through the same entry point as the executable. Used where a test
+    /// makes many queries against one store; the catcher itself always runs as a real process.
+    /// </summary>
+    public static async Task<CliResult> RunInProcessAsync(params string[] args)
+    {
+        using var stdout = new MemoryStream();
+        using var stderr = new StringWriter();
+        var code = await Smtpd.Cli.Program.RunAsync(args, stdout, stderr, _ => null, CancellationToken.None);
+        return new CliResult(code, stdout.ToArray(), stderr.ToString());
+    }
+
     /// <summary>Sends a POSIX signal to a process, as Ctrl-C (SIGINT) or a service manager (SIGTERM) would.</summary>
     public static void Signal(Process process, string signal)
     {
