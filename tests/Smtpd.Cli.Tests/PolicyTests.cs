@@ -89,6 +89,25 @@ public sealed class PolicyTests
     }
 
     [Fact]
+    public async Task Max_connections_refuses_the_connection_over_the_limit_and_timeout_closes_an_idle_client()
+    {
+        using var dir = new TestDirectory();
+        await using var catcher = await CatcherProcess.StartAsync(dir, "--max-connections", "1", "--timeout", "1s");
+        var (idle, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        await using var _ = idle;
+        Assert.StartsWith("220", greeting, StringComparison.Ordinal);
+        var (second, refused) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        await using var __ = second;
+        Assert.StartsWith("421", refused, StringComparison.Ordinal);
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var timedOut = await idle.ReadReplyAsync();
+        Assert.StartsWith("421 ", timedOut, StringComparison.Ordinal);
+        Assert.Contains("Timeout", timedOut, StringComparison.Ordinal);
+        Assert.InRange(started.Elapsed, TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(20));
+    }
+
+    [Fact]
     public async Task Require_auth_refuses_mail_before_AUTH_and_the_right_password_gets_through()
     {
         using var dir = new TestDirectory();
