@@ -1,0 +1,139 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Security.Cryptography;
+using MimeKit;
+using Smtpd.Cli.Storage;
+
+namespace Smtpd.Cli.Catcher;
+
+/// <summary>A received message, analysed: its record, and its content when it is small enough to carry in memory.</summary>
+/// <param name="Record">The metadata the store keeps.</param>
+/// <param name="Content">The exact content for messages up to <see cref="MessageAnalyzer.InlineLimit"/>; <see langword="null"/> for larger ones, which are streamed.</param>
+internal sealed record AnalyzedMessage(MessageRecord Record, byte[]? Content);
+
+/// <summary>Turns a received message into the record the store keeps: hash, envelope, session and listing headers.</summary>
+internal static class MessageAnalyzer
+{
+    /// <summary>
+    /// Messages up to this size are read into one array here, in the session, so hashing, parsing and the store's
+    /// single writer all work from memory: the core holds this much in memory anyway (its default
+    /// <c>MessageMemoryThreshold</c>). Larger messages are read as streams, a buffer at a time.
+    /// </summary>
+    public const int InlineLimit = 64 * 1024;
+
+    private const int BufferSize = 64 * 1024;
+
+    /// <summary>
+    /// MimeKit parsers are reused: a new parser allocates its read buffers, which at thousands of messages per
+    /// second costs more than the parse of a small message.
+    /// </summary>
+    private static readonly ConcurrentBag<MimeParser> Parsers = [];
+
+    /// <summary>Hashes the content and reads the listing headers with MimeKit.</summary>
+    /// <param name="message">The message, during its delivery callback.</param>
+    /// <param name="cancellationToken">Cancelled when the client goes away or the server stops.</param>
+    /// <returns>The record, and the content when it is small.</returns>
+    public static async Task<AnalyzedMessage> AnalyzeAsync(SmtpMessage message, CancellationToken cancellationToken)
+    {
+        byte[]? content = null;
+        string sha256;
+        if (message.Size <= InlineLimit)
+        {
+            content = new byte[message.Size];
+            await using (var stream = message.OpenRead())
+            {
+                await stream.ReadExactlyAsync(content, cancellationToken);
+            }
+
+            sha256 = Convert.ToHexStringLower(SHA256.HashData(content));
+        }
+        else
+        {
+            sha256 = await HashAsync(message, cancellationToken);
+        }
+
+        var record = new MessageRecord
+        {
+            ReceivedAt = message.ReceivedAt,
+            MailFrom = message.Envelope.SenderAddress,
+            Recipients = message.Envelope.Recipients.Select(r => r.Address).ToArray(),
+            Client = message.Session.RemoteEndPoint.ToString(),
+            Helo = message.Session.HeloName,
+            Tls = message.Session.IsSecure,
+            TlsProtocol = message.Session.IsSecure ? message.Session.TlsProtocol.ToString() : null,
+            User = message.Session.AuthenticatedIdentity,
+            Size = message.Size,
+            Sha256 = sha256,
+        };
+
+        if (content is not null)
+        {
+            using var memory = new MemoryStream(content, writable: false);
+            return new AnalyzedMessage(AddHeaders(record, memory, cancellationToken), content);
+        }
+
+        // A spilled message is a local file: a synchronous parse of it is as quick as an async one, and lets the
+        // parser be reused.
+        await using var spilled = message.OpenRead();
+        return new AnalyzedMessage(AddHeaders(record, spilled, cancellationToken), null);
+    }
+
+    private static async Task<string> HashAsync(SmtpMessage message, CancellationToken cancellationToken)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            await using var content = message.OpenRead();
+            int read;
+            while ((read = await content.ReadAsync(buffer.AsMemory(0, BufferSize), cancellationToken)) > 0)
+            {
+                hash.AppendData(buffer, 0, read);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    private static MessageRecord AddHeaders(MessageRecord record, Stream content, CancellationToken cancellationToken)
+    {
+        if (!Parsers.TryTake(out var parser))
+        {
+            parser = new MimeParser(Stream.Null, persistent: true);
+        }
+
+        try
+        {
+            // persistent: the parts stay in the content instead of being copied into memory.
+            parser.SetStream(content, MimeFormat.Entity, persistent: true);
+            using var mime = parser.ParseMessage(cancellationToken);
+            return record with
+            {
+                Subject = mime.Headers.Contains(HeaderId.Subject) ? mime.Subject : null,
+                HeaderFrom = mime.From.Count > 0 ? mime.From.ToString() : null,
+                HeaderTo = mime.To.Count > 0 ? mime.To.ToString() : null,
+                HeaderDate = mime.Headers.Contains(HeaderId.Date) && mime.Date != DateTimeOffset.MinValue
+                    ? mime.Date.ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture)
+                    : null,
+                MessageId = mime.MessageId,
+                HasAttachments = mime.Attachments.Any(),
+            };
+        }
+        catch (FormatException)
+        {
+            // A catcher keeps whatever was sent, MIME or not; such a message simply has nothing to list.
+            return record;
+        }
+        finally
+        {
+            // Drop the reference to this message's content before the parser waits for the next one.
+            parser.SetStream(Stream.Null, persistent: true);
+            Parsers.Add(parser);
+        }
+    }
+}

@@ -1,0 +1,320 @@
+using System.Buffers;
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using MimeKit;
+using Smtpd.Cli.Configuration;
+using Smtpd.Cli.Output;
+using Smtpd.Cli.Storage;
+
+namespace Smtpd.Cli.Commands;
+
+/// <summary>The commands on the store: list, show, export, delete and clear.</summary>
+internal static class StoreCommands
+{
+    /// <summary>Adds the store commands to <paramref name="root"/>.</summary>
+    /// <param name="root">The root command.</param>
+    /// <param name="context">Where output goes.</param>
+    public static void Add(RootCommand root, CommandContext context)
+    {
+        root.Subcommands.Add(List(context));
+        root.Subcommands.Add(Show(context));
+        root.Subcommands.Add(Export(context));
+        root.Subcommands.Add(Delete(context));
+        root.Subcommands.Add(Clear(context));
+    }
+
+    private static Func<System.CommandLine.ParseResult, string> AddStoreFlags(Command command, CommandContext context)
+    {
+        var options = CatcherCommand.AddFlags(command, [Flags.Db, Flags.Config]);
+        return parse => SettingSources.Load(parse, options, context.Environment).Get(Flags.Db)?.Value is { Length: > 0 } db
+            ? Path.GetFullPath(db)
+            : DefaultPaths.Database;
+    }
+
+    private static Command List(CommandContext context)
+    {
+        var from = new Option<string>("--from") { Description = "Only messages whose sender or From header contains this text (any case).", HelpName = "TEXT" };
+        var to = new Option<string>("--to") { Description = "Only messages with a recipient or To header containing this text.", HelpName = "TEXT" };
+        var subject = new Option<string>("--subject") { Description = "Only messages whose subject contains this text.", HelpName = "TEXT" };
+        var since = new Option<string>("--since") { Description = "Only messages received since a time (2025-01-31T14:00) or for a duration back (10m, 2h, 1d).", HelpName = "WHEN" };
+        var limit = new Option<int>("--limit") { Description = "Show at most N messages (default: all).", HelpName = "N" };
+        var json = new Option<bool>("--json") { Description = "Print a JSON array instead of a table." };
+        var command = new Command("list", "List stored messages, newest first.") { from, to, subject, since, limit, json };
+        var db = AddStoreFlags(command, context);
+        command.SetAction(parse =>
+        {
+            var sinceValue = parse.GetValue(since) is { } text ? ValueParsers.ParseSince(text, "--since", DateTimeOffset.Now) : (DateTimeOffset?)null;
+            var limitValue = parse.GetValue(limit);
+            if (limitValue < 0)
+            {
+                throw new SettingException("--limit", "must be 0 or more");
+            }
+
+            using var store = MessageStore.Open(db(parse), readOnly: true);
+            var messages = store.List(new MessageFilter(parse.GetValue(from), parse.GetValue(to), parse.GetValue(subject), sinceValue, limitValue));
+            if (parse.GetValue(json))
+            {
+                WriteJsonList(context.StdoutStream, messages);
+                return 0;
+            }
+
+            var output = context.Out;
+            output.WriteLine($"{"ID",-8} {"RECEIVED",-19} {"FROM",-30} {"TO",-30} {"SUBJECT",-40} {"SIZE",9}");
+            foreach (var m in messages)
+            {
+                var recipients = m.Recipients.Count == 0 ? "" : m.Recipients[0] + (m.Recipients.Count > 1 ? $" (+{m.Recipients.Count - 1})" : "");
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{m.Id,-8} {m.ReceivedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss} {Terminal.Fit(m.MailFrom.Length == 0 ? "<>" : m.MailFrom, 30),-30} {Terminal.Fit(recipients, 30),-30} {Terminal.Fit(m.Subject ?? "(no subject)", 40),-40} {Terminal.Size(m.Size),9}"));
+            }
+
+            if (messages.Count == 0)
+            {
+                output.WriteLine("(no messages)");
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Show(CommandContext context)
+    {
+        var id = new Argument<long>("ID") { Description = "The message id, as list shows it." };
+        var raw = new Option<bool>("--raw") { Description = "Print the exact bytes as received." };
+        var html = new Option<bool>("--html") { Description = "Print the HTML part." };
+        var command = new Command("show", "Show a stored message: envelope, headers and text body.") { id, raw, html };
+        var db = AddStoreFlags(command, context);
+        command.SetAction(async (parse, ct) =>
+        {
+            using var store = MessageStore.Open(db(parse), readOnly: true);
+            var message = store.Find(parse.GetValue(id));
+            if (message is null)
+            {
+                context.Fail($"no message {parse.GetValue(id)}");
+                return 1;
+            }
+
+            await using var content = store.OpenContent(message);
+            if (parse.GetValue(raw))
+            {
+                await content.CopyToAsync(context.StdoutStream, ct);
+                await context.StdoutStream.FlushAsync(ct);
+                return 0;
+            }
+
+            MimeMessage? mime = null;
+            try
+            {
+                mime = await MimeMessage.LoadAsync(content, persistent: true, ct);
+            }
+            catch (FormatException)
+            {
+                // Not MIME: the envelope is still worth showing, and --raw has the bytes.
+            }
+
+            using (mime)
+            {
+                if (parse.GetValue(html))
+                {
+                    if (mime?.HtmlBody is not { } body)
+                    {
+                        context.Fail($"message {message.Id} has no HTML part");
+                        return 1;
+                    }
+
+                    await context.Out.WriteAsync(body);
+                    return 0;
+                }
+
+                WriteShow(context.Out, message, mime);
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command Export(CommandContext context)
+    {
+        var ids = new Argument<long[]>("ID") { Description = "The ids to export.", Arity = ArgumentArity.ZeroOrMore };
+        var all = new Option<bool>("--all") { Description = "Export every message." };
+        var outDir = new Option<string>("--out") { Description = "The directory for the .eml files (created if needed).", HelpName = "DIR", Required = true };
+        var command = new Command("export", "Write stored messages as ID.eml files, byte for byte as received.") { ids, all, outDir };
+        var db = AddStoreFlags(command, context);
+        command.SetAction(async (parse, ct) =>
+        {
+            var wanted = parse.GetValue(ids) ?? [];
+            if (wanted.Length == 0 == !parse.GetValue(all))
+            {
+                throw new SettingException("export", "give message ids or --all (not both)");
+            }
+
+            var directory = parse.GetValue(outDir)!;
+            try
+            {
+                Directory.CreateDirectory(directory);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                throw new SettingException("--out", $"cannot create {directory}: {ex.Message}");
+            }
+
+            using var store = MessageStore.Open(db(parse), readOnly: true);
+            var exitCode = 0;
+            var count = 0;
+            foreach (var messageId in parse.GetValue(all) ? store.AllIds() : wanted)
+            {
+                if (store.Find(messageId) is not { } message)
+                {
+                    context.Fail($"no message {messageId}");
+                    exitCode = 1;
+                    continue;
+                }
+
+                var path = Path.Combine(directory, string.Create(CultureInfo.InvariantCulture, $"{message.Id}.eml"));
+                await using (var content = store.OpenContent(message))
+                await using (var file = File.Create(path))
+                {
+                    await content.CopyToAsync(file, ct);
+                }
+
+                count++;
+            }
+
+            await context.Out.WriteLineAsync($"exported {count} message(s) to {Path.GetFullPath(directory)}");
+            return exitCode;
+        });
+        return command;
+    }
+
+    private static Command Delete(CommandContext context)
+    {
+        var ids = new Argument<long[]>("ID") { Description = "The ids to delete.", Arity = ArgumentArity.OneOrMore };
+        var command = new Command("delete", "Delete stored messages.") { ids };
+        var db = AddStoreFlags(command, context);
+        command.SetAction(parse =>
+        {
+            var wanted = parse.GetValue(ids) ?? [];
+            using var store = MessageStore.Open(db(parse), readOnly: false);
+            var deleted = store.Delete(wanted);
+            foreach (var missing in wanted.Except(deleted))
+            {
+                context.Fail($"no message {missing}");
+            }
+
+            context.Out.WriteLine($"deleted {deleted.Count} message(s)");
+            return deleted.Count == wanted.Distinct().Count() ? 0 : 1;
+        });
+        return command;
+    }
+
+    private static Command Clear(CommandContext context)
+    {
+        var command = new Command("clear", "Delete every stored message.");
+        var db = AddStoreFlags(command, context);
+        command.SetAction(parse =>
+        {
+            using var store = MessageStore.Open(db(parse), readOnly: false);
+            context.Out.WriteLine($"deleted {store.Clear()} message(s)");
+            return 0;
+        });
+        return command;
+    }
+
+    private static void WriteShow(TextWriter output, MessageRecord m, MimeMessage? mime)
+    {
+        output.WriteLine($"Id:            {m.Id}");
+        output.WriteLine($"Received:      {m.ReceivedAtText}");
+        output.WriteLine($"Envelope-From: <{m.MailFrom}>");
+        output.WriteLine($"Envelope-To:   {string.Join(", ", m.Recipients.Select(r => $"<{r}>"))}");
+        output.WriteLine($"Client:        {m.Client} (HELO {m.Helo}){(m.Tls ? $", TLS {m.TlsProtocol}" : "")}{(m.User is null ? "" : $", user {m.User}")}");
+        output.WriteLine($"Size:          {m.Size} octets, SHA-256 {m.Sha256}");
+        output.WriteLine();
+        if (mime is null)
+        {
+            output.WriteLine("(not a MIME message; use --raw)");
+            return;
+        }
+
+        foreach (var header in mime.Headers)
+        {
+            output.WriteLine($"{header.Field}: {header.Value}");
+        }
+
+        output.WriteLine();
+        var attachments = mime.Attachments.ToList();
+        if (mime.TextBody is { } text)
+        {
+            output.WriteLine(text.TrimEnd());
+        }
+        else
+        {
+            output.WriteLine(mime.HtmlBody is null ? "(no text part)" : "(no text part; use --html)");
+        }
+
+        if (attachments.Count > 0)
+        {
+            output.WriteLine();
+            foreach (var attachment in attachments)
+            {
+                var name = attachment is MimePart part ? part.FileName : attachment.ContentDisposition?.FileName;
+                output.WriteLine($"Attachment: {name ?? "(unnamed)"} ({attachment.ContentType.MimeType})");
+            }
+        }
+    }
+
+    private static void WriteJsonList(Stream stdout, IReadOnlyList<MessageRecord> messages)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, CliJson.WriterOptions with { Indented = true }))
+        {
+            writer.WriteStartArray();
+            foreach (var m in messages)
+            {
+                writer.WriteStartObject();
+                writer.WriteString("id", m.Id.ToString(CultureInfo.InvariantCulture));
+                writer.WriteString("receivedAt", m.ReceivedAtText);
+                writer.WriteString("from", m.MailFrom);
+                writer.WriteStartArray("to");
+                foreach (var r in m.Recipients)
+                {
+                    writer.WriteStringValue(r);
+                }
+
+                writer.WriteEndArray();
+                writer.WriteNumber("size", m.Size);
+                writer.WriteString("sha256", m.Sha256);
+                writer.WriteString("client", m.Client);
+                writer.WriteString("helo", m.Helo ?? string.Empty);
+                writer.WriteBoolean("tls", m.Tls);
+                WriteNullable(writer, "user", m.User);
+                writer.WriteString("subject", m.Subject ?? string.Empty);
+                WriteNullable(writer, "headerFrom", m.HeaderFrom);
+                WriteNullable(writer, "headerTo", m.HeaderTo);
+                WriteNullable(writer, "date", m.HeaderDate);
+                WriteNullable(writer, "messageId", m.MessageId);
+                writer.WriteBoolean("hasAttachments", m.HasAttachments);
+                writer.WriteEndObject();
+            }
+
+            writer.WriteEndArray();
+        }
+
+        buffer.Write("\n"u8);
+        stdout.Write(buffer.WrittenSpan);
+        stdout.Flush();
+    }
+
+    private static void WriteNullable(Utf8JsonWriter writer, string name, string? value)
+    {
+        if (value is null)
+        {
+            writer.WriteNull(name);
+        }
+        else
+        {
+            writer.WriteString(name, value);
+        }
+    }
+}

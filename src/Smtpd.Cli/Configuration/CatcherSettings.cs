@@ -1,0 +1,197 @@
+using System.Net;
+using System.Text.RegularExpressions;
+
+namespace Smtpd.Cli.Configuration;
+
+/// <summary>One listener the catcher opens.</summary>
+/// <param name="EndPoint">Where.</param>
+/// <param name="ImplicitTls">Whether it is an <c>--smtps</c> listener.</param>
+/// <param name="Label">The flag it came from, for errors.</param>
+internal sealed record ListenerSetting(IPEndPoint EndPoint, bool ImplicitTls, string Label);
+
+/// <summary>Every catcher setting, parsed and checked; building it is where bad values are found.</summary>
+internal sealed class CatcherSettings
+{
+    /// <summary>The default listener.</summary>
+    public static readonly IPEndPoint DefaultEndPoint = new(IPAddress.Loopback, 2525);
+
+    /// <summary>How many messages the store keeps by default: a day of heavy testing, a few hundred MB at most.</summary>
+    public const int DefaultRetain = 10_000;
+
+    /// <summary>How long a shutdown waits for transfers in flight before it answers 421 and closes them.</summary>
+    public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
+
+    public required IReadOnlyList<ListenerSetting> Listeners { get; init; }
+
+    public string? Hostname { get; init; }
+
+    public long? MaxSize { get; init; }
+
+    public int? MaxRecipients { get; init; }
+
+    public int? MaxConnections { get; init; }
+
+    public int? MaxConnectionsPerIp { get; init; }
+
+    public TimeSpan? Timeout { get; init; }
+
+    public IReadOnlyList<IPNetwork> RejectHosts { get; init; } = [];
+
+    public IReadOnlyList<Regex> AllowSenders { get; init; } = [];
+
+    public IReadOnlyList<Regex> RejectSenders { get; init; } = [];
+
+    public IReadOnlyList<Regex> AllowRecipients { get; init; } = [];
+
+    public IReadOnlyList<Regex> RejectRecipients { get; init; } = [];
+
+    public string? TlsCert { get; init; }
+
+    public string? TlsKey { get; init; }
+
+    public bool TlsSelfSigned { get; init; }
+
+    public bool RequireTls { get; init; }
+
+    public IReadOnlyDictionary<string, string> AuthUsers { get; init; } = new Dictionary<string, string>();
+
+    public bool AuthAny { get; init; }
+
+    public bool RequireAuth { get; init; }
+
+    public required string DatabasePath { get; init; }
+
+    public string? Maildir { get; init; }
+
+    public bool NoStore { get; init; }
+
+    public int Retain { get; init; } = DefaultRetain;
+
+    public bool Json { get; init; }
+
+    public bool Quiet { get; init; }
+
+    public bool Verbose { get; init; }
+
+    /// <summary>Whether AUTH is offered.</summary>
+    public bool AuthEnabled => AuthAny || AuthUsers.Count > 0;
+
+    /// <summary>Whether a certificate was asked for.</summary>
+    public bool TlsEnabled => TlsCert is not null || TlsSelfSigned;
+
+    /// <summary>Parses every flag from its sources.</summary>
+    /// <param name="sources">The command line, environment and config file.</param>
+    /// <returns>The settings.</returns>
+    /// <exception cref="SettingException">A value is bad, or flags contradict each other.</exception>
+    public static CatcherSettings Load(SettingSources sources)
+    {
+        var listeners = new List<ListenerSetting>();
+        if (sources.Get(Flags.Listen) is { } listen)
+        {
+            listeners.AddRange(listen.Values.Select(v => new ListenerSetting(ValueParsers.ParseEndpoint(v, listen.Label), false, listen.Label)));
+        }
+
+        if (sources.Get(Flags.Smtps) is { } smtps)
+        {
+            listeners.AddRange(smtps.Values.Select(v => new ListenerSetting(ValueParsers.ParseEndpoint(v, smtps.Label), true, smtps.Label)));
+        }
+
+        if (listeners.Count == 0)
+        {
+            listeners.Add(new ListenerSetting(DefaultEndPoint, false, Flags.Listen.Option));
+        }
+
+        var auth = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (sources.Get(Flags.Auth) is { } authSetting)
+        {
+            foreach (var value in authSetting.Values)
+            {
+                var (user, password) = ValueParsers.ParseCredentials(value, authSetting.Label);
+                auth[user] = password;
+            }
+        }
+
+        var settings = new CatcherSettings
+        {
+            Listeners = listeners,
+            Hostname = Single(sources, Flags.Hostname, (v, l) => ValidateHostname(v, l)),
+            MaxSize = Single(sources, Flags.MaxSize, (v, l) => (long?)ValueParsers.ParseSize(v, l)),
+            // The ranges are the core's (SmtpServerOptions), checked here so the error names the flag.
+            MaxRecipients = Single(sources, Flags.MaxRecipients, (v, l) => (int?)ValueParsers.ParseInt(v, 1, 100_000, l)),
+            MaxConnections = Single(sources, Flags.MaxConnections, (v, l) => (int?)ValueParsers.ParseInt(v, 1, 1_000_000, l)),
+            MaxConnectionsPerIp = Single(sources, Flags.MaxConnectionsPerIp, (v, l) => (int?)ValueParsers.ParseInt(v, 1, 1_000_000, l)),
+            Timeout = Single(sources, Flags.Timeout, (v, l) => (TimeSpan?)ValueParsers.ParseDuration(v, l)),
+            RejectHosts = List(sources, Flags.RejectHost, ValueParsers.ParseCidr),
+            AllowSenders = List(sources, Flags.AllowSender, ValueParsers.ParseRegex),
+            RejectSenders = List(sources, Flags.RejectSender, ValueParsers.ParseRegex),
+            AllowRecipients = List(sources, Flags.AllowRecipient, ValueParsers.ParseRegex),
+            RejectRecipients = List(sources, Flags.RejectRecipient, ValueParsers.ParseRegex),
+            TlsCert = sources.Get(Flags.TlsCert)?.Value,
+            TlsKey = sources.Get(Flags.TlsKey)?.Value,
+            TlsSelfSigned = sources.IsOn(Flags.TlsSelfSigned),
+            RequireTls = sources.IsOn(Flags.RequireTls),
+            AuthUsers = auth,
+            AuthAny = sources.IsOn(Flags.AuthAny),
+            RequireAuth = sources.IsOn(Flags.RequireAuth),
+            DatabasePath = Path.GetFullPath(sources.Get(Flags.Db)?.Value is { Length: > 0 } db ? db : DefaultPaths.Database),
+            Maildir = sources.Get(Flags.Maildir)?.Value,
+            NoStore = sources.IsOn(Flags.NoStore),
+            Retain = Single(sources, Flags.Retain, (v, l) => (int?)ValueParsers.ParseInt(v, 0, int.MaxValue, l)) ?? DefaultRetain,
+            Json = sources.IsOn(Flags.Json),
+            Quiet = sources.IsOn(Flags.Quiet),
+            Verbose = sources.IsOn(Flags.Verbose),
+        };
+
+        settings.CheckCombinations();
+        return settings;
+    }
+
+    private void CheckCombinations()
+    {
+        if (TlsKey is not null && TlsCert is null)
+        {
+            throw new SettingException(Flags.TlsKey.Option, "needs --tls-cert");
+        }
+
+        if (TlsCert is not null && TlsSelfSigned)
+        {
+            throw new SettingException(Flags.TlsSelfSigned.Option, "cannot be combined with --tls-cert");
+        }
+
+        if (RequireTls && !TlsEnabled)
+        {
+            throw new SettingException(Flags.RequireTls.Option, "needs a certificate: add --tls-cert or --tls-self-signed");
+        }
+
+        if (Listeners.Any(l => l.ImplicitTls) && !TlsEnabled)
+        {
+            throw new SettingException(Flags.Smtps.Option, "needs a certificate: add --tls-cert or --tls-self-signed");
+        }
+
+        if (RequireAuth && !AuthEnabled)
+        {
+            throw new SettingException(Flags.RequireAuth.Option, "needs --auth USER:PASS or --auth-any");
+        }
+
+        if (Quiet && Verbose)
+        {
+            throw new SettingException(Flags.Quiet.Option, "cannot be combined with --verbose");
+        }
+    }
+
+    private static string ValidateHostname(string value, string label)
+    {
+        if (value.Length == 0 || value.Any(c => c <= ' ' || c == 0x7f))
+        {
+            throw new SettingException(label, $"'{value}' is not a host name: one word, no spaces or control characters");
+        }
+
+        return value;
+    }
+
+    private static T? Single<T>(SettingSources sources, Flag flag, Func<string, string, T?> parse) =>
+        sources.Get(flag) is { } setting ? parse(setting.Value, setting.Label) : default;
+
+    private static T[] List<T>(SettingSources sources, Flag flag, Func<string, string, T> parse) =>
+        sources.Get(flag) is { } setting ? setting.Values.Select(v => parse(v, setting.Label)).ToArray() : [];
+}

@@ -1,0 +1,73 @@
+namespace Smtpd.Cli.Configuration;
+
+/// <summary>How a flag takes its value.</summary>
+internal enum FlagKind
+{
+    /// <summary>One value; the last source with it wins.</summary>
+    Single,
+
+    /// <summary>Repeatable; in an environment variable, several values separated by commas.</summary>
+    List,
+
+    /// <summary>Repeatable, but an environment variable holds exactly one value (a regular expression may contain commas).</summary>
+    RegexList,
+
+    /// <summary>A switch; in the environment or the config file <c>true</c>/<c>false</c> (also 1/0, yes/no, on/off).</summary>
+    Switch,
+}
+
+/// <summary>One flag of the catcher: its name, how it is given, and where else it can come from.</summary>
+/// <param name="Name">The long name without dashes; also the config file key.</param>
+/// <param name="Kind">How it takes values.</param>
+/// <param name="ValueName">The value's name in the help, or <see langword="null"/> for a switch.</param>
+/// <param name="Description">The help text.</param>
+internal sealed record Flag(string Name, FlagKind Kind, string? ValueName, string Description)
+{
+    /// <summary>The flag as typed: <c>--name</c>.</summary>
+    public string Option => "--" + Name;
+
+    /// <summary>The environment variable: <c>SMTPD_NAME</c> with dashes as underscores.</summary>
+    public string EnvironmentVariable => "SMTPD_" + Name.Replace('-', '_').ToUpperInvariant();
+}
+
+/// <summary>Every flag of the catcher, in the order of the help and of docs/cli.md.</summary>
+internal static class Flags
+{
+    public static readonly Flag Listen = new("listen", FlagKind.List, "ADDR:PORT", "Listen for SMTP on ADDR:PORT (repeatable; default 127.0.0.1:2525; port 0 picks a free one).");
+    public static readonly Flag Smtps = new("smtps", FlagKind.List, "ADDR:PORT", "Listen for implicit-TLS SMTP (RFC 8314) on ADDR:PORT (repeatable; needs a certificate).");
+    public static readonly Flag Hostname = new("hostname", FlagKind.Single, "NAME", "The name in the greeting and the EHLO reply (default: the machine's host name).");
+    public static readonly Flag MaxSize = new("max-size", FlagKind.Single, "SIZE", "The largest message accepted, with an optional K, M or G suffix (default 35M).");
+    public static readonly Flag MaxRecipients = new("max-recipients", FlagKind.Single, "N", "The most recipients per message (default 100).");
+    public static readonly Flag MaxConnections = new("max-connections", FlagKind.Single, "N", "The most connections at once (default 1000).");
+    public static readonly Flag MaxConnectionsPerIp = new("max-connections-per-ip", FlagKind.Single, "N", "The most connections at once from one IP address (default 50).");
+    public static readonly Flag Timeout = new("timeout", FlagKind.Single, "DURATION", "How long a client may stay silent, e.g. 30s, 5m (default 5m).");
+    public static readonly Flag RejectHost = new("reject-host", FlagKind.List, "CIDR", "Refuse clients in CIDR with '550 Access denied' (repeatable).");
+    public static readonly Flag AllowSender = new("allow-sender", FlagKind.RegexList, "REGEX", "Accept only senders matching REGEX (repeatable; case-insensitive; <> is the empty string).");
+    public static readonly Flag RejectSender = new("reject-sender", FlagKind.RegexList, "REGEX", "Reject senders matching REGEX (repeatable).");
+    public static readonly Flag AllowRecipient = new("allow-recipient", FlagKind.RegexList, "REGEX", "Accept only recipients matching REGEX (repeatable).");
+    public static readonly Flag RejectRecipient = new("reject-recipient", FlagKind.RegexList, "REGEX", "Reject recipients matching REGEX (repeatable).");
+    public static readonly Flag TlsCert = new("tls-cert", FlagKind.Single, "FILE", "TLS certificate: PEM (with --tls-key, or key in the same file) or PFX without a password; enables STARTTLS.");
+    public static readonly Flag TlsKey = new("tls-key", FlagKind.Single, "FILE", "The PEM private key for --tls-cert.");
+    public static readonly Flag TlsSelfSigned = new("tls-self-signed", FlagKind.Switch, null, "Use a self-signed certificate, made once and kept next to the store.");
+    public static readonly Flag RequireTls = new("require-tls", FlagKind.Switch, null, "Refuse mail until the client uses STARTTLS (530 5.7.0).");
+    public static readonly Flag Auth = new("auth", FlagKind.List, "USER:PASS", "Offer AUTH and accept this user and password (repeatable).");
+    public static readonly Flag AuthAny = new("auth-any", FlagKind.Switch, null, "Offer AUTH and accept any credentials.");
+    public static readonly Flag RequireAuth = new("require-auth", FlagKind.Switch, null, "Refuse mail until the client authenticates (530 5.7.0).");
+    public static readonly Flag Db = new("db", FlagKind.Single, "PATH", "The SQLite store (default: " + DefaultPaths.DatabaseDisplay + ").");
+    public static readonly Flag Maildir = new("maildir", FlagKind.Single, "DIR", "Also write every message to the Maildir DIR (tmp, fsync, rename into new).");
+    public static readonly Flag NoStore = new("no-store", FlagKind.Switch, null, "Keep nothing in the SQLite store: a sink (with --maildir, only Maildir files).");
+    public static readonly Flag Retain = new("retain", FlagKind.Single, "N", "Keep the newest N messages in the store; 0 keeps all (default 10000).");
+    public static readonly Flag Json = new("json", FlagKind.Switch, null, "Print one JSON event per line on stdout, and nothing else.");
+    public static readonly Flag Quiet = new("quiet", FlagKind.Switch, null, "Print nothing but errors.");
+    public static readonly Flag Verbose = new("verbose", FlagKind.Switch, null, "Print SMTP transcripts on stderr, with secrets masked.");
+    public static readonly Flag Config = new("config", FlagKind.Single, "FILE", "Read settings from FILE (default: " + DefaultPaths.ConfigDisplay + " if it exists).");
+
+    /// <summary>The catcher's flags.</summary>
+    public static readonly IReadOnlyList<Flag> Catcher =
+    [
+        Listen, Smtps, Hostname, MaxSize, MaxRecipients, MaxConnections, MaxConnectionsPerIp, Timeout,
+        RejectHost, AllowSender, RejectSender, AllowRecipient, RejectRecipient,
+        TlsCert, TlsKey, TlsSelfSigned, RequireTls, Auth, AuthAny, RequireAuth,
+        Db, Maildir, NoStore, Retain, Json, Quiet, Verbose, Config,
+    ];
+}

@@ -1,0 +1,142 @@
+using System.Buffers;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Smtpd.Cli.Storage;
+
+namespace Smtpd.Cli.Output;
+
+/// <summary>How the catcher reports on stdout.</summary>
+internal enum OutputMode
+{
+    /// <summary>A startup line and one line per message, coloured on a terminal.</summary>
+    Human,
+
+    /// <summary>One JSON object per line and nothing else.</summary>
+    Json,
+
+    /// <summary>Nothing.</summary>
+    Quiet,
+}
+
+/// <summary>
+/// Writes the catcher's stdout: the startup line and one line per message, or the JSON events. Each line goes out
+/// in one write under a lock, so lines from concurrent sessions never interleave.
+/// </summary>
+internal sealed class EventWriter(Stream stdout, OutputMode mode)
+{
+    private readonly Lock _gate = new();
+
+    /// <summary>The output mode.</summary>
+    public OutputMode Mode => mode;
+
+    /// <summary>Reports a listener after it is bound, with its real port.</summary>
+    /// <param name="listener">The bound listener.</param>
+    public void Listening(SmtpListener listener)
+    {
+        if (mode == OutputMode.Json)
+        {
+            WriteJson(writer =>
+            {
+                writer.WriteString("event", "listening");
+                writer.WriteString("endpoint", listener.EndPoint.ToString());
+                writer.WriteBoolean("tls", listener.ImplicitTls);
+            });
+        }
+    }
+
+    /// <summary>Prints the human startup line.</summary>
+    /// <param name="text">The line.</param>
+    public void Startup(string text)
+    {
+        if (mode == OutputMode.Human)
+        {
+            WriteLine(text);
+        }
+    }
+
+    /// <summary>Reports an accepted message.</summary>
+    /// <param name="id">Its id in the store (or a unique id when nothing is stored).</param>
+    /// <param name="message">What was received.</param>
+    public void Message(string id, MessageRecord message)
+    {
+        switch (mode)
+        {
+            case OutputMode.Json:
+                WriteJson(writer =>
+                {
+                    writer.WriteString("event", "message");
+                    writer.WriteString("id", id);
+                    writer.WriteString("receivedAt", message.ReceivedAtText);
+                    writer.WriteString("from", message.MailFrom);
+                    writer.WriteStartArray("to");
+                    foreach (var recipient in message.Recipients)
+                    {
+                        writer.WriteStringValue(recipient);
+                    }
+
+                    writer.WriteEndArray();
+                    writer.WriteNumber("size", message.Size);
+                    writer.WriteString("sha256", message.Sha256);
+                    writer.WriteString("client", message.Client);
+                    writer.WriteString("helo", message.Helo ?? string.Empty);
+                    writer.WriteBoolean("tls", message.Tls);
+                    if (message.User is null)
+                    {
+                        writer.WriteNull("user");
+                    }
+                    else
+                    {
+                        writer.WriteString("user", message.User);
+                    }
+
+                    writer.WriteString("subject", message.Subject ?? string.Empty);
+                });
+                break;
+            case OutputMode.Human:
+                var to = message.Recipients.Count == 0 ? "" : message.Recipients[0] + (message.Recipients.Count > 1 ? $" (+{message.Recipients.Count - 1})" : "");
+                WriteLine(string.Join("  ",
+                    Terminal.Dim(message.ReceivedAt.ToLocalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture)),
+                    Terminal.Cyan("#" + id),
+                    Terminal.Green(Terminal.Fit(message.MailFrom.Length == 0 ? "<>" : message.MailFrom, 60)) + " → " + Terminal.Fit(to, 60),
+                    Terminal.Bold(Terminal.Fit(message.Subject is null ? "(no subject)" : message.Subject, 80)),
+                    Terminal.Dim(Terminal.Size(message.Size))));
+                break;
+            case OutputMode.Quiet:
+            default:
+                break;
+        }
+    }
+
+    private void WriteJson(Action<Utf8JsonWriter> body)
+    {
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var writer = new Utf8JsonWriter(buffer, CliJson.WriterOptions))
+        {
+            writer.WriteStartObject();
+            body(writer);
+            writer.WriteEndObject();
+        }
+
+        buffer.Write("\n"u8);
+        Write(buffer.WrittenSpan);
+    }
+
+    private void WriteLine(string text) => Write(Encoding.UTF8.GetBytes(text + "\n"));
+
+    private void Write(ReadOnlySpan<byte> bytes)
+    {
+        lock (_gate)
+        {
+            try
+            {
+                stdout.Write(bytes);
+                stdout.Flush();
+            }
+            catch (IOException)
+            {
+                // Whoever read stdout has gone (a closed pipe); receiving mail matters more than reporting it.
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+using Microsoft.Data.Sqlite;
+
+namespace Smtpd.Cli.Storage;
+
+/// <summary>
+/// The layout of the SQLite store and the connection settings every user of it shares. docs/cli.md describes the
+/// schema; <see cref="Version"/> goes up with every incompatible change.
+/// </summary>
+internal static class StoreSchema
+{
+    /// <summary>The schema version kept in <c>PRAGMA user_version</c>.</summary>
+    public const int Version = 1;
+
+    /// <summary>
+    /// Raw content is kept in rows of at most this many octets, so neither writing nor reading a message ever holds
+    /// more than one chunk of it in memory, and no message meets SQLite's one-gigabyte limit on a single value.
+    /// </summary>
+    public const int ChunkSize = 256 * 1024;
+
+    /// <summary>
+    /// A chunk's key is <c>message_id * ChunkKeyFactor + seq</c>: the table's own rowid orders chunks by message and
+    /// position, so no second index has to be kept up to date on every insert, and a message's chunks (or all the
+    /// chunks of the oldest messages) are one key range. 2^20 chunks of 256 KiB allow 256 GiB per message.
+    /// </summary>
+    public const long ChunkKeyFactor = 1L << 20;
+
+    /// <summary>The key of chunk <paramref name="seq"/> of message <paramref name="messageId"/>.</summary>
+    /// <param name="messageId">The message id.</param>
+    /// <param name="seq">The chunk number, from 0.</param>
+    /// <returns>The key.</returns>
+    public static long ChunkKey(long messageId, long seq) => (messageId * ChunkKeyFactor) + seq;
+
+    /// <summary>
+    /// How long a connection waits for another one's write lock (a <c>smtpd delete</c> beside a running catcher)
+    /// before it gives up. A catcher commits in milliseconds, so five seconds is ample.
+    /// </summary>
+    public const int BusyTimeoutMilliseconds = 5000;
+
+    private const string CreateSql = """
+        CREATE TABLE IF NOT EXISTS messages (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at     TEXT    NOT NULL,
+            mail_from       TEXT    NOT NULL,
+            rcpt_to         TEXT    NOT NULL,
+            client          TEXT    NOT NULL,
+            helo            TEXT,
+            tls             INTEGER NOT NULL,
+            tls_protocol    TEXT,
+            auth_user       TEXT,
+            size            INTEGER NOT NULL,
+            sha256          TEXT    NOT NULL,
+            subject         TEXT,
+            header_from     TEXT,
+            header_to       TEXT,
+            header_date     TEXT,
+            message_id      TEXT,
+            has_attachments INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS message_chunks (
+            chunk_key  INTEGER PRIMARY KEY,
+            message_id INTEGER NOT NULL,
+            seq        INTEGER NOT NULL,
+            data       BLOB    NOT NULL
+        );
+        """;
+
+    /// <summary>The connection string for <paramref name="path"/>.</summary>
+    /// <param name="path">The database file.</param>
+    /// <param name="readOnly">Whether the connection only reads.</param>
+    /// <returns>The connection string.</returns>
+    public static string ConnectionString(string path, bool readOnly) => new SqliteConnectionStringBuilder
+    {
+        DataSource = path,
+        Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
+        // Pooling keeps the native handle open after Close(); the catcher closes its store on shutdown and a
+        // one-shot command exits, so a pool only delays the final checkpoint that removes the WAL file.
+        Pooling = false,
+        DefaultTimeout = BusyTimeoutMilliseconds / 1000,
+    }.ToString();
+
+    /// <summary>
+    /// Opens the store for writing, creating it if needed, in WAL mode with <c>synchronous=FULL</c>: every commit
+    /// fsyncs the WAL, so a committed message survives a process crash and a power loss.
+    /// </summary>
+    /// <param name="path">The database file.</param>
+    /// <returns>The open connection.</returns>
+    /// <exception cref="SqliteException">The file cannot be opened or is not a store.</exception>
+    /// <exception cref="InvalidOperationException">The store was made by a newer smtpd.</exception>
+    public static SqliteConnection OpenForWriting(string path)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        var connection = new SqliteConnection(ConnectionString(path, readOnly: false));
+        try
+        {
+            connection.Open();
+            Execute(connection, $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds}");
+            Execute(connection, "PRAGMA journal_mode = WAL");
+            // FULL, not NORMAL: in WAL mode NORMAL skips the fsync at commit, so the last commits before a power
+            // loss could vanish after their 250. FULL costs one fsync per commit, which group commit shares.
+            Execute(connection, "PRAGMA synchronous = FULL");
+            var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version"), System.Globalization.CultureInfo.InvariantCulture);
+            if (version > Version)
+            {
+                throw new InvalidOperationException($"the store {path} has schema version {version}; this smtpd knows version {Version} at most");
+            }
+
+            if (version < Version)
+            {
+                using var transaction = connection.BeginTransaction();
+                Execute(connection, CreateSql, transaction);
+                Execute(connection, $"PRAGMA user_version = {Version}", transaction);
+                transaction.Commit();
+            }
+
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens an existing store for the store commands.</summary>
+    /// <param name="path">The database file.</param>
+    /// <param name="readOnly">Whether the command only reads.</param>
+    /// <returns>The open connection.</returns>
+    /// <exception cref="FileNotFoundException">There is no store at <paramref name="path"/>.</exception>
+    public static SqliteConnection OpenExisting(string path, bool readOnly)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"no store at {path} (start the catcher first, or pass --db)", path);
+        }
+
+        if (!readOnly)
+        {
+            return OpenForWriting(path);
+        }
+
+        // Read-write even to read: a read-only connection can neither checkpoint nor remove the WAL and shared
+        // memory files, and would leave them beside a store whose catcher has stopped.
+        var connection = new SqliteConnection(ConnectionString(path, readOnly: false).Replace("Mode=ReadWriteCreate", "Mode=ReadWrite", StringComparison.Ordinal));
+        try
+        {
+            connection.Open();
+            Execute(connection, $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds}");
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs one statement.</summary>
+    /// <param name="connection">The connection.</param>
+    /// <param name="sql">The statement.</param>
+    /// <param name="transaction">The transaction the connection is in, if any.</param>
+    /// <returns>The number of rows changed.</returns>
+    public static int Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        return command.ExecuteNonQuery();
+    }
+
+    /// <summary>Runs one query and returns its first value.</summary>
+    /// <param name="connection">The connection.</param>
+    /// <param name="sql">The query.</param>
+    /// <returns>The value.</returns>
+    public static object? Scalar(SqliteConnection connection, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+}

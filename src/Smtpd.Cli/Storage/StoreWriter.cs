@@ -1,0 +1,373 @@
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+
+namespace Smtpd.Cli.Storage;
+
+/// <summary>
+/// The one writer of the store. Sessions hand it their messages and wait; it takes whatever has queued up, writes
+/// it all in one transaction and commits with one fsync (group commit), then releases every waiting session at
+/// once. A session's 250 therefore always follows its own durable commit, and concurrent sessions share the fsync.
+/// </summary>
+/// <remarks>
+/// Microsoft.Data.Sqlite is synchronous underneath, so the writer owns a dedicated thread instead of blocking the
+/// thread pool that serves the sessions. Each message is written inside its own savepoint: a message whose
+/// content cannot be read (its client vanished) is rolled back alone, without failing the others in its group.
+/// </remarks>
+internal sealed class StoreWriter : IDisposable
+{
+    /// <summary>The most messages in one transaction: enough to absorb a burst, small enough to bound latency.</summary>
+    private const int MaxBatchMessages = 512;
+
+    /// <summary>The most content in one transaction, so large messages commit without waiting for a crowd.</summary>
+    private const long MaxBatchBytes = 64L * 1024 * 1024;
+
+    private readonly Channel<PendingMessage> _queue = Channel.CreateUnbounded<PendingMessage>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly SqliteConnection _connection;
+    private readonly Thread _thread;
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly int _retain;
+    private readonly SqliteCommand _insertMessage;
+    private readonly SqliteCommand _insertChunk;
+    private readonly SqliteCommand _begin;
+    private readonly SqliteCommand _commit;
+    private readonly SqliteCommand _savepoint;
+    private readonly SqliteCommand _release;
+    private readonly SqliteCommand _rollbackToSavepoint;
+    private readonly byte[] _chunkBuffer = new byte[StoreSchema.ChunkSize];
+    private long _count;
+    private long _nextId;
+    private long _dataVersion;
+
+    /// <summary>Opens (creating if needed) the store at <paramref name="path"/> and starts the writer thread.</summary>
+    /// <param name="path">The database file.</param>
+    /// <param name="retain">How many messages to keep, newest first; 0 keeps all.</param>
+    public StoreWriter(string path, int retain)
+    {
+        Path = System.IO.Path.GetFullPath(path);
+        _retain = retain;
+        _connection = StoreSchema.OpenForWriting(Path);
+        _insertMessage = _connection.CreateCommand();
+        _insertMessage.CommandText = """
+            INSERT INTO messages (id, received_at, mail_from, rcpt_to, client, helo, tls, tls_protocol, auth_user, size, sha256,
+                                  subject, header_from, header_to, header_date, message_id, has_attachments)
+            VALUES ($id, $received_at, $mail_from, $rcpt_to, $client, $helo, $tls, $tls_protocol, $auth_user, $size, $sha256,
+                    $subject, $header_from, $header_to, $header_date, $message_id, $has_attachments)
+            """;
+        foreach (var name in new[] { "id", "received_at", "mail_from", "rcpt_to", "client", "helo", "tls", "tls_protocol", "auth_user", "size", "sha256", "subject", "header_from", "header_to", "header_date", "message_id", "has_attachments" })
+        {
+            _insertMessage.Parameters.Add(new SqliteParameter("$" + name, null));
+        }
+
+        _insertChunk = _connection.CreateCommand();
+        _insertChunk.CommandText = "INSERT INTO message_chunks (chunk_key, message_id, seq, data) VALUES ($chunk_key, $message_id, $seq, $data)";
+        _insertChunk.Parameters.Add(new SqliteParameter("$chunk_key", null));
+        _insertChunk.Parameters.Add(new SqliteParameter("$message_id", null));
+        _insertChunk.Parameters.Add(new SqliteParameter("$seq", null));
+        _insertChunk.Parameters.Add(new SqliteParameter("$data", null));
+
+        // Prepared once: at thousands of messages per second, preparing even BEGIN and COMMIT each time shows.
+        _begin = Prepare("BEGIN IMMEDIATE");
+        _commit = Prepare("COMMIT");
+        _savepoint = Prepare("SAVEPOINT message");
+        _release = Prepare("RELEASE message");
+        _rollbackToSavepoint = Prepare("ROLLBACK TO message");
+
+        _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+        _dataVersion = DataVersion();
+        // The writer is the only process that adds messages, so it numbers them itself (no RETURNING round trip);
+        // AUTOINCREMENT's sqlite_sequence still guarantees that an id is never reused after a delete.
+        _nextId = Convert.ToInt64(StoreSchema.Scalar(_connection, """
+            SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), coalesce((SELECT max(id) FROM messages), 0)) + 1
+            """), System.Globalization.CultureInfo.InvariantCulture);
+        Trim();
+
+        _thread = new Thread(Run) { Name = "smtpd store writer", IsBackground = true };
+        _thread.Start();
+    }
+
+    /// <summary>The full path of the database file.</summary>
+    public string Path { get; }
+
+    /// <summary>
+    /// Queues a message and completes once it is committed and fsynced, with its id. The content stream must stay
+    /// readable until then, which holds because the delivery callback awaits this task.
+    /// </summary>
+    /// <param name="record">The metadata.</param>
+    /// <param name="content">The exact content when the session already holds it in memory (small messages), else <see langword="null"/>.</param>
+    /// <param name="openContent">Opens the exact content bytes, for messages not given as <paramref name="content"/>.</param>
+    /// <returns>The id the store gave the message.</returns>
+    /// <exception cref="InvalidOperationException">The store is closing.</exception>
+    public Task<long> StoreAsync(MessageRecord record, byte[]? content, Func<Stream> openContent)
+    {
+        var pending = new PendingMessage(record, content, openContent);
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            throw new InvalidOperationException("The store is closed.");
+        }
+
+        return pending.Completion.Task;
+    }
+
+    /// <summary>Commits what is queued, stops the thread and closes the database (its WAL is checkpointed and removed).</summary>
+    /// <returns>A task that completes when the store is closed.</returns>
+    public Task CloseAsync()
+    {
+        _queue.Writer.TryComplete();
+        return _finished.Task;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _queue.Writer.TryComplete();
+        if (_thread.IsAlive && Thread.CurrentThread != _thread)
+        {
+            _thread.Join();
+        }
+    }
+
+    private void Run()
+    {
+        var batch = new List<PendingMessage>(MaxBatchMessages);
+        try
+        {
+            while (_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+            {
+                long bytes = 0;
+                while (batch.Count < MaxBatchMessages && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var pending))
+                {
+                    batch.Add(pending);
+                    bytes += pending.Record.Size;
+                }
+
+                WriteBatch(batch);
+                batch.Clear();
+            }
+        }
+        catch (Exception ex)
+        {
+            // Nothing queued after a fatal error can be committed: fail it so each session answers 451, never 250.
+            foreach (var pending in batch)
+            {
+                pending.Completion.TrySetException(ex);
+            }
+
+            _queue.Writer.TryComplete(ex);
+            while (_queue.Reader.TryRead(out var pending))
+            {
+                pending.Completion.TrySetException(ex);
+            }
+        }
+        finally
+        {
+            foreach (var command in new[] { _insertMessage, _insertChunk, _begin, _commit, _savepoint, _release, _rollbackToSavepoint })
+            {
+                command.Dispose();
+            }
+
+            try
+            {
+                // The last connection to close checkpoints the WAL into the database file and deletes it.
+                _connection.Close();
+                _connection.Dispose();
+                _finished.TrySetResult();
+            }
+            catch (SqliteException ex)
+            {
+                _finished.TrySetException(ex);
+            }
+        }
+    }
+
+    private void WriteBatch(List<PendingMessage> batch)
+    {
+        var ids = new long[batch.Count];
+        var failures = new Exception?[batch.Count];
+        var firstId = _nextId;
+        try
+        {
+            _begin.ExecuteNonQuery();
+            var version = DataVersion();
+            if (version != _dataVersion)
+            {
+                // Another process (smtpd delete or clear) changed the store: recount before trimming by count.
+                _dataVersion = version;
+                _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+            }
+
+            for (var i = 0; i < batch.Count; i++)
+            {
+                if (batch[i].Content is { } content)
+                {
+                    // Already in memory: nothing can fail half-way but SQLite itself, which fails the whole batch.
+                    ids[i] = InsertRecord(batch[i].Record);
+                    InsertChunk(ids[i], 0, content);
+                    _count++;
+                    continue;
+                }
+
+                _savepoint.ExecuteNonQuery();
+                try
+                {
+                    ids[i] = InsertRecord(batch[i].Record);
+                    InsertStreamed(ids[i], batch[i]);
+                    _release.ExecuteNonQuery();
+                    _count++;
+                }
+                catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidDataException or OperationCanceledException)
+                {
+                    _rollbackToSavepoint.ExecuteNonQuery();
+                    _release.ExecuteNonQuery();
+                    failures[i] = ex;
+                }
+            }
+
+            Trim();
+            _commit.ExecuteNonQuery();
+        }
+        catch (Exception ex)
+        {
+            try
+            {
+                StoreSchema.Execute(_connection, "ROLLBACK");
+            }
+            catch (SqliteException)
+            {
+                // SQLite rolls back by itself after some errors; there is nothing left to undo.
+            }
+
+            _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+            _nextId = firstId;
+            foreach (var pending in batch)
+            {
+                pending.Completion.TrySetException(ex);
+            }
+
+            return;
+        }
+
+        for (var i = 0; i < batch.Count; i++)
+        {
+            if (failures[i] is { } failure)
+            {
+                batch[i].Completion.TrySetException(failure);
+            }
+            else
+            {
+                batch[i].Completion.TrySetResult(ids[i]);
+            }
+        }
+    }
+
+    private long InsertRecord(MessageRecord r)
+    {
+        var id = _nextId++;
+        var p = _insertMessage.Parameters;
+        p[0].Value = id;
+        p[1].Value = r.ReceivedAtText;
+        p[2].Value = r.MailFrom;
+        p[3].Value = CliJson.StringArray(r.Recipients);
+        p[4].Value = r.Client;
+        p[5].Value = (object?)r.Helo ?? DBNull.Value;
+        p[6].Value = r.Tls ? 1 : 0;
+        p[7].Value = (object?)r.TlsProtocol ?? DBNull.Value;
+        p[8].Value = (object?)r.User ?? DBNull.Value;
+        p[9].Value = r.Size;
+        p[10].Value = r.Sha256;
+        p[11].Value = (object?)r.Subject ?? DBNull.Value;
+        p[12].Value = (object?)r.HeaderFrom ?? DBNull.Value;
+        p[13].Value = (object?)r.HeaderTo ?? DBNull.Value;
+        p[14].Value = (object?)r.HeaderDate ?? DBNull.Value;
+        p[15].Value = (object?)r.MessageId ?? DBNull.Value;
+        p[16].Value = r.HasAttachments ? 1 : 0;
+        _insertMessage.ExecuteNonQuery();
+        return id;
+    }
+
+    private void InsertChunk(long id, int seq, byte[] data)
+    {
+        _insertChunk.Parameters[0].Value = StoreSchema.ChunkKey(id, seq);
+        _insertChunk.Parameters[1].Value = id;
+        _insertChunk.Parameters[2].Value = seq;
+        _insertChunk.Parameters[3].Value = data;
+        _insertChunk.ExecuteNonQuery();
+    }
+
+    /// <summary>Copies a large message's content a chunk at a time: a message of any size costs one chunk of memory.</summary>
+    private void InsertStreamed(long id, PendingMessage pending)
+    {
+        var r = pending.Record;
+        using var content = pending.OpenContent();
+        long total = 0;
+        for (var seq = 0; ; seq++)
+        {
+            var read = content.ReadAtLeast(_chunkBuffer, _chunkBuffer.Length, throwOnEndOfStream: false);
+            if (read == 0 && seq > 0)
+            {
+                break;
+            }
+
+            total += read;
+            InsertChunk(id, seq, read == _chunkBuffer.Length ? _chunkBuffer : _chunkBuffer.AsSpan(0, read).ToArray());
+            if (read < _chunkBuffer.Length)
+            {
+                break;
+            }
+        }
+
+        if (total != r.Size)
+        {
+            throw new InvalidDataException($"The content was {total} octets, not the {r.Size} announced.");
+        }
+    }
+
+    private SqliteCommand Prepare(string sql)
+    {
+        var command = _connection.CreateCommand();
+        command.CommandText = sql;
+        command.Prepare();
+        return command;
+    }
+
+    /// <summary>Deletes the oldest messages beyond the retention count, inside the current transaction.</summary>
+    private void Trim()
+    {
+        if (_retain <= 0 || _count <= _retain)
+        {
+            return;
+        }
+
+        var excess = _count - _retain;
+        using var command = _connection.CreateCommand();
+        // The oldest messages are a prefix of the ids, and their chunks a prefix of the chunk keys.
+        command.CommandText = """
+            DELETE FROM messages WHERE id <= $cutoff;
+            DELETE FROM message_chunks WHERE chunk_key < ($cutoff + 1) * $factor;
+            """;
+        var cutoff = StoreSchema.Scalar(_connection, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"SELECT id FROM messages ORDER BY id LIMIT 1 OFFSET {excess - 1}"));
+        if (cutoff is not long)
+        {
+            // Fewer messages than counted (cannot happen while the count is exact): recount, trim next time.
+            _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+            return;
+        }
+
+        command.Parameters.AddWithValue("$cutoff", cutoff);
+        command.Parameters.AddWithValue("$factor", StoreSchema.ChunkKeyFactor);
+        command.ExecuteNonQuery();
+        _count -= excess;
+    }
+
+    private long DataVersion() => Convert.ToInt64(StoreSchema.Scalar(_connection, "PRAGMA data_version"), System.Globalization.CultureInfo.InvariantCulture);
+
+    private sealed class PendingMessage(MessageRecord record, byte[]? content, Func<Stream> openContent)
+    {
+        public MessageRecord Record { get; } = record;
+
+        public byte[]? Content { get; } = content;
+
+        public Func<Stream> OpenContent { get; } = openContent;
+
+        public TaskCompletionSource<long> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

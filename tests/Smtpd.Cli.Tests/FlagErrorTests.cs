@@ -1,0 +1,100 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Smtpd.Cli.Tests;
+
+/// <summary>Bad values: one line on stderr naming the flag, and exit code 2.</summary>
+public sealed class FlagErrorTests
+{
+    [Theory]
+    [InlineData("--reject-host", "10.0.0.0/33", "--reject-host")]
+    [InlineData("--reject-host", "not-a-network", "--reject-host")]
+    [InlineData("--allow-sender", "([a-z]", "--allow-sender")]
+    [InlineData("--reject-recipient", "*oops", "--reject-recipient")]
+    [InlineData("--max-size", "12X", "--max-size")]
+    [InlineData("--max-size", "0", "--max-size")]
+    [InlineData("--max-recipients", "0", "--max-recipients")]
+    [InlineData("--max-connections", "many", "--max-connections")]
+    [InlineData("--timeout", "-5s", "--timeout")]
+    [InlineData("--listen", "127.0.0.1", "--listen")]
+    [InlineData("--listen", "127.0.0.1:70000", "--listen")]
+    [InlineData("--retain", "-1", "--retain")]
+    [InlineData("--auth", "nocolon", "--auth")]
+    [InlineData("--require-auth", null, "--require-auth")]
+    [InlineData("--require-tls", null, "--require-tls")]
+    [InlineData("--tls-key", "key.pem", "--tls-key")]
+    [InlineData("--tls-cert", "/nonexistent/cert.pem", "--tls-cert")]
+    [InlineData("--no-such-flag", null, "--no-such-flag")]
+    public async Task A_bad_value_gets_one_line_naming_the_flag_and_exit_code_2(string flag, string? value, string named)
+    {
+        using var dir = new TestDirectory();
+        string[] args = value is null ? [flag] : [flag, value];
+        var result = await SmtpdCli.RunAsync(dir, [.. args, "--db", dir.Database], null);
+        Assert.True(result.ExitCode == 2, result.ToString());
+        var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("smtpd: ", line, StringComparison.Ordinal);
+        Assert.Contains(named, line, StringComparison.Ordinal);
+        Assert.Empty(result.Stdout);
+    }
+
+    [Fact]
+    public async Task A_port_already_in_use_is_named_with_its_flag()
+    {
+        using var dir = new TestDirectory();
+        using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        taken.Listen();
+        var port = ((IPEndPoint)taken.LocalEndPoint!).Port;
+        var result = await SmtpdCli.RunAsync(dir, "--listen", "127.0.0.1:0", "--listen", $"127.0.0.1:{port}", "--db", dir.Database);
+        Assert.Equal(2, result.ExitCode);
+        var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("--listen", line, StringComparison.Ordinal);
+        Assert.Contains($"127.0.0.1:{port}", line, StringComparison.Ordinal);
+        Assert.Contains("in use", line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_certificate_file_that_is_not_a_certificate_is_refused()
+    {
+        using var dir = new TestDirectory();
+        await File.WriteAllTextAsync(dir.Combine("garbage.pem"), "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", TestContext.Current.CancellationToken);
+        var result = await SmtpdCli.RunAsync(dir, "--tls-cert", dir.Combine("garbage.pem"), "--tls-key", dir.Combine("garbage.pem"), "--db", dir.Database);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Matches("^smtpd: --tls-(cert|key): ", result.Stderr);
+    }
+
+    [Fact]
+    public async Task A_bad_environment_variable_is_named_with_its_flag()
+    {
+        using var dir = new TestDirectory();
+        var result = await SmtpdCli.RunAsync(dir, ["--db", dir.Database], new Dictionary<string, string> { ["SMTPD_REJECT_HOST"] = "10.0.0.0/8, 300.1.1.1" });
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith("smtpd: SMTPD_REJECT_HOST (--reject-host): '300.1.1.1'", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_bad_config_file_line_is_named_with_its_file_and_line()
+    {
+        using var dir = new TestDirectory();
+        var config = dir.Combine("bad.conf");
+        await File.WriteAllTextAsync(config, "# ok\nlisten = 127.0.0.1:0\nmax-size = lots\n", TestContext.Current.CancellationToken);
+        var result = await SmtpdCli.RunAsync(dir, "--config", config, "--db", dir.Database);
+        Assert.Equal(2, result.ExitCode);
+        Assert.StartsWith($"smtpd: {config}:3 (--max-size): 'lots'", result.Stderr, StringComparison.Ordinal);
+
+        await File.WriteAllTextAsync(config, "colour = yes\n", TestContext.Current.CancellationToken);
+        result = await SmtpdCli.RunAsync(dir, "--config", config, "--db", dir.Database);
+        Assert.Equal(2, result.ExitCode);
+        Assert.Contains("unknown setting 'colour'", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_store_command_on_a_missing_store_says_so_and_fails()
+    {
+        using var dir = new TestDirectory();
+        var result = await SmtpdCli.RunAsync(dir, "list", "--db", dir.Combine("missing.db"));
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("no store at", result.Stderr, StringComparison.Ordinal);
+        Assert.False(File.Exists(dir.Combine("missing.db")));
+    }
+}

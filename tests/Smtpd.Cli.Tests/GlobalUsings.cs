@@ -1,0 +1,2 @@
+global using Smtpd.Cli.Tests.Support;
+global using Xunit;
