@@ -21,6 +21,7 @@ internal sealed class MessageBuffer : IDisposable
     private byte[]? _block;
     private int _blockUsed;
     private SafeFileHandle? _file;
+    private FileStream? _spool;
     private long _fileLength;
     private bool _completed;
 
@@ -114,7 +115,8 @@ internal sealed class MessageBuffer : IDisposable
             _block = null;
         }
 
-        _file?.Dispose();
+        _spool?.Dispose();
+        _spool = null;
         _file = null;
         _blockUsed = 0;
         _fileLength = 0;
@@ -157,12 +159,27 @@ internal sealed class MessageBuffer : IDisposable
 
     private void FlushBlockToFile()
     {
-        _file ??= File.OpenHandle(
-            Path.Combine(_spoolDirectory, $"smtpd-{Guid.NewGuid():N}.eml.tmp"),
-            FileMode.CreateNew,
-            FileAccess.ReadWrite,
-            FileShare.None,
-            FileOptions.DeleteOnClose);
+        if (_file is null)
+        {
+            // Readable and writable by the server's user only: message content must not be readable by other local
+            // users through a shared temporary directory.
+            var options = new FileStreamOptions
+            {
+                Mode = FileMode.CreateNew,
+                Access = FileAccess.ReadWrite,
+                Share = FileShare.None,
+                Options = FileOptions.DeleteOnClose,
+                BufferSize = 0,
+            };
+            if (!OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            _spool = new FileStream(Path.Combine(_spoolDirectory, $"smtpd-{Guid.NewGuid():N}.eml.tmp"), options);
+            _file = _spool.SafeFileHandle;
+        }
+
         RandomAccess.Write(_file, _block.AsSpan(0, _blockUsed), _fileLength);
         _fileLength += _blockUsed;
         _blockUsed = 0;

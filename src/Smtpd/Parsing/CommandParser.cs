@@ -74,7 +74,7 @@ internal static class CommandParser
         var verb = ParseVerb(line);
         if (verb == SmtpVerb.Unknown)
         {
-            return UnknownCommand.Instance;
+            return IsHttpRequestLine(line) ? ForbiddenCommand.Instance : UnknownCommand.Instance;
         }
 
         // RFC 5321 2.3.8 and 4.1.1: commands are printable text. A NUL, a stray CR or another control
@@ -106,6 +106,15 @@ internal static class CommandParser
             _ => UnknownCommand.Instance,
         };
     }
+
+    /// <summary>
+    /// Whether the line starts like an HTTP request (RFC 9110 9: a method, a space, a target), the signature of a
+    /// cross-protocol request such as one made through a server-side request forgery. Postfix forbids CONNECT, GET
+    /// and POST; the other methods are added because they can carry a body just as well.
+    /// </summary>
+    private static bool IsHttpRequestLine(ReadOnlySpan<byte> line) =>
+        line.StartsWith("GET "u8) || line.StartsWith("POST "u8) || line.StartsWith("HEAD "u8) || line.StartsWith("PUT "u8)
+        || line.StartsWith("CONNECT "u8) || line.StartsWith("OPTIONS "u8) || line.StartsWith("DELETE "u8) || line.StartsWith("PATCH "u8);
 
     private static SmtpCommand NoArgument(ReadOnlySpan<byte> argument, SmtpCommand command) =>
         argument.IsEmpty ? command : new InvalidCommand(command.Verb, SmtpReplies.NoArgumentsAllowed);

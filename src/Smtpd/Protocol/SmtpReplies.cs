@@ -67,6 +67,7 @@ internal static class SmtpReplies
     public static readonly SmtpReply AuthRequired = new(530, "5.7.0", "Authentication required");
     public static readonly SmtpReply TooManyAuthFailures = new(421, "4.7.0", "Too many authentication failures, closing connection");
 
+    public static readonly SmtpReply ForbiddenProtocol = new(421, "4.7.0", "Not an SMTP command: another protocol on the SMTP port; closing connection");
     public static readonly SmtpReply TooManyErrors = new(421, "4.7.0", "Too many errors, closing connection");
     public static readonly SmtpReply TooManyJunkCommands = new(421, "4.7.0", "Too many commands without a message, closing connection");
     public static readonly SmtpReply DataRateTooLow = new(421, "4.4.2", "Data arriving too slowly, closing connection");

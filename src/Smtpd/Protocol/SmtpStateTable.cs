@@ -31,6 +31,8 @@ internal static class SmtpStateTable
         allowed[(int)SmtpVerb.StartTls] = SessionStates.AnyAccepted;
         // RFC 4954 4: AUTH after EHLO and outside a transaction.
         allowed[(int)SmtpVerb.Auth] = SessionStates.Ready;
+        // Another protocol's request is answered and the connection closed, whatever the state.
+        allowed[(int)SmtpVerb.Forbidden] = SessionStates.AnyAccepted | SessionStates.Rejected;
         // A refused client may still say goodbye (Tcl smtpd: "we wait for the client to send a QUIT command").
         allowed[(int)SmtpVerb.Quit] = SessionStates.AnyAccepted | SessionStates.Rejected;
         return allowed;

@@ -18,4 +18,7 @@ internal enum SmtpVerb : byte
     Help,
     StartTls,
     Auth,
+
+    /// <summary>An HTTP request line (GET, POST, HEAD, PUT, CONNECT, ...): another protocol on the SMTP port.</summary>
+    Forbidden,
 }

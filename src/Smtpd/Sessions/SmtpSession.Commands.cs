@@ -15,6 +15,14 @@ internal sealed partial class SmtpSession
     /// <returns><see langword="true"/> when the session must close.</returns>
     private ValueTask<bool> ExecuteAsync(SmtpCommand command)
     {
+        if (command is InvalidCommand { Verb: SmtpVerb.Bdat } unreadable)
+        {
+            // Without a valid size the chunk's end cannot be found, in any state: whatever follows could be content
+            // mistaken for commands, so the session ends here.
+            Reply(unreadable.Reply);
+            return new(true);
+        }
+
         if (SmtpStateTable.Check(command.Verb, _state) is { } outOfSequence)
         {
             if (command is BdatCommand chunk)
@@ -71,10 +79,8 @@ internal sealed partial class SmtpSession
         {
             case UnknownCommand:
                 return new(CountError(SmtpReplies.CommandUnrecognized));
-            case InvalidCommand invalid when invalid.Verb == SmtpVerb.Bdat:
-                // Without a valid size the chunk's end cannot be found: whatever follows could be content
-                // mistaken for commands, so the session ends here.
-                Reply(invalid.Reply);
+            case ForbiddenCommand:
+                Reply(SmtpReplies.ForbiddenProtocol);
                 return new(true);
             case InvalidCommand invalid:
                 return new(CountError(invalid.Reply));
@@ -124,7 +130,7 @@ internal sealed partial class SmtpSession
         _enhancedStatusCodes = helo.IsExtended;
         if (!helo.IsExtended)
         {
-            Reply(new SmtpReply(250, null, $"{_options.ServerName} Hello {helo.Domain}"));
+            Reply(new SmtpReply(250, null, $"{_options.ServerName} Hello {PrintableAscii(helo.Domain)}"));
             return;
         }
 
@@ -132,16 +138,31 @@ internal sealed partial class SmtpSession
         WriteText("250-");
         WriteText(_options.ServerName);
         WriteText(" Hello ");
-        WriteText(helo.Domain);
+        WriteText(PrintableAscii(helo.Domain));
         WriteText("\r\n");
         var extensions = _options.EhloExtensions(_options.TlsAvailable && !_context.IsSecure, AuthenticationOffered ? AuthKeyword() : null);
         _output.Write(extensions);
         _hasUnflushedReplies = true;
         if (_logger.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Trace))
         {
-            Log.ReplySent(_logger, $"250-{_options.ServerName} Hello {helo.Domain} / {Encoding.ASCII.GetString(extensions).TrimEnd().Replace("\r\n", " / ", StringComparison.Ordinal)}");
+            Log.ReplySent(_logger, $"250-{_options.ServerName} Hello {PrintableAscii(helo.Domain)} / {Encoding.ASCII.GetString(extensions).TrimEnd().Replace("\r\n", " / ", StringComparison.Ordinal)}");
         }
     }
+
+    /// <summary>
+    /// The client's name as the reply may echo it: replies stay printable ASCII (RFC 5321 4.2), so anything else
+    /// (UTF-8 included) becomes '?'. The name callbacks see is unchanged.
+    /// </summary>
+    private static string PrintableAscii(string name) =>
+        name.AsSpan().ContainsAnyExceptInRange((char)0x21, (char)0x7e)
+            ? string.Create(name.Length, name, static (span, source) =>
+            {
+                for (var i = 0; i < source.Length; i++)
+                {
+                    span[i] = source[i] is >= (char)0x21 and <= (char)0x7e ? source[i] : '?';
+                }
+            })
+            : name;
 
     private async ValueTask<bool> ExecuteMailAsync(MailCommand mail)
     {

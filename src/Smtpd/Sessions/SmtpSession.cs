@@ -209,24 +209,54 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         }
 
         _content?.Dispose();
-        await _input.CompleteAsync();
-        await _output.CompleteAsync();
-        try
+        if (_hasUnflushedReplies || _closeReason != CloseReason.None)
         {
-            _socket.Shutdown(SocketShutdown.Both);
+            // Replies are still queued for a client that is not reading them (a timeout or a shutdown cut a flush
+            // short): completing the writer would wait for that client forever. Reset the connection instead, so
+            // the pending write fails at once and the session's slot is freed.
+            try
+            {
+                _socket.LingerState = new LingerOption(true, 0);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+            }
+
+            _socket.Dispose();
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        else
         {
+            try
+            {
+                _socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+            }
         }
 
+        await CompleteQuietlyAsync(_input.CompleteAsync());
+        await CompleteQuietlyAsync(_output.CompleteAsync());
         if (_transport != _network)
         {
-            await _transport.DisposeAsync();
+            await CompleteQuietlyAsync(_transport.DisposeAsync());
         }
 
         await _network.DisposeAsync();
         _aborted?.Dispose();
         _onEnded?.Invoke(this);
+    }
+
+    private static async ValueTask CompleteQuietlyAsync(ValueTask completion)
+    {
+        try
+        {
+            await completion;
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        {
+            // The connection is already gone: there is nothing left to flush to.
+        }
     }
 
     private void Interrupt(CloseReason reason)

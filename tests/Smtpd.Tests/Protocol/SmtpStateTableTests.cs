@@ -93,10 +93,11 @@ public sealed class SmtpStateTableTests
     [Fact]
     public void OnlyQuitIsAcceptedInTheRejectedState()
     {
+        // Forbidden (an HTTP request line) is "accepted" everywhere only to be answered 421 and closed.
         foreach (var verb in Enum.GetValues<SmtpVerb>())
         {
-            Assert.Equal(verb == SmtpVerb.Quit, SmtpStateTable.IsAllowed(verb, SessionState.Rejected));
-            if (verb != SmtpVerb.Quit)
+            Assert.Equal(verb is SmtpVerb.Quit or SmtpVerb.Forbidden, SmtpStateTable.IsAllowed(verb, SessionState.Rejected));
+            if (verb is not (SmtpVerb.Quit or SmtpVerb.Forbidden))
             {
                 Assert.Equal("Bad sequence of commands: access denied, only QUIT is accepted", SmtpStateTable.Check(verb, SessionState.Rejected)!.Text);
             }

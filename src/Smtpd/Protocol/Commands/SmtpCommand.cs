@@ -162,3 +162,17 @@ internal sealed class AuthCommand(string mechanism, string? initialResponse) : S
     /// <summary>The base64 initial response; "=" stands for an empty one; <see langword="null"/> when absent.</summary>
     public string? InitialResponse { get; } = initialResponse;
 }
+
+/// <summary>
+/// An HTTP request line sent to the SMTP port, as a browser or a server-side request forgery would. Like Postfix's
+/// <c>smtpd_forbidden_commands</c>, it ends the session at once, so no line of the request body is run as SMTP.
+/// </summary>
+internal sealed class ForbiddenCommand : SmtpCommand
+{
+    public static readonly ForbiddenCommand Instance = new();
+
+    private ForbiddenCommand()
+        : base(SmtpVerb.Forbidden)
+    {
+    }
+}
