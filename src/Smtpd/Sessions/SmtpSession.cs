@@ -74,6 +74,9 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     private long _contentStartedAt;
     private bool _hasUnflushedReplies;
     private bool _closeAfterReply;
+
+    // A flush or the final 421 could not be completed: the client is not reading, so the connection is reset.
+    private bool _writeCutShort;
     private int _disposed;
 
     // The open transaction (RFC 5321 3.3).
@@ -209,7 +212,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         }
 
         _content?.Dispose();
-        if (_hasUnflushedReplies || _closeReason != CloseReason.None)
+        if (_hasUnflushedReplies || _writeCutShort)
         {
             // Replies are still queued for a client that is not reading them (a timeout or a shutdown cut a flush
             // short): completing the writer would wait for that client forever. Reset the connection instead, so
@@ -803,6 +806,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         ArmTimeout(_options.CommandTimeout);
         var result = await _output.FlushAsync();
         DisarmTimeout();
+        _writeCutShort |= result.IsCanceled;
         return !result.IsCanceled && !result.IsCompleted;
     }
 
@@ -823,6 +827,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
+            _writeCutShort = true;
             Log.ConnectionLost(_logger, ex);
         }
     }
