@@ -62,7 +62,7 @@ start_server() {
     netdumbster) dotnet bench/Peers/NetDumbsterPeer/bin/Release/net10.0/NetDumbsterPeer.dll "$port" >/dev/null 2>&1 & ;;
     aiosmtpd) /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Sink >/dev/null 2>&1 & ;;
     node) node bench/Peers/node/server.js "$port" >/dev/null 2>&1 & ;;
-    smtpd-cli) dotnet src/Smtpd.Cli/bin/Release/net10.0/smtpd.dll --listen "127.0.0.1:$port" --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
+    smtpd-cli) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
     smtp4dev) bench/.tools/smtp4dev --smtpport "$port" --urls "http://127.0.0.1:0" --db "" --hostname 127.0.0.1 >/dev/null 2>&1 & ;;
     *) log "unknown server $name"; return 1 ;;
   esac
@@ -86,7 +86,7 @@ n() { awk -v v="$1" -v s="$scale" 'BEGIN {x=int(v*s); if (x<1) x=1; print x}'; }
 # run_one WORKLOAD SERVER -> prints "msgs/s MiB/s cpu_ms_per_1000 peak_rss_mib extra" or "fail"
 run_one() {
   local workload=$1 server=$2 port pid
-  next_port=$((next_port + 1)); port=$next_port
+  port=$3
   pid=$(start_server "$server" "$port") || { echo fail; return; }
   local messages size src_args
   case "$workload" in
@@ -153,7 +153,8 @@ for rep in $(seq 1 "$reps"); do
     [ "$workload" = E ] && list="smtpd-cli smtp4dev"
     for server in $list; do
       log "rep $rep workload $workload server $server"
-      echo "$workload $server $(run_one "$workload" "$server")" >> "$results"
+      next_port=$((next_port + 1))
+      echo "$workload $server $(run_one "$workload" "$server" "$next_port")" >> "$results"
     done
   done
 done
