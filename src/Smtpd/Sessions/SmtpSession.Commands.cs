@@ -371,13 +371,9 @@ internal sealed partial class SmtpSession
             return await deliver(message, cancellationToken);
         }
 
-        if (_options.DeliverLines is { } deliverLines)
-        {
-            var recipients = message.Envelope.Recipients.Select(r => r.Address).ToArray();
-            return await deliverLines(message.Envelope.SenderAddress, recipients, await ReadLinesAsync(message, cancellationToken), _context, cancellationToken);
-        }
-
-        return SmtpVerdict.Accept;
+        // Only called when some delivery callback is set (DeliverAsync accepts directly otherwise): this is the last.
+        var recipients = message.Envelope.Recipients.Select(r => r.Address).ToArray();
+        return await _options.DeliverLines!(message.Envelope.SenderAddress, recipients, await ReadLinesAsync(message, cancellationToken), _context, cancellationToken);
     }
 
     private static async Task<IReadOnlyList<string>> ReadLinesAsync(SmtpMessage message, CancellationToken cancellationToken)
