@@ -9,7 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-reps=3; scale=1; servers="smtpd smtpd-default smtp-sink smtpserver netdumbster aiosmtpd node"; workloads="A B C D E F"
+reps=3; scale=1; servers="smtpd smtpd-deliver smtpd-default smtp-sink smtpserver netdumbster aiosmtpd node"; workloads="A B C D E F"
 while [ $# -gt 0 ]; do
   case "$1" in
     --reps) reps=$2; shift 2 ;;
@@ -56,6 +56,7 @@ start_server() {
   dir=$(mktemp -d)
   case "$name" in
     smtpd) dotnet bench/SinkServer/bin/Release/net10.0/SinkServer.dll "$port" >/dev/null 2>&1 & ;;
+    smtpd-deliver) SMTPD_BENCH_DELIVER=1 dotnet bench/SinkServer/bin/Release/net10.0/SinkServer.dll "$port" >/dev/null 2>&1 & ;;
     smtpd-default) SMTPD_BENCH_INLINE=0 dotnet bench/SinkServer/bin/Release/net10.0/SinkServer.dll "$port" >/dev/null 2>&1 & ;;
     smtp-sink) smtp-sink -u nobody -m 4096 "127.0.0.1:$port" 4096 >/dev/null 2>&1 & ;;
     smtpserver) dotnet bench/Peers/SmtpServerPeer/bin/Release/net10.0/SmtpServerPeer.dll "$port" >/dev/null 2>&1 & ;;

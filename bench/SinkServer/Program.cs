@@ -1,4 +1,5 @@
-// A benchmark target: Smtpd with a no-op delivery, on 127.0.0.1:PORT (default 2526).
+// A benchmark target: Smtpd as a sink (or, with SMTPD_BENCH_DELIVER=1, with a no-op Deliver callback) on
+// 127.0.0.1:PORT (default 2526).
 // Usage: SinkServer [port] [max-sessions]
 using System.Globalization;
 using System.Net;
@@ -20,8 +21,15 @@ var options = new SmtpServerOptions
     MaxSessions = maxSessions,
     MaxSessionsPerClient = maxSessions,
     MaxMessageSize = 64L * 1024 * 1024,
-    // No delivery callback: the server accepts and discards, like smtp-sink.
+    // No delivery callback: the server accepts and discards, like smtp-sink, and stores no content.
 };
+if (Environment.GetEnvironmentVariable("SMTPD_BENCH_DELIVER") == "1")
+{
+    // The "smtpd-deliver" row: a no-op callback, so every message is buffered (and spooled past 64 KiB) as it
+    // would be for a real application, and a message object is built.
+    options.Deliver = static (_, _) => ValueTask.FromResult(SmtpVerdict.Accept);
+}
+
 await using var server = new SmtpServer(options);
 server.Start(IPAddress.Loopback, port);
 Console.WriteLine($"listening {server.Endpoints[0]}");

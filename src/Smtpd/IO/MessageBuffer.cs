@@ -44,6 +44,13 @@ internal sealed class MessageBuffer : IDisposable
     /// <summary>Whether more was written than <see cref="MaxLength"/> allows.</summary>
     public bool Overflowed => ReceivedLength > MaxLength;
 
+    /// <summary>
+    /// Whether octets are only counted and never stored: a server with no delivery callback is a sink (as Postfix's
+    /// smtp-sink), and copying content that nobody will read into memory or a temporary file would be wasted work.
+    /// The size limit still applies through <see cref="Overflowed"/>.
+    /// </summary>
+    public bool CountOnly { get; set; }
+
     /// <summary>Whether the content went to a temporary file.</summary>
     public bool IsSpooled => _file is not null;
 
@@ -53,7 +60,7 @@ internal sealed class MessageBuffer : IDisposable
         ObjectDisposedException.ThrowIf(_completed, this);
         var room = MaxLength - ReceivedLength;
         ReceivedLength += data.Length;
-        if (room <= 0)
+        if (room <= 0 || CountOnly)
         {
             return;
         }

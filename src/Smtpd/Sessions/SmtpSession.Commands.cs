@@ -320,7 +320,7 @@ internal sealed partial class SmtpSession
         else
         {
             content.Complete();
-            if (_options.DeliverMime is null && _options.Deliver is null && _options.DeliverLines is null)
+            if (!HasDeliveryCallback)
             {
                 // No delivery callback: the server is a sink, like Postfix's smtp-sink, and builds no message object.
                 reply = SmtpReplies.MessageAccepted;
@@ -335,7 +335,7 @@ internal sealed partial class SmtpSession
             if (reply.IsPositive)
             {
                 _junkCommands = 0;
-                Log.MessageAccepted(_logger, content.Length, _sender?.Address ?? string.Empty, _recipients.Count);
+                Log.MessageAccepted(_logger, content.ReceivedLength, _sender?.Address ?? string.Empty, _recipients.Count);
             }
         }
 
@@ -392,7 +392,11 @@ internal sealed partial class SmtpSession
         _content ??= NewContentBuffer();
         _content.Reset();
         _content.MaxLength = _options.MaxMessageSize;
+        _content.CountOnly = !HasDeliveryCallback;
     }
+
+    /// <summary>Whether anything will read the content; without a delivery callback the server is a sink.</summary>
+    private bool HasDeliveryCallback => _options.DeliverMime is not null || _options.Deliver is not null || _options.DeliverLines is not null;
 
     private MessageBuffer NewContentBuffer() => new(_options.MessageMemoryThreshold, _options.MaxMessageSize, _options.SpoolDirectory);
 

@@ -173,6 +173,36 @@ public sealed class MessageBufferTests : IDisposable
     }
 
     [Fact]
+    public void ACountOnlyBufferCountsEveryOctetButStoresNoneAndNeverSpills()
+    {
+        using var buffer = NewBuffer(maxLength: 3 * Threshold);
+        buffer.CountOnly = true;
+
+        WriteInPieces(buffer, Pattern(2 * Threshold));
+        buffer.Complete();
+
+        Assert.False(buffer.Overflowed);
+        Assert.False(buffer.IsSpooled);
+        Assert.Equal(0, buffer.Length);
+        Assert.Equal(2 * Threshold, buffer.ReceivedLength);
+        Assert.Empty(Directory.GetFiles(_spool));
+    }
+
+    [Fact]
+    public void ACountOnlyBufferStillReportsOverflowPastMaxLength()
+    {
+        using var buffer = NewBuffer(maxLength: 1000);
+        buffer.CountOnly = true;
+
+        buffer.Write(Pattern(1000));
+        Assert.False(buffer.Overflowed);
+        buffer.Write(Pattern(1));
+
+        Assert.True(buffer.Overflowed);
+        Assert.Equal(1001, buffer.ReceivedLength);
+    }
+
+    [Fact]
     public void ContentOfExactlyMaxLengthDoesNotOverflow()
     {
         using var buffer = NewBuffer(maxLength: 100);

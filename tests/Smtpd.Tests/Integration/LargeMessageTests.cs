@@ -176,6 +176,39 @@ public sealed class LargeMessageTests : IDisposable
     }
 
     [Fact]
+    public async Task WithoutADeliveryCallbackContentIsCountedNotStoredAndTheSizeLimitStillHolds()
+    {
+        const long limit = 4 * MiB;
+        await using var server = TestServer.Start(o =>
+        {
+            o.Deliver = null;
+            o.MaxMessageSize = limit;
+            o.MessageMemoryThreshold = 4 * 1024;
+            o.SpoolDirectory = _spool;
+        });
+        await using var client = await server.ConnectAndEhloAsync();
+
+        // A sink (like smtp-sink) never spools: with a callback this much content would be in a spool file by now.
+        Assert.Equal("250 2.1.0 Sender OK", await client.CommandAsync("MAIL FROM:<a@example.com>"));
+        Assert.Equal("250 2.1.5 Recipient OK", await client.CommandAsync("RCPT TO:<b@example.com>"));
+        Assert.Equal("354 End data with <CR><LF>.<CR><LF>", await client.CommandAsync("DATA"));
+        await SendContentAsync(client, 2 * MiB, stuff: true, peak: null);
+        Assert.False(client.Socket.Poll(100_000, SelectMode.SelectRead));
+        Assert.Empty(Directory.GetFiles(_spool));
+        await client.SendAsync(".\r\n"u8.ToArray());
+        Assert.Equal("250 2.0.0 Message accepted", await client.ReadReplyAsync());
+
+        // Counting still enforces MaxMessageSize (RFC 5321 4.5.3.1.10).
+        Assert.Equal("250 2.1.0 Sender OK", await client.CommandAsync("MAIL FROM:<a@example.com>"));
+        Assert.Equal("250 2.1.5 Recipient OK", await client.CommandAsync("RCPT TO:<b@example.com>"));
+        Assert.Equal("354 End data with <CR><LF>.<CR><LF>", await client.CommandAsync("DATA"));
+        await SendContentAsync(client, limit + 1000, stuff: true, peak: null);
+        await client.SendAsync(".\r\n"u8.ToArray());
+        Assert.Equal(SizeExceeded552, await client.ReadReplyAsync());
+        Assert.Empty(Directory.GetFiles(_spool));
+    }
+
+    [Fact]
     public async Task AMessageExactlyAtMaxMessageSizeIsAccepted()
     {
         const long limit = 64 * 1024;
