@@ -13,6 +13,8 @@ public class CommandParsingBenchmarks
     private static readonly byte[] Bdat = "BDAT 1024 LAST\r\n"u8.ToArray();
     private static readonly byte[] Mail = "MAIL FROM:<sender@example.com> SIZE=1024 BODY=8BITMIME\r\n"u8.ToArray();
     private static readonly byte[] Rcpt = "RCPT TO:<recipient@example.org>\r\n"u8.ToArray();
+    private static readonly byte[] MailDsn = "MAIL FROM:<sender@example.com> SIZE=1024 RET=HDRS ENVID=QQ314159\r\n"u8.ToArray();
+    private static readonly byte[] RcptDsn = "RCPT TO:<recipient@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;recipient@example.org\r\n"u8.ToArray();
     private static readonly byte[] Unknown = "XYZZY plugh\r\n"u8.ToArray();
 
     [Benchmark]
@@ -35,4 +37,12 @@ public class CommandParsingBenchmarks
 
     [Benchmark]
     public object ParseRcpt() => CommandParser.Parse(Rcpt.AsSpan(0, Rcpt.Length - 1), smtpUtf8: false);
+
+    /// <summary>MAIL with the RFC 3461 parameters: ENVID costs its decoded string.</summary>
+    [Benchmark]
+    public object ParseMailWithDsn() => CommandParser.Parse(MailDsn.AsSpan(0, MailDsn.Length - 1), smtpUtf8: false, dsn: true);
+
+    /// <summary>RCPT with NOTIFY and ORCPT: one SmtpRecipientDsn and the two ORCPT strings.</summary>
+    [Benchmark]
+    public object ParseRcptWithDsn() => CommandParser.Parse(RcptDsn.AsSpan(0, RcptDsn.Length - 1), smtpUtf8: false, dsn: true);
 }

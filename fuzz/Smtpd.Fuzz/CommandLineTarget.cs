@@ -4,7 +4,8 @@ namespace Smtpd.Fuzz;
 
 /// <summary>
 /// The command-line parser: every LF-terminated line of the input within the 512-octet limit goes through
-/// <c>CommandParser.Parse</c>, with and without SMTPUTF8, and the result is checked against the grammar.
+/// <c>CommandParser.Parse</c>, with and without SMTPUTF8 and with DSN on and off, and the result is checked against
+/// the grammar.
 /// </summary>
 internal static class CommandLineTarget
 {
@@ -20,16 +21,18 @@ internal static class CommandLineTarget
             rest = end < 0 ? [] : rest[(end + 1)..];
             if (line.Length + 1 <= 512)
             {
-                CheckLine(line, smtpUtf8: false);
-                CheckLine(line, smtpUtf8: true);
+                CheckLine(line, smtpUtf8: false, dsn: false);
+                CheckLine(line, smtpUtf8: true, dsn: false);
+                CheckLine(line, smtpUtf8: false, dsn: true);
+                CheckLine(line, smtpUtf8: true, dsn: true);
             }
         }
     }
 
-    private static void CheckLine(ReadOnlySpan<byte> line, bool smtpUtf8)
+    private static void CheckLine(ReadOnlySpan<byte> line, bool smtpUtf8, bool dsn)
     {
-        var command = Internals.Parse(null, line, smtpUtf8);
-        var again = Internals.Parse(null, line, smtpUtf8);
+        var command = dsn ? Internals.Parse(null, line, smtpUtf8, dsn: true) : Internals.Parse(null, line, smtpUtf8);
+        var again = dsn ? Internals.Parse(null, line, smtpUtf8, dsn: true) : Internals.Parse(null, line, smtpUtf8);
         Check.That(command.GetType() == again.GetType(), "parsing is deterministic");
 
         var text = line.EndsWith("\r"u8) ? line[..^1] : line;
@@ -63,10 +66,25 @@ internal static class CommandLineTarget
                 }
 
                 Check.That(Internals.MailDeclaredSize(command) is null or >= 0, "SIZE is never negative");
+                if (Internals.MailDsnEnvelopeId(command) is { } envid)
+                {
+                    Check.That(dsn, "ENVID is taken only with DSN on");
+                    Check.That(envid.Length is >= 1 and <= 100 && envid.All(c => c is >= ' ' and < '\x7f'), "ENVID decodes to 1 to 100 printable ASCII characters (RFC 3461 4.4)");
+                }
+
                 break;
             case "RcptCommand":
                 Check.That(verb == "RCPT", "RcptCommand comes from RCPT");
-                PathTarget.CheckMailbox(Internals.RcptRecipient(command), smtpUtf8);
+                var recipient = Internals.RcptRecipient(command);
+                PathTarget.CheckMailbox(recipient, smtpUtf8);
+                if (recipient.Dsn is { } rcptDsn)
+                {
+                    Check.That(dsn, "NOTIFY and ORCPT are taken only with DSN on");
+                    Check.That(rcptDsn.Notify != SmtpDsnNotify.None || rcptDsn.OriginalRecipientType is not null, "a recipient's DSN parameters are never empty");
+                    Check.That(!rcptDsn.Notify.HasFlag(SmtpDsnNotify.Never) || rcptDsn.Notify == SmtpDsnNotify.Never, "NEVER stands alone (RFC 3461 4.1)");
+                    Check.That(rcptDsn.OriginalRecipient is null || (rcptDsn.OriginalRecipient.Length is >= 1 and <= 500 && !rcptDsn.OriginalRecipient.Any(char.IsControl)), "ORCPT decodes to 1 to 500 characters, none a control character");
+                }
+
                 break;
             case "HeloCommand":
                 Check.That(verb is "HELO" or "EHLO", "HeloCommand comes from HELO or EHLO");

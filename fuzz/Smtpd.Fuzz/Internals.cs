@@ -19,6 +19,14 @@ internal static class Internals
     [return: UnsafeAccessorType(SmtpCommandType)]
     public static extern object Parse([UnsafeAccessorType(CommandParserType)] object? type, ReadOnlySpan<byte> line, bool smtpUtf8);
 
+    /// <summary><c>CommandParser.Parse(line, smtpUtf8, dsn)</c>: an <c>SmtpCommand</c>, with the RFC 3461 parameters on or off.</summary>
+    [UnsafeAccessor(UnsafeAccessorKind.StaticMethod, Name = "Parse")]
+    [return: UnsafeAccessorType(SmtpCommandType)]
+    public static extern object Parse([UnsafeAccessorType(CommandParserType)] object? type, ReadOnlySpan<byte> line, bool smtpUtf8, bool dsn);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_DsnEnvelopeId")]
+    public static extern string? MailDsnEnvelopeId([UnsafeAccessorType("Smtpd.Protocol.Commands.MailCommand, Smtpd")] object command);
+
     [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_Sender")]
     public static extern SmtpMailbox? MailSender([UnsafeAccessorType("Smtpd.Protocol.Commands.MailCommand, Smtpd")] object command);
 

@@ -71,6 +71,8 @@ internal static class Program
     {
         var mail = Internals.Parse(null, "MAIL FROM:<a@b.example> SIZE=10"u8, smtpUtf8: false);
         Check.That(Internals.MailSender(mail)?.Address == "a@b.example" && Internals.MailDeclaredSize(mail) == 10, "MAIL accessors");
+        var dsnMail = Internals.Parse(null, "MAIL FROM:<a@b.example> ENVID=x+2By"u8, smtpUtf8: false, dsn: true);
+        Check.That(Internals.MailDsnEnvelopeId(dsnMail) == "x+y", "DSN accessors");
         var decoder = Internals.NewDataDecoder(BareLineEndingPolicy.Reject, 1000);
         var buffer = Internals.NewMessageBuffer(4096, 100, null);
         Check.That(Internals.Decode(decoder, "x\r\n.\r\n"u8, buffer) == 6 && Internals.IsDone(decoder), "DataDecoder accessors");

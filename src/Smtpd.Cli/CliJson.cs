@@ -1,10 +1,11 @@
 using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
+using Smtpd.Cli.Storage;
 
 namespace Smtpd.Cli;
 
-/// <summary>JSON helpers shared by the events, <c>smtpd list --json</c> and the store's recipient column.</summary>
+/// <summary>JSON helpers shared by the events, <c>smtpd list --json</c> and the store's recipient columns.</summary>
 internal static class CliJson
 {
     /// <summary>
@@ -40,5 +41,87 @@ internal static class CliJson
     {
         using var document = JsonDocument.Parse(json);
         return document.RootElement.EnumerateArray().Select(e => e.GetString() ?? string.Empty).ToArray();
+    }
+
+    /// <summary>
+    /// Writes the <c>dsn</c> object of a message, only when it carried a DSN parameter: <c>ret</c>, <c>envid</c> and
+    /// <c>recipients</c> (each with <c>to</c>, <c>notify</c>, <c>orcpt</c>), each member only when present.
+    /// </summary>
+    /// <param name="writer">The writer, inside the message object.</param>
+    /// <param name="message">The message.</param>
+    public static void WriteDsn(Utf8JsonWriter writer, MessageRecord message)
+    {
+        if (!message.HasDsn)
+        {
+            return;
+        }
+
+        writer.WriteStartObject("dsn");
+        if (message.DsnReturn is { } ret)
+        {
+            writer.WriteString("ret", ret);
+        }
+
+        if (message.DsnEnvelopeId is { } envid)
+        {
+            writer.WriteString("envid", envid);
+        }
+
+        if (message.RecipientDsn.Count > 0)
+        {
+            writer.WritePropertyName("recipients");
+            WriteRecipientDsn(writer, message.RecipientDsn);
+        }
+
+        writer.WriteEndObject();
+    }
+
+    /// <summary>Serializes per-recipient DSN parameters as the JSON array the store keeps in <c>rcpt_dsn</c>.</summary>
+    /// <param name="records">The records.</param>
+    /// <returns>The JSON text.</returns>
+    public static string RecipientDsnArray(IReadOnlyList<RecipientDsnRecord> records)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            WriteRecipientDsn(writer, records);
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>Reads what <see cref="RecipientDsnArray"/> wrote.</summary>
+    /// <param name="json">The JSON text.</param>
+    /// <returns>The records.</returns>
+    public static RecipientDsnRecord[] ParseRecipientDsnArray(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return document.RootElement.EnumerateArray().Select(e => new RecipientDsnRecord(
+            e.GetProperty("to").GetString() ?? string.Empty,
+            e.TryGetProperty("notify", out var notify) ? notify.GetString() : null,
+            e.TryGetProperty("orcpt", out var orcpt) ? orcpt.GetString() : null)).ToArray();
+    }
+
+    private static void WriteRecipientDsn(Utf8JsonWriter writer, IReadOnlyList<RecipientDsnRecord> records)
+    {
+        writer.WriteStartArray();
+        foreach (var record in records)
+        {
+            writer.WriteStartObject();
+            writer.WriteString("to", record.To);
+            if (record.Notify is { } notify)
+            {
+                writer.WriteString("notify", notify);
+            }
+
+            if (record.OriginalRecipient is { } orcpt)
+            {
+                writer.WriteString("orcpt", orcpt);
+            }
+
+            writer.WriteEndObject();
+        }
+
+        writer.WriteEndArray();
     }
 }

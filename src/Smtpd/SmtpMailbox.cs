@@ -10,6 +10,11 @@ namespace Smtpd;
 /// backslashes, and an address literal keeps its brackets, so <see cref="Address"/> is a valid RFC 5321
 /// mailbox that can be sent on unchanged. Domains compare case-insensitively; local parts are
 /// case-sensitive (RFC 5321 2.4), except the special recipient <c>Postmaster</c>.
+/// <para>
+/// A recipient also carries the DSN parameters of its RCPT command in <see cref="Dsn"/>, so the recipient list of an
+/// <see cref="SmtpEnvelope"/> and the recipient a <see cref="RecipientValidator"/> sees both have them at hand.
+/// Equality compares the address only.
+/// </para>
 /// </remarks>
 public sealed class SmtpMailbox : IEquatable<SmtpMailbox>
 {
@@ -28,6 +33,13 @@ public sealed class SmtpMailbox : IEquatable<SmtpMailbox>
 
     /// <summary>The whole mailbox, <c>local@domain</c>.</summary>
     public string Address { get; }
+
+    /// <summary>
+    /// The RFC 3461 <c>NOTIFY</c> and <c>ORCPT</c> parameters of the RCPT command that named this recipient;
+    /// <see langword="null"/> when it had neither, and always for a sender (whose <c>RET</c> and <c>ENVID</c> are on
+    /// the <see cref="SmtpEnvelope"/>). Set only when <see cref="SmtpServerOptions.EnableDsn"/> is on.
+    /// </summary>
+    public SmtpRecipientDsn? Dsn { get; internal set; }
 
     /// <summary>Whether this is the RFC 5321 4.5.1 <c>Postmaster</c> mailbox, in any letter case.</summary>
     public bool IsPostmaster => LocalPart.Equals("Postmaster", StringComparison.OrdinalIgnoreCase);

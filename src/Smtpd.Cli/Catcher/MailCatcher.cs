@@ -125,6 +125,7 @@ internal sealed class MailCatcher : IAsyncDisposable
             ServerCertificate = _certificate,
             RequireTls = s.RequireTls,
             RequireAuth = s.RequireAuth,
+            EnableDsn = !s.NoDsn,
             // Checked at every command only to answer MAIL with 421 once a shutdown has begun.
             FilterCommand = FilterCommand,
             Banner = "ESMTP smtpd mail catcher ready",

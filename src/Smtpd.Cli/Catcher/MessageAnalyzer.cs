@@ -65,6 +65,14 @@ internal static class MessageAnalyzer
             User = message.Session.AuthenticatedIdentity,
             Size = message.Size,
             Sha256 = sha256,
+            DsnReturn = message.Envelope.DsnReturn switch
+            {
+                SmtpDsnReturn.Full => "FULL",
+                SmtpDsnReturn.Headers => "HDRS",
+                _ => null,
+            },
+            DsnEnvelopeId = message.Envelope.DsnEnvelopeId,
+            RecipientDsn = RecipientDsnRecord.From(message.Envelope.Recipients),
         };
 
         if (content is not null)

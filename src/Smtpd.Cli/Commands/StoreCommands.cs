@@ -228,6 +228,17 @@ internal static class StoreCommands
         output.WriteLine($"Received:      {m.ReceivedAtText}");
         output.WriteLine($"Envelope-From: <{m.MailFrom}>");
         output.WriteLine($"Envelope-To:   {string.Join(", ", m.Recipients.Select(r => $"<{r}>"))}");
+        if (m.DsnReturn is not null || m.DsnEnvelopeId is not null)
+        {
+            // RFC 3461 4.3 and 4.4, as the client sent them (ENVID decoded).
+            output.WriteLine($"DSN:          {(m.DsnReturn is null ? "" : $" RET={m.DsnReturn}")}{(m.DsnEnvelopeId is null ? "" : $" ENVID={m.DsnEnvelopeId}")}");
+        }
+
+        foreach (var r in m.RecipientDsn)
+        {
+            output.WriteLine($"DSN-Recipient: <{r.To}>{(r.Notify is null ? "" : $" NOTIFY={r.Notify}")}{(r.OriginalRecipient is null ? "" : $" ORCPT={r.OriginalRecipient}")}");
+        }
+
         output.WriteLine($"Client:        {m.Client} (HELO {m.Helo}){(m.Tls ? $", TLS {m.TlsProtocol}" : "")}{(m.User is null ? "" : $", user {m.User}")}");
         output.WriteLine($"Size:          {m.Size} octets, SHA-256 {m.Sha256}");
         output.WriteLine();
@@ -295,6 +306,7 @@ internal static class StoreCommands
                 WriteNullable(writer, "date", m.HeaderDate);
                 WriteNullable(writer, "messageId", m.MessageId);
                 writer.WriteBoolean("hasAttachments", m.HasAttachments);
+                CliJson.WriteDsn(writer, m);
                 writer.WriteEndObject();
             }
 

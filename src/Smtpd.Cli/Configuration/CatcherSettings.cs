@@ -59,6 +59,13 @@ internal sealed class CatcherSettings
 
     public bool RequireAuth { get; init; }
 
+    /// <summary>
+    /// Whether DSN is not offered. The catcher offers it by default, unlike the library: an application under test
+    /// that asks for notifications wants to see its RET, ENVID, NOTIFY and ORCPT recorded, and a catcher delivers
+    /// nowhere, so there is no notification to promise.
+    /// </summary>
+    public bool NoDsn { get; init; }
+
     public required string DatabasePath { get; init; }
 
     public string? Maildir { get; init; }
@@ -133,6 +140,7 @@ internal sealed class CatcherSettings
             AuthUsers = auth,
             AuthAny = sources.IsOn(Flags.AuthAny),
             RequireAuth = sources.IsOn(Flags.RequireAuth),
+            NoDsn = sources.IsOn(Flags.NoDsn),
             DatabasePath = Path.GetFullPath(sources.Get(Flags.Db)?.Value is { Length: > 0 } db ? db : DefaultPaths.Database),
             Maildir = sources.Get(Flags.Maildir)?.Value,
             NoStore = sources.IsOn(Flags.NoStore),

@@ -53,6 +53,7 @@ internal static class Flags
     public static readonly Flag Auth = new("auth", FlagKind.List, "USER:PASS", "Offer AUTH and accept this user and password (repeatable).");
     public static readonly Flag AuthAny = new("auth-any", FlagKind.Switch, null, "Offer AUTH and accept any credentials.");
     public static readonly Flag RequireAuth = new("require-auth", FlagKind.Switch, null, "Refuse mail until the client authenticates (530 5.7.0).");
+    public static readonly Flag NoDsn = new("no-dsn", FlagKind.Switch, null, "Do not offer DSN (RFC 3461): RET, ENVID, NOTIFY and ORCPT get 555 instead of being recorded.");
     public static readonly Flag Db = new("db", FlagKind.Single, "PATH", "The SQLite store (default: " + DefaultPaths.DatabaseDisplay + ").");
     public static readonly Flag Maildir = new("maildir", FlagKind.Single, "DIR", "Also write every message to the Maildir DIR (tmp, fsync, rename into new).");
     public static readonly Flag NoStore = new("no-store", FlagKind.Switch, null, "Keep nothing in the SQLite store: a sink (with --maildir, only Maildir files).");
@@ -67,7 +68,7 @@ internal static class Flags
     [
         Listen, Smtps, Hostname, MaxSize, MaxRecipients, MaxConnections, MaxConnectionsPerIp, Timeout,
         RejectHost, AllowSender, RejectSender, AllowRecipient, RejectRecipient,
-        TlsCert, TlsKey, TlsSelfSigned, RequireTls, Auth, AuthAny, RequireAuth,
+        TlsCert, TlsKey, TlsSelfSigned, RequireTls, Auth, AuthAny, RequireAuth, NoDsn,
         Db, Maildir, NoStore, Retain, Json, Quiet, Verbose, Config,
     ];
 }

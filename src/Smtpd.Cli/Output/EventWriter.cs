@@ -91,6 +91,7 @@ internal sealed class EventWriter(Stream stdout, OutputMode mode)
                     }
 
                     writer.WriteString("subject", message.Subject ?? string.Empty);
+                    CliJson.WriteDsn(writer, message);
                 });
                 break;
             case OutputMode.Human:

@@ -54,6 +54,18 @@ internal sealed record MessageRecord
     /// <summary>Whether some MIME part is an attachment.</summary>
     public bool HasAttachments { get; init; }
 
+    /// <summary>The RFC 3461 <c>RET</c> parameter as sent on the wire, <c>FULL</c> or <c>HDRS</c>; <see langword="null"/> without one.</summary>
+    public string? DsnReturn { get; init; }
+
+    /// <summary>The RFC 3461 <c>ENVID</c> parameter, decoded from xtext; <see langword="null"/> without one.</summary>
+    public string? DsnEnvelopeId { get; init; }
+
+    /// <summary>The RFC 3461 <c>NOTIFY</c> and <c>ORCPT</c> parameters of the recipients that had any, in RCPT order.</summary>
+    public IReadOnlyList<RecipientDsnRecord> RecipientDsn { get; init; } = [];
+
+    /// <summary>Whether the message carried any DSN parameter; only then do <c>show</c> and the JSON mention DSN.</summary>
+    public bool HasDsn => DsnReturn is not null || DsnEnvelopeId is not null || RecipientDsn.Count > 0;
+
     /// <summary>The time as stored and printed: ISO 8601 in UTC with seven fractional digits, so text order is time order.</summary>
     public string ReceivedAtText => FormatTime(ReceivedAt);
 
@@ -62,4 +74,68 @@ internal sealed record MessageRecord
     /// <returns>ISO 8601 in UTC.</returns>
     public static string FormatTime(DateTimeOffset time) =>
         time.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>The DSN parameters of one RCPT command.</summary>
+/// <param name="To">The recipient address.</param>
+/// <param name="Notify">The <c>NOTIFY</c> value as on the wire (<c>NEVER</c>, or a list such as <c>SUCCESS,FAILURE</c>); <see langword="null"/> without one.</param>
+/// <param name="OriginalRecipient">
+/// The <c>ORCPT</c> as an RFC 3464 2.3.1 <c>Original-Recipient</c> field writes it, <c>address-type;address</c> with the
+/// address decoded (<c>rfc822;bob@example.com</c>); <see langword="null"/> without one.
+/// </param>
+internal sealed record RecipientDsnRecord(string To, string? Notify, string? OriginalRecipient)
+{
+    /// <summary>The DSN parameters of the recipients that had any, in RCPT order.</summary>
+    /// <param name="recipients">The envelope's recipients.</param>
+    /// <returns>One record per recipient with DSN parameters; empty when none had any.</returns>
+    public static RecipientDsnRecord[] From(IReadOnlyList<SmtpMailbox> recipients)
+    {
+        List<RecipientDsnRecord>? records = null;
+        foreach (var recipient in recipients)
+        {
+            if (recipient.Dsn is { } dsn)
+            {
+                (records ??= []).Add(new RecipientDsnRecord(
+                    recipient.Address,
+                    NotifyText(dsn.Notify),
+                    dsn.OriginalRecipientType is null ? null : dsn.OriginalRecipientType + ";" + dsn.OriginalRecipient));
+            }
+        }
+
+        return records?.ToArray() ?? [];
+    }
+
+    /// <summary>The wire form of a <c>NOTIFY</c> value, or <see langword="null"/> for none.</summary>
+    /// <param name="notify">The value.</param>
+    /// <returns>The text.</returns>
+    public static string? NotifyText(SmtpDsnNotify notify)
+    {
+        if (notify == SmtpDsnNotify.None)
+        {
+            return null;
+        }
+
+        if (notify.HasFlag(SmtpDsnNotify.Never))
+        {
+            return "NEVER";
+        }
+
+        List<string> parts = [];
+        if (notify.HasFlag(SmtpDsnNotify.Success))
+        {
+            parts.Add("SUCCESS");
+        }
+
+        if (notify.HasFlag(SmtpDsnNotify.Failure))
+        {
+            parts.Add("FAILURE");
+        }
+
+        if (notify.HasFlag(SmtpDsnNotify.Delay))
+        {
+            parts.Add("DELAY");
+        }
+
+        return string.Join(',', parts);
+    }
 }

@@ -17,7 +17,7 @@ internal sealed class MessageStore : IDisposable
 {
     private const string Columns = """
         id, received_at, mail_from, rcpt_to, client, helo, tls, tls_protocol, auth_user, size, sha256,
-        subject, header_from, header_to, header_date, message_id, has_attachments
+        subject, header_from, header_to, header_date, message_id, has_attachments, dsn_ret, dsn_envid, rcpt_dsn
         """;
 
     private readonly SqliteConnection _connection;
@@ -176,6 +176,9 @@ internal sealed class MessageStore : IDisposable
                 HeaderDate = reader.IsDBNull(14) ? null : reader.GetString(14),
                 MessageId = reader.IsDBNull(15) ? null : reader.GetString(15),
                 HasAttachments = reader.GetInt64(16) != 0,
+                DsnReturn = reader.IsDBNull(17) ? null : reader.GetString(17),
+                DsnEnvelopeId = reader.IsDBNull(18) ? null : reader.GetString(18),
+                RecipientDsn = reader.IsDBNull(19) ? [] : CliJson.ParseRecipientDsnArray(reader.GetString(19)),
             });
         }
 

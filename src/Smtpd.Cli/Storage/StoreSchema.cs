@@ -8,8 +8,11 @@ namespace Smtpd.Cli.Storage;
 /// </summary>
 internal static class StoreSchema
 {
-    /// <summary>The schema version kept in <c>PRAGMA user_version</c>.</summary>
-    public const int Version = 1;
+    /// <summary>
+    /// The schema version kept in <c>PRAGMA user_version</c>. 1: the first layout. 2: adds the DSN columns
+    /// <c>dsn_ret</c>, <c>dsn_envid</c> and <c>rcpt_dsn</c>; a version 1 store is upgraded in place when opened.
+    /// </summary>
+    public const int Version = 2;
 
     /// <summary>
     /// Raw content is kept in rows of at most this many octets, so neither writing nor reading a message ever holds
@@ -54,7 +57,10 @@ internal static class StoreSchema
             header_to       TEXT,
             header_date     TEXT,
             message_id      TEXT,
-            has_attachments INTEGER NOT NULL
+            has_attachments INTEGER NOT NULL,
+            dsn_ret         TEXT,
+            dsn_envid       TEXT,
+            rcpt_dsn        TEXT
         );
         CREATE TABLE IF NOT EXISTS message_chunks (
             chunk_key  INTEGER PRIMARY KEY,
@@ -62,6 +68,16 @@ internal static class StoreSchema
             seq        INTEGER NOT NULL,
             data       BLOB    NOT NULL
         );
+        """;
+
+    /// <summary>
+    /// Upgrades a version 1 store: the DSN columns are nullable, so adding them is all it takes and every stored
+    /// message simply has no DSN parameters. ALTER TABLE ... ADD COLUMN rewrites nothing, so this is instant.
+    /// </summary>
+    private const string UpgradeFrom1Sql = """
+        ALTER TABLE messages ADD COLUMN dsn_ret TEXT;
+        ALTER TABLE messages ADD COLUMN dsn_envid TEXT;
+        ALTER TABLE messages ADD COLUMN rcpt_dsn TEXT;
         """;
 
     /// <summary>The connection string for <paramref name="path"/>.</summary>
@@ -103,20 +119,13 @@ internal static class StoreSchema
             // FULL, not NORMAL: in WAL mode NORMAL skips the fsync at commit, so the last commits before a power
             // loss could vanish after their 250. FULL costs one fsync per commit, which group commit shares.
             Execute(connection, "PRAGMA synchronous = FULL");
-            var version = Convert.ToInt32(Scalar(connection, "PRAGMA user_version"), System.Globalization.CultureInfo.InvariantCulture);
+            var version = UserVersion(connection);
             if (version > Version)
             {
                 throw new InvalidOperationException($"the store {path} has schema version {version}; this smtpd knows version {Version} at most");
             }
 
-            if (version < Version)
-            {
-                using var transaction = connection.BeginTransaction();
-                Execute(connection, CreateSql, transaction);
-                Execute(connection, $"PRAGMA user_version = {Version}", transaction);
-                transaction.Commit();
-            }
-
+            Upgrade(connection);
             return connection;
         }
         catch
@@ -150,6 +159,8 @@ internal static class StoreSchema
         {
             connection.Open();
             Execute(connection, $"PRAGMA busy_timeout = {BusyTimeoutMilliseconds}");
+            // A store written by an older smtpd lacks the newer columns the queries name.
+            Upgrade(connection);
             return connection;
         }
         catch
@@ -157,6 +168,47 @@ internal static class StoreSchema
             connection.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// Brings a store of an older version (or a new, empty file) to <see cref="Version"/> in one transaction; a store
+    /// of this or a newer version is left alone. The version is read again inside the write transaction, so two
+    /// processes opening an old store at once upgrade it once.
+    /// </summary>
+    /// <param name="connection">The open connection.</param>
+    private static void Upgrade(SqliteConnection connection)
+    {
+        if (UserVersion(connection) >= Version)
+        {
+            return;
+        }
+
+        using var transaction = connection.BeginTransaction(deferred: false);
+        var version = UserVersion(connection, transaction);
+        if (version >= Version)
+        {
+            return;
+        }
+
+        if (version == 0)
+        {
+            Execute(connection, CreateSql, transaction);
+        }
+        else
+        {
+            Execute(connection, UpgradeFrom1Sql, transaction);
+        }
+
+        Execute(connection, $"PRAGMA user_version = {Version}", transaction);
+        transaction.Commit();
+    }
+
+    private static int UserVersion(SqliteConnection connection, SqliteTransaction? transaction = null)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA user_version";
+        command.Transaction = transaction;
+        return Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     /// <summary>Runs one statement.</summary>

@@ -49,11 +49,13 @@ internal sealed class StoreWriter : IDisposable
         _insertMessage = _connection.CreateCommand();
         _insertMessage.CommandText = """
             INSERT INTO messages (id, received_at, mail_from, rcpt_to, client, helo, tls, tls_protocol, auth_user, size, sha256,
-                                  subject, header_from, header_to, header_date, message_id, has_attachments)
+                                  subject, header_from, header_to, header_date, message_id, has_attachments,
+                                  dsn_ret, dsn_envid, rcpt_dsn)
             VALUES ($id, $received_at, $mail_from, $rcpt_to, $client, $helo, $tls, $tls_protocol, $auth_user, $size, $sha256,
-                    $subject, $header_from, $header_to, $header_date, $message_id, $has_attachments)
+                    $subject, $header_from, $header_to, $header_date, $message_id, $has_attachments,
+                    $dsn_ret, $dsn_envid, $rcpt_dsn)
             """;
-        foreach (var name in new[] { "id", "received_at", "mail_from", "rcpt_to", "client", "helo", "tls", "tls_protocol", "auth_user", "size", "sha256", "subject", "header_from", "header_to", "header_date", "message_id", "has_attachments" })
+        foreach (var name in new[] { "id", "received_at", "mail_from", "rcpt_to", "client", "helo", "tls", "tls_protocol", "auth_user", "size", "sha256", "subject", "header_from", "header_to", "header_date", "message_id", "has_attachments", "dsn_ret", "dsn_envid", "rcpt_dsn" })
         {
             _insertMessage.Parameters.Add(new SqliteParameter("$" + name, null));
         }
@@ -280,6 +282,9 @@ internal sealed class StoreWriter : IDisposable
         p[14].Value = (object?)r.HeaderDate ?? DBNull.Value;
         p[15].Value = (object?)r.MessageId ?? DBNull.Value;
         p[16].Value = r.HasAttachments ? 1 : 0;
+        p[17].Value = (object?)r.DsnReturn ?? DBNull.Value;
+        p[18].Value = (object?)r.DsnEnvelopeId ?? DBNull.Value;
+        p[19].Value = r.RecipientDsn.Count == 0 ? DBNull.Value : CliJson.RecipientDsnArray(r.RecipientDsn);
         _insertMessage.ExecuteNonQuery();
         return id;
     }

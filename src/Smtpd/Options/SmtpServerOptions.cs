@@ -269,6 +269,19 @@ public sealed class SmtpServerOptions
     } = BareLineEndingPolicy.Reject;
 
     /// <summary>
+    /// Whether the server offers the DSN extension (RFC 3461): EHLO advertises <c>DSN</c>, MAIL accepts <c>RET</c> and
+    /// <c>ENVID</c>, RCPT accepts <c>NOTIFY</c> and <c>ORCPT</c>, and the parsed values reach the callbacks through
+    /// <see cref="SmtpEnvelope.DsnReturn"/>, <see cref="SmtpEnvelope.DsnEnvelopeId"/> and
+    /// <see cref="SmtpMailbox.Dsn"/>. When off, those parameters get <c>555 5.5.4</c> like any unknown parameter.
+    /// Default <see langword="false"/>: advertising DSN promises the client that the notifications it asks for will
+    /// be sent (RFC 3461 5), and Smtpd only hands the parameters to the application, which may never send one.
+    /// Postfix advertises DSN by default because it is the MTA that sends them; a host that does (or that relays
+    /// the parameters to an MTA that does) turns this on. Long <c>ORCPT</c> values may also need a larger
+    /// <see cref="MaxCommandLineLength"/> (RFC 3461 allows a 500-character original address).
+    /// </summary>
+    public bool EnableDsn { get; set => field = Changed(value); }
+
+    /// <summary>
     /// The TLS certificate, with its private key. When set (or <see cref="ServerCertificateSelector"/> is), EHLO
     /// advertises STARTTLS (RFC 3207) and implicit-TLS listeners can be used. Default: none.
     /// </summary>
@@ -385,9 +398,15 @@ public sealed class SmtpServerOptions
 
         byte[] Encode()
         {
-            // RFC 1870 SIZE with the limit; RFC 6152, 6531, 2920, 3030, 2034; STARTTLS (3207) until TLS is up;
-            // AUTH (4954) once the channel allows it.
+            // RFC 1870 SIZE with the limit; RFC 6152, 6531, 2920, 3030, 2034; DSN (3461) when enabled; STARTTLS
+            // (3207) until TLS is up; AUTH (4954) once the channel allows it.
             List<string> lines = [$"SIZE {MaxMessageSize}", "8BITMIME", "SMTPUTF8", "PIPELINING", "CHUNKING", "BINARYMIME", "ENHANCEDSTATUSCODES"];
+            if (EnableDsn)
+            {
+                // RFC 3461 4: the keyword has no parameters.
+                lines.Add("DSN");
+            }
+
             if (offerStartTls)
             {
                 lines.Add("STARTTLS");

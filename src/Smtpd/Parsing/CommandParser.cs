@@ -60,11 +60,18 @@ internal static class CommandParser
         };
     }
 
-    /// <summary>Parses a command line.</summary>
+    /// <summary>Parses a command line, with the DSN parameters unsupported.</summary>
     /// <param name="line">The line without its LF; a final CR, if any, is removed here.</param>
     /// <param name="smtpUtf8">Whether the open transaction's MAIL carried SMTPUTF8, which permits UTF-8 in RCPT.</param>
     /// <returns>The command: a typed command, an <see cref="InvalidCommand"/> carrying its 5xx reply, or <see cref="UnknownCommand.Instance"/>.</returns>
-    public static SmtpCommand Parse(ReadOnlySpan<byte> line, bool smtpUtf8)
+    public static SmtpCommand Parse(ReadOnlySpan<byte> line, bool smtpUtf8) => Parse(line, smtpUtf8, dsn: false);
+
+    /// <summary>Parses a command line.</summary>
+    /// <param name="line">The line without its LF; a final CR, if any, is removed here.</param>
+    /// <param name="smtpUtf8">Whether the open transaction's MAIL carried SMTPUTF8, which permits UTF-8 in RCPT.</param>
+    /// <param name="dsn">Whether the RFC 3461 parameters are supported (<see cref="SmtpServerOptions.EnableDsn"/>); otherwise they are unknown parameters.</param>
+    /// <returns>The command: a typed command, an <see cref="InvalidCommand"/> carrying its 5xx reply, or <see cref="UnknownCommand.Instance"/>.</returns>
+    public static SmtpCommand Parse(ReadOnlySpan<byte> line, bool smtpUtf8, bool dsn)
     {
         if (!line.IsEmpty && line[^1] == (byte)'\r')
         {
@@ -90,8 +97,8 @@ internal static class CommandParser
         return verb switch
         {
             SmtpVerb.Helo or SmtpVerb.Ehlo => ParseHelo(verb, argument),
-            SmtpVerb.Mail => ParseMail(argument),
-            SmtpVerb.Rcpt => ParseRcpt(argument, smtpUtf8),
+            SmtpVerb.Mail => ParseMail(argument, dsn),
+            SmtpVerb.Rcpt => ParseRcpt(argument, smtpUtf8, dsn),
             SmtpVerb.Bdat => ParseBdat(argument),
             SmtpVerb.Data => NoArgument(argument, DataCommand.Instance),
             SmtpVerb.Rset => NoArgument(argument, RsetCommand.Instance),
@@ -162,7 +169,7 @@ internal static class CommandParser
     }
 
     /// <summary><c>mail = "MAIL FROM:" Reverse-path [SP Mail-parameters] CRLF</c> (RFC 5321 4.1.1.2).</summary>
-    private static SmtpCommand ParseMail(ReadOnlySpan<byte> argument)
+    private static SmtpCommand ParseMail(ReadOnlySpan<byte> argument, bool dsn)
     {
         if (!TryStripKeyword(ref argument, "from:"u8))
         {
@@ -180,6 +187,8 @@ internal static class CommandParser
         var body = SmtpBodyType.SevenBit;
         var bodySeen = false;
         var smtpUtf8 = false;
+        var dsnReturn = SmtpDsnReturn.None;
+        string? envelopeId = null;
         var parameters = new ParameterReader(argument[grammar.Position..]);
         while (parameters.TryRead(out var keyword, out var value, out var malformed))
         {
@@ -237,6 +246,37 @@ internal static class CommandParser
 
                 smtpUtf8 = true;
             }
+            else if (dsn && Ascii.EqualsIgnoreCase(keyword, "RET"u8))
+            {
+                // RFC 3461 4.3.
+                if (dsnReturn != SmtpDsnReturn.None)
+                {
+                    return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.DuplicateParameter);
+                }
+
+                if (!DsnGrammar.TryMakeRetValue(value, out dsnReturn))
+                {
+                    return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.DsnRetSyntax);
+                }
+            }
+            else if (dsn && Ascii.EqualsIgnoreCase(keyword, "ENVID"u8))
+            {
+                // RFC 3461 4.4.
+                if (envelopeId is not null)
+                {
+                    return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.DuplicateParameter);
+                }
+
+                var envidError = DsnGrammar.TryMakeEnvelopeId(value, out envelopeId);
+                if (envidError != DsnError.None)
+                {
+                    return new InvalidCommand(SmtpVerb.Mail, DsnErrorReply(envidError, SmtpReplies.DsnEnvidSyntax, SmtpReplies.DsnEnvidTooLong));
+                }
+            }
+            else if (dsn && (Ascii.EqualsIgnoreCase(keyword, "NOTIFY"u8) || Ascii.EqualsIgnoreCase(keyword, "ORCPT"u8)))
+            {
+                return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.DsnRcptParameterOnMail);
+            }
             else
             {
                 return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.UnknownParameter);
@@ -253,11 +293,15 @@ internal static class CommandParser
             return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.Utf8NeedsSmtpUtf8);
         }
 
-        return new MailCommand(sender, size, body, smtpUtf8);
+        return new MailCommand(sender, size, body, smtpUtf8, dsnReturn, envelopeId);
     }
 
     /// <summary><c>rcpt = "RCPT TO:" ( "&lt;Postmaster@" Domain "&gt;" / "&lt;Postmaster&gt;" / Forward-path ) [SP Rcpt-parameters] CRLF</c> (RFC 5321 4.1.1.3).</summary>
-    private static SmtpCommand ParseRcpt(ReadOnlySpan<byte> argument, bool smtpUtf8)
+    /// <remarks>
+    /// The only Rcpt-parameters are RFC 3461's <c>NOTIFY</c> and <c>ORCPT</c>, with DSN enabled. A RCPT without them
+    /// allocates nothing beyond its mailbox: <see cref="SmtpMailbox.Dsn"/> stays <see langword="null"/>.
+    /// </remarks>
+    private static SmtpCommand ParseRcpt(ReadOnlySpan<byte> argument, bool smtpUtf8, bool dsn)
     {
         if (!TryStripKeyword(ref argument, "to:"u8))
         {
@@ -271,11 +315,52 @@ internal static class CommandParser
             return new InvalidCommand(SmtpVerb.Rcpt, PathErrorReply(error, SmtpReplies.BadRecipientAddress));
         }
 
+        var notify = SmtpDsnNotify.None;
+        string? originalRecipientType = null;
+        string? originalRecipient = null;
         var parameters = new ParameterReader(argument[grammar.Position..]);
-        if (parameters.TryRead(out _, out _, out _))
+        while (parameters.TryRead(out var keyword, out var value, out _))
         {
-            // No RCPT parameter is supported yet (DSN's NOTIFY and ORCPT come with RFC 3461 support).
-            return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.UnknownParameter);
+            if (!dsn)
+            {
+                return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.UnknownParameter);
+            }
+
+            if (Ascii.EqualsIgnoreCase(keyword, "NOTIFY"u8))
+            {
+                // RFC 3461 4.1.
+                if (notify != SmtpDsnNotify.None)
+                {
+                    return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.DuplicateParameter);
+                }
+
+                if (!DsnGrammar.TryMakeNotifyValue(value, out notify))
+                {
+                    return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.DsnNotifySyntax);
+                }
+            }
+            else if (Ascii.EqualsIgnoreCase(keyword, "ORCPT"u8))
+            {
+                // RFC 3461 4.2.
+                if (originalRecipientType is not null)
+                {
+                    return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.DuplicateParameter);
+                }
+
+                var orcptError = DsnGrammar.TryMakeOriginalRecipient(value, smtpUtf8, out originalRecipientType, out originalRecipient);
+                if (orcptError != DsnError.None)
+                {
+                    return new InvalidCommand(SmtpVerb.Rcpt, DsnErrorReply(orcptError, SmtpReplies.DsnOrcptSyntax, SmtpReplies.DsnOrcptTooLong));
+                }
+            }
+            else if (Ascii.EqualsIgnoreCase(keyword, "RET"u8) || Ascii.EqualsIgnoreCase(keyword, "ENVID"u8))
+            {
+                return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.DsnMailParameterOnRcpt);
+            }
+            else
+            {
+                return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.UnknownParameter);
+            }
         }
 
         if (parameters.Malformed)
@@ -286,6 +371,11 @@ internal static class CommandParser
         if (recipient.IsInternationalized && !smtpUtf8)
         {
             return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.Utf8NeedsSmtpUtf8);
+        }
+
+        if (notify != SmtpDsnNotify.None || originalRecipientType is not null)
+        {
+            recipient.Dsn = new SmtpRecipientDsn(notify, originalRecipientType, originalRecipient);
         }
 
         return new RcptCommand(recipient);
@@ -351,6 +441,13 @@ internal static class CommandParser
         PathError.LocalPartTooLong => LocalPartTooLong,
         PathError.DomainTooLong => DomainTooLong,
         PathError.PathTooLong => PathTooLong,
+        _ => syntax,
+    };
+
+    private static SmtpReply DsnErrorReply(DsnError error, SmtpReply syntax, SmtpReply tooLong) => error switch
+    {
+        DsnError.ControlCharacter => SmtpReplies.DsnControlCharacter,
+        DsnError.TooLong => tooLong,
         _ => syntax,
     };
 

@@ -34,6 +34,18 @@ internal static class SmtpReplies
     public static readonly SmtpReply UnknownParameter = new(555, "5.5.4", "Unsupported MAIL or RCPT parameter");
     public static readonly SmtpReply BadParameterValue = new(501, "5.5.4", "Syntax error in parameter value");
     public static readonly SmtpReply DuplicateParameter = new(501, "5.5.4", "Syntax error: duplicate parameter");
+    // RFC 3461 DSN parameters: a bad value is a syntax error (501); a parameter given to the wrong command is one that
+    // command does not support (555, RFC 5321 4.1.1.11), as an unknown parameter is.
+    public static readonly SmtpReply DsnRetSyntax = new(501, "5.5.4", "Syntax error in RET parameter: use RET=FULL or RET=HDRS (RFC 3461 4.3)");
+    public static readonly SmtpReply DsnEnvidSyntax = new(501, "5.5.4", "Syntax error in ENVID parameter: xtext expected (RFC 3461 4.4)");
+    public static readonly SmtpReply DsnEnvidTooLong = new(501, "5.5.4", "ENVID parameter longer than 100 characters (RFC 3461 4.4)");
+    public static readonly SmtpReply DsnNotifySyntax = new(501, "5.5.4", "Syntax error in NOTIFY parameter: use NEVER or a list of SUCCESS, FAILURE, DELAY (RFC 3461 4.1)");
+    public static readonly SmtpReply DsnOrcptSyntax = new(501, "5.5.4", "Syntax error in ORCPT parameter: use ORCPT=addr-type;xtext (RFC 3461 4.2)");
+    public static readonly SmtpReply DsnOrcptTooLong = new(501, "5.5.4", "ORCPT address longer than 500 characters (RFC 3461 4.2)");
+    public static readonly SmtpReply DsnControlCharacter = new(501, "5.5.4", "DSN parameter decodes to a control character such as CR, LF or NUL (RFC 3461 4)");
+    public static readonly SmtpReply DsnRcptParameterOnMail = new(555, "5.5.4", "NOTIFY and ORCPT are RCPT parameters (RFC 3461 4)");
+    public static readonly SmtpReply DsnMailParameterOnRcpt = new(555, "5.5.4", "RET and ENVID are MAIL parameters (RFC 3461 4)");
+
     public static readonly SmtpReply BinaryMimeNeedsBdat = new(503, "5.5.1", "BODY=BINARYMIME requires BDAT (RFC 3030 section 3)");
 
     public static readonly SmtpReply SizeExceededAtMail = new(552, "5.3.4", "Message size exceeds fixed maximum message size");

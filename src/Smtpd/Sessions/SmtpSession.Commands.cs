@@ -11,6 +11,10 @@ namespace Smtpd.Sessions;
 /// <summary>The command handlers: one method per command, run once the state table has accepted it.</summary>
 internal sealed partial class SmtpSession
 {
+    // The RFC 3461 parameters of the open transaction's MAIL; each recipient carries its own in SmtpMailbox.Dsn.
+    private SmtpDsnReturn _dsnReturn;
+    private string? _dsnEnvelopeId;
+
     /// <summary>Runs one command.</summary>
     /// <returns><see langword="true"/> when the session must close.</returns>
     private ValueTask<bool> ExecuteAsync(SmtpCommand command)
@@ -196,6 +200,8 @@ internal sealed partial class SmtpSession
         _body = mail.Body;
         _smtpUtf8 = mail.SmtpUtf8;
         _declaredSize = mail.DeclaredSize;
+        _dsnReturn = mail.DsnReturn;
+        _dsnEnvelopeId = mail.DsnEnvelopeId;
         _state = SessionState.MailGiven;
         Reply(accepted);
         return false;
@@ -327,7 +333,7 @@ internal sealed partial class SmtpSession
             }
             else
             {
-                var message = new SmtpMessage(_context, new SmtpEnvelope(_sender, _recipients.ToArray(), _body, _smtpUtf8, _declaredSize), content);
+                var message = new SmtpMessage(_context, new SmtpEnvelope(_sender, _recipients.ToArray(), _body, _smtpUtf8, _declaredSize, _dsnReturn, _dsnEnvelopeId), content);
                 var verdict = await InvokeAsync(static (s, ct) => s.Item1.DeliverToCallbackAsync(s.message, ct), (this, message), "Deliver");
                 reply = Rejection(verdict, SmtpReplies.DeliveryRejected) ?? verdict!.Reply ?? SmtpReplies.MessageAccepted;
             }
@@ -407,6 +413,8 @@ internal sealed partial class SmtpSession
         _body = SmtpBodyType.SevenBit;
         _smtpUtf8 = false;
         _declaredSize = null;
+        _dsnReturn = SmtpDsnReturn.None;
+        _dsnEnvelopeId = null;
         _content?.Reset();
         if (_state is SessionState.MailGiven or SessionState.RecipientGiven or SessionState.BdatInProgress)
         {

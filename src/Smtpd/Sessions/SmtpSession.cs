@@ -588,7 +588,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     {
         if (line.IsSingleSegment)
         {
-            return CommandParser.Parse(line.FirstSpan, _smtpUtf8);
+            return CommandParser.Parse(line.FirstSpan, _smtpUtf8, _options.EnableDsn);
         }
 
         // A line split across buffer segments is copied once; it is at most MaxCommandLineLength octets.
@@ -598,7 +598,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         {
             Span<byte> copy = rented ?? stackalloc byte[1024];
             line.CopyTo(copy);
-            return CommandParser.Parse(copy[..length], _smtpUtf8);
+            return CommandParser.Parse(copy[..length], _smtpUtf8, _options.EnableDsn);
         }
         finally
         {

@@ -26,6 +26,7 @@ public sealed class SmtpServerOptionsTests
         { nameof(SmtpServerOptions.AllowInsecureAuth), false },
         { nameof(SmtpServerOptions.RequireAuth), false },
         { nameof(SmtpServerOptions.RequireTls), false },
+        { nameof(SmtpServerOptions.EnableDsn), false },
     };
 
     public static TheoryData<string, object> ValidValues => new()
@@ -61,6 +62,7 @@ public sealed class SmtpServerOptionsTests
         { nameof(SmtpServerOptions.MaxAuthFailures), 1 },
         { nameof(SmtpServerOptions.MaxAuthFailures), 100 },
         { nameof(SmtpServerOptions.AuthenticationMechanisms), SmtpAuthenticationMechanisms.CramMd5 },
+        { nameof(SmtpServerOptions.EnableDsn), true },
     };
 
     public static TheoryData<string, object> InvalidValues => new()

@@ -576,7 +576,7 @@ public sealed class CommandParserTests
     [InlineData("RCPT TO:<bob@example.com> ORCPT=rfc822;bob@example.com")]
     [InlineData("RCPT TO:<bob@example.com> SIZE=10")]
     [InlineData("RCPT TO:<Postmaster> FOO")]
-    public void RcptWithAnyParameterIs555(string line)
+    public void RcptWithAnyParameterIs555WhenDsnIsDisabled(string line)
     {
         Assert.Same(SmtpReplies.UnknownParameter, InvalidReply(Parse(line), SmtpVerb.Rcpt));
     }

@@ -38,7 +38,7 @@ internal sealed class HeloCommand(string domain, bool extended) : SmtpCommand(ex
 }
 
 /// <summary><c>MAIL FROM:&lt;reverse-path&gt; [parameters]</c> (RFC 5321 4.1.1.2).</summary>
-internal sealed class MailCommand(SmtpMailbox? sender, long? declaredSize, SmtpBodyType body, bool smtpUtf8) : SmtpCommand(SmtpVerb.Mail)
+internal sealed class MailCommand(SmtpMailbox? sender, long? declaredSize, SmtpBodyType body, bool smtpUtf8, SmtpDsnReturn dsnReturn, string? dsnEnvelopeId) : SmtpCommand(SmtpVerb.Mail)
 {
     /// <summary>The reverse-path; <see langword="null"/> for the null path <c>&lt;&gt;</c>.</summary>
     public SmtpMailbox? Sender { get; } = sender;
@@ -49,9 +49,15 @@ internal sealed class MailCommand(SmtpMailbox? sender, long? declaredSize, SmtpB
     public SmtpBodyType Body { get; } = body;
 
     public bool SmtpUtf8 { get; } = smtpUtf8;
+
+    /// <summary>The RFC 3461 RET parameter.</summary>
+    public SmtpDsnReturn DsnReturn { get; } = dsnReturn;
+
+    /// <summary>The RFC 3461 ENVID parameter, decoded; <see langword="null"/> when absent.</summary>
+    public string? DsnEnvelopeId { get; } = dsnEnvelopeId;
 }
 
-/// <summary><c>RCPT TO:&lt;forward-path&gt;</c> (RFC 5321 4.1.1.3).</summary>
+/// <summary><c>RCPT TO:&lt;forward-path&gt; [parameters]</c> (RFC 5321 4.1.1.3); the DSN parameters are on <see cref="SmtpMailbox.Dsn"/>.</summary>
 internal sealed class RcptCommand(SmtpMailbox recipient) : SmtpCommand(SmtpVerb.Rcpt)
 {
     public SmtpMailbox Recipient { get; } = recipient;
