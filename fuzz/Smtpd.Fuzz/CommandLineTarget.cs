@@ -40,7 +40,8 @@ internal static class CommandLineTarget
         var kind = command.GetType().Name;
         if (verb is null)
         {
-            Check.That(kind == "UnknownCommand", $"an unknown verb parses as UnknownCommand, not {kind}");
+            // An HTTP request line is refused as ForbiddenCommand (cross-protocol requests); anything else is unknown.
+            Check.That(kind is "UnknownCommand" or "ForbiddenCommand", $"an unknown verb parses as UnknownCommand or ForbiddenCommand, not {kind}");
             return;
         }
 
