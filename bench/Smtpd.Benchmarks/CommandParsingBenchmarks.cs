@@ -17,6 +17,10 @@ public class CommandParsingBenchmarks
     private static readonly byte[] RcptDsn = "RCPT TO:<recipient@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;recipient@example.org\r\n"u8.ToArray();
     private static readonly byte[] Unknown = "XYZZY plugh\r\n"u8.ToArray();
 
+    // What a session passes: its reusable commands and recent mailboxes (a client repeating its paths, as bulk
+    // senders and smtp-source do). Warm after the first iteration, so the steady state is what is measured.
+    private readonly CommandCache _session = new();
+
     [Benchmark]
     public object ParseNoop() => CommandParser.Parse(Noop.AsSpan(0, Noop.Length - 1), smtpUtf8: false);
 
@@ -45,4 +49,16 @@ public class CommandParsingBenchmarks
     /// <summary>RCPT with NOTIFY and ORCPT: one SmtpRecipientDsn and the two ORCPT strings.</summary>
     [Benchmark]
     public object ParseRcptWithDsn() => CommandParser.Parse(RcptDsn.AsSpan(0, RcptDsn.Length - 1), smtpUtf8: false, dsn: true);
+
+    /// <summary>MAIL as a session parses it: the reused command and the sender's cached mailbox. Must allocate 0 B.</summary>
+    [Benchmark]
+    public object ParseMailInSession() => CommandParser.Parse(Mail.AsSpan(0, Mail.Length - 1), smtpUtf8: false, dsn: false, _session);
+
+    /// <summary>RCPT as a session parses it. Must allocate 0 B.</summary>
+    [Benchmark]
+    public object ParseRcptInSession() => CommandParser.Parse(Rcpt.AsSpan(0, Rcpt.Length - 1), smtpUtf8: false, dsn: false, _session);
+
+    /// <summary>BDAT as a session parses it. Must allocate 0 B.</summary>
+    [Benchmark]
+    public object ParseBdatInSession() => CommandParser.Parse(Bdat.AsSpan(0, Bdat.Length - 1), smtpUtf8: false, dsn: false, _session);
 }

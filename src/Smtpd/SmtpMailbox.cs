@@ -19,10 +19,16 @@ namespace Smtpd;
 public sealed class SmtpMailbox : IEquatable<SmtpMailbox>
 {
     internal SmtpMailbox(string localPart, string domain)
+        : this(localPart, domain, domain.Length == 0 ? localPart : string.Concat(localPart, "@", domain), dsn: null)
+    {
+    }
+
+    private SmtpMailbox(string localPart, string domain, string address, SmtpRecipientDsn? dsn)
     {
         LocalPart = localPart;
         Domain = domain;
-        Address = domain.Length == 0 ? localPart : string.Concat(localPart, "@", domain);
+        Address = address;
+        Dsn = dsn;
     }
 
     /// <summary>The local part, as written (quoted if it was quoted).</summary>
@@ -39,7 +45,13 @@ public sealed class SmtpMailbox : IEquatable<SmtpMailbox>
     /// <see langword="null"/> when it had neither, and always for a sender (whose <c>RET</c> and <c>ENVID</c> are on
     /// the <see cref="SmtpEnvelope"/>). Set only when <see cref="SmtpServerOptions.EnableDsn"/> is on.
     /// </summary>
-    public SmtpRecipientDsn? Dsn { get; internal set; }
+    public SmtpRecipientDsn? Dsn { get; }
+
+    /// <summary>
+    /// The same mailbox carrying one RCPT's DSN parameters. A mailbox is immutable, because a session reuses the
+    /// mailbox of a repeated path (<see cref="Parsing.MailboxCache"/>); the copy shares the address strings.
+    /// </summary>
+    internal SmtpMailbox WithDsn(SmtpRecipientDsn dsn) => new(LocalPart, Domain, Address, dsn);
 
     /// <summary>Whether this is the RFC 5321 4.5.1 <c>Postmaster</c> mailbox, in any letter case.</summary>
     public bool IsPostmaster => LocalPart.Equals("Postmaster", StringComparison.OrdinalIgnoreCase);

@@ -71,7 +71,18 @@ internal static class CommandParser
     /// <param name="smtpUtf8">Whether the open transaction's MAIL carried SMTPUTF8, which permits UTF-8 in RCPT.</param>
     /// <param name="dsn">Whether the RFC 3461 parameters are supported (<see cref="SmtpServerOptions.EnableDsn"/>); otherwise they are unknown parameters.</param>
     /// <returns>The command: a typed command, an <see cref="InvalidCommand"/> carrying its 5xx reply, or <see cref="UnknownCommand.Instance"/>.</returns>
-    public static SmtpCommand Parse(ReadOnlySpan<byte> line, bool smtpUtf8, bool dsn)
+    public static SmtpCommand Parse(ReadOnlySpan<byte> line, bool smtpUtf8, bool dsn) => Parse(line, smtpUtf8, dsn, cache: null);
+
+    /// <summary>Parses a command line for a session, reusing that session's command objects and recent mailboxes.</summary>
+    /// <param name="line">The line without its LF; a final CR, if any, is removed here.</param>
+    /// <param name="smtpUtf8">Whether the open transaction's MAIL carried SMTPUTF8, which permits UTF-8 in RCPT.</param>
+    /// <param name="dsn">Whether the RFC 3461 parameters are supported (<see cref="SmtpServerOptions.EnableDsn"/>); otherwise they are unknown parameters.</param>
+    /// <param name="cache">
+    /// The session's <see cref="CommandCache"/>, with which MAIL, RCPT and BDAT allocate nothing once warm; the
+    /// returned command is valid until the next call with the same cache. <see langword="null"/> allocates fresh objects.
+    /// </param>
+    /// <returns>The command: a typed command, an <see cref="InvalidCommand"/> carrying its 5xx reply, or <see cref="UnknownCommand.Instance"/>.</returns>
+    public static SmtpCommand Parse(ReadOnlySpan<byte> line, bool smtpUtf8, bool dsn, CommandCache? cache)
     {
         if (!line.IsEmpty && line[^1] == (byte)'\r')
         {
@@ -97,9 +108,9 @@ internal static class CommandParser
         return verb switch
         {
             SmtpVerb.Helo or SmtpVerb.Ehlo => ParseHelo(verb, argument),
-            SmtpVerb.Mail => ParseMail(argument, dsn),
-            SmtpVerb.Rcpt => ParseRcpt(argument, smtpUtf8, dsn),
-            SmtpVerb.Bdat => ParseBdat(argument),
+            SmtpVerb.Mail => ParseMail(argument, dsn, cache),
+            SmtpVerb.Rcpt => ParseRcpt(argument, smtpUtf8, dsn, cache),
+            SmtpVerb.Bdat => ParseBdat(argument, cache),
             SmtpVerb.Data => NoArgument(argument, DataCommand.Instance),
             SmtpVerb.Rset => NoArgument(argument, RsetCommand.Instance),
             SmtpVerb.Quit => NoArgument(argument, QuitCommand.Instance),
@@ -169,14 +180,14 @@ internal static class CommandParser
     }
 
     /// <summary><c>mail = "MAIL FROM:" Reverse-path [SP Mail-parameters] CRLF</c> (RFC 5321 4.1.1.2).</summary>
-    private static SmtpCommand ParseMail(ReadOnlySpan<byte> argument, bool dsn)
+    private static SmtpCommand ParseMail(ReadOnlySpan<byte> argument, bool dsn, CommandCache? cache)
     {
         if (!TryStripKeyword(ref argument, "from:"u8))
         {
             return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.MailSyntax);
         }
 
-        var grammar = new PathGrammar(argument);
+        var grammar = new PathGrammar(argument, cache?.Mailboxes);
         var error = grammar.TryMakeReversePath(out var sender);
         if (error != PathError.None)
         {
@@ -293,7 +304,7 @@ internal static class CommandParser
             return new InvalidCommand(SmtpVerb.Mail, SmtpReplies.Utf8NeedsSmtpUtf8);
         }
 
-        return new MailCommand(sender, size, body, smtpUtf8, dsnReturn, envelopeId);
+        return (cache?.Mail ?? new MailCommand()).Set(sender, size, body, smtpUtf8, dsnReturn, envelopeId);
     }
 
     /// <summary><c>rcpt = "RCPT TO:" ( "&lt;Postmaster@" Domain "&gt;" / "&lt;Postmaster&gt;" / Forward-path ) [SP Rcpt-parameters] CRLF</c> (RFC 5321 4.1.1.3).</summary>
@@ -301,14 +312,14 @@ internal static class CommandParser
     /// The only Rcpt-parameters are RFC 3461's <c>NOTIFY</c> and <c>ORCPT</c>, with DSN enabled. A RCPT without them
     /// allocates nothing beyond its mailbox: <see cref="SmtpMailbox.Dsn"/> stays <see langword="null"/>.
     /// </remarks>
-    private static SmtpCommand ParseRcpt(ReadOnlySpan<byte> argument, bool smtpUtf8, bool dsn)
+    private static SmtpCommand ParseRcpt(ReadOnlySpan<byte> argument, bool smtpUtf8, bool dsn, CommandCache? cache)
     {
         if (!TryStripKeyword(ref argument, "to:"u8))
         {
             return new InvalidCommand(SmtpVerb.Rcpt, SmtpReplies.RcptSyntax);
         }
 
-        var grammar = new PathGrammar(argument);
+        var grammar = new PathGrammar(argument, cache?.Mailboxes);
         var error = grammar.TryMakeForwardPath(out var recipient);
         if (error != PathError.None || recipient is null)
         {
@@ -375,14 +386,15 @@ internal static class CommandParser
 
         if (notify != SmtpDsnNotify.None || originalRecipientType is not null)
         {
-            recipient.Dsn = new SmtpRecipientDsn(notify, originalRecipientType, originalRecipient);
+            // A copy: the mailbox without parameters may be shared through the session's cache.
+            recipient = recipient.WithDsn(new SmtpRecipientDsn(notify, originalRecipientType, originalRecipient));
         }
 
-        return new RcptCommand(recipient);
+        return (cache?.Rcpt ?? new RcptCommand()).Set(recipient);
     }
 
     /// <summary><c>bdat-cmd = "BDAT" SP chunk-size [ SP end-marker ] CR LF</c>; <c>chunk-size = 1*DIGIT</c>; <c>end-marker = "LAST"</c> (RFC 3030 section 2).</summary>
-    private static SmtpCommand ParseBdat(ReadOnlySpan<byte> argument)
+    private static SmtpCommand ParseBdat(ReadOnlySpan<byte> argument, CommandCache? cache)
     {
         var space = argument.IndexOf((byte)' ');
         var sizeText = space < 0 ? argument : argument[..space];
@@ -404,7 +416,7 @@ internal static class CommandParser
             return new InvalidCommand(SmtpVerb.Bdat, SmtpReplies.BdatSyntax);
         }
 
-        return new BdatCommand(ParseSize(sizeText), isLast);
+        return (cache?.Bdat ?? new BdatCommand()).Set(ParseSize(sizeText), isLast);
     }
 
     /// <summary>Removes <c>FROM:</c> or <c>TO:</c> (any case) and the spaces some clients put after the colon.</summary>

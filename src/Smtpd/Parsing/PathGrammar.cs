@@ -37,10 +37,12 @@ internal ref struct PathGrammar
     public const int MaxPathLength = 256;
 
     private readonly ReadOnlySpan<byte> _text;
+    private readonly MailboxCache? _mailboxes;
 
-    public PathGrammar(ReadOnlySpan<byte> text)
+    public PathGrammar(ReadOnlySpan<byte> text, MailboxCache? mailboxes = null)
     {
         _text = text;
+        _mailboxes = mailboxes;
         Position = 0;
     }
 
@@ -76,7 +78,7 @@ internal ref struct PathGrammar
             && Ascii.EqualsIgnoreCase(_text.Slice(Position, length), "<postmaster>"u8))
         {
             Position += length;
-            mailbox = new SmtpMailbox(Encoding.ASCII.GetString(_text.Slice(Position - length + 1, length - 2)), string.Empty);
+            mailbox = NewMailbox(_text.Slice(Position - length + 1, length - 2), []);
             return PathError.None;
         }
 
@@ -120,9 +122,13 @@ internal ref struct PathGrammar
             return PathError.PathTooLong;
         }
 
-        mailbox = new SmtpMailbox(Encoding.UTF8.GetString(localPart), Encoding.UTF8.GetString(domain));
+        mailbox = NewMailbox(localPart, domain);
         return PathError.None;
     }
+
+    /// <summary>The mailbox for a parsed path; with a session's cache, a repeated path reuses its mailbox.</summary>
+    private readonly SmtpMailbox NewMailbox(ReadOnlySpan<byte> localPart, ReadOnlySpan<byte> domain) =>
+        _mailboxes is null ? MailboxCache.Create(localPart, domain) : _mailboxes.GetOrCreate(localPart, domain);
 
     /// <summary><c>A-d-l = At-domain *( "," At-domain )</c>.</summary>
     private bool TryMakeAdl()

@@ -296,7 +296,7 @@ internal sealed partial class SmtpSession
 
         if (!_chunkIsLast)
         {
-            Reply(new SmtpReply(250, "2.0.0", $"{_content.ReceivedLength} octets received"));
+            ReplyChunkReceived(_content.ReceivedLength);
             return false;
         }
 

@@ -55,6 +55,9 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     private long _deadline;
     private readonly List<SmtpMailbox> _recipients = [];
 
+    // The parser's reusable commands and recent mailboxes: MAIL, RCPT and BDAT allocate nothing once warm.
+    private CommandCache? _commandCache;
+
     // The transport: the socket's stream, or the TLS stream over it once STARTTLS or implicit TLS succeeded.
     private Stream _transport;
     private PipeReader _input;
@@ -588,7 +591,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     {
         if (line.IsSingleSegment)
         {
-            return CommandParser.Parse(line.FirstSpan, _smtpUtf8, _options.EnableDsn);
+            return CommandParser.Parse(line.FirstSpan, _smtpUtf8, _options.EnableDsn, _commandCache ??= new CommandCache());
         }
 
         // A line split across buffer segments is copied once; it is at most MaxCommandLineLength octets.
@@ -598,7 +601,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         {
             Span<byte> copy = rented ?? stackalloc byte[1024];
             line.CopyTo(copy);
-            return CommandParser.Parse(copy[..length], _smtpUtf8, _options.EnableDsn);
+            return CommandParser.Parse(copy[..length], _smtpUtf8, _options.EnableDsn, _commandCache ??= new CommandCache());
         }
         finally
         {
@@ -784,6 +787,29 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         {
             Log.ReplySent(_logger, Encoding.UTF8.GetString(bytes).TrimEnd());
         }
+    }
+
+    /// <summary>
+    /// <c>250 2.0.0 N octets received</c> after a BDAT chunk that is not the last (RFC 3030 2). The count differs
+    /// every time, so instead of an <see cref="SmtpReply"/> (two strings and an array) it is formatted straight into
+    /// the output.
+    /// </summary>
+    private void ReplyChunkReceived(long received)
+    {
+        var span = _output.GetSpan(64);
+        var prefix = _enhancedStatusCodes ? "250 2.0.0 "u8 : "250 "u8;
+        prefix.CopyTo(span);
+        System.Buffers.Text.Utf8Formatter.TryFormat(received, span[prefix.Length..], out var digits);
+        var length = prefix.Length + digits;
+        " octets received\r\n"u8.CopyTo(span[length..]);
+        length += " octets received\r\n"u8.Length;
+        if (_logger.IsEnabled(LogLevel.Trace))
+        {
+            Log.ReplySent(_logger, Encoding.UTF8.GetString(span[..(length - 2)]));
+        }
+
+        _output.Advance(length);
+        _hasUnflushedReplies = true;
     }
 
     /// <summary>Writes text (already checked to hold no CR or LF) straight into the output as UTF-8.</summary>

@@ -17,6 +17,12 @@ public sealed class CommandParserTests
     private static SmtpCommand Parse(byte[] line, bool smtpUtf8 = false)
     {
         var direct = CommandParser.Parse(line, smtpUtf8);
+
+        // A session's parse reuses its commands and mailboxes: cold and warm, it must read the same as a fresh parse.
+        var cache = new CommandCache();
+        Assert.Equal(Describe(direct), Describe(CommandParser.Parse(line, smtpUtf8, dsn: false, cache)));
+        Assert.Equal(Describe(direct), Describe(CommandParser.Parse(line, smtpUtf8, dsn: false, cache)));
+
         byte[] wire = [.. line, (byte)'\r', (byte)'\n'];
         foreach (var mode in new[] { FeedMode.Whole, FeedMode.LineByLine, FeedMode.ByteByByte })
         {

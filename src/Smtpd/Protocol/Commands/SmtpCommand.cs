@@ -38,40 +38,66 @@ internal sealed class HeloCommand(string domain, bool extended) : SmtpCommand(ex
 }
 
 /// <summary><c>MAIL FROM:&lt;reverse-path&gt; [parameters]</c> (RFC 5321 4.1.1.2).</summary>
-internal sealed class MailCommand(SmtpMailbox? sender, long? declaredSize, SmtpBodyType body, bool smtpUtf8, SmtpDsnReturn dsnReturn, string? dsnEnvelopeId) : SmtpCommand(SmtpVerb.Mail)
+internal sealed class MailCommand() : SmtpCommand(SmtpVerb.Mail)
 {
     /// <summary>The reverse-path; <see langword="null"/> for the null path <c>&lt;&gt;</c>.</summary>
-    public SmtpMailbox? Sender { get; } = sender;
+    public SmtpMailbox? Sender { get; private set; }
 
     /// <summary>The RFC 1870 SIZE parameter; <see cref="long.MaxValue"/> when the declared number overflows.</summary>
-    public long? DeclaredSize { get; } = declaredSize;
+    public long? DeclaredSize { get; private set; }
 
-    public SmtpBodyType Body { get; } = body;
+    public SmtpBodyType Body { get; private set; }
 
-    public bool SmtpUtf8 { get; } = smtpUtf8;
+    public bool SmtpUtf8 { get; private set; }
 
     /// <summary>The RFC 3461 RET parameter.</summary>
-    public SmtpDsnReturn DsnReturn { get; } = dsnReturn;
+    public SmtpDsnReturn DsnReturn { get; private set; }
 
     /// <summary>The RFC 3461 ENVID parameter, decoded; <see langword="null"/> when absent.</summary>
-    public string? DsnEnvelopeId { get; } = dsnEnvelopeId;
+    public string? DsnEnvelopeId { get; private set; }
+
+    /// <summary>Fills this (possibly reused, see <see cref="Parsing.CommandCache"/>) command with one line's values.</summary>
+    public MailCommand Set(SmtpMailbox? sender, long? declaredSize, SmtpBodyType body, bool smtpUtf8, SmtpDsnReturn dsnReturn, string? dsnEnvelopeId)
+    {
+        Sender = sender;
+        DeclaredSize = declaredSize;
+        Body = body;
+        SmtpUtf8 = smtpUtf8;
+        DsnReturn = dsnReturn;
+        DsnEnvelopeId = dsnEnvelopeId;
+        return this;
+    }
 }
 
 /// <summary><c>RCPT TO:&lt;forward-path&gt; [parameters]</c> (RFC 5321 4.1.1.3); the DSN parameters are on <see cref="SmtpMailbox.Dsn"/>.</summary>
-internal sealed class RcptCommand(SmtpMailbox recipient) : SmtpCommand(SmtpVerb.Rcpt)
+internal sealed class RcptCommand() : SmtpCommand(SmtpVerb.Rcpt)
 {
-    public SmtpMailbox Recipient { get; } = recipient;
+    public SmtpMailbox Recipient { get; private set; } = null!;
+
+    /// <summary>Fills this (possibly reused) command with one line's recipient.</summary>
+    public RcptCommand Set(SmtpMailbox recipient)
+    {
+        Recipient = recipient;
+        return this;
+    }
 }
 
 /// <summary><c>BDAT chunk-size [LAST]</c> (RFC 3030 section 2).</summary>
-internal sealed class BdatCommand(long size, bool isLast) : SmtpCommand(SmtpVerb.Bdat)
+internal sealed class BdatCommand() : SmtpCommand(SmtpVerb.Bdat)
 {
-    public long Size { get; } = size;
+    public long Size { get; private set; }
 
-    public bool IsLast { get; } = isLast;
+    public bool IsLast { get; private set; }
+
+    /// <summary>Fills this (possibly reused) command with one line's chunk size and end marker.</summary>
+    public BdatCommand Set(long size, bool isLast)
+    {
+        Size = size;
+        IsLast = isLast;
+        return this;
+    }
 }
 
-/// <summary><c>DATA</c> (RFC 5321 4.1.1.4).</summary>
 internal sealed class DataCommand : SmtpCommand
 {
     public static readonly DataCommand Instance = new();
