@@ -57,7 +57,7 @@ public sealed class SmtpProxyHeader
     public string? Authority => Text(SmtpProxyTlvType.Authority);
 
     /// <summary>The proxy's opaque identifier of the connection (<c>PP2_TYPE_UNIQUE_ID</c>, at most 128 octets), or <see langword="null"/>.</summary>
-    public ReadOnlyMemory<byte>? UniqueId => TryGetTlv(SmtpProxyTlvType.UniqueId, out var value) ? value : null;
+    public ReadOnlyMemory<byte>? UniqueId => TryGetTlv(SmtpProxyTlvType.UniqueId, out var value) ? value : (ReadOnlyMemory<byte>?)null;
 
     /// <summary>The network namespace the proxy accepted the connection in (<c>PP2_TYPE_NETNS</c>), or <see langword="null"/>.</summary>
     public string? NetworkNamespace => Text(SmtpProxyTlvType.NetworkNamespace);
