@@ -25,13 +25,17 @@ internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) 
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
-    public override int Read(Span<byte> buffer) => TakePrefix(buffer) is var taken and > 0 ? taken : inner.Read(buffer);
+    public override int Read(Span<byte> buffer) => !_prefix.IsEmpty ? TakePrefix(buffer) : inner.Read(buffer);
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+    /// <remarks>
+    /// While octets are left, a zero-byte read (which <see cref="System.Net.Security.SslStream"/> issues to wait for
+    /// data without holding a buffer) completes at once: the data is already here, and the socket may never send more.
+    /// </remarks>
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        TakePrefix(buffer.Span) is var taken and > 0 ? ValueTask.FromResult(taken) : inner.ReadAsync(buffer, cancellationToken);
+        !_prefix.IsEmpty ? ValueTask.FromResult(TakePrefix(buffer.Span)) : inner.ReadAsync(buffer, cancellationToken);
 
     public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
 
@@ -53,11 +57,6 @@ internal sealed class PrefixedStream(ReadOnlyMemory<byte> prefix, Stream inner) 
 
     private int TakePrefix(Span<byte> buffer)
     {
-        if (_prefix.IsEmpty || buffer.IsEmpty)
-        {
-            return 0;
-        }
-
         var count = Math.Min(buffer.Length, _prefix.Length);
         _prefix.Span[..count].CopyTo(buffer);
         _prefix = _prefix[count..];

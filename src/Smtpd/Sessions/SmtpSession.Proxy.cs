@@ -43,6 +43,7 @@ internal sealed partial class SmtpSession
 
             var buffer = result.Buffer;
             var consumed = buffer.Start;
+            var examined = buffer.End;
             ProxyHeaderStatus status;
             SmtpProxyHeader? header;
             ProxyHeaderError error;
@@ -52,18 +53,22 @@ internal sealed partial class SmtpSession
                 status = ProxyHeaderParser.TryParse(ref reader, out header, out error);
                 if (status == ProxyHeaderStatus.Complete)
                 {
+                    // Only the header was examined: commands that came with it must be returned by the next read
+                    // at once, not after more input arrives.
                     consumed = reader.Position;
+                    examined = consumed;
                     if (_implicitTls && !reader.End)
                     {
                         // At most one read's worth: the pipe reads 16 KiB at a time.
                         _tlsPrefix = reader.UnreadSequence.ToArray();
                         consumed = buffer.End;
+                        examined = consumed;
                     }
                 }
             }
             finally
             {
-                _input.AdvanceTo(consumed, buffer.End);
+                _input.AdvanceTo(consumed, examined);
             }
 
             switch (status)
