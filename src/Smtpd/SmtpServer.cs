@@ -39,6 +39,7 @@ public sealed class SmtpServer : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<SmtpSession, byte> _sessions = new();
     private readonly Action<SmtpSession> _onSessionEnded;
+    private readonly Func<IPAddress, int, bool> _admitClient;
     private SmtpServerOptions? _snapshot;
     private int _snapshotVersion;
     private TaskCompletionSource? _allEnded;
@@ -60,6 +61,7 @@ public sealed class SmtpServer : IAsyncDisposable
         Options = options ?? new SmtpServerOptions();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Smtpd.SmtpServer");
         _onSessionEnded = OnSessionEnded;
+        _admitClient = TryAdmitClient;
     }
 
     /// <summary>The live options (Tcl <c>configure</c>/<c>cget</c>). Each new session takes a copy when it starts.</summary>
@@ -357,8 +359,7 @@ public sealed class SmtpServer : IAsyncDisposable
         SmtpSession session;
         try
         {
-            session = new SmtpSession(client, options, _logger, listener, _onSessionEnded,
-                listener.ProxyProtocol ? client => TryAdmitClient(client, options.MaxSessionsPerClient) : null);
+            session = new SmtpSession(client, options, _logger, listener, _onSessionEnded, listener.ProxyProtocol ? _admitClient : null);
             session.CountedClient = address;
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)

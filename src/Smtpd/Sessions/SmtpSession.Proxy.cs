@@ -106,7 +106,7 @@ internal sealed partial class SmtpSession
         }
 
         var client = _context.RemoteEndPoint.Address;
-        if (!_admitClient(client))
+        if (!_admitClient(client, _options.MaxSessionsPerClient))
         {
             // The header was good, so the peer now relays an SMTP client: it gets the same 421 as a direct one.
             Log.ConnectionRefused(_logger, _context.RemoteEndPoint, "MaxSessionsPerClient reached");

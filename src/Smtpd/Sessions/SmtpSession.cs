@@ -42,7 +42,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     private readonly NetworkStream _network;
     private readonly bool _implicitTls;
     private readonly bool _proxyProtocol;
-    private readonly Func<IPAddress, bool>? _admitClient;
+    private readonly Func<IPAddress, int, bool>? _admitClient;
     private readonly SmtpServerOptions _options;
     private readonly ILogger _logger;
     private readonly SmtpSessionContext _context;
@@ -98,10 +98,10 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     /// <param name="listener">The listener that accepted it: implicit TLS, PROXY protocol.</param>
     /// <param name="onEnded">Called once when the session has ended and released its connection.</param>
     /// <param name="admitClient">
-    /// For a PROXY protocol listener, asked once the header names the real client: counts it against
-    /// <see cref="SmtpServerOptions.MaxSessionsPerClient"/> and says whether it may have this session.
+    /// For a PROXY protocol listener, asked once the header names the real client: counts it against the limit
+    /// (<see cref="SmtpServerOptions.MaxSessionsPerClient"/>) and says whether it may have this session.
     /// </param>
-    public SmtpSession(Socket socket, SmtpServerOptions options, ILogger logger, SmtpListener listener, Action<SmtpSession>? onEnded = null, Func<IPAddress, bool>? admitClient = null)
+    public SmtpSession(Socket socket, SmtpServerOptions options, ILogger logger, SmtpListener listener, Action<SmtpSession>? onEnded = null, Func<IPAddress, int, bool>? admitClient = null)
     {
         _onEnded = onEnded;
         _admitClient = admitClient;
