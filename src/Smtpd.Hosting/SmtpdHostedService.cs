@@ -17,9 +17,17 @@ internal sealed class SmtpdHostedService(SmtpServer server, IOptions<SmtpdOption
         var listeners = new List<SmtpListener>();
         foreach (var endpoint in endpoints)
         {
+            // Validation has already refused entries that do not parse.
+            var trusted = endpoint.TrustedProxies
+                .Select(p => SmtpdEndpointOptions.TryParseNetwork(p, out var network) ? network : throw new InvalidOperationException($"Endpoint {endpoint}: bad TrustedProxies entry '{p}'."))
+                .ToArray();
             foreach (var address in await ResolveAsync(endpoint.Address, cancellationToken))
             {
-                listeners.Add(new SmtpListener(new IPEndPoint(address, endpoint.Port), endpoint.ImplicitTls));
+                listeners.Add(new SmtpListener(new IPEndPoint(address, endpoint.Port), endpoint.ImplicitTls)
+                {
+                    ProxyProtocol = endpoint.ProxyProtocol,
+                    TrustedProxies = trusted,
+                });
             }
         }
 

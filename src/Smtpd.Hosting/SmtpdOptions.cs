@@ -9,7 +9,11 @@ namespace Smtpd.Hosting;
 /// The section is flat: the server's options sit beside the hosting settings.
 /// <code>
 /// "Smtpd": {
-///   "Endpoints": [ { "Address": "0.0.0.0", "Port": 587 }, { "Port": 465, "ImplicitTls": true } ],
+///   "Endpoints": [
+///     { "Address": "0.0.0.0", "Port": 587 },
+///     { "Port": 465, "ImplicitTls": true },
+///     { "Port": 2525, "ProxyProtocol": true, "TrustedProxies": [ "10.0.0.0/8", "192.0.2.10" ] }
+///   ],
 ///   "Certificate": { "Path": "mail.pfx", "Password": "..." },
 ///   "ServerName": "mx.example.com",
 ///   "MaxMessageSize": 10485760,
@@ -72,8 +76,49 @@ public sealed class SmtpdEndpointOptions
     /// <summary>Whether connections start with a TLS handshake (RFC 8314, port 465 style). Needs a certificate.</summary>
     public bool ImplicitTls { get; set; }
 
+    /// <summary>
+    /// Whether connections start with an HAProxy PROXY protocol header (version 1 or 2) from one of
+    /// <see cref="TrustedProxies"/>; see <see cref="SmtpListener.ProxyProtocol"/>. Needs at least one trusted proxy.
+    /// </summary>
+    public bool ProxyProtocol { get; set; }
+
+    /// <summary>
+    /// The proxies allowed to send PROXY headers, as CIDR blocks (<c>10.0.0.0/8</c>, <c>2001:db8::/32</c>) or single
+    /// addresses (<c>192.0.2.10</c>); see <see cref="SmtpListener.TrustedProxies"/>.
+    /// </summary>
+    public IList<string> TrustedProxies { get; } = [];
+
     /// <inheritdoc/>
-    public override string ToString() => $"{Address}:{Port}{(ImplicitTls ? " (implicit TLS)" : string.Empty)}";
+    public override string ToString() =>
+        $"{Address}:{Port}{(ImplicitTls ? " (implicit TLS)" : string.Empty)}{(ProxyProtocol ? " (PROXY protocol)" : string.Empty)}";
+
+    /// <summary>Reads one <see cref="TrustedProxies"/> entry: a CIDR block, or an address as a block of one.</summary>
+    internal static bool TryParseNetwork(string? text, out System.Net.IPNetwork network)
+    {
+        network = default;
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return false;
+        }
+
+        var slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (slash >= 0)
+        {
+            // IPNetwork masks off bits after the prefix; in an allow-list, 10.0.0.1/8 is more likely a typo for one
+            // host than a wish to trust sixteen million, so it is refused rather than widened.
+            return System.Net.IPNetwork.TryParse(text, out network)
+                && System.Net.IPAddress.TryParse(text.AsSpan(0, slash), out var written)
+                && written.Equals(network.BaseAddress);
+        }
+
+        if (System.Net.IPAddress.TryParse(text, out var address))
+        {
+            network = new System.Net.IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128);
+            return true;
+        }
+
+        return false;
+    }
 }
 
 /// <summary>A certificate file for TLS, in configuration form: PKCS#12, or PEM with a key file.</summary>

@@ -21,6 +21,16 @@ internal sealed class SmtpdOptionsValidator(IServiceProviderIsService? services 
             {
                 errors.Add($"Endpoint {endpoint}: '{endpoint.Address}' is neither an IP address, a host name nor '*'.");
             }
+
+            foreach (var proxy in endpoint.TrustedProxies.Where(p => !SmtpdEndpointOptions.TryParseNetwork(p, out _)))
+            {
+                errors.Add($"Endpoint {endpoint}: TrustedProxies entry '{proxy}' is neither a CIDR block (10.0.0.0/8, with no bits set after the prefix) nor an IP address.");
+            }
+
+            if (endpoint.ProxyProtocol && endpoint.TrustedProxies.Count == 0)
+            {
+                errors.Add($"Endpoint {endpoint}: ProxyProtocol needs TrustedProxies, the proxies allowed to send PROXY headers.");
+            }
         }
 
         var certificate = options.Certificate;

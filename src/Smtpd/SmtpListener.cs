@@ -10,6 +10,48 @@ namespace Smtpd;
 /// </param>
 public sealed record SmtpListener(IPEndPoint EndPoint, bool ImplicitTls = false)
 {
+    /// <summary>
+    /// Whether every connection starts with an HAProxy PROXY protocol header (version 1 or 2, told apart
+    /// automatically) from a proxy in <see cref="TrustedProxies"/>. Default <see langword="false"/>.
+    /// </summary>
+    /// <remarks>
+    /// After the header, the client it names is <see cref="SmtpSessionContext.RemoteEndPoint"/> for every callback,
+    /// for <see cref="SmtpServerOptions.MaxSessionsPerClient"/> and in the logs; the proxy's own address is
+    /// <see cref="SmtpSessionContext.ProxyEndPoint"/>. A connection from an address outside
+    /// <see cref="TrustedProxies"/>, a malformed header, or no header within
+    /// <see cref="SmtpServerOptions.TlsHandshakeTimeout"/> is closed without a reply. The header comes first on the
+    /// wire, before the greeting and before the TLS handshake of an implicit-TLS listener. As the specification
+    /// requires, such a listener never guesses: a client that connects directly without a header is refused.
+    /// </remarks>
+    public bool ProxyProtocol { get; init; }
+
+    /// <summary>
+    /// The networks whose connections may carry a PROXY protocol header; required (non-empty) with
+    /// <see cref="ProxyProtocol"/>. A single proxy is a network of one address (<c>10.0.0.5/32</c>). IPv4 peers of a
+    /// dual-mode listener are matched as IPv4.
+    /// </summary>
+    public IReadOnlyList<IPNetwork> TrustedProxies { get; init; } = [];
+
     /// <inheritdoc/>
-    public override string ToString() => ImplicitTls ? $"{EndPoint} (implicit TLS)" : EndPoint.ToString();
+    public override string ToString()
+    {
+        var text = ImplicitTls ? $"{EndPoint} (implicit TLS)" : EndPoint.ToString();
+        return ProxyProtocol ? $"{text} (PROXY protocol from {string.Join(", ", TrustedProxies)})" : text;
+    }
+
+    /// <summary>Whether a connection from <paramref name="address"/> may send a PROXY protocol header.</summary>
+    internal bool IsTrustedProxy(IPAddress address)
+    {
+        var unmapped = address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+        foreach (var network in TrustedProxies)
+        {
+            // A network written in IPv4-mapped IPv6 form matches IPv4 peers too.
+            if (network.Contains(unmapped) || (unmapped.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && network.Contains(unmapped.MapToIPv6())))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

@@ -39,6 +39,7 @@ public sealed class SmtpServer : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly ConcurrentDictionary<SmtpSession, byte> _sessions = new();
     private readonly Action<SmtpSession> _onSessionEnded;
+    private readonly Func<IPAddress, int, bool> _admitClient;
     private SmtpServerOptions? _snapshot;
     private int _snapshotVersion;
     private TaskCompletionSource? _allEnded;
@@ -60,6 +61,7 @@ public sealed class SmtpServer : IAsyncDisposable
         Options = options ?? new SmtpServerOptions();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Smtpd.SmtpServer");
         _onSessionEnded = OnSessionEnded;
+        _admitClient = TryAdmitClient;
     }
 
     /// <summary>The live options (Tcl <c>configure</c>/<c>cget</c>). Each new session takes a copy when it starts.</summary>
@@ -127,7 +129,10 @@ public sealed class SmtpServer : IAsyncDisposable
 
     /// <summary>Listens on several endpoints, some of which may speak implicit TLS (RFC 8314), next to plain ones.</summary>
     /// <param name="listeners">The listeners; port 0 picks a free port.</param>
-    /// <exception cref="ArgumentException">No listener was given, or an implicit-TLS listener has no certificate to use.</exception>
+    /// <exception cref="ArgumentException">
+    /// No listener was given, an implicit-TLS listener has no certificate to use, or a
+    /// <see cref="SmtpListener.ProxyProtocol"/> listener has no <see cref="SmtpListener.TrustedProxies"/>.
+    /// </exception>
     /// <exception cref="InvalidOperationException">The server is already running.</exception>
     /// <exception cref="SocketException">An endpoint cannot be bound; none is left bound.</exception>
     public void Start(params SmtpListener[] listeners)
@@ -141,6 +146,12 @@ public sealed class SmtpServer : IAsyncDisposable
         if (listeners.Any(l => l.ImplicitTls) && !Options.TlsAvailable)
         {
             throw new ArgumentException("An implicit-TLS listener needs Options.ServerCertificate or Options.ServerCertificateSelector.", nameof(listeners));
+        }
+
+        // Accepting PROXY headers from anyone would let any client claim any address (proxy-protocol.txt section 2).
+        if (listeners.FirstOrDefault(l => l.ProxyProtocol && (l.TrustedProxies is null || l.TrustedProxies.Count == 0)) is { } untrusted)
+        {
+            throw new ArgumentException($"The listener {untrusted.EndPoint} has ProxyProtocol but no TrustedProxies: name the proxies allowed to send PROXY headers.", nameof(listeners));
         }
 
         lock (_gate)
@@ -177,7 +188,7 @@ public sealed class SmtpServer : IAsyncDisposable
             foreach (var (socket, listener) in bound)
             {
                 Log.Listening(_logger, listener.EndPoint);
-                _ = AcceptLoopAsync(socket, listener.ImplicitTls, _accepting.Token);
+                _ = AcceptLoopAsync(socket, listener, _accepting.Token);
             }
         }
     }
@@ -286,14 +297,14 @@ public sealed class SmtpServer : IAsyncDisposable
         return true;
     }
 
-    private async Task AcceptLoopAsync(Socket listener, bool implicitTls, CancellationToken cancellationToken)
+    private async Task AcceptLoopAsync(Socket socket, SmtpListener listener, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
             Socket client;
             try
             {
-                client = await listener.AcceptAsync(cancellationToken);
+                client = await socket.AcceptAsync(cancellationToken);
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || cancellationToken.IsCancellationRequested)
             {
@@ -306,16 +317,24 @@ public sealed class SmtpServer : IAsyncDisposable
                 continue;
             }
 
-            StartSession(client, implicitTls);
+            StartSession(client, listener);
         }
     }
 
-    private void StartSession(Socket client, bool implicitTls)
+    private void StartSession(Socket client, SmtpListener listener)
     {
         var options = Snapshot();
         client.NoDelay = true;
         if (client.RemoteEndPoint is not IPEndPoint remote)
         {
+            client.Dispose();
+            return;
+        }
+
+        if (listener.ProxyProtocol && !listener.IsTrustedProxy(remote.Address))
+        {
+            // Only a trusted proxy may speak first here; anyone else is dropped before a byte is read or written.
+            Log.ConnectionRefused(_logger, remote, "not a trusted PROXY protocol sender");
             client.Dispose();
             return;
         }
@@ -327,10 +346,11 @@ public sealed class SmtpServer : IAsyncDisposable
             return;
         }
 
-        var address = remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address;
-        if (_sessionsPerClient.AddOrUpdate(address, 1, static (_, n) => n + 1) > options.MaxSessionsPerClient)
+        // Behind a proxy, every client arrives from the proxy's address: the session counts the real client once
+        // its PROXY header has named it (TryAdmitClient), so the proxy is never taken for one client.
+        var address = listener.ProxyProtocol ? null : remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address;
+        if (address is not null && !TryAdmitClient(address, options.MaxSessionsPerClient))
         {
-            ReleaseClient(address);
             Interlocked.Decrement(ref _sessionCount);
             _ = RefuseAsync(client, SmtpReplies.TooManySessionsFromClient, "MaxSessionsPerClient reached");
             return;
@@ -339,12 +359,17 @@ public sealed class SmtpServer : IAsyncDisposable
         SmtpSession session;
         try
         {
-            session = new SmtpSession(client, options, _logger, implicitTls, _onSessionEnded);
+            session = new SmtpSession(client, options, _logger, listener, _onSessionEnded, listener.ProxyProtocol ? _admitClient : null);
+            session.CountedClient = address;
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
         {
             // The client left between accept and the start of its session.
-            ReleaseClient(address);
+            if (address is not null)
+            {
+                ReleaseClient(address);
+            }
+
             EndSession();
             client.Dispose();
             return;
@@ -377,7 +402,11 @@ public sealed class SmtpServer : IAsyncDisposable
     private void OnSessionEnded(SmtpSession session)
     {
         _sessions.TryRemove(session, out _);
-        ReleaseClient(session.ClientAddress);
+        if (session.CountedClient is { } client)
+        {
+            ReleaseClient(client);
+        }
+
         EndSession();
     }
 
@@ -439,6 +468,19 @@ public sealed class SmtpServer : IAsyncDisposable
             _heartbeatPeriod = period;
             _heartbeat?.Change(period, period);
         }
+    }
+
+    /// <summary>Counts one more session for a client address, unless it already has <paramref name="limit"/>.</summary>
+    /// <returns>Whether the session was counted; a refused one is not.</returns>
+    private bool TryAdmitClient(IPAddress address, int limit)
+    {
+        if (_sessionsPerClient.AddOrUpdate(address, 1, static (_, n) => n + 1) <= limit)
+        {
+            return true;
+        }
+
+        ReleaseClient(address);
+        return false;
     }
 
     private void ReleaseClient(IPAddress address)

@@ -22,11 +22,30 @@ public sealed class SmtpSessionContext
     /// <summary>A short identifier, unique within the process, that also tags every log entry of the session.</summary>
     public string Id { get; }
 
-    /// <summary>The client's address and port.</summary>
-    public IPEndPoint RemoteEndPoint { get; }
+    /// <summary>
+    /// The client's address and port. On a <see cref="SmtpListener.ProxyProtocol"/> listener, the client named by the
+    /// proxy's header (the socket's peer is then <see cref="ProxyEndPoint"/>). An IPv4 client is always an IPv4
+    /// address, never IPv4-mapped IPv6.
+    /// </summary>
+    public IPEndPoint RemoteEndPoint { get; internal set; }
 
-    /// <summary>The server address and port the client connected to.</summary>
-    public IPEndPoint LocalEndPoint { get; }
+    /// <summary>
+    /// The server address and port the client connected to. On a <see cref="SmtpListener.ProxyProtocol"/> listener,
+    /// the destination in the proxy's header: the address the client reached at the proxy.
+    /// </summary>
+    public IPEndPoint LocalEndPoint { get; internal set; }
+
+    /// <summary>
+    /// The proxy the connection came through (the socket's peer) on a <see cref="SmtpListener.ProxyProtocol"/>
+    /// listener, or <see langword="null"/> for a direct connection.
+    /// </summary>
+    public IPEndPoint? ProxyEndPoint { get; internal set; }
+
+    /// <summary>
+    /// The PROXY protocol header the proxy sent, with its version 2 TLVs (ALPN, authority, unique id, the client's
+    /// TLS details), or <see langword="null"/> for a direct connection.
+    /// </summary>
+    public SmtpProxyHeader? ProxyHeader { get; internal set; }
 
     /// <summary>When the connection was accepted.</summary>
     public DateTimeOffset ConnectedAt { get; }
@@ -62,5 +81,5 @@ public sealed class SmtpSessionContext
     public ConcurrentDictionary<string, object?> Properties => _properties ??= new(StringComparer.Ordinal);
 
     /// <inheritdoc/>
-    public override string ToString() => $"{Id} {RemoteEndPoint}";
+    public override string ToString() => ProxyEndPoint is null ? $"{Id} {RemoteEndPoint}" : $"{Id} {RemoteEndPoint} via {ProxyEndPoint}";
 }

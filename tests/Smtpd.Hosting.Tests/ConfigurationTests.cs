@@ -113,6 +113,66 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public async Task AProxyProtocolEndpointBindsFromConfigurationAndCallbacksSeeTheClientInTheHeader()
+    {
+        System.Net.IPEndPoint? seen = null;
+        await using var host = await TestHost.StartAsync(
+            new Dictionary<string, string?>
+            {
+                ["Smtpd:Endpoints:0:Address"] = "127.0.0.1",
+                ["Smtpd:Endpoints:0:Port"] = "0",
+                ["Smtpd:Endpoints:0:ProxyProtocol"] = "true",
+                ["Smtpd:Endpoints:0:TrustedProxies:0"] = "127.0.0.0/8",
+                ["Smtpd:Endpoints:0:TrustedProxies:1"] = "2001:db8::5",
+            },
+            configure: o => o.Server.ValidateHost = (session, _) =>
+            {
+                seen = session.RemoteEndPoint;
+                return ValueTask.FromResult(SmtpVerdict.Accept);
+            });
+
+        var listener = Assert.Single(host.Server.Listeners);
+        Assert.True(listener.ProxyProtocol);
+        Assert.Equal([System.Net.IPNetwork.Parse("127.0.0.0/8"), System.Net.IPNetwork.Parse("2001:db8::5/128")], listener.TrustedProxies);
+
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        await socket.ConnectAsync(host.EndPoint, Ct);
+        await socket.SendAsync("PROXY TCP4 203.0.113.7 198.51.100.25 41000 25\r\n"u8.ToArray(), Ct);
+        var greeting = new byte[256];
+        var read = await socket.ReceiveAsync(greeting, Ct);
+
+        Assert.StartsWith("220 ", System.Text.Encoding.ASCII.GetString(greeting, 0, read), StringComparison.Ordinal);
+        Assert.Equal(System.Net.IPEndPoint.Parse("203.0.113.7:41000"), seen);
+    }
+
+    [Fact]
+    public async Task ProxyProtocolWithoutTrustedProxiesOrWithABadEntryIsAValidationError()
+    {
+        await using var host = TestHost.Build(new Dictionary<string, string?>
+        {
+            ["Smtpd:Endpoints:0:Address"] = "127.0.0.1",
+            ["Smtpd:Endpoints:0:Port"] = "0",
+            ["Smtpd:Endpoints:0:ProxyProtocol"] = "true",
+            ["Smtpd:Endpoints:1:Address"] = "127.0.0.1",
+            ["Smtpd:Endpoints:1:Port"] = "0",
+            ["Smtpd:Endpoints:1:ProxyProtocol"] = "true",
+            ["Smtpd:Endpoints:1:TrustedProxies:0"] = "10.0.0.1/8",
+            ["Smtpd:Endpoints:1:TrustedProxies:1"] = "proxy.example",
+            ["Smtpd:Endpoints:1:TrustedProxies:2"] = "10.0.0.0/8",
+        });
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.Host.StartAsync(Ct));
+
+        Assert.Equal(
+            [
+                "Endpoint 127.0.0.1:0 (PROXY protocol): ProxyProtocol needs TrustedProxies, the proxies allowed to send PROXY headers.",
+                "Endpoint 127.0.0.1:0 (PROXY protocol): TrustedProxies entry '10.0.0.1/8' is neither a CIDR block (10.0.0.0/8, with no bits set after the prefix) nor an IP address.",
+                "Endpoint 127.0.0.1:0 (PROXY protocol): TrustedProxies entry 'proxy.example' is neither a CIDR block (10.0.0.0/8, with no bits set after the prefix) nor an IP address.",
+            ],
+            error.Failures.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task ACallbackInCodeAndHandlersOfTheSameKindAreAConflict()
     {
         await using var host = TestHost.Build(

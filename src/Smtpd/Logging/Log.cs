@@ -65,4 +65,10 @@ internal static partial class Log
 
     [LoggerMessage(19, LogLevel.Information, "Authentication failed for {Identity} with {Mechanism}")]
     public static partial void AuthenticationFailed(ILogger logger, string identity, string mechanism);
+
+    [LoggerMessage(30, LogLevel.Debug, "Session started from {RemoteEndPoint} via proxy {ProxyEndPoint}")]
+    public static partial void SessionStartedViaProxy(ILogger logger, IPEndPoint remoteEndPoint, IPEndPoint proxyEndPoint);
+
+    [LoggerMessage(31, LogLevel.Warning, "PROXY protocol header from {ProxyEndPoint} refused, connection closed: {Reason}")]
+    public static partial void ProxyHeaderRefused(ILogger logger, IPEndPoint proxyEndPoint, string reason);
 }

@@ -306,7 +306,8 @@ public sealed class SmtpServerOptions
     /// <summary>
     /// How long a TLS handshake may take before the connection is dropped. Default 10 seconds, Kestrel's
     /// <c>HandshakeTimeout</c>: long enough for any real client, short enough to shed stalled handshakes.
-    /// Valid: more than zero, at most one day.
+    /// It also bounds the wait for the whole PROXY protocol header on a <see cref="SmtpListener.ProxyProtocol"/>
+    /// listener, connection set-up of the same kind. Valid: more than zero, at most one day.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Zero, negative or over one day.</exception>
     public TimeSpan TlsHandshakeTimeout

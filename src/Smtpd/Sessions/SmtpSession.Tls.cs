@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Runtime.CompilerServices;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
+using Smtpd.IO;
 using Smtpd.Logging;
 using Smtpd.Protocol;
 
@@ -42,7 +43,8 @@ internal sealed partial class SmtpSession
     {
         await _input.CompleteAsync();
         await _output.CompleteAsync();
-        var tls = new SslStream(_network, leaveInnerStreamOpen: true);
+        var tls = new SslStream(_tlsPrefix is null ? _network : new PrefixedStream(_tlsPrefix, _network), leaveInnerStreamOpen: true);
+        _tlsPrefix = null;
         _transport = tls;
         using var handshake = CancellationTokenSource.CreateLinkedTokenSource(AbortToken);
         handshake.CancelAfter(_options.TlsHandshakeTimeout);

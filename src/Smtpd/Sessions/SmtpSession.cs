@@ -41,6 +41,8 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     private readonly Socket _socket;
     private readonly NetworkStream _network;
     private readonly bool _implicitTls;
+    private readonly bool _proxyProtocol;
+    private readonly Func<IPAddress, int, bool>? _admitClient;
     private readonly SmtpServerOptions _options;
     private readonly ILogger _logger;
     private readonly SmtpSessionContext _context;
@@ -93,13 +95,24 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     private bool _chunkIsLast;
     private SmtpReply? _chunkRejection;
 
-    public SmtpSession(Socket socket, SmtpServerOptions options, ILogger logger, bool implicitTls, Action<SmtpSession>? onEnded = null)
+    /// <param name="socket">The accepted connection.</param>
+    /// <param name="options">The options snapshot the session runs with.</param>
+    /// <param name="logger">Where the session logs.</param>
+    /// <param name="listener">The listener that accepted it: implicit TLS, PROXY protocol.</param>
+    /// <param name="onEnded">Called once when the session has ended and released its connection.</param>
+    /// <param name="admitClient">
+    /// For a PROXY protocol listener, asked once the header names the real client: counts it against the limit
+    /// (<see cref="SmtpServerOptions.MaxSessionsPerClient"/>) and says whether it may have this session.
+    /// </param>
+    public SmtpSession(Socket socket, SmtpServerOptions options, ILogger logger, SmtpListener listener, Action<SmtpSession>? onEnded = null, Func<IPAddress, int, bool>? admitClient = null)
     {
         _onEnded = onEnded;
+        _admitClient = admitClient;
         _socket = socket;
         _options = options;
         _logger = logger;
-        _implicitTls = implicitTls;
+        _implicitTls = listener.ImplicitTls;
+        _proxyProtocol = listener.ProxyProtocol;
         _network = new NetworkStream(socket, ownsSocket: true);
         _transport = _network;
         (_input, _output) = CreatePipes(_network);
@@ -156,17 +169,27 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     /// <summary>Starts the session on the thread pool without allocating a work item.</summary>
     void IThreadPoolWorkItem.Execute() => _ = RunAsync();
 
-    /// <summary>The client's address with any IPv4 mapping removed, for per-client accounting.</summary>
-    public IPAddress ClientAddress => _context.RemoteEndPoint.Address;
+    /// <summary>
+    /// The client address this session is counted under for <see cref="SmtpServerOptions.MaxSessionsPerClient"/>, or
+    /// <see langword="null"/> while it is not counted (a PROXY protocol session before its header). The server
+    /// releases this key when the session ends.
+    /// </summary>
+    public IPAddress? CountedClient { get; set; }
 
     /// <summary>Runs the session to its end. Never throws.</summary>
     public async Task RunAsync()
     {
         using var scope = _logger.BeginScope(new SessionScope(_context.Id));
-        Log.SessionStarted(_logger, _context.RemoteEndPoint);
+        if (!_proxyProtocol)
+        {
+            // A proxied session logs its start once the header has named the client.
+            Log.SessionStarted(_logger, _context.RemoteEndPoint);
+        }
+
         try
         {
-            if ((!_implicitTls || await UpgradeToTlsAsync()) && await GreetAsync())
+            // The PROXY protocol header comes first on the wire, before the TLS handshake and the greeting.
+            if ((!_proxyProtocol || await ReadProxyHeaderAsync()) && (!_implicitTls || await UpgradeToTlsAsync()) && await GreetAsync())
             {
                 await ProcessInputAsync();
             }

@@ -29,9 +29,10 @@ public sealed class TestServer : IAsyncDisposable
 
     /// <summary>
     /// Starts a server. Unless <paramref name="configure"/> sets a delivery callback of its own, messages are
-    /// recorded in <see cref="Messages"/>.
+    /// recorded in <see cref="Messages"/>. <paramref name="listener"/> replaces the plain listener on 127.0.0.1 port 0;
+    /// logs go to <paramref name="loggerFactory"/>.
     /// </summary>
-    public static TestServer Start(Action<SmtpServerOptions>? configure = null)
+    public static TestServer Start(Action<SmtpServerOptions>? configure = null, SmtpListener? listener = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
     {
         var options = new SmtpServerOptions { ServerName = "test.local" };
         TestServer? test = null;
@@ -44,9 +45,9 @@ public sealed class TestServer : IAsyncDisposable
             return SmtpVerdict.Accept;
         };
         configure?.Invoke(options);
-        var server = new SmtpServer(options);
+        var server = new SmtpServer(options, loggerFactory);
         test = new TestServer(server);
-        server.Start(IPAddress.Loopback, 0);
+        server.Start(listener ?? new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
         return test;
     }
 
