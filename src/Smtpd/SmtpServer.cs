@@ -209,8 +209,10 @@ public sealed class SmtpServer : IAsyncDisposable
     }
 
     /// <summary>
-    /// Stops listening, waits up to <paramref name="drainTimeout"/> for open sessions to finish, then sends
-    /// <c>421 4.3.2</c> to those still open and closes them.
+    /// Stops listening and drains: sessions with no transaction open get <c>421 4.3.2</c> and are closed at once;
+    /// sessions in a transaction may finish it (their callbacks are not cancelled) and then get <c>421 4.3.2</c>
+    /// instead of starting another. After <paramref name="drainTimeout"/>, those still open get <c>421 4.3.2</c>
+    /// and are closed, their callbacks cancelled.
     /// </summary>
     /// <param name="drainTimeout">How long sessions may take to finish; <see cref="TimeSpan.Zero"/> closes them at once.</param>
     /// <param name="cancellationToken">Cuts the drain short, as if the timeout had passed.</param>
@@ -220,6 +222,14 @@ public sealed class SmtpServer : IAsyncDisposable
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(drainTimeout, TimeSpan.Zero);
         var wasRunning = StopListening();
+        if (drainTimeout > TimeSpan.Zero)
+        {
+            foreach (var session in _sessions.Keys)
+            {
+                session.BeginDrain();
+            }
+        }
+
         try
         {
             await WhenSessionsEndedAsync().WaitAsync(drainTimeout, cancellationToken);

@@ -27,6 +27,13 @@ internal sealed partial class SmtpSession
             return new(true);
         }
 
+        if (IsDraining && !IsInTransaction && command.Verb != SmtpVerb.Quit)
+        {
+            // The server is draining: no new transaction starts here (421 follows, then the close).
+            _closeReason = CloseReason.Draining;
+            return new(true);
+        }
+
         if (SmtpStateTable.Check(command.Verb, _state) is { } outOfSequence)
         {
             if (command is BdatCommand chunk)
@@ -408,6 +415,12 @@ internal sealed partial class SmtpSession
 
     private void ResetTransaction()
     {
+        if (IsDraining)
+        {
+            // The transaction the drain waited for is over: close now (with 421) rather than wait for the next command.
+            _closeReason = CloseReason.Draining;
+        }
+
         _sender = null;
         _recipients.Clear();
         _body = SmtpBodyType.SevenBit;

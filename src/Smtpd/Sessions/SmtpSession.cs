@@ -19,6 +19,9 @@ internal enum CloseReason
     Timeout,
     Shutdown,
     SlowData,
+
+    /// <summary>The server is draining and this session has no transaction open.</summary>
+    Draining,
 }
 
 /// <summary>
@@ -51,6 +54,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     // Created on first use: an idle session that never runs a callback never pays for it.
     private CancellationTokenSource? _aborted;
     private int _abortRequested;
+    private int _draining;
 
     // When the pending read or flush times out (Environment.TickCount64), or 0. The server's heartbeat checks it,
     // so no session owns a timer (Kestrel's heartbeat does the same).
@@ -223,6 +227,25 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     /// </summary>
     public void Abort() => Interrupt(CloseReason.Shutdown);
 
+    /// <summary>
+    /// The server is draining (<see cref="SmtpServer.StopAsync(TimeSpan, CancellationToken)"/>): a session with no
+    /// transaction open gets <c>421</c> and is closed now; one in a transaction finishes it (its callbacks are not
+    /// cancelled) and gets <c>421</c> as soon as the transaction is over, so no client starts a new one on a server
+    /// that is going away (RFC 5321 3.8).
+    /// </summary>
+    public void BeginDrain()
+    {
+        Volatile.Write(ref _draining, 1);
+        if (!IsInTransaction)
+        {
+            Interrupt(CloseReason.Draining);
+        }
+    }
+
+    private bool IsDraining => Volatile.Read(ref _draining) != 0;
+
+    private bool IsInTransaction => _state is SessionState.MailGiven or SessionState.RecipientGiven or SessionState.BdatInProgress;
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -303,7 +326,12 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         try
         {
             _input.CancelPendingRead();
-            _output.CancelPendingFlush();
+            if (reason != CloseReason.Draining)
+            {
+                // A drain never cuts a flush short: it may be carrying the 250 for a message just delivered.
+                _output.CancelPendingFlush();
+            }
+
             if (reason == CloseReason.Shutdown)
             {
                 Volatile.Write(ref _abortRequested, 1);
@@ -866,6 +894,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         {
             CloseReason.Timeout => (SmtpReplies.Timeout, "timeout"),
             CloseReason.SlowData => (SmtpReplies.DataRateTooLow, "data rate below MinimumDataRate"),
+            CloseReason.Draining => (SmtpReplies.ShuttingDown, "server draining"),
             _ => (SmtpReplies.ShuttingDown, "server shutting down"),
         };
         Log.SessionClosed(_logger, reason);

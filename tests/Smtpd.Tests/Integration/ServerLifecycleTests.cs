@@ -181,20 +181,64 @@ public sealed class ServerLifecycleTests
     }
 
     [Fact]
-    public async Task StopAsyncWithADrainTimeoutWaitsForSessionsThatFinishInTime()
+    public async Task ADrainLetsATransactionInFlightFinishThenSends421InsteadOfAnother()
     {
-        await using var server = TestServer.Start();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var delivering = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var callbackCancelled = false;
+        TestServer? test = null;
+        await using var server = test = TestServer.Start(o => o.Deliver = async (message, ct) =>
+        {
+            delivering.TrySetResult();
+            await release.Task;
+            callbackCancelled = ct.IsCancellationRequested;
+            test!.Record(new ReceivedMessage(message.Envelope, [], message.Session));
+            return SmtpVerdict.Accept;
+        });
         await using var client = await server.ConnectAndEhloAsync();
+        Assert.Equal("250 2.1.0 Sender OK", await client.CommandAsync("MAIL FROM:<sender@example.com>"));
+        Assert.Equal("250 2.1.5 Recipient OK", await client.CommandAsync("RCPT TO:<draining@example.com>"));
+        Assert.Equal("354 End data with <CR><LF>.<CR><LF>", await client.CommandAsync("DATA"));
+        // The end of data and the next transaction's MAIL, pipelined: the MAIL must not start a transaction.
+        await client.SendAsync("Subject: in flight\r\n\r\nhello\r\n.\r\nMAIL FROM:<next@example.com>\r\n"u8.ToArray());
+        await delivering.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
 
         var stopping = server.Server.StopAsync(TimeSpan.FromSeconds(20), Ct);
         await Task.Delay(100, Ct);
         Assert.False(stopping.IsCompleted);
-        Assert.False(server.Server.IsRunning);
+        release.SetResult();
 
-        Assert.Equal("250 2.0.0 Message accepted", await SendMessageAsync(client, "draining@example.com"));
-        Assert.Equal("221 2.0.0 Bye", await client.CommandAsync("QUIT"));
+        Assert.Equal("250 2.0.0 Message accepted", await client.ReadReplyAsync());
+        Assert.Equal(ShuttingDown421, await client.ReadReplyAsync());
+        Assert.True(await client.IsClosedByServerAsync());
         await stopping.WaitAsync(TimeSpan.FromSeconds(5), Ct);
+        Assert.False(callbackCancelled);
+        Assert.Single(server.Messages);
+    }
 
+    [Fact]
+    public async Task ADrainClosesSessionsWithNoTransactionAtOnceWithout421ForTheOnesInOne()
+    {
+        await using var server = TestServer.Start();
+        await using var idle = await server.ConnectAndEhloAsync();
+        await using var inTransaction = await server.ConnectAndEhloAsync();
+        Assert.Equal("250 2.1.0 Sender OK", await inTransaction.CommandAsync("MAIL FROM:<a@example.com>"));
+        await WaitUntilAsync(() => server.Server.SessionCount == 2);
+
+        var stopping = server.Server.StopAsync(TimeSpan.FromSeconds(20), Ct);
+
+        // The idle session is told at once, long before the drain timeout.
+        Assert.Equal(ShuttingDown421, await idle.ReadReplyAsync(TimeSpan.FromSeconds(5)));
+        Assert.True(await idle.IsClosedByServerAsync());
+        // The one in a transaction hears nothing and may finish it.
+        Assert.False(inTransaction.Socket.Poll(200_000, SelectMode.SelectRead));
+        Assert.Equal("250 2.1.5 Recipient OK", await inTransaction.CommandAsync("RCPT TO:<b@example.com>"));
+        Assert.Equal("354 End data with <CR><LF>.<CR><LF>", await inTransaction.CommandAsync("DATA"));
+        Assert.Equal("250 2.0.0 Message accepted", await inTransaction.CommandAsync("Subject: x\r\n\r\nlate but in time\r\n."));
+        Assert.Equal(ShuttingDown421, await inTransaction.ReadReplyAsync());
+        Assert.True(await inTransaction.IsClosedByServerAsync());
+
+        await stopping.WaitAsync(TimeSpan.FromSeconds(5), Ct);
         Assert.True(server.Server.Stopped.IsCompletedSuccessfully);
         Assert.Single(server.Messages);
     }
