@@ -125,9 +125,14 @@ public sealed class SmtpServer : IAsyncDisposable
         Start(endpoints.Select(e => new SmtpListener(e)).ToArray());
     }
 
-    /// <summary>Listens on several endpoints, some of which may speak implicit TLS (RFC 8314), next to plain ones.</summary>
+    /// <summary>
+    /// Listens on several endpoints, some of which may speak implicit TLS (RFC 8314) or LMTP (RFC 2033), next to
+    /// plain SMTP ones.
+    /// </summary>
     /// <param name="listeners">The listeners; port 0 picks a free port.</param>
-    /// <exception cref="ArgumentException">No listener was given, or an implicit-TLS listener has no certificate to use.</exception>
+    /// <exception cref="ArgumentException">
+    /// No listener was given, an implicit-TLS listener has no certificate to use, or an LMTP listener asks for port 25.
+    /// </exception>
     /// <exception cref="InvalidOperationException">The server is already running.</exception>
     /// <exception cref="SocketException">An endpoint cannot be bound; none is left bound.</exception>
     public void Start(params SmtpListener[] listeners)
@@ -141,6 +146,12 @@ public sealed class SmtpServer : IAsyncDisposable
         if (listeners.Any(l => l.ImplicitTls) && !Options.TlsAvailable)
         {
             throw new ArgumentException("An implicit-TLS listener needs Options.ServerCertificate or Options.ServerCertificateSelector.", nameof(listeners));
+        }
+
+        // RFC 2033 5: LMTP "MUST NOT be used on the TCP service port 25", where mail exchangers expect SMTP.
+        if (listeners.FirstOrDefault(l => l.Protocol == SmtpListenerProtocol.Lmtp && l.EndPoint.Port == DefaultPort) is { } onPort25)
+        {
+            throw new ArgumentException($"An LMTP listener must not use TCP port 25 (RFC 2033): {onPort25}.", nameof(listeners));
         }
 
         lock (_gate)
@@ -177,7 +188,7 @@ public sealed class SmtpServer : IAsyncDisposable
             foreach (var (socket, listener) in bound)
             {
                 Log.Listening(_logger, listener.EndPoint);
-                _ = AcceptLoopAsync(socket, listener.ImplicitTls, _accepting.Token);
+                _ = AcceptLoopAsync(socket, listener, _accepting.Token);
             }
         }
     }
@@ -286,14 +297,14 @@ public sealed class SmtpServer : IAsyncDisposable
         return true;
     }
 
-    private async Task AcceptLoopAsync(Socket listener, bool implicitTls, CancellationToken cancellationToken)
+    private async Task AcceptLoopAsync(Socket socket, SmtpListener listener, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
             Socket client;
             try
             {
-                client = await listener.AcceptAsync(cancellationToken);
+                client = await socket.AcceptAsync(cancellationToken);
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException || cancellationToken.IsCancellationRequested)
             {
@@ -306,11 +317,11 @@ public sealed class SmtpServer : IAsyncDisposable
                 continue;
             }
 
-            StartSession(client, implicitTls);
+            StartSession(client, listener);
         }
     }
 
-    private void StartSession(Socket client, bool implicitTls)
+    private void StartSession(Socket client, SmtpListener listener)
     {
         var options = Snapshot();
         client.NoDelay = true;
@@ -339,7 +350,7 @@ public sealed class SmtpServer : IAsyncDisposable
         SmtpSession session;
         try
         {
-            session = new SmtpSession(client, options, _logger, implicitTls, _onSessionEnded);
+            session = new SmtpSession(client, options, _logger, listener, _onSessionEnded);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
         {

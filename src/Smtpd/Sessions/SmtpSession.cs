@@ -41,6 +41,9 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     private readonly Socket _socket;
     private readonly NetworkStream _network;
     private readonly bool _implicitTls;
+
+    // LMTP (RFC 2033) instead of SMTP: fixed for the session's life by its listener.
+    private readonly bool _lmtp;
     private readonly SmtpServerOptions _options;
     private readonly ILogger _logger;
     private readonly SmtpSessionContext _context;
@@ -90,20 +93,24 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     private bool _chunkIsLast;
     private SmtpReply? _chunkRejection;
 
-    public SmtpSession(Socket socket, SmtpServerOptions options, ILogger logger, bool implicitTls, Action<SmtpSession>? onEnded = null)
+    public SmtpSession(Socket socket, SmtpServerOptions options, ILogger logger, SmtpListener listener, Action<SmtpSession>? onEnded = null)
     {
         _onEnded = onEnded;
         _socket = socket;
         _options = options;
         _logger = logger;
-        _implicitTls = implicitTls;
+        _implicitTls = listener.ImplicitTls;
+        _lmtp = listener.Protocol == SmtpListenerProtocol.Lmtp;
         _network = new NetworkStream(socket, ownsSocket: true);
         _transport = _network;
         (_input, _output) = CreatePipes(_network);
         _context = new SmtpSessionContext(
             Interlocked.Increment(ref s_nextId).ToString("x8", System.Globalization.CultureInfo.InvariantCulture),
             Unmapped((IPEndPoint)socket.RemoteEndPoint!),
-            Unmapped((IPEndPoint)socket.LocalEndPoint!));
+            Unmapped((IPEndPoint)socket.LocalEndPoint!))
+        {
+            IsLmtp = _lmtp,
+        };
     }
 
     private enum InputMode
@@ -588,7 +595,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     {
         if (line.IsSingleSegment)
         {
-            return CommandParser.Parse(line.FirstSpan, _smtpUtf8);
+            return CommandParser.Parse(line.FirstSpan, _smtpUtf8, _lmtp);
         }
 
         // A line split across buffer segments is copied once; it is at most MaxCommandLineLength octets.
@@ -598,7 +605,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         {
             Span<byte> copy = rented ?? stackalloc byte[1024];
             line.CopyTo(copy);
-            return CommandParser.Parse(copy[..length], _smtpUtf8);
+            return CommandParser.Parse(copy[..length], _smtpUtf8, _lmtp);
         }
         finally
         {
