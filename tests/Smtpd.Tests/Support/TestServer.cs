@@ -31,7 +31,23 @@ public sealed class TestServer : IAsyncDisposable
     /// Starts a server. Unless <paramref name="configure"/> sets a delivery callback of its own, messages are
     /// recorded in <see cref="Messages"/>.
     /// </summary>
-    public static TestServer Start(Action<SmtpServerOptions>? configure = null)
+    public static TestServer Start(Action<SmtpServerOptions>? configure = null) =>
+        Start(configure, new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
+
+    /// <summary>
+    /// Starts a server whose first listener (<see cref="EndPoint"/>) speaks LMTP and whose second
+    /// (<see cref="SmtpEndPoint"/>) speaks SMTP, with the same options; messages are recorded as by <see cref="Start(Action{SmtpServerOptions}?)"/>.
+    /// </summary>
+    public static TestServer StartLmtp(Action<SmtpServerOptions>? configure = null) =>
+        Start(
+            configure,
+            new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)) { Protocol = SmtpListenerProtocol.Lmtp },
+            new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
+
+    /// <summary>The second listener's endpoint, the SMTP one of <see cref="StartLmtp"/>.</summary>
+    public IPEndPoint SmtpEndPoint => Server.Endpoints[1];
+
+    private static TestServer Start(Action<SmtpServerOptions>? configure, params SmtpListener[] listeners)
     {
         var options = new SmtpServerOptions { ServerName = "test.local" };
         TestServer? test = null;
@@ -46,7 +62,7 @@ public sealed class TestServer : IAsyncDisposable
         configure?.Invoke(options);
         var server = new SmtpServer(options);
         test = new TestServer(server);
-        server.Start(IPAddress.Loopback, 0);
+        server.Start(listeners);
         return test;
     }
 
