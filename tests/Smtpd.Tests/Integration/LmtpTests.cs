@@ -18,7 +18,7 @@ public sealed class LmtpTests
     /// Refuses <c>nobody@</c> at RCPT; the delivery callback refuses <c>full@</c> on its own, then records the
     /// message as the test server does and accepts everyone else.
     /// </summary>
-    private static void RefuseNobodyAtRcptAndFullAtDelivery(SmtpServerOptions options)
+    internal static void RefuseNobodyAtRcptAndFullAtDelivery(SmtpServerOptions options)
     {
         var record = options.Deliver!;
         options.ValidateRecipient = (_, rcpt, _) => ValueTask.FromResult(rcpt.LocalPart == "nobody" ? SmtpVerdict.Reject() : SmtpVerdict.Accept);
