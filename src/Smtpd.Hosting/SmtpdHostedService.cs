@@ -19,7 +19,7 @@ internal sealed class SmtpdHostedService(SmtpServer server, IOptions<SmtpdOption
         {
             foreach (var address in await ResolveAsync(endpoint.Address, cancellationToken))
             {
-                listeners.Add(new SmtpListener(new IPEndPoint(address, endpoint.Port), endpoint.ImplicitTls));
+                listeners.Add(new SmtpListener(new IPEndPoint(address, endpoint.Port), endpoint.ImplicitTls) { Protocol = endpoint.Protocol });
             }
         }
 

@@ -9,7 +9,7 @@ namespace Smtpd.Hosting;
 /// The section is flat: the server's options sit beside the hosting settings.
 /// <code>
 /// "Smtpd": {
-///   "Endpoints": [ { "Address": "0.0.0.0", "Port": 587 }, { "Port": 465, "ImplicitTls": true } ],
+///   "Endpoints": [ { "Address": "0.0.0.0", "Port": 587 }, { "Port": 465, "ImplicitTls": true }, { "Address": "127.0.0.1", "Port": 24, "Protocol": "Lmtp" } ],
 ///   "Certificate": { "Path": "mail.pfx", "Password": "..." },
 ///   "ServerName": "mx.example.com",
 ///   "MaxMessageSize": 10485760,
@@ -72,8 +72,15 @@ public sealed class SmtpdEndpointOptions
     /// <summary>Whether connections start with a TLS handshake (RFC 8314, port 465 style). Needs a certificate.</summary>
     public bool ImplicitTls { get; set; }
 
+    /// <summary>
+    /// The protocol: <c>Smtp</c> (the default) or <c>Lmtp</c> (RFC 2033), which needs a port other than 25
+    /// (<see cref="SmtpListener.Protocol"/>).
+    /// </summary>
+    public SmtpListenerProtocol Protocol { get; set; }
+
     /// <inheritdoc/>
-    public override string ToString() => $"{Address}:{Port}{(ImplicitTls ? " (implicit TLS)" : string.Empty)}";
+    public override string ToString() =>
+        $"{Address}:{Port}{(ImplicitTls ? " (implicit TLS)" : string.Empty)}{(Protocol == SmtpListenerProtocol.Lmtp ? " (LMTP)" : string.Empty)}";
 }
 
 /// <summary>A certificate file for TLS, in configuration form: PKCS#12, or PEM with a key file.</summary>
