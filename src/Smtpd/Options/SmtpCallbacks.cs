@@ -62,7 +62,7 @@ public delegate System.Security.Cryptography.X509Certificates.X509Certificate2? 
 /// or drop the connection. Used for fault injection (Smtpd.Testing) and per-command policy.
 /// </summary>
 /// <param name="session">The connection.</param>
-/// <param name="verb">The command verb in upper case: EHLO, HELO, MAIL, RCPT, DATA, BDAT, RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS or AUTH.</param>
+/// <param name="verb">The command verb in upper case: EHLO, HELO, MAIL, RCPT, DATA, BDAT, RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS or AUTH, and LHLO on LMTP listeners.</param>
 /// <param name="cancellationToken">Cancelled when the server shuts down or the connection closes.</param>
 /// <returns>Accept to run the command; a rejection is sent instead of running it (<c>550 5.7.1 Command rejected</c> unless it carries a reply); <see cref="SmtpVerdict.Disconnect"/> drops the connection.</returns>
 public delegate ValueTask<SmtpVerdict> CommandFilter(SmtpSessionContext session, string verb, CancellationToken cancellationToken);
