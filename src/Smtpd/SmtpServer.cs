@@ -68,7 +68,7 @@ public sealed class SmtpServer : IAsyncDisposable
     /// <summary>The endpoints the server listens on, with the real ports when port 0 was asked for. Empty when stopped.</summary>
     public IReadOnlyList<IPEndPoint> Endpoints => _endpoints;
 
-    /// <summary>The listeners, with the real ports, and whether each speaks implicit TLS. Empty when stopped.</summary>
+    /// <summary>The listeners, with the real ports, whether each speaks implicit TLS, and its protocol (SMTP or LMTP). Empty when stopped.</summary>
     public IReadOnlyList<SmtpListener> Listeners => _bound;
 
     /// <summary>Whether the server is listening.</summary>

@@ -226,18 +226,20 @@ public sealed class LmtpTests
         Assert.Empty(server.Messages);
     }
 
-    [Fact]
-    public async Task ABareLineFeedInDataIsRefusedOncePerRecipient()
+    [Theory]
+    [InlineData(false, "550 5.6.0 Message contains bare CR or LF; lines must end with CRLF (RFC 5321 2.3.8)")]
+    [InlineData(true, "500 5.5.2 Line too long in message text (RFC 5321 4.5.3.1.6)")]
+    public async Task ContentThatBreaksTheTextRulesIsRefusedOncePerRecipient(bool longLine, string refusal)
     {
         await using var server = TestServer.StartLmtp();
         await using var client = await ConnectAndLhloAsync(server);
         await OpenTransactionAsync(client, "bob@example.com", "carol@example.com");
 
         Assert.Equal("354 End data with <CR><LF>.<CR><LF>", await client.CommandAsync("DATA"));
-        await client.SendAsync("one\ntwo\r\n.\r\n");
-        var bare = "550 5.6.0 Message contains bare CR or LF; lines must end with CRLF (RFC 5321 2.3.8)";
-        Assert.Equal([bare, bare], await client.ReadRepliesAsync(2));
+        await client.SendAsync((longLine ? new string('x', 1200) : "one\ntwo") + "\r\n.\r\n");
+        Assert.Equal([refusal, refusal], await client.ReadRepliesAsync(2));
         Assert.Equal("250 2.0.0 OK", await client.CommandAsync("NOOP"));
+        Assert.Empty(server.Messages);
     }
 
     [Theory]
