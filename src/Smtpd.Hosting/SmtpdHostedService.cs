@@ -27,6 +27,7 @@ internal sealed class SmtpdHostedService(SmtpServer server, IOptions<SmtpdOption
                 {
                     ProxyProtocol = endpoint.ProxyProtocol,
                     TrustedProxies = trusted,
+                    Protocol = endpoint.Protocol,
                 });
             }
         }

@@ -12,7 +12,8 @@ namespace Smtpd.Hosting;
 ///   "Endpoints": [
 ///     { "Address": "0.0.0.0", "Port": 587 },
 ///     { "Port": 465, "ImplicitTls": true },
-///     { "Port": 2525, "ProxyProtocol": true, "TrustedProxies": [ "10.0.0.0/8", "192.0.2.10" ] }
+///     { "Port": 2525, "ProxyProtocol": true, "TrustedProxies": [ "10.0.0.0/8", "192.0.2.10" ] },
+///     { "Address": "127.0.0.1", "Port": 24, "Protocol": "Lmtp" }
 ///   ],
 ///   "Certificate": { "Path": "mail.pfx", "Password": "..." },
 ///   "ServerName": "mx.example.com",
@@ -77,6 +78,12 @@ public sealed class SmtpdEndpointOptions
     public bool ImplicitTls { get; set; }
 
     /// <summary>
+    /// The protocol: <c>Smtp</c> (the default) or <c>Lmtp</c> (RFC 2033), which needs a port other than 25
+    /// (<see cref="SmtpListener.Protocol"/>).
+    /// </summary>
+    public SmtpListenerProtocol Protocol { get; set; }
+
+    /// <summary>
     /// Whether connections start with an HAProxy PROXY protocol header (version 1 or 2) from one of
     /// <see cref="TrustedProxies"/>; see <see cref="SmtpListener.ProxyProtocol"/>. Needs at least one trusted proxy.
     /// </summary>
@@ -90,7 +97,7 @@ public sealed class SmtpdEndpointOptions
 
     /// <inheritdoc/>
     public override string ToString() =>
-        $"{Address}:{Port}{(ImplicitTls ? " (implicit TLS)" : string.Empty)}{(ProxyProtocol ? " (PROXY protocol)" : string.Empty)}";
+        $"{Address}:{Port}{(ImplicitTls ? " (implicit TLS)" : string.Empty)}{(Protocol == SmtpListenerProtocol.Lmtp ? " (LMTP)" : string.Empty)}{(ProxyProtocol ? " (PROXY protocol)" : string.Empty)}";
 
     /// <summary>Reads one <see cref="TrustedProxies"/> entry: a CIDR block, or an address as a block of one.</summary>
     internal static bool TryParseNetwork(string? text, out System.Net.IPNetwork network)

@@ -31,6 +31,16 @@ internal sealed class SmtpdOptionsValidator(IServiceProviderIsService? services 
             {
                 errors.Add($"Endpoint {endpoint}: ProxyProtocol needs TrustedProxies, the proxies allowed to send PROXY headers.");
             }
+
+            if (!Enum.IsDefined(endpoint.Protocol))
+            {
+                errors.Add($"Endpoint {endpoint}: the protocol must be Smtp or Lmtp.");
+            }
+            else if (endpoint.Protocol == SmtpListenerProtocol.Lmtp && endpoint.Port == SmtpServer.DefaultPort)
+            {
+                // RFC 2033 5; the port defaults to 25, so an LMTP endpoint must name its own.
+                errors.Add($"Endpoint {endpoint}: LMTP must not use port 25 (RFC 2033); set Port, for example 24.");
+            }
         }
 
         var certificate = options.Certificate;

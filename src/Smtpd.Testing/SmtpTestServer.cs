@@ -110,7 +110,7 @@ public sealed class SmtpTestServer : IAsyncDisposable
         var smtpServer = new SmtpServer(server, options.LoggerFactory);
         var test = new SmtpTestServer(smtpServer, options, faults);
         WrapCallbacks(server, faults, test);
-        smtpServer.Start(new SmtpListener(new IPEndPoint(options.Address, options.Port), ImplicitTls: options.Tls == SmtpTlsMode.ImplicitTls));
+        smtpServer.Start(new SmtpListener(new IPEndPoint(options.Address, options.Port), ImplicitTls: options.Tls == SmtpTlsMode.ImplicitTls) { Protocol = options.Protocol });
         test.EndPoint = smtpServer.Endpoints[0];
         return Task.FromResult(test);
     }
@@ -315,7 +315,7 @@ public sealed class SmtpTestServer : IAsyncDisposable
 
     private static SmtpFaultPoint? PointOf(string verb) => verb switch
     {
-        "EHLO" => SmtpFaultPoint.Ehlo,
+        "EHLO" or "LHLO" => SmtpFaultPoint.Ehlo,
         "HELO" => SmtpFaultPoint.Helo,
         "STARTTLS" => SmtpFaultPoint.StartTls,
         "AUTH" => SmtpFaultPoint.Auth,

@@ -50,6 +50,12 @@ public sealed class SmtpTestServerOptions
     /// <summary>How the server offers TLS. Default <see cref="SmtpTlsMode.None"/>; see <see cref="UseStartTls"/> and <see cref="UseImplicitTls"/>.</summary>
     public SmtpTlsMode Tls { get; set; }
 
+    /// <summary>
+    /// The protocol the server speaks. Default <see cref="SmtpListenerProtocol.Smtp"/>; <see cref="UseLmtp"/> makes it
+    /// an LMTP server (RFC 2033), for testing an application that delivers over LMTP.
+    /// </summary>
+    public SmtpListenerProtocol Protocol { get; set; }
+
     /// <summary>The TLS certificate, with its private key; <see langword="null"/> (the default) uses <see cref="SmtpTestCertificate.Shared"/>.</summary>
     public X509Certificate2? Certificate { get; set; }
 
@@ -82,6 +88,18 @@ public sealed class SmtpTestServerOptions
     public SmtpTestServerOptions UseImplicitTls()
     {
         Tls = SmtpTlsMode.ImplicitTls;
+        return this;
+    }
+
+    /// <summary>
+    /// Speaks LMTP (RFC 2033): LHLO instead of EHLO and HELO, and after the end of data one reply per accepted
+    /// recipient. <see cref="SmtpFaultPoint.Ehlo"/> faults apply to LHLO; a <see cref="SmtpServerOptions.Deliver"/> of
+    /// yours can refuse single recipients with <see cref="SmtpMessage.SetRecipientVerdict(int, SmtpVerdict)"/>.
+    /// </summary>
+    /// <returns>These options.</returns>
+    public SmtpTestServerOptions UseLmtp()
+    {
+        Protocol = SmtpListenerProtocol.Lmtp;
         return this;
     }
 

@@ -2,14 +2,36 @@ using System.Net;
 
 namespace Smtpd;
 
-/// <summary>One listening endpoint of a server, and whether it speaks implicit TLS.</summary>
+/// <summary>One listening endpoint of a server, whether it speaks implicit TLS, and its protocol.</summary>
 /// <param name="EndPoint">The address and port; port 0 picks a free port.</param>
 /// <param name="ImplicitTls">
 /// Whether connections start with a TLS handshake before the greeting (RFC 8314 "submissions", port 465 style).
 /// Requires <see cref="SmtpServerOptions.ServerCertificate"/> or <see cref="SmtpServerOptions.ServerCertificateSelector"/>.
 /// </param>
+/// <example>
+/// An SMTP listener and an LMTP listener on one server, sharing its options and callbacks:
+/// <code>
+/// server.Start(
+///     new SmtpListener(new IPEndPoint(IPAddress.Any, 2525)),
+///     new SmtpListener(new IPEndPoint(IPAddress.Loopback, 2424)) { Protocol = SmtpListenerProtocol.Lmtp });
+/// </code>
+/// </example>
 public sealed record SmtpListener(IPEndPoint EndPoint, bool ImplicitTls = false)
 {
+    private readonly SmtpListenerProtocol _protocol;
+
+    /// <summary>
+    /// The protocol the listener speaks: <see cref="SmtpListenerProtocol.Smtp"/> (the default) or
+    /// <see cref="SmtpListenerProtocol.Lmtp"/> (RFC 2033). Every session of the listener keeps it; callbacks see it
+    /// as <see cref="SmtpSessionContext.IsLmtp"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not a member of <see cref="SmtpListenerProtocol"/>.</exception>
+    public SmtpListenerProtocol Protocol
+    {
+        get => _protocol;
+        init => _protocol = Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "Protocol must be Smtp or Lmtp.");
+    }
+
     /// <summary>
     /// Whether every connection starts with an HAProxy PROXY protocol header (version 1 or 2, told apart
     /// automatically) from a proxy in <see cref="TrustedProxies"/>. Default <see langword="false"/>.
@@ -32,13 +54,6 @@ public sealed record SmtpListener(IPEndPoint EndPoint, bool ImplicitTls = false)
     /// </summary>
     public IReadOnlyList<IPNetwork> TrustedProxies { get; init; } = [];
 
-    /// <inheritdoc/>
-    public override string ToString()
-    {
-        var text = ImplicitTls ? $"{EndPoint} (implicit TLS)" : EndPoint.ToString();
-        return ProxyProtocol ? $"{text} (PROXY protocol from {string.Join(", ", TrustedProxies)})" : text;
-    }
-
     /// <summary>Whether a connection from <paramref name="address"/> may send a PROXY protocol header.</summary>
     internal bool IsTrustedProxy(IPAddress address)
     {
@@ -53,5 +68,27 @@ public sealed record SmtpListener(IPEndPoint EndPoint, bool ImplicitTls = false)
         }
 
         return false;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString()
+    {
+        var traits = new List<string>(3);
+        if (Protocol == SmtpListenerProtocol.Lmtp)
+        {
+            traits.Add("LMTP");
+        }
+
+        if (ImplicitTls)
+        {
+            traits.Add("implicit TLS");
+        }
+
+        if (ProxyProtocol)
+        {
+            traits.Add($"PROXY protocol from {string.Join(", ", TrustedProxies)}");
+        }
+
+        return traits.Count == 0 ? EndPoint.ToString() : $"{EndPoint} ({string.Join(", ", traits)})";
     }
 }

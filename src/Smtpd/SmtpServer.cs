@@ -70,7 +70,7 @@ public sealed class SmtpServer : IAsyncDisposable
     /// <summary>The endpoints the server listens on, with the real ports when port 0 was asked for. Empty when stopped.</summary>
     public IReadOnlyList<IPEndPoint> Endpoints => _endpoints;
 
-    /// <summary>The listeners, with the real ports, and whether each speaks implicit TLS. Empty when stopped.</summary>
+    /// <summary>The listeners, with the real ports, whether each speaks implicit TLS, and its protocol (SMTP or LMTP). Empty when stopped.</summary>
     public IReadOnlyList<SmtpListener> Listeners => _bound;
 
     /// <summary>Whether the server is listening.</summary>
@@ -127,11 +127,15 @@ public sealed class SmtpServer : IAsyncDisposable
         Start(endpoints.Select(e => new SmtpListener(e)).ToArray());
     }
 
-    /// <summary>Listens on several endpoints, some of which may speak implicit TLS (RFC 8314), next to plain ones.</summary>
+    /// <summary>
+    /// Listens on several endpoints, some of which may speak implicit TLS (RFC 8314) or LMTP (RFC 2033), next to
+    /// plain SMTP ones.
+    /// </summary>
     /// <param name="listeners">The listeners; port 0 picks a free port.</param>
     /// <exception cref="ArgumentException">
-    /// No listener was given, an implicit-TLS listener has no certificate to use, or a
-    /// <see cref="SmtpListener.ProxyProtocol"/> listener has no <see cref="SmtpListener.TrustedProxies"/>.
+    /// No listener was given, an implicit-TLS listener has no certificate to use, a
+    /// <see cref="SmtpListener.ProxyProtocol"/> listener has no <see cref="SmtpListener.TrustedProxies"/>, or an LMTP
+    /// listener asks for port 25.
     /// </exception>
     /// <exception cref="InvalidOperationException">The server is already running.</exception>
     /// <exception cref="SocketException">An endpoint cannot be bound; none is left bound.</exception>
@@ -152,6 +156,12 @@ public sealed class SmtpServer : IAsyncDisposable
         if (listeners.FirstOrDefault(l => l.ProxyProtocol && (l.TrustedProxies is null || l.TrustedProxies.Count == 0)) is { } untrusted)
         {
             throw new ArgumentException($"The listener {untrusted.EndPoint} has ProxyProtocol but no TrustedProxies: name the proxies allowed to send PROXY headers.", nameof(listeners));
+        }
+
+        // RFC 2033 5: LMTP "MUST NOT be used on the TCP service port 25", where mail exchangers expect SMTP.
+        if (listeners.FirstOrDefault(l => l.Protocol == SmtpListenerProtocol.Lmtp && l.EndPoint.Port == DefaultPort) is { } onPort25)
+        {
+            throw new ArgumentException($"An LMTP listener must not use TCP port 25 (RFC 2033): {onPort25}.", nameof(listeners));
         }
 
         lock (_gate)

@@ -53,8 +53,15 @@ public sealed class SmtpSessionContext
     /// <summary>The name the client gave in its last successful HELO or EHLO, or <see langword="null"/> before one.</summary>
     public string? HeloName { get; internal set; }
 
-    /// <summary>Whether the client used EHLO (and so may use service extensions).</summary>
+    /// <summary>Whether the client used EHLO, or LHLO in LMTP (and so may use service extensions).</summary>
     public bool IsExtended { get; internal set; }
+
+    /// <summary>
+    /// Whether the session speaks LMTP (RFC 2033) because it arrived on a listener whose
+    /// <see cref="SmtpListener.Protocol"/> is <see cref="SmtpListenerProtocol.Lmtp"/>: the end of data is then answered
+    /// once per accepted recipient, and <see cref="SmtpMessage.SetRecipientVerdict(int, SmtpVerdict)"/> decides each reply.
+    /// </summary>
+    public bool IsLmtp { get; internal init; }
 
     /// <summary>Whether the connection is encrypted with TLS.</summary>
     public bool IsSecure { get; internal set; }

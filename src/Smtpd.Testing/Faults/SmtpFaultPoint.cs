@@ -14,7 +14,7 @@ public enum SmtpFaultPoint
     /// <summary>A new connection, before the greeting: a rejection replaces the <c>220</c> greeting, a delay holds it back.</summary>
     Connect,
 
-    /// <summary>The EHLO command.</summary>
+    /// <summary>The EHLO command, or LHLO on an LMTP test server (<see cref="SmtpTestServerOptions.UseLmtp"/>).</summary>
     Ehlo,
 
     /// <summary>The HELO command.</summary>

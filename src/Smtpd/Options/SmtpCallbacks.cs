@@ -25,14 +25,17 @@ public delegate ValueTask<SmtpVerdict> RecipientValidator(SmtpSessionContext ses
 /// <summary>Receives a message with its exact raw bytes (<see cref="SmtpMessage.OpenRead"/>).</summary>
 /// <param name="message">The envelope, the session and the content.</param>
 /// <param name="cancellationToken">Cancelled when the server shuts down or the connection closes.</param>
-/// <returns>The verdict; the client gets 250 only after an accepting verdict.</returns>
+/// <returns>
+/// The verdict; the client gets 250 only after an accepting verdict. It applies to every recipient that has no verdict
+/// of its own from <see cref="SmtpMessage.SetRecipientVerdict(int, SmtpVerdict)"/>.
+/// </returns>
 public delegate ValueTask<SmtpVerdict> MessageDeliverer(SmtpMessage message, CancellationToken cancellationToken);
 
 /// <summary>Receives a message parsed by MimeKit (Tcl smtpd <c>-deliverMIME</c>).</summary>
 /// <param name="message">The envelope, the session and the raw content.</param>
 /// <param name="mime">The parsed message. It reads its parts from the spooled content, so it is valid only until the callback completes.</param>
 /// <param name="cancellationToken">Cancelled when the server shuts down or the connection closes.</param>
-/// <returns>The verdict.</returns>
+/// <returns>The verdict, for every recipient that has no verdict of its own from <see cref="SmtpMessage.SetRecipientVerdict(int, SmtpVerdict)"/>.</returns>
 public delegate ValueTask<SmtpVerdict> MimeMessageDeliverer(SmtpMessage message, MimeMessage mime, CancellationToken cancellationToken);
 
 /// <summary>Receives a message as text lines (Tcl smtpd <c>-deliver</c>).</summary>
@@ -41,7 +44,7 @@ public delegate ValueTask<SmtpVerdict> MimeMessageDeliverer(SmtpMessage message,
 /// <param name="lines">The content split at CRLF and decoded as UTF-8, without line endings.</param>
 /// <param name="session">The connection.</param>
 /// <param name="cancellationToken">Cancelled when the server shuts down or the connection closes.</param>
-/// <returns>The verdict.</returns>
+/// <returns>The verdict, for every recipient (on an LMTP listener too: this form cannot set per-recipient verdicts).</returns>
 public delegate ValueTask<SmtpVerdict> LinesDeliverer(string sender, IReadOnlyList<string> recipients, IReadOnlyList<string> lines, SmtpSessionContext session, CancellationToken cancellationToken);
 
 /// <summary>Checks the credentials of an AUTH command (RFC 4954).</summary>
@@ -62,7 +65,7 @@ public delegate System.Security.Cryptography.X509Certificates.X509Certificate2? 
 /// or drop the connection. Used for fault injection (Smtpd.Testing) and per-command policy.
 /// </summary>
 /// <param name="session">The connection.</param>
-/// <param name="verb">The command verb in upper case: EHLO, HELO, MAIL, RCPT, DATA, BDAT, RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS or AUTH.</param>
+/// <param name="verb">The command verb in upper case: EHLO, HELO, MAIL, RCPT, DATA, BDAT, RSET, NOOP, QUIT, VRFY, EXPN, HELP, STARTTLS or AUTH, and LHLO on LMTP listeners.</param>
 /// <param name="cancellationToken">Cancelled when the server shuts down or the connection closes.</param>
 /// <returns>Accept to run the command; a rejection is sent instead of running it (<c>550 5.7.1 Command rejected</c> unless it carries a reply); <see cref="SmtpVerdict.Disconnect"/> drops the connection.</returns>
 public delegate ValueTask<SmtpVerdict> CommandFilter(SmtpSessionContext session, string verb, CancellationToken cancellationToken);

@@ -27,10 +27,13 @@ internal static class CommandParser
     private const uint Expn = ('e' << 24) | ('x' << 16) | ('p' << 8) | 'n';
     private const uint Help = ('h' << 24) | ('e' << 16) | ('l' << 8) | 'p';
     private const uint Auth = ('a' << 24) | ('u' << 16) | ('t' << 8) | 'h';
+    private const uint Lhlo = ('l' << 24) | ('h' << 16) | ('l' << 8) | 'o';
     private const ulong StartTls = ((ulong)(('s' << 24) | ('t' << 16) | ('a' << 8) | 'r') << 32) | (('t' << 24) | ('t' << 16) | ('l' << 8) | 's');
 
     /// <summary>The verb of a line, by its first four octets.</summary>
-    public static SmtpVerb ParseVerb(ReadOnlySpan<byte> line)
+    /// <param name="line">The line.</param>
+    /// <param name="lmtp">Whether the session speaks LMTP, where LHLO is a verb; elsewhere it is an unknown command.</param>
+    public static SmtpVerb ParseVerb(ReadOnlySpan<byte> line, bool lmtp = false)
     {
         // Every verb but STARTTLS is four letters followed by the end of the line or a space (RFC 5321 4.1.1).
         if (line.Length < 4 || (line.Length > 4 && line[4] != (byte)' '))
@@ -56,11 +59,12 @@ internal static class CommandParser
             Expn => SmtpVerb.Expn,
             Help => SmtpVerb.Help,
             Auth => SmtpVerb.Auth,
+            Lhlo when lmtp => SmtpVerb.Lhlo,
             _ => SmtpVerb.Unknown,
         };
     }
 
-    /// <summary>Parses a command line, with the DSN parameters unsupported.</summary>
+    /// <summary>Parses an SMTP command line, with the DSN parameters unsupported.</summary>
     /// <param name="line">The line without its LF; a final CR, if any, is removed here.</param>
     /// <param name="smtpUtf8">Whether the open transaction's MAIL carried SMTPUTF8, which permits UTF-8 in RCPT.</param>
     /// <returns>The command: a typed command, an <see cref="InvalidCommand"/> carrying its 5xx reply, or <see cref="UnknownCommand.Instance"/>.</returns>
@@ -81,15 +85,16 @@ internal static class CommandParser
     /// The session's <see cref="CommandCache"/>, with which MAIL, RCPT and BDAT allocate nothing once warm; the
     /// returned command is valid until the next call with the same cache. <see langword="null"/> allocates fresh objects.
     /// </param>
+    /// <param name="lmtp">Whether the session speaks LMTP (RFC 2033 4.1): LHLO is its greeting and HELO/EHLO are refused.</param>
     /// <returns>The command: a typed command, an <see cref="InvalidCommand"/> carrying its 5xx reply, or <see cref="UnknownCommand.Instance"/>.</returns>
-    public static SmtpCommand Parse(ReadOnlySpan<byte> line, bool smtpUtf8, bool dsn, CommandCache? cache)
+    public static SmtpCommand Parse(ReadOnlySpan<byte> line, bool smtpUtf8, bool dsn, CommandCache? cache, bool lmtp = false)
     {
         if (!line.IsEmpty && line[^1] == (byte)'\r')
         {
             line = line[..^1];
         }
 
-        var verb = ParseVerb(line);
+        var verb = ParseVerb(line, lmtp);
         if (verb == SmtpVerb.Unknown)
         {
             return IsHttpRequestLine(line) ? ForbiddenCommand.Instance : UnknownCommand.Instance;
@@ -107,7 +112,8 @@ internal static class CommandParser
         argument = argument.TrimEnd((byte)' ');
         return verb switch
         {
-            SmtpVerb.Helo or SmtpVerb.Ehlo => ParseHelo(verb, argument),
+            SmtpVerb.Helo or SmtpVerb.Ehlo => lmtp ? (verb == SmtpVerb.Helo ? HeloInLmtp : EhloInLmtp) : ParseHelo(verb, argument),
+            SmtpVerb.Lhlo => ParseHelo(verb, argument),
             SmtpVerb.Mail => ParseMail(argument, dsn, cache),
             SmtpVerb.Rcpt => ParseRcpt(argument, smtpUtf8, dsn, cache),
             SmtpVerb.Bdat => ParseBdat(argument, cache),
@@ -137,7 +143,10 @@ internal static class CommandParser
     private static SmtpCommand NoArgument(ReadOnlySpan<byte> argument, SmtpCommand command) =>
         argument.IsEmpty ? command : new InvalidCommand(command.Verb, SmtpReplies.NoArgumentsAllowed);
 
-    /// <summary><c>ehlo = "EHLO" SP ( Domain / address-literal ) CRLF</c> (RFC 5321 4.1.1.1).</summary>
+    /// <summary>
+    /// <c>ehlo = "EHLO" SP ( Domain / address-literal ) CRLF</c> (RFC 5321 4.1.1.1); HELO and, on LMTP listeners,
+    /// LHLO (RFC 2033 4.1) take the same argument.
+    /// </summary>
     /// <remarks>
     /// The name is not checked against the Domain rule: many real clients (System.Net.Mail among them)
     /// send a bare machine name that may contain underscores, and RFC 5321 4.1.4 forbids refusing a message
@@ -153,8 +162,13 @@ internal static class CommandParser
             return new InvalidCommand(verb, SmtpReplies.HeloRequiresDomain);
         }
 
-        return new HeloCommand(Encoding.UTF8.GetString(name), verb == SmtpVerb.Ehlo);
+        return new HeloCommand(Encoding.UTF8.GetString(name), verb);
     }
+
+    // RFC 2033 4.1: LHLO replaces HELO and EHLO, so that a client that does not know it talks to an LMTP server is
+    // stopped before its first transaction. The commands are immutable, so one of each serves every session.
+    private static readonly InvalidCommand HeloInLmtp = new(SmtpVerb.Helo, SmtpReplies.LhloRequired);
+    private static readonly InvalidCommand EhloInLmtp = new(SmtpVerb.Ehlo, SmtpReplies.LhloRequired);
 
     /// <summary><c>auth-command = "AUTH" SP sasl-mech [SP initial-response]</c>; <c>sasl-mech = 1*20mech-char</c> (RFC 4954 4, RFC 4422 3.1).</summary>
     private static SmtpCommand ParseAuth(ReadOnlySpan<byte> argument)

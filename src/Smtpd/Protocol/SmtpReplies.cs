@@ -17,8 +17,10 @@ internal static class SmtpReplies
     public static readonly SmtpReply CannotVerify = new(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
     public static readonly SmtpReply ExpandNotImplemented = new(502, "5.5.1", "EXPN not supported");
     public static readonly SmtpReply Help = new(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP (RFC 5321)");
+    public static readonly SmtpReply LmtpHelp = new(214, "2.0.0", "Commands: LHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP (RFC 2033)");
 
     public static readonly SmtpReply CommandUnrecognized = new(500, "5.5.2", "Command unrecognized");
+    public static readonly SmtpReply LhloRequired = new(500, "5.5.1", "This is an LMTP server: use LHLO (RFC 2033 4.1)");
     public static readonly SmtpReply LineTooLong = new(500, "5.5.2", "Line too long (RFC 5321 4.5.3.1.4)");
     public static readonly SmtpReply TextLineTooLong = new(500, "5.5.2", "Line too long in message text (RFC 5321 4.5.3.1.6)");
     public static readonly SmtpReply NoArgumentsAllowed = new(501, "5.5.4", "Syntax error: no arguments allowed");

@@ -3,11 +3,14 @@ namespace Smtpd.Protocol;
 /// <summary>
 /// The declarative table of which command is legal in which session state, and the 503 reply for every
 /// illegal pair. Sessions look the pair up before they run a command, so no command handler checks state itself.
+/// LMTP (RFC 2033) has the same sequence rules; only the greeting it asks for differs, so it has its own replies.
 /// </summary>
 internal static class SmtpStateTable
 {
     private static readonly SessionStates[] Allowed = BuildAllowed();
-    private static readonly SmtpReply?[,] Rejections = BuildRejections();
+
+    // Indexed by protocol (0 SMTP, 1 LMTP), then verb and state.
+    private static readonly SmtpReply?[][,] Rejections = [BuildRejections(lmtp: false), BuildRejections(lmtp: true)];
 
     /// <summary>Which states accept each verb. RFC 5321 4.1.4 gives the order; RFC 3030 section 2 restricts BDAT transfers.</summary>
     private static SessionStates[] BuildAllowed()
@@ -17,6 +20,8 @@ internal static class SmtpStateTable
         // RFC 5321 4.1.4: EHLO or HELO may be sent at any time; it resets any open transaction.
         allowed[(int)SmtpVerb.Helo] = SessionStates.AnyAccepted;
         allowed[(int)SmtpVerb.Ehlo] = SessionStates.AnyAccepted;
+        // RFC 2033 4.1: LHLO has the semantics of EHLO. The parser only makes it a verb on LMTP listeners.
+        allowed[(int)SmtpVerb.Lhlo] = SessionStates.AnyAccepted;
         allowed[(int)SmtpVerb.Mail] = SessionStates.Ready;
         allowed[(int)SmtpVerb.Rcpt] = SessionStates.MailGiven | SessionStates.RecipientGiven;
         // RFC 5321 3.3: DATA needs at least one accepted recipient. RFC 3030 section 2: no DATA once BDAT began.
@@ -38,7 +43,7 @@ internal static class SmtpStateTable
         return allowed;
     }
 
-    private static SmtpReply?[,] BuildRejections()
+    private static SmtpReply?[,] BuildRejections(bool lmtp)
     {
         var verbs = Enum.GetValues<SmtpVerb>();
         var states = Enum.GetValues<SessionState>();
@@ -49,7 +54,7 @@ internal static class SmtpStateTable
             {
                 if (!IsAllowed(verb, state))
                 {
-                    rejections[(int)verb, (int)state] = new SmtpReply(503, "5.5.1", DescribeRejection(verb, state));
+                    rejections[(int)verb, (int)state] = new SmtpReply(503, "5.5.1", DescribeRejection(verb, state, lmtp));
                 }
             }
         }
@@ -57,13 +62,13 @@ internal static class SmtpStateTable
         return rejections;
     }
 
-    private static string DescribeRejection(SmtpVerb verb, SessionState state)
+    private static string DescribeRejection(SmtpVerb verb, SessionState state, bool lmtp)
     {
         var name = verb == SmtpVerb.StartTls ? "STARTTLS" : verb.ToString().ToUpperInvariant();
         return state switch
         {
             SessionState.Rejected => "Bad sequence of commands: access denied, only QUIT is accepted",
-            SessionState.Initial => "Bad sequence of commands: send HELO or EHLO first",
+            SessionState.Initial => lmtp ? "Bad sequence of commands: send LHLO first" : "Bad sequence of commands: send HELO or EHLO first",
             _ when verb == SmtpVerb.Mail => "Bad sequence of commands: nested MAIL command",
             _ when verb == SmtpVerb.Auth => "Bad sequence of commands: AUTH not allowed during a mail transaction",
             SessionState.Ready => $"Bad sequence of commands: need MAIL before {name}",
@@ -78,12 +83,15 @@ internal static class SmtpStateTable
     /// the server refuse everything but the commands needed to start TLS or leave.
     /// </summary>
     public static bool IsAllowedBeforeTls(SmtpVerb verb) =>
-        verb is SmtpVerb.Ehlo or SmtpVerb.Helo or SmtpVerb.StartTls or SmtpVerb.Noop or SmtpVerb.Rset or SmtpVerb.Quit;
+        verb is SmtpVerb.Ehlo or SmtpVerb.Helo or SmtpVerb.Lhlo or SmtpVerb.StartTls or SmtpVerb.Noop or SmtpVerb.Rset or SmtpVerb.Quit;
 
     /// <summary>Whether <paramref name="verb"/> may run in <paramref name="state"/>.</summary>
     public static bool IsAllowed(SmtpVerb verb, SessionState state) =>
         (Allowed[(int)verb] & (SessionStates)(1 << (int)state)) != 0;
 
     /// <summary>The 503 reply for a verb the state does not accept, or <see langword="null"/> when it is accepted.</summary>
-    public static SmtpReply? Check(SmtpVerb verb, SessionState state) => Rejections[(int)verb, (int)state];
+    /// <param name="verb">The command's verb.</param>
+    /// <param name="state">The session's state.</param>
+    /// <param name="lmtp">Whether the session speaks LMTP, whose replies ask for LHLO instead of HELO or EHLO.</param>
+    public static SmtpReply? Check(SmtpVerb verb, SessionState state, bool lmtp = false) => Rejections[lmtp ? 1 : 0][(int)verb, (int)state];
 }

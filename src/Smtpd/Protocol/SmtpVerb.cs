@@ -19,6 +19,9 @@ internal enum SmtpVerb : byte
     StartTls,
     Auth,
 
+    /// <summary>LHLO (RFC 2033 4.1), the LMTP greeting; a verb only on LMTP listeners, an unknown command elsewhere.</summary>
+    Lhlo,
+
     /// <summary>An HTTP request line (GET, POST, HEAD, PUT, CONNECT, ...): another protocol on the SMTP port.</summary>
     Forbidden,
 }

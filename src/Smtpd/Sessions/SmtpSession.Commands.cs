@@ -34,7 +34,7 @@ internal sealed partial class SmtpSession
             return new(true);
         }
 
-        if (SmtpStateTable.Check(command.Verb, _state) is { } outOfSequence)
+        if (SmtpStateTable.Check(command.Verb, _state, _lmtp) is { } outOfSequence)
         {
             if (command is BdatCommand chunk)
             {
@@ -121,7 +121,7 @@ internal sealed partial class SmtpSession
             case ExpnCommand:
                 return new(CountJunk(SmtpReplies.ExpandNotImplemented));
             case HelpCommand:
-                return new(CountJunk(SmtpReplies.Help));
+                return new(CountJunk(_lmtp ? SmtpReplies.LmtpHelp : SmtpReplies.Help));
             case StartTlsCommand:
                 return new(ExecuteStartTls());
             case AuthCommand auth:
@@ -133,7 +133,8 @@ internal sealed partial class SmtpSession
 
     private void ExecuteHelo(HeloCommand helo)
     {
-        // RFC 5321 4.1.4: a successful HELO or EHLO resets the session as RSET does.
+        // RFC 5321 4.1.4: a successful HELO or EHLO resets the session as RSET does. LHLO has the semantics of EHLO
+        // (RFC 2033 4.1) and lists the same extensions, PIPELINING and ENHANCEDSTATUSCODES among them (RFC 2033 5).
         ResetTransaction();
         _context.HeloName = helo.Domain;
         _context.IsExtended = helo.IsExtended;
@@ -290,33 +291,48 @@ internal sealed partial class SmtpSession
         {
             _chunkRejection = null;
             _content!.Reset();
-            return CountError(rejection);
-        }
+            if (_lmtp && _chunkIsLast && _recipients.Count > 1)
+            {
+                // RFC 2033 4.3: the client of a BDAT LAST waits for one reply per accepted recipient, even when the
+                // command itself is refused (by FilterCommand; out of sequence there are no recipients).
+                for (var i = 1; i < _recipients.Count; i++)
+                {
+                    Reply(rejection);
+                }
+            }
 
-        if (_content!.Overflowed)
-        {
-            // RFC 3030 2: the transaction fails at the chunk that went over; later chunks get 503.
-            ResetTransaction();
-            Reply(SmtpReplies.SizeExceeded);
-            return false;
+            return CountError(rejection);
         }
 
         if (!_chunkIsLast)
         {
+            if (_content!.Overflowed)
+            {
+                // RFC 3030 2: the transaction fails at the chunk that went over; later chunks get 503.
+                ResetTransaction();
+                Reply(SmtpReplies.SizeExceeded);
+                return false;
+            }
+
             ReplyChunkReceived(_content.ReceivedLength);
             return false;
         }
 
+        // The last chunk ends the message as the end of DATA does, an overflow included (DeliverAsync answers it).
         return await DeliverAsync(textChecks: false);
     }
 
     private ValueTask<bool> CompleteDataAsync() => DeliverAsync(textChecks: true);
 
-    /// <summary>Checks the finished content, hands it to the delivery callback, and answers.</summary>
+    /// <summary>
+    /// Checks the finished content, hands it to the delivery callback, and answers: once in SMTP, once per accepted
+    /// recipient in LMTP (RFC 2033 4.2, 4.3).
+    /// </summary>
     private async ValueTask<bool> DeliverAsync(bool textChecks)
     {
         var content = _content!;
         SmtpReply reply;
+        SmtpVerdict?[]? recipientVerdicts = null;
         if (content.Overflowed)
         {
             // RFC 5321 4.5.3.1.10 and aiosmtpd: the excess was discarded, the error comes after the end of data.
@@ -343,19 +359,83 @@ internal sealed partial class SmtpSession
                 var message = new SmtpMessage(_context, new SmtpEnvelope(_sender, _recipients.ToArray(), _body, _smtpUtf8, _declaredSize, _dsnReturn, _dsnEnvelopeId), content);
                 var verdict = await InvokeAsync(static (s, ct) => s.Item1.DeliverToCallbackAsync(s.message, ct), (this, message), "Deliver");
                 reply = Rejection(verdict, SmtpReplies.DeliveryRejected) ?? verdict!.Reply ?? SmtpReplies.MessageAccepted;
-            }
 
-            if (reply.IsPositive)
-            {
-                _junkCommands = 0;
-                Log.MessageAccepted(_logger, content.ReceivedLength, _sender?.Address ?? string.Empty, _recipients.Count);
+                // Taken even after a failure, so that a late SetRecipientVerdict throws; but a callback that failed
+                // fails every recipient with 451, whatever it had set.
+                recipientVerdicts = message.TakeRecipientVerdicts();
+                if (verdict is null)
+                {
+                    recipientVerdicts = null;
+                }
             }
         }
 
+        int accepted;
+        if (_lmtp)
+        {
+            accepted = ReplyPerRecipient(reply, recipientVerdicts);
+        }
+        else
+        {
+            if (recipientVerdicts is not null)
+            {
+                reply = OneReplyForAll(reply, recipientVerdicts);
+            }
+
+            Reply(reply);
+            accepted = reply.IsPositive ? _recipients.Count : 0;
+        }
+
+        if (accepted > 0)
+        {
+            _junkCommands = 0;
+            Log.MessageAccepted(_logger, content.ReceivedLength, _sender?.Address ?? string.Empty, accepted);
+        }
+
         ResetTransaction();
-        Reply(reply);
         return false;
     }
+
+    /// <summary>
+    /// RFC 2033 4.2: after the end of data, one reply for each successful RCPT, in RCPT order, duplicates included;
+    /// a recipient without a verdict of its own gets <paramref name="reply"/>.
+    /// </summary>
+    /// <returns>How many recipients were accepted.</returns>
+    private int ReplyPerRecipient(SmtpReply reply, SmtpVerdict?[]? recipientVerdicts)
+    {
+        var accepted = 0;
+        for (var i = 0; i < _recipients.Count; i++)
+        {
+            var own = recipientVerdicts?[i] is { } verdict ? VerdictReply(verdict) : reply;
+            Reply(own);
+            accepted += own.IsPositive ? 1 : 0;
+        }
+
+        return accepted;
+    }
+
+    /// <summary>
+    /// The single SMTP reply for a message whose recipients have verdicts of their own: the first refusal in RCPT
+    /// order, so that a 250 never covers a refused recipient; the callback's own reply when every recipient is
+    /// accepted. See <see cref="SmtpMessage.SetRecipientVerdict(int, SmtpVerdict)"/>.
+    /// </summary>
+    private static SmtpReply OneReplyForAll(SmtpReply reply, SmtpVerdict?[] recipientVerdicts)
+    {
+        foreach (var verdict in recipientVerdicts)
+        {
+            var own = verdict is null ? reply : VerdictReply(verdict);
+            if (!own.IsPositive)
+            {
+                return own;
+            }
+        }
+
+        // Every recipient has an accepting verdict of its own: a refusal returned for "the others" covers nobody.
+        return reply.IsPositive ? reply : SmtpReplies.MessageAccepted;
+    }
+
+    private static SmtpReply VerdictReply(SmtpVerdict verdict) =>
+        verdict.Reply ?? (verdict.IsAccepted ? SmtpReplies.MessageAccepted : SmtpReplies.DeliveryRejected);
 
     private async ValueTask<SmtpVerdict> DeliverToCallbackAsync(SmtpMessage message, CancellationToken cancellationToken)
     {

@@ -46,6 +46,9 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     private readonly bool _implicitTls;
     private readonly bool _proxyProtocol;
     private readonly Func<IPAddress, int, bool>? _admitClient;
+
+    // LMTP (RFC 2033) instead of SMTP: fixed for the session's life by its listener.
+    private readonly bool _lmtp;
     private readonly SmtpServerOptions _options;
     private readonly ILogger _logger;
     private readonly SmtpSessionContext _context;
@@ -117,13 +120,17 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         _logger = logger;
         _implicitTls = listener.ImplicitTls;
         _proxyProtocol = listener.ProxyProtocol;
+        _lmtp = listener.Protocol == SmtpListenerProtocol.Lmtp;
         _network = new NetworkStream(socket, ownsSocket: true);
         _transport = _network;
         (_input, _output) = CreatePipes(_network);
         _context = new SmtpSessionContext(
             Interlocked.Increment(ref s_nextId).ToString("x8", System.Globalization.CultureInfo.InvariantCulture),
             Unmapped((IPEndPoint)socket.RemoteEndPoint!),
-            Unmapped((IPEndPoint)socket.LocalEndPoint!));
+            Unmapped((IPEndPoint)socket.LocalEndPoint!))
+        {
+            IsLmtp = _lmtp,
+        };
     }
 
     private enum InputMode
@@ -642,7 +649,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
     {
         if (line.IsSingleSegment)
         {
-            return CommandParser.Parse(line.FirstSpan, _smtpUtf8, _options.EnableDsn, _commandCache ??= new CommandCache());
+            return CommandParser.Parse(line.FirstSpan, _smtpUtf8, _options.EnableDsn, _commandCache ??= new CommandCache(), _lmtp);
         }
 
         // A line split across buffer segments is copied once; it is at most MaxCommandLineLength octets.
@@ -652,7 +659,7 @@ internal sealed partial class SmtpSession : IAsyncDisposable, IThreadPoolWorkIte
         {
             Span<byte> copy = rented ?? stackalloc byte[1024];
             line.CopyTo(copy);
-            return CommandParser.Parse(copy[..length], _smtpUtf8, _options.EnableDsn, _commandCache ??= new CommandCache());
+            return CommandParser.Parse(copy[..length], _smtpUtf8, _options.EnableDsn, _commandCache ??= new CommandCache(), _lmtp);
         }
         finally
         {

@@ -139,4 +139,50 @@ public sealed class SmtpStateTableTests
         Assert.True(SmtpStateTable.IsAllowed(SmtpVerb.Bdat, SessionState.BdatInProgress));
         Assert.False(SmtpStateTable.IsAllowed(SmtpVerb.Data, SessionState.BdatInProgress));
     }
+
+    // ---- LMTP (RFC 2033) ----
+
+    [Fact]
+    public void LhloIsAcceptedWhereEhloIsAndBeforeTls()
+    {
+        foreach (var state in AllStates)
+        {
+            Assert.Equal(SmtpStateTable.IsAllowed(SmtpVerb.Ehlo, state), SmtpStateTable.IsAllowed(SmtpVerb.Lhlo, state));
+            Assert.Equal(state != SessionState.Rejected, SmtpStateTable.IsAllowed(SmtpVerb.Lhlo, state));
+        }
+
+        Assert.True(SmtpStateTable.IsAllowedBeforeTls(SmtpVerb.Lhlo));
+    }
+
+    [Theory]
+    [InlineData("Mail")]
+    [InlineData("Rcpt")]
+    [InlineData("Data")]
+    [InlineData("Bdat")]
+    public void InLmtpTheRefusalBeforeTheGreetingAsksForLhlo(string verb)
+    {
+        var refusal = SmtpStateTable.Check(Enum.Parse<SmtpVerb>(verb), SessionState.Initial, lmtp: true);
+
+        Assert.NotNull(refusal);
+        Assert.Equal("Bad sequence of commands: send LHLO first", refusal.Text);
+        Assert.Equal("Bad sequence of commands: send HELO or EHLO first", SmtpStateTable.Check(Enum.Parse<SmtpVerb>(verb), SessionState.Initial)!.Text);
+    }
+
+    [Fact]
+    public void LmtpHasTheSameSequenceRulesAndTextsOnceGreeted()
+    {
+        foreach (var verb in Enum.GetValues<SmtpVerb>())
+        {
+            foreach (var state in AllStates)
+            {
+                var smtp = SmtpStateTable.Check(verb, state);
+                var lmtp = SmtpStateTable.Check(verb, state, lmtp: true);
+                Assert.Equal(smtp is null, lmtp is null);
+                if (smtp is not null && state != SessionState.Initial)
+                {
+                    Assert.Equal(smtp.ToString(), lmtp!.ToString());
+                }
+            }
+        }
+    }
 }

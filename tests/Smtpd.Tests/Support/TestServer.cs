@@ -32,7 +32,24 @@ public sealed class TestServer : IAsyncDisposable
     /// recorded in <see cref="Messages"/>. <paramref name="listener"/> replaces the plain listener on 127.0.0.1 port 0;
     /// logs go to <paramref name="loggerFactory"/>.
     /// </summary>
-    public static TestServer Start(Action<SmtpServerOptions>? configure = null, SmtpListener? listener = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null)
+    public static TestServer Start(Action<SmtpServerOptions>? configure = null, SmtpListener? listener = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null) =>
+        StartCore(configure, loggerFactory, listener ?? new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
+
+    /// <summary>
+    /// Starts a server whose first listener (<see cref="EndPoint"/>) speaks LMTP and whose second
+    /// (<see cref="SmtpEndPoint"/>) speaks SMTP, with the same options; messages are recorded as by <see cref="Start"/>.
+    /// </summary>
+    public static TestServer StartLmtp(Action<SmtpServerOptions>? configure = null) =>
+        StartCore(
+            configure,
+            loggerFactory: null,
+            new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)) { Protocol = SmtpListenerProtocol.Lmtp },
+            new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
+
+    /// <summary>The second listener's endpoint, the SMTP one of <see cref="StartLmtp"/>.</summary>
+    public IPEndPoint SmtpEndPoint => Server.Endpoints[1];
+
+    private static TestServer StartCore(Action<SmtpServerOptions>? configure, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory, params SmtpListener[] listeners)
     {
         var options = new SmtpServerOptions { ServerName = "test.local" };
         TestServer? test = null;
@@ -47,7 +64,7 @@ public sealed class TestServer : IAsyncDisposable
         configure?.Invoke(options);
         var server = new SmtpServer(options, loggerFactory);
         test = new TestServer(server);
-        server.Start(listener ?? new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
+        server.Start(listeners);
         return test;
     }
 

@@ -29,12 +29,13 @@ internal sealed class UnknownCommand : SmtpCommand
     }
 }
 
-/// <summary><c>HELO domain</c> or <c>EHLO domain</c> (RFC 5321 4.1.1.1).</summary>
-internal sealed class HeloCommand(string domain, bool extended) : SmtpCommand(extended ? SmtpVerb.Ehlo : SmtpVerb.Helo)
+/// <summary><c>HELO domain</c> or <c>EHLO domain</c> (RFC 5321 4.1.1.1), or <c>LHLO domain</c> on an LMTP listener (RFC 2033 4.1).</summary>
+internal sealed class HeloCommand(string domain, SmtpVerb verb) : SmtpCommand(verb)
 {
     public string Domain { get; } = domain;
 
-    public bool IsExtended => Verb == SmtpVerb.Ehlo;
+    /// <summary>Whether service extensions were asked for: EHLO, and LHLO, which has the semantics of EHLO (RFC 2033 4.1).</summary>
+    public bool IsExtended => Verb != SmtpVerb.Helo;
 }
 
 /// <summary><c>MAIL FROM:&lt;reverse-path&gt; [parameters]</c> (RFC 5321 4.1.1.2).</summary>
