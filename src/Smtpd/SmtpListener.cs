@@ -73,22 +73,14 @@ public sealed record SmtpListener(IPEndPoint EndPoint, bool ImplicitTls = false)
     /// <inheritdoc/>
     public override string ToString()
     {
-        var traits = new List<string>(3);
-        if (Protocol == SmtpListenerProtocol.Lmtp)
+        var traits = (Protocol, ImplicitTls) switch
         {
-            traits.Add("LMTP");
-        }
-
-        if (ImplicitTls)
-        {
-            traits.Add("implicit TLS");
-        }
-
-        if (ProxyProtocol)
-        {
-            traits.Add($"PROXY protocol from {string.Join(", ", TrustedProxies)}");
-        }
-
-        return traits.Count == 0 ? EndPoint.ToString() : $"{EndPoint} ({string.Join(", ", traits)})";
+            (SmtpListenerProtocol.Lmtp, true) => " (LMTP, implicit TLS)",
+            (SmtpListenerProtocol.Lmtp, false) => " (LMTP)",
+            (_, true) => " (implicit TLS)",
+            _ => string.Empty,
+        };
+        var proxy = ProxyProtocol ? $" (PROXY protocol from {string.Join(", ", TrustedProxies)})" : string.Empty;
+        return $"{EndPoint}{traits}{proxy}";
     }
 }
