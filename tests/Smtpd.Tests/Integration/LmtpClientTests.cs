@@ -77,7 +77,7 @@ public sealed class LmtpClientTests
         var swaks = FindOnPath("swaks");
         if (swaks is null)
         {
-            Assert.Skip("swaks is not installed (apt-get install swaks); it is the LMTP client of these tests.");
+            Assert.Skip("swaks is not installed (apt-get install swaks, as .ci/setup-interop does); it is the LMTP client of these tests.");
         }
 
         var start = new ProcessStartInfo(swaks)

@@ -39,7 +39,7 @@ public sealed class HaproxyProcess : IAsyncDisposable
     {
         if (Executable is null)
         {
-            Assert.Skip("haproxy is not installed: no haproxy on PATH, /usr/sbin or /usr/local/sbin (install the Debian package haproxy, as .ci/setup-haproxy does)");
+            Assert.Skip("haproxy is not installed: no haproxy on PATH, /usr/sbin or /usr/local/sbin (install the Debian package haproxy, as .ci/setup-interop does)");
         }
 
         return Executable;
