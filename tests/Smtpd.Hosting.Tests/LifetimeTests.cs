@@ -78,18 +78,19 @@ public sealed class LifetimeTests
     public async Task SessionsStillOpenWhenTheHostsShutdownTimeoutRunsOutGet421()
     {
         await using var host = await TestHost.StartAsync(shutdownTimeout: TimeSpan.FromMilliseconds(300));
-        using var idle = new TcpClient();
-        await idle.ConnectAsync(host.EndPoint, Ct);
-        using var reader = new StreamReader(idle.GetStream(), Encoding.ASCII);
-        Assert.StartsWith("220 ", await reader.ReadLineAsync(Ct), StringComparison.Ordinal);
+        using var client = new TcpClient();
+        await client.ConnectAsync(host.EndPoint, Ct);
+        var (reader, writer) = await OpenTransactionAsync(client);
 
         var clock = Stopwatch.StartNew();
         await host.Host.StopAsync(CancellationToken.None);
         clock.Stop();
 
+        // The drain waits for the open transaction until the host's timeout, then cuts it off.
         Assert.InRange(clock.ElapsedMilliseconds, 250, 5000);
-        Assert.Equal("421 Service shutting down, closing connection", await reader.ReadLineAsync(Ct));
+        Assert.Equal("421 4.3.2 Service shutting down, closing connection", await reader.ReadLineAsync(Ct));
         Assert.Null(await reader.ReadLineAsync(Ct));
+        GC.KeepAlive(writer);
     }
 
     [Fact]
@@ -98,16 +99,52 @@ public sealed class LifetimeTests
         await using var host = await TestHost.StartAsync(
             settings: new Dictionary<string, string?> { ["Smtpd:DrainTimeout"] = "00:00:00.2" },
             shutdownTimeout: TimeSpan.FromSeconds(30));
-        using var idle = new TcpClient();
-        await idle.ConnectAsync(host.EndPoint, Ct);
-        using var reader = new StreamReader(idle.GetStream(), Encoding.ASCII);
-        await reader.ReadLineAsync(Ct);
+        using var client = new TcpClient();
+        await client.ConnectAsync(host.EndPoint, Ct);
+        var (reader, writer) = await OpenTransactionAsync(client);
 
         var clock = Stopwatch.StartNew();
         await host.Host.StopAsync(Ct);
 
         Assert.InRange(clock.ElapsedMilliseconds, 150, 5000);
         Assert.StartsWith("421", await reader.ReadLineAsync(Ct), StringComparison.Ordinal);
+        GC.KeepAlive(writer);
+    }
+
+    [Fact]
+    public async Task AnIdleSessionIsClosedWith421AsSoonAsTheHostStops()
+    {
+        await using var host = await TestHost.StartAsync(shutdownTimeout: TimeSpan.FromSeconds(30));
+        using var idle = new TcpClient();
+        await idle.ConnectAsync(host.EndPoint, Ct);
+        using var reader = new StreamReader(idle.GetStream(), Encoding.ASCII);
+        Assert.StartsWith("220 ", await reader.ReadLineAsync(Ct), StringComparison.Ordinal);
+
+        var clock = Stopwatch.StartNew();
+        await host.Host.StopAsync(Ct);
+
+        // No transaction is open, so the drain has nothing to wait for.
+        Assert.InRange(clock.ElapsedMilliseconds, 0, 10_000);
+        Assert.Equal("421 Service shutting down, closing connection", await reader.ReadLineAsync(Ct));
+        Assert.Null(await reader.ReadLineAsync(Ct));
+    }
+
+    /// <summary>Reads the greeting, sends EHLO and MAIL, so that the session is in a transaction a drain waits for.</summary>
+    private static async Task<(StreamReader Reader, StreamWriter Writer)> OpenTransactionAsync(TcpClient client)
+    {
+        var reader = new StreamReader(client.GetStream(), Encoding.ASCII);
+        var writer = new StreamWriter(client.GetStream(), Encoding.ASCII) { NewLine = "\r\n", AutoFlush = true };
+        Assert.StartsWith("220 ", await reader.ReadLineAsync(Ct), StringComparison.Ordinal);
+        await writer.WriteLineAsync("EHLO client.test");
+        string? line;
+        while ((line = await reader.ReadLineAsync(Ct)) is not null && line.StartsWith("250-", StringComparison.Ordinal))
+        {
+        }
+
+        Assert.StartsWith("250 ", line, StringComparison.Ordinal);
+        await writer.WriteLineAsync("MAIL FROM:<a@example.com>");
+        Assert.StartsWith("250 ", await reader.ReadLineAsync(Ct), StringComparison.Ordinal);
+        return (reader, writer);
     }
 
     [Fact]
