@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 using Smtpd.Parsing;
 using Smtpd.Protocol;
@@ -15,31 +14,10 @@ public sealed class LmtpCommandParserTests
 {
     private static SmtpCommand Parse(string line, bool lmtp) => Parse(Encoding.UTF8.GetBytes(line), lmtp);
 
-    private static SmtpCommand Parse(byte[] line, bool lmtp)
-    {
-        var direct = CommandParser.Parse(line, smtpUtf8: false, dsn: false, cache: null, lmtp);
-        byte[] wire = [.. line, (byte)'\r', (byte)'\n'];
-        foreach (var mode in new[] { FeedMode.Whole, FeedMode.LineByLine, FeedMode.ByteByByte })
-        {
-            var reader = new SequenceReader<byte>(Feed.AsSequence(wire, mode));
-            Assert.Equal(LineReadStatus.Line, CommandLineReader.TryReadLine(ref reader, 512, out var read));
-            Assert.True(reader.End);
-            var fed = CommandParser.Parse(read.ToArray(), smtpUtf8: false, dsn: false, cache: null, lmtp);
-            Assert.Equal(Describe(direct), Describe(fed));
-        }
+    private static SmtpCommand Parse(byte[] line, bool lmtp) =>
+        CommandFeeds.ParseEveryWay(line, l => CommandParser.Parse(l, smtpUtf8: false, dsn: false, cache: null, lmtp));
 
-        return direct;
-    }
-
-    private static string Describe(SmtpCommand command) => command switch
-    {
-        InvalidCommand c => $"Invalid {c.Verb} {c.Reply}",
-        HeloCommand c => $"Helo {c.Verb} {c.Domain} {c.IsExtended}",
-        MailCommand c => $"Mail {c.Sender?.Address} {c.DeclaredSize} {c.Body} {c.SmtpUtf8}",
-        RcptCommand c => $"Rcpt {c.Recipient.Address}",
-        BdatCommand c => $"Bdat {c.Size} {c.IsLast}",
-        _ => $"{command.GetType().Name} {command.Verb}",
-    };
+    private static string Describe(SmtpCommand command) => CommandFeeds.Describe(command);
 
     [Theory]
     [InlineData("LHLO client.example")]
