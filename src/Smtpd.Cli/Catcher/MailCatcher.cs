@@ -18,8 +18,6 @@ namespace Smtpd.Cli.Catcher;
 /// </summary>
 internal sealed class MailCatcher : IAsyncDisposable
 {
-    private static readonly SmtpReply ShuttingDown = new(421, "4.3.2", "Service shutting down, try again later");
-
     private readonly CatcherSettings _settings;
     private readonly EventWriter _events;
     private readonly TextWriter _stderr;
@@ -29,7 +27,6 @@ internal sealed class MailCatcher : IAsyncDisposable
     private StoreWriter? _store;
     private MaildirWriter? _maildir;
     private SmtpServer? _server;
-    private volatile bool _draining;
 
     private MailCatcher(CatcherSettings settings, EventWriter events, TextWriter stderr)
     {
@@ -126,8 +123,6 @@ internal sealed class MailCatcher : IAsyncDisposable
             RequireTls = s.RequireTls,
             RequireAuth = s.RequireAuth,
             EnableDsn = !s.NoDsn,
-            // Checked at every command only to answer MAIL with 421 once a shutdown has begun.
-            FilterCommand = FilterCommand,
             Banner = "ESMTP smtpd mail catcher ready",
         };
         if (s.Hostname is { } hostname)
@@ -258,8 +253,8 @@ internal sealed class MailCatcher : IAsyncDisposable
             await _stderr.WriteLineAsync($"smtpd: stopping; waiting up to {CatcherSettings.DrainTimeout.TotalSeconds:0} s for transfers in flight (press Ctrl-C again to cut them off)");
         }
 
-        // New connections are refused at once; transactions in flight finish, new ones get 421.
-        _draining = true;
+        // New connections are refused at once; idle sessions get 421 now, transactions in flight finish and then get
+        // 421 instead of another (the library's drain).
         using var cutShort = new CancellationTokenSource();
         _ = forced.Task.ContinueWith(_ => cutShort.Cancel(), TaskScheduler.Default);
         await _server!.StopAsync(CatcherSettings.DrainTimeout, cutShort.Token);
@@ -294,9 +289,6 @@ internal sealed class MailCatcher : IAsyncDisposable
         _events.Message(id, record);
         return SmtpVerdict.AcceptWith(new SmtpReply(250, "2.0.0", _store is not null ? $"Ok: stored as {id}" : $"Ok: {id}"));
     }
-
-    private ValueTask<SmtpVerdict> FilterCommand(SmtpSessionContext session, string verb, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(_draining && verb is "MAIL" ? SmtpVerdict.Reject(ShuttingDown) : SmtpVerdict.Accept);
 
     private ValueTask<SmtpVerdict> ValidateHost(SmtpSessionContext session, CancellationToken cancellationToken)
     {
