@@ -44,6 +44,50 @@ internal static class CliJson
     }
 
     /// <summary>
+    /// Writes the members that the <c>message</c> event and <c>list --json</c> share, <c>id</c> to <c>subject</c>, in
+    /// that order, so the two can never drift apart.
+    /// </summary>
+    /// <param name="writer">The writer, inside the message object.</param>
+    /// <param name="id">The message's id in the store (or Maildir name).</param>
+    /// <param name="message">The message.</param>
+    public static void WriteMessageSummary(Utf8JsonWriter writer, string id, MessageRecord message)
+    {
+        writer.WriteString("id", id);
+        writer.WriteString("receivedAt", message.ReceivedAtText);
+        writer.WriteString("from", message.MailFrom);
+        writer.WriteStartArray("to");
+        foreach (var recipient in message.Recipients)
+        {
+            writer.WriteStringValue(recipient);
+        }
+
+        writer.WriteEndArray();
+        writer.WriteNumber("size", message.Size);
+        writer.WriteString("sha256", message.Sha256);
+        writer.WriteString("client", message.Client);
+        writer.WriteString("helo", message.Helo ?? string.Empty);
+        writer.WriteBoolean("tls", message.Tls);
+        WriteNullable(writer, "user", message.User);
+        writer.WriteString("subject", message.Subject ?? string.Empty);
+    }
+
+    /// <summary>Writes a string member, or <c>null</c> when there is no value.</summary>
+    /// <param name="writer">The writer, inside an object.</param>
+    /// <param name="name">The member's name.</param>
+    /// <param name="value">The value, or <see langword="null"/>.</param>
+    public static void WriteNullable(Utf8JsonWriter writer, string name, string? value)
+    {
+        if (value is null)
+        {
+            writer.WriteNull(name);
+        }
+        else
+        {
+            writer.WriteString(name, value);
+        }
+    }
+
+    /// <summary>
     /// Writes the <c>dsn</c> object of a message, only when it carried a DSN parameter: <c>ret</c>, <c>envid</c> and
     /// <c>recipients</c> (each with <c>to</c>, <c>notify</c>, <c>orcpt</c>), each member only when present.
     /// </summary>

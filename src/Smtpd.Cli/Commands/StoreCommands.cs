@@ -284,27 +284,11 @@ internal static class StoreCommands
             foreach (var m in messages)
             {
                 writer.WriteStartObject();
-                writer.WriteString("id", m.Id.ToString(CultureInfo.InvariantCulture));
-                writer.WriteString("receivedAt", m.ReceivedAtText);
-                writer.WriteString("from", m.MailFrom);
-                writer.WriteStartArray("to");
-                foreach (var r in m.Recipients)
-                {
-                    writer.WriteStringValue(r);
-                }
-
-                writer.WriteEndArray();
-                writer.WriteNumber("size", m.Size);
-                writer.WriteString("sha256", m.Sha256);
-                writer.WriteString("client", m.Client);
-                writer.WriteString("helo", m.Helo ?? string.Empty);
-                writer.WriteBoolean("tls", m.Tls);
-                WriteNullable(writer, "user", m.User);
-                writer.WriteString("subject", m.Subject ?? string.Empty);
-                WriteNullable(writer, "headerFrom", m.HeaderFrom);
-                WriteNullable(writer, "headerTo", m.HeaderTo);
-                WriteNullable(writer, "date", m.HeaderDate);
-                WriteNullable(writer, "messageId", m.MessageId);
+                CliJson.WriteMessageSummary(writer, m.Id.ToString(CultureInfo.InvariantCulture), m);
+                CliJson.WriteNullable(writer, "headerFrom", m.HeaderFrom);
+                CliJson.WriteNullable(writer, "headerTo", m.HeaderTo);
+                CliJson.WriteNullable(writer, "date", m.HeaderDate);
+                CliJson.WriteNullable(writer, "messageId", m.MessageId);
                 writer.WriteBoolean("hasAttachments", m.HasAttachments);
                 CliJson.WriteDsn(writer, m);
                 writer.WriteEndObject();
@@ -316,17 +300,5 @@ internal static class StoreCommands
         buffer.Write("\n"u8);
         stdout.Write(buffer.WrittenSpan);
         stdout.Flush();
-    }
-
-    private static void WriteNullable(Utf8JsonWriter writer, string name, string? value)
-    {
-        if (value is null)
-        {
-            writer.WriteNull(name);
-        }
-        else
-        {
-            writer.WriteString(name, value);
-        }
     }
 }

@@ -66,31 +66,7 @@ internal sealed class EventWriter(Stream stdout, OutputMode mode)
                 WriteJson(writer =>
                 {
                     writer.WriteString("event", "message");
-                    writer.WriteString("id", id);
-                    writer.WriteString("receivedAt", message.ReceivedAtText);
-                    writer.WriteString("from", message.MailFrom);
-                    writer.WriteStartArray("to");
-                    foreach (var recipient in message.Recipients)
-                    {
-                        writer.WriteStringValue(recipient);
-                    }
-
-                    writer.WriteEndArray();
-                    writer.WriteNumber("size", message.Size);
-                    writer.WriteString("sha256", message.Sha256);
-                    writer.WriteString("client", message.Client);
-                    writer.WriteString("helo", message.Helo ?? string.Empty);
-                    writer.WriteBoolean("tls", message.Tls);
-                    if (message.User is null)
-                    {
-                        writer.WriteNull("user");
-                    }
-                    else
-                    {
-                        writer.WriteString("user", message.User);
-                    }
-
-                    writer.WriteString("subject", message.Subject ?? string.Empty);
+                    CliJson.WriteMessageSummary(writer, id, message);
                     CliJson.WriteDsn(writer, message);
                 });
                 break;
