@@ -158,7 +158,10 @@ public sealed class DsnTests
         await client.DisconnectAsync(true, TestContext.Current.CancellationToken);
     }
 
-    /// <summary>The schema as smtpd wrote it before DSN (version 1), with one message.</summary>
+    /// <summary>
+    /// The schema as smtpd wrote it before DSN (version 1), with one message. A frozen copy on purpose, not a call into
+    /// <c>StoreSchema</c>: the test must keep the old store's shape however the live schema changes.
+    /// </summary>
     private static void CreateVersion1Store(string path)
     {
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());

@@ -75,6 +75,24 @@ public sealed class ProxyProtocolTests
         }
     }
 
+    /// <summary>A server with an implicit-TLS PROXY listener; the sessions its ValidateHost saw are collected.</summary>
+    private static (TestServer Server, System.Collections.Concurrent.ConcurrentQueue<SmtpSessionContext> Sessions) StartImplicitTlsProxyServer()
+    {
+        var sessions = new System.Collections.Concurrent.ConcurrentQueue<SmtpSessionContext>();
+        var server = TestServer.Start(
+            o =>
+            {
+                o.ServerCertificate = TestCertificates.Localhost;
+                o.ValidateHost = (session, _) =>
+                {
+                    sessions.Enqueue(session);
+                    return ValueTask.FromResult(SmtpVerdict.Accept);
+                };
+            },
+            ProxyListener(implicitTls: true));
+        return (server, sessions);
+    }
+
     private static async Task WaitForSessionCountAsync(SmtpServer server, int count)
     {
         var deadline = Stopwatch.StartNew();
@@ -313,18 +331,8 @@ public sealed class ProxyProtocolTests
     [Fact]
     public async Task AHeaderThenImplicitTlsWorks()
     {
-        SmtpSessionContext? seen = null;
-        await using var server = TestServer.Start(
-            o =>
-            {
-                o.ServerCertificate = TestCertificates.Localhost;
-                o.ValidateHost = (session, _) =>
-                {
-                    seen = session;
-                    return ValueTask.FromResult(SmtpVerdict.Accept);
-                };
-            },
-            ProxyListener(implicitTls: true));
+        var (server, sessions) = StartImplicitTlsProxyServer();
+        await using var running = server;
         await using var client = await server.ConnectAsync();
 
         await client.SendAsync(V1(Client, Destination));
@@ -332,25 +340,16 @@ public sealed class ProxyProtocolTests
 
         Assert.StartsWith("220 ", await client.ReadReplyAsync());
         Assert.StartsWith("250-", await client.CommandAsync("EHLO client.example"));
-        Assert.True(seen!.IsSecure);
+        var seen = Assert.Single(sessions);
+        Assert.True(seen.IsSecure);
         Assert.Equal(Client, seen.RemoteEndPoint);
     }
 
     [Fact]
     public async Task AHeaderAndTheClientHelloInOneSegmentStillHandshake()
     {
-        SmtpSessionContext? seen = null;
-        await using var server = TestServer.Start(
-            o =>
-            {
-                o.ServerCertificate = TestCertificates.Localhost;
-                o.ValidateHost = (session, _) =>
-                {
-                    seen = session;
-                    return ValueTask.FromResult(SmtpVerdict.Accept);
-                };
-            },
-            ProxyListener(implicitTls: true));
+        var (server, sessions) = StartImplicitTlsProxyServer();
+        await using var running = server;
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(server.EndPoint, TestContext.Current.CancellationToken);
         await using var network = new NetworkStream(socket, ownsSocket: false);
@@ -361,7 +360,8 @@ public sealed class ProxyProtocolTests
         var read = await tls.ReadAsync(buffer, TestContext.Current.CancellationToken);
 
         Assert.StartsWith("220 ", Encoding.ASCII.GetString(buffer, 0, read));
-        Assert.Equal(Client, seen!.RemoteEndPoint);
+        var seen = Assert.Single(sessions);
+        Assert.Equal(Client, seen.RemoteEndPoint);
         Assert.True(seen.IsSecure);
     }
 
