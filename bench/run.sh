@@ -57,7 +57,7 @@ start_server() {
   case "$name" in
     smtpd) dotnet bench/SinkServer/bin/Release/net10.0/SinkServer.dll "$port" >/dev/null 2>&1 & ;;
     smtpd-deliver) SMTPD_BENCH_DELIVER=1 dotnet bench/SinkServer/bin/Release/net10.0/SinkServer.dll "$port" >/dev/null 2>&1 & ;;
-    smtpd-default) SMTPD_BENCH_INLINE=0 dotnet bench/SinkServer/bin/Release/net10.0/SinkServer.dll "$port" >/dev/null 2>&1 & ;;
+    smtpd-default) SMTPD_BENCH_TUNED=0 DOTNET_TieredCompilation=1 dotnet bench/SinkServer/bin/Release/net10.0/SinkServer.dll "$port" >/dev/null 2>&1 & ;;
     smtp-sink) smtp-sink -u nobody -m 4096 "127.0.0.1:$port" 4096 >/dev/null 2>&1 & ;;
     smtpserver) dotnet bench/Peers/SmtpServerPeer/bin/Release/net10.0/SmtpServerPeer.dll "$port" >/dev/null 2>&1 & ;;
     netdumbster) dotnet bench/Peers/NetDumbsterPeer/bin/Release/net10.0/NetDumbsterPeer.dll "$port" >/dev/null 2>&1 & ;;
