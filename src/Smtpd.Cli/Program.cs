@@ -15,6 +15,7 @@ internal static class Program
     /// <returns>The exit code: 0 on success, 1 when a command fails, 2 for bad flags or values.</returns>
     public static async Task<int> Main(string[] args)
     {
+        ProcessTuning.Apply();
         await using var stdout = Console.OpenStandardOutput();
         return await RunAsync(args, stdout, Console.Error, SettingSources.ProcessEnvironment, CancellationToken.None);
     }

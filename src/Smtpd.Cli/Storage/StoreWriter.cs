@@ -240,26 +240,34 @@ internal sealed class StoreWriter : IDisposable
 
             _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
             _nextId = firstId;
-            foreach (var pending in batch)
-            {
-                pending.Completion.TrySetException(ex);
-            }
-
-            return;
+            Array.Fill(failures, ex);
         }
 
-        for (var i = 0; i < batch.Count; i++)
-        {
-            if (failures[i] is { } failure)
-            {
-                batch[i].Completion.TrySetException(failure);
-            }
-            else
-            {
-                batch[i].Completion.TrySetResult(ids[i]);
-            }
-        }
+        Release(batch.ToArray(), ids, failures);
     }
+
+    /// <summary>
+    /// Releases a committed (or failed) group's sessions from one thread-pool work item: each session's 250 and
+    /// its next read run there, one after another. A work item per session woke a pool thread per message, and
+    /// the pool's spinning between them cost more CPU than the sessions' own work (workload E in
+    /// docs/performance.md). The writer thread itself never runs session code, so it goes straight on to the
+    /// next group.
+    /// </summary>
+    private static void Release(PendingMessage[] group, long[] ids, Exception?[] failures) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static state =>
+        {
+            for (var i = 0; i < state.group.Length; i++)
+            {
+                if (state.failures[i] is { } failure)
+                {
+                    state.group[i].Completion.TrySetException(failure);
+                }
+                else
+                {
+                    state.group[i].Completion.TrySetResult(state.ids[i]);
+                }
+            }
+        }, (group, ids, failures), preferLocal: false);
 
     private long InsertRecord(MessageRecord r)
     {
@@ -373,6 +381,7 @@ internal sealed class StoreWriter : IDisposable
 
         public Func<Stream> OpenContent { get; } = openContent;
 
-        public TaskCompletionSource<long> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Continuations run where the group is released (Release), not on another thread each.
+        public TaskCompletionSource<long> Completion { get; } = new();
     }
 }
