@@ -81,6 +81,49 @@ public sealed class CallbackTests
     }
 
     [Fact]
+    public async Task AHostValidationThatBlocksItsThreadDoesNotHoldUpTheNextConnection()
+    {
+        // Sessions without ValidateHost start on the accepting thread; with it they must not, because the Tcl-style
+        // callback is synchronous and may block.
+        using var release = new ManualResetEventSlim();
+        var calls = 0;
+        await using var server = TestServer.Start(o => o.ValidateHost = (_, _) =>
+        {
+            if (Interlocked.Increment(ref calls) == 1)
+            {
+                release.Wait(TimeSpan.FromSeconds(10), CancellationToken.None);
+            }
+
+            return ValueTask.FromResult(SmtpVerdict.Accept);
+        });
+        try
+        {
+            await using var blocked = await server.ConnectAsync();
+            await WaitUntilAsync(() => Volatile.Read(ref calls) == 1);
+
+            var (second, greeting) = await RawSmtpClient.ConnectAndGreetAsync(server.EndPoint).WaitAsync(TimeSpan.FromSeconds(5), Ct);
+            await using (second)
+            {
+                Assert.Equal("220 test.local ESMTP Smtpd ready", greeting);
+            }
+        }
+        finally
+        {
+            release.Set();
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        for (var i = 0; i < 500 && !condition(); i++)
+        {
+            await Task.Delay(10, Ct);
+        }
+
+        Assert.True(condition());
+    }
+
+    [Fact]
     public async Task RejectedHostGets550AccessDeniedAndOnlyQuitIsAccepted()
     {
         await using var server = TestServer.Start(o => o.ValidateHost = (_, _) => ValueTask.FromResult(SmtpVerdict.Reject("go away!")));
@@ -714,6 +757,56 @@ public sealed class CallbackTests
 
         var first = await Task.WhenAny(cancelled.Task, Task.Delay(TimeSpan.FromSeconds(3), Ct));
         Assert.True(first == cancelled.Task, "The callback's token was not cancelled when the client went away.");
+    }
+
+    [Fact]
+    public async Task ASecondWaitingCallbackInTheSameSessionIsAlsoCancelledWhenTheClientDisconnects()
+    {
+        // The heartbeat starts one socket watch per waiting callback: the first watch, cancelled when its callback
+        // finished, must not stop the second callback from being watched.
+        var calls = 0;
+        var firstWatched = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondWaiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondCancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = TestServer.Start(o =>
+        {
+            // A heartbeat tick every 250 ms (a quarter of the shortest timeout).
+            o.CommandTimeout = TimeSpan.FromSeconds(1);
+            o.ValidateSender = async (_, _, ct) =>
+            {
+                if (Interlocked.Increment(ref calls) == 1)
+                {
+                    // Outlive two ticks, so that a watch is surely started for this wait, then finish normally.
+                    await Task.Delay(TimeSpan.FromMilliseconds(700), ct);
+                    firstWatched.SetResult();
+                    return SmtpVerdict.Accept;
+                }
+
+                secondWaiting.SetResult();
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(5), ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    secondCancelled.SetResult();
+                    throw;
+                }
+
+                return SmtpVerdict.Accept;
+            };
+        });
+        await using var client = await server.ConnectAndEhloAsync();
+        Assert.Equal("250 2.1.0 Sender OK", await client.CommandAsync("MAIL FROM:<a@example.com>"));
+        await firstWatched.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        Assert.StartsWith("250", await client.CommandAsync("RSET"));
+        await client.SendAsync("MAIL FROM:<b@example.com>\r\n");
+        await secondWaiting.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+        await client.DisposeAsync();
+
+        var first = await Task.WhenAny(secondCancelled.Task, Task.Delay(TimeSpan.FromSeconds(3), Ct));
+        Assert.True(first == secondCancelled.Task, "The second callback's token was not cancelled when the client went away.");
     }
 
     private static async ValueTask<SmtpVerdict> Outcome(string kind)
