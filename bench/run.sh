@@ -60,6 +60,8 @@ start_server() {
     smtpd-default) SMTPD_BENCH_TUNED=0 DOTNET_TieredCompilation=1 dotnet bench/SinkServer/bin/Release/net10.0/SinkServer.dll "$port" >/dev/null 2>&1 & ;;
     smtp-sink) smtp-sink -u nobody -m 4096 "127.0.0.1:$port" 4096 >/dev/null 2>&1 & ;;
     smtpserver) dotnet bench/Peers/SmtpServerPeer/bin/Release/net10.0/SmtpServerPeer.dll "$port" >/dev/null 2>&1 & ;;
+    # SmtpServer with the three host choices the smtpd row makes (docs/performance.md), for a like-for-like ratio.
+    smtpserver-tuned) DOTNET_TieredCompilation=0 DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT=1 dotnet bench/Peers/SmtpServerPeer/bin/Release/net10.0/SmtpServerPeer.dll "$port" >/dev/null 2>&1 & ;;
     netdumbster) dotnet bench/Peers/NetDumbsterPeer/bin/Release/net10.0/NetDumbsterPeer.dll "$port" >/dev/null 2>&1 & ;;
     aiosmtpd) /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Sink >/dev/null 2>&1 & ;;
     node) node bench/Peers/node/server.js "$port" >/dev/null 2>&1 & ;;

@@ -397,18 +397,19 @@ public sealed class SmtpServer : IAsyncDisposable
 
         _sessions.TryAdd(session, 0);
         EnsureHeartbeat();
-        if (options.ValidateHost is null)
+        if (options.ValidateHost is null && !listener.ImplicitTls)
         {
             // Nothing of the application's runs before the session's first wait (the greeting is written and the
-            // first read is pending, or a TLS or PROXY read is pending): running that prefix here saves a hop to
-            // another thread per connection, which was a third of the server's CPU under connection churn
-            // (workload B in docs/performance.md).
+            // first read is pending, or a PROXY header read is): running that prefix here saves a hop to another
+            // thread per connection, which was a third of the server's CPU under connection churn (workload B in
+            // docs/performance.md).
             _ = session.RunAsync();
         }
         else
         {
-            // A host validation callback may block (the Tcl-style one is synchronous): it must never hold up the
-            // accept loop. The session is its own thread-pool work item, so this allocates nothing more.
+            // A host validation callback may block (the Tcl-style one is synchronous), and a TLS handshake whose
+            // ClientHello has already arrived is milliseconds of cryptography: neither may hold up the accept loop.
+            // The session is its own thread-pool work item, so this allocates nothing more.
             ThreadPool.UnsafeQueueUserWorkItem(session, preferLocal: false);
         }
     }
