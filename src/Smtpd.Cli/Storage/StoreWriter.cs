@@ -149,16 +149,15 @@ internal sealed class StoreWriter : IDisposable
         catch (Exception ex)
         {
             // Nothing queued after a fatal error can be committed: fail it so each session answers 451, never 250.
-            foreach (var pending in batch)
-            {
-                pending.Completion.TrySetException(ex);
-            }
-
             _queue.Writer.TryComplete(ex);
             while (_queue.Reader.TryRead(out var pending))
             {
-                pending.Completion.TrySetException(ex);
+                batch.Add(pending);
             }
+
+            var failures = new Exception?[batch.Count];
+            Array.Fill(failures, ex);
+            Release([.. batch], new long[batch.Count], failures);
         }
         finally
         {
@@ -243,7 +242,7 @@ internal sealed class StoreWriter : IDisposable
             Array.Fill(failures, ex);
         }
 
-        Release(batch.ToArray(), ids, failures);
+        Release([.. batch], ids, failures);
     }
 
     /// <summary>
