@@ -129,7 +129,7 @@ public sealed class BdatAbuseTests
             Assert.Equal(3, transcript.Replies.Length);
         }
 
-        await Wire.WaitUntilAsync(() => server.Server.SessionCount == 0, "the session ended");
+        await Eventually.WaitUntilAsync(() => server.Server.SessionCount == 0, "the session ended");
         Assert.Empty(server.Messages);
     }
 

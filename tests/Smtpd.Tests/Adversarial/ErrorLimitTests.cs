@@ -21,7 +21,7 @@ public sealed class ErrorLimitTests
         Wire.AssertWellFormed(transcript);
         Assert.Equal([.. Enumerable.Repeat("500 5.5.2 Command unrecognized", 20), TooManyErrors], transcript.Replies[1..]);
         Assert.True(DateTime.UtcNow - started < TimeSpan.FromSeconds(10));
-        await Wire.WaitUntilAsync(() => server.Server.SessionCount == 0, "the session ended");
+        await Eventually.WaitUntilAsync(() => server.Server.SessionCount == 0, "the session ended");
     }
 
     [Fact]

@@ -90,7 +90,7 @@ public sealed partial class RandomizedSessionTests
                 Assert.True(violations.IsEmpty, string.Join("\n", violations.Take(10)));
             }
 
-            await Wire.WaitUntilAsync(() => reject.SessionCount == 0 && normalize.SessionCount == 0, "every session ended");
+            await Eventually.WaitUntilAsync(() => reject.SessionCount == 0 && normalize.SessionCount == 0, "every session ended");
             Drain(logs, violations);
             Assert.True(violations.IsEmpty, string.Join("\n", violations.Take(10)));
             foreach (var line in slow.Take(20))

@@ -94,7 +94,7 @@ public sealed class ResourceTests
             }
         }
 
-        await Wire.WaitUntilAsync(() => server.Server.SessionCount == 0, "every session ended");
+        await Eventually.WaitUntilAsync(() => server.Server.SessionCount == 0, "every session ended");
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"The flood took {clock.Elapsed}.");
     }
 
@@ -129,7 +129,7 @@ public sealed class ResourceTests
 
             // A slot freed by one address is that address's again.
             open[0].Dispose();
-            await Wire.WaitUntilAsync(() => server.Server.SessionCount == 6, "the closed session ended");
+            await Eventually.WaitUntilAsync(() => server.Server.SessionCount == 6, "the closed session ended");
             Assert.StartsWith("220 ", await ConnectFromAsync("127.0.0.2"), StringComparison.Ordinal);
         }
         finally
@@ -166,7 +166,7 @@ public sealed class ResourceTests
 
         // Once the client goes away, so does its session. (That the server cuts off such a client by itself is a
         // recommended core change: see PendingCoreChangeTests.)
-        await Wire.WaitUntilAsync(() => server.SessionCount == 0, "the stalled session ended");
+        await Eventually.WaitUntilAsync(() => server.SessionCount == 0, "the stalled session ended");
     }
 
     [Fact]

@@ -45,7 +45,7 @@ public sealed class StartTlsInjectionTests
         await Assert.ThrowsAnyAsync<Exception>(() => client.StartTlsAsync());
 
         Assert.True(await client.IsClosedByServerAsync());
-        await Wire.WaitUntilAsync(() => server.Server.SessionCount == 0, "the session ended");
+        await Eventually.WaitUntilAsync(() => server.Server.SessionCount == 0, "the session ended");
         Assert.Equal(["EHLO", "STARTTLS"], verbs);
         Assert.Empty(server.Messages);
     }

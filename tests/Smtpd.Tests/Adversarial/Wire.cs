@@ -208,15 +208,4 @@ public static partial class Wire
             };
             configure?.Invoke(o);
         });
-
-    /// <summary>Waits until <paramref name="condition"/> holds, failing after ten seconds.</summary>
-    public static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"Timed out waiting until {what}.");
-            await Task.Delay(10);
-        }
-    }
 }

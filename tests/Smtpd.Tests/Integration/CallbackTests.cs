@@ -99,7 +99,7 @@ public sealed class CallbackTests
         try
         {
             await using var blocked = await server.ConnectAsync();
-            await WaitUntilAsync(() => Volatile.Read(ref calls) == 1);
+            await Eventually.WaitUntilAsync(() => Volatile.Read(ref calls) == 1);
 
             var (second, greeting) = await RawSmtpClient.ConnectAndGreetAsync(server.EndPoint).WaitAsync(TimeSpan.FromSeconds(5), Ct);
             await using (second)
@@ -111,16 +111,6 @@ public sealed class CallbackTests
         {
             release.Set();
         }
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        for (var i = 0; i < 500 && !condition(); i++)
-        {
-            await Task.Delay(10, Ct);
-        }
-
-        Assert.True(condition());
     }
 
     [Fact]

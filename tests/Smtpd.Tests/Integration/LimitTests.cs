@@ -160,7 +160,7 @@ public sealed class LimitTests
 
         await first.CommandAsync("QUIT");
         Assert.True(await first.IsClosedByServerAsync());
-        await WaitUntilAsync(() => server.Server.SessionCount < 2);
+        await Eventually.WaitUntilAsync(() => server.Server.SessionCount < 2);
         var (fourth, greeting) = await RawSmtpClient.ConnectAndGreetAsync(server.EndPoint);
         Assert.StartsWith("220", greeting);
         await fourth.DisposeAsync();
@@ -369,15 +369,5 @@ public sealed class LimitTests
         }
 
         Assert.StartsWith("250", await client.CommandAsync("."));
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "Condition not met in time.");
-            await Task.Delay(10);
-        }
     }
 }

@@ -161,7 +161,7 @@ public sealed class ServerLifecycleTests
         Assert.Equal("250 2.1.5 Recipient OK", await midData.CommandAsync("RCPT TO:<b@example.com>"));
         Assert.Equal("354 End data with <CR><LF>.<CR><LF>", await midData.CommandAsync("DATA"));
         await midData.SendAsync("Subject: unfinished\r\n\r\nhalf a message\r\n");
-        await WaitUntilAsync(() => server.Server.SessionCount == 3);
+        await Eventually.WaitUntilAsync(() => server.Server.SessionCount == 3);
 
         var watch = Stopwatch.StartNew();
         await server.Server.StopAsync(TimeSpan.FromMilliseconds(300), Ct);
@@ -223,7 +223,7 @@ public sealed class ServerLifecycleTests
         await using var idle = await server.ConnectAndEhloAsync();
         await using var inTransaction = await server.ConnectAndEhloAsync();
         Assert.Equal("250 2.1.0 Sender OK", await inTransaction.CommandAsync("MAIL FROM:<a@example.com>"));
-        await WaitUntilAsync(() => server.Server.SessionCount == 2);
+        await Eventually.WaitUntilAsync(() => server.Server.SessionCount == 2);
 
         var stopping = server.Server.StopAsync(TimeSpan.FromSeconds(20), Ct);
 
@@ -377,7 +377,7 @@ public sealed class ServerLifecycleTests
         var (before, firstGreeting) = await RawSmtpClient.ConnectAndGreetAsync(server.EndPoint);
         await using var _ = before;
         Assert.Equal("220 test.local first banner", firstGreeting);
-        await WaitUntilAsync(() => server.Server.SessionCount == 1);
+        await Eventually.WaitUntilAsync(() => server.Server.SessionCount == 1);
 
         server.Server.Options.Banner = "second banner";
         server.Server.Options.MaxRecipients = 1;
@@ -464,7 +464,7 @@ public sealed class ServerLifecycleTests
         Assert.True(await first.IsClosedByServerAsync());
 
         // Once the first session has ended, the address may connect again.
-        await WaitUntilAsync(() => server.Server.SessionCount == 0);
+        await Eventually.WaitUntilAsync(() => server.Server.SessionCount == 0);
         await using var third = await server.ConnectAndEhloAsync();
         Assert.Equal("250 2.0.0 OK", await third.CommandAsync("NOOP"));
     }
@@ -512,15 +512,5 @@ public sealed class ServerLifecycleTests
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         return (IPEndPoint)socket.LocalEndPoint!;
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!condition())
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), "The condition did not become true in time.");
-            await Task.Delay(10, Ct);
-        }
     }
 }

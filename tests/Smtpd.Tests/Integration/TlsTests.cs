@@ -155,7 +155,7 @@ public sealed class TlsTests
         await client.SendAsync(new byte[] { 0x16, 0x03, 0x01, 0x02 });
         await client.DisposeAsync();
 
-        await WaitUntilAsync(() => server.Server.SessionCount == 0);
+        await Eventually.WaitUntilAsync(() => server.Server.SessionCount == 0);
         await using var next = await server.ConnectAndEhloAsync();
         Assert.Equal("250 2.0.0 OK", await next.CommandAsync("NOOP"));
     }
@@ -281,15 +281,5 @@ public sealed class TlsTests
         Assert.Equal("220 2.0.0 Ready to start TLS", await client.CommandAsync("STARTTLS"));
         await client.StartTlsAsync();
         return client;
-    }
-
-    private static async Task WaitUntilAsync(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "Condition not met in time.");
-            await Task.Delay(10, TestContext.Current.CancellationToken);
-        }
     }
 }
