@@ -92,13 +92,7 @@ public sealed class ProxyHeaderParserTests
     [MemberData(nameof(Support.Feed.Modes), MemberType = typeof(Support.Feed))]
     public void AVersion1Tcp4HeaderNamesTheClientAndLeavesTheSmtpThatFollows(FeedMode mode)
     {
-        var header = Complete(Ascii("PROXY TCP4 192.0.2.10 198.51.100.1 56324 25\r\n"), mode);
-
-        Assert.Equal(1, header.Version);
-        Assert.False(header.IsLocal);
-        Assert.Equal(new IPEndPoint(IPAddress.Parse("192.0.2.10"), 56324), header.Source);
-        Assert.Equal(new IPEndPoint(IPAddress.Parse("198.51.100.1"), 25), header.Destination);
-        Assert.Empty(header.Tlvs);
+        AssertNamesTheTcp4Client(Complete(Ascii("PROXY TCP4 192.0.2.10 198.51.100.1 56324 25\r\n"), mode), version: 1);
     }
 
     [Theory]
@@ -242,13 +236,7 @@ public sealed class ProxyHeaderParserTests
     [MemberData(nameof(Support.Feed.Modes), MemberType = typeof(Support.Feed))]
     public void AVersion2ProxyHeaderOverTcp4NamesTheClient(FeedMode mode)
     {
-        var header = Complete(V2(0x21, 0x11, IPv4Tcp), mode);
-
-        Assert.Equal(2, header.Version);
-        Assert.False(header.IsLocal);
-        Assert.Equal(new IPEndPoint(IPAddress.Parse("192.0.2.10"), 56324), header.Source);
-        Assert.Equal(new IPEndPoint(IPAddress.Parse("198.51.100.1"), 25), header.Destination);
-        Assert.Empty(header.Tlvs);
+        AssertNamesTheTcp4Client(Complete(V2(0x21, 0x11, IPv4Tcp), mode), version: 2);
     }
 
     [Theory]
@@ -502,5 +490,15 @@ public sealed class ProxyHeaderParserTests
     {
         Assert.Equal(128, Complete(V2(0x21, 0x11, IPv4Tcp, Tlv(0x05, new byte[128])), mode).UniqueId!.Value.Length);
         Refused(V2(0x21, 0x11, IPv4Tcp, Tlv(0x05, new byte[129])), mode, ProxyHeaderError.V2UniqueIdTooLong);
+    }
+
+    /// <summary>The TCP4 example both versions encode: client 192.0.2.10:56324, server 198.51.100.1:25, no TLVs.</summary>
+    private static void AssertNamesTheTcp4Client(SmtpProxyHeader header, int version)
+    {
+        Assert.Equal(version, header.Version);
+        Assert.False(header.IsLocal);
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("192.0.2.10"), 56324), header.Source);
+        Assert.Equal(new IPEndPoint(IPAddress.Parse("198.51.100.1"), 25), header.Destination);
+        Assert.Empty(header.Tlvs);
     }
 }
