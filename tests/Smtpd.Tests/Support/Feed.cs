@@ -1,6 +1,6 @@
 namespace Smtpd.Tests.Support;
 
-/// <summary>The three ways every parser test feeds its input (DEVELOPERS.md; MailKit's SmtpResponseMode.Char).</summary>
+/// <summary>The three ways every parser test feeds its input (docs/contributing.md; MailKit's SmtpResponseMode.Char).</summary>
 public enum FeedMode
 {
     /// <summary>All the input in one piece.</summary>
