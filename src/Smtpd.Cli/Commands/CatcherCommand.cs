@@ -38,7 +38,7 @@ internal static class CatcherCommand
         root.SetAction(async (parse, _) =>
         {
             var settings = CatcherSettings.Load(SettingSources.Load(parse, options, context.Environment));
-            return await MailCatcher.RunAsync(settings, context.StdoutStream, context.Error, context.Stop);
+            return await CatcherRunner.RunAsync(settings, context.StdoutStream, context.Error, context.Stop);
         });
     }
 }

@@ -5,7 +5,8 @@ using System.Text.Json;
 using MimeKit;
 using Smtpd.Cli.Configuration;
 using Smtpd.Cli.Output;
-using Smtpd.Cli.Storage;
+using Smtpd.Catcher;
+using Smtpd.Catcher.Storage;
 
 namespace Smtpd.Cli.Commands;
 
@@ -278,19 +279,19 @@ internal static class StoreCommands
     private static void WriteJsonList(Stream stdout, IReadOnlyList<MessageRecord> messages)
     {
         var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer, CliJson.WriterOptions with { Indented = true }))
+        using (var writer = new Utf8JsonWriter(buffer, CatcherJson.WriterOptions with { Indented = true }))
         {
             writer.WriteStartArray();
             foreach (var m in messages)
             {
                 writer.WriteStartObject();
-                CliJson.WriteMessageSummary(writer, m.Id.ToString(CultureInfo.InvariantCulture), m);
-                CliJson.WriteNullable(writer, "headerFrom", m.HeaderFrom);
-                CliJson.WriteNullable(writer, "headerTo", m.HeaderTo);
-                CliJson.WriteNullable(writer, "date", m.HeaderDate);
-                CliJson.WriteNullable(writer, "messageId", m.MessageId);
+                CatcherJson.WriteMessageSummary(writer, m.Id.ToString(CultureInfo.InvariantCulture), m);
+                CatcherJson.WriteNullable(writer, "headerFrom", m.HeaderFrom);
+                CatcherJson.WriteNullable(writer, "headerTo", m.HeaderTo);
+                CatcherJson.WriteNullable(writer, "date", m.HeaderDate);
+                CatcherJson.WriteNullable(writer, "messageId", m.MessageId);
                 writer.WriteBoolean("hasAttachments", m.HasAttachments);
-                CliJson.WriteDsn(writer, m);
+                CatcherJson.WriteDsn(writer, m);
                 writer.WriteEndObject();
             }
 

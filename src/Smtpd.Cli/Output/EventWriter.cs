@@ -2,7 +2,8 @@ using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Smtpd.Cli.Storage;
+using Smtpd.Catcher;
+using Smtpd.Catcher.Storage;
 
 namespace Smtpd.Cli.Output;
 
@@ -66,8 +67,8 @@ internal sealed class EventWriter(Stream stdout, OutputMode mode)
                 WriteJson(writer =>
                 {
                     writer.WriteString("event", "message");
-                    CliJson.WriteMessageSummary(writer, id, message);
-                    CliJson.WriteDsn(writer, message);
+                    CatcherJson.WriteMessageSummary(writer, id, message);
+                    CatcherJson.WriteDsn(writer, message);
                 });
                 break;
             case OutputMode.Human:
@@ -88,7 +89,7 @@ internal sealed class EventWriter(Stream stdout, OutputMode mode)
     private void WriteJson(Action<Utf8JsonWriter> body)
     {
         var buffer = new ArrayBufferWriter<byte>(512);
-        using (var writer = new Utf8JsonWriter(buffer, CliJson.WriterOptions))
+        using (var writer = new Utf8JsonWriter(buffer, CatcherJson.WriterOptions))
         {
             writer.WriteStartObject();
             body(writer);

@@ -1,4 +1,4 @@
-namespace Smtpd.Cli.Storage;
+namespace Smtpd.Catcher.Storage;
 
 /// <summary>Everything the store keeps about one message besides its content: the envelope, the session and the listing headers.</summary>
 internal sealed record MessageRecord

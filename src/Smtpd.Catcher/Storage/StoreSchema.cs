@@ -1,6 +1,6 @@
 using Microsoft.Data.Sqlite;
 
-namespace Smtpd.Cli.Storage;
+namespace Smtpd.Catcher.Storage;
 
 /// <summary>
 /// The layout of the SQLite store and the connection settings every user of it shares. docs/cli.md describes the

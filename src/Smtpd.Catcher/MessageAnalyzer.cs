@@ -3,9 +3,9 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using MimeKit;
-using Smtpd.Cli.Storage;
+using Smtpd.Catcher.Storage;
 
-namespace Smtpd.Cli.Catcher;
+namespace Smtpd.Catcher;
 
 /// <summary>A received message, analysed: its record, and its content when it is small enough to carry in memory.</summary>
 /// <param name="Record">The metadata the store keeps.</param>

@@ -1,12 +1,12 @@
 using System.Buffers;
 using System.Text.Encodings.Web;
 using System.Text.Json;
-using Smtpd.Cli.Storage;
+using Smtpd.Catcher.Storage;
 
-namespace Smtpd.Cli;
+namespace Smtpd.Catcher;
 
 /// <summary>JSON helpers shared by the events, <c>smtpd list --json</c> and the store's recipient columns.</summary>
-internal static class CliJson
+internal static class CatcherJson
 {
     /// <summary>
     /// Writer settings: no indentation (one object per line) and the relaxed encoder, so UTF-8 addresses and

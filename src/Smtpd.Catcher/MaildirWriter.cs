@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Smtpd.Cli.Catcher;
+namespace Smtpd.Catcher;
 
 /// <summary>
 /// Writes each message into a standard Maildir (the qmail <c>maildir(5)</c> protocol): the file is written in

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using Microsoft.Data.Sqlite;
 
-namespace Smtpd.Cli.Storage;
+namespace Smtpd.Catcher.Storage;
 
 /// <summary>What <c>smtpd list</c> filters on; every filter is optional.</summary>
 /// <param name="From">A substring of the envelope sender or the From header, in any letter case.</param>
@@ -162,7 +162,7 @@ internal sealed class MessageStore : IDisposable
                 Id = reader.GetInt64(0),
                 ReceivedAt = DateTimeOffset.Parse(reader.GetString(1), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal),
                 MailFrom = reader.GetString(2),
-                Recipients = CliJson.ParseStringArray(reader.GetString(3)),
+                Recipients = CatcherJson.ParseStringArray(reader.GetString(3)),
                 Client = reader.GetString(4),
                 Helo = reader.IsDBNull(5) ? null : reader.GetString(5),
                 Tls = reader.GetInt64(6) != 0,
@@ -178,7 +178,7 @@ internal sealed class MessageStore : IDisposable
                 HasAttachments = reader.GetInt64(16) != 0,
                 DsnReturn = reader.IsDBNull(17) ? null : reader.GetString(17),
                 DsnEnvelopeId = reader.IsDBNull(18) ? null : reader.GetString(18),
-                RecipientDsn = reader.IsDBNull(19) ? [] : CliJson.ParseRecipientDsnArray(reader.GetString(19)),
+                RecipientDsn = reader.IsDBNull(19) ? [] : CatcherJson.ParseRecipientDsnArray(reader.GetString(19)),
             });
         }
 

@@ -1,6 +1,6 @@
 using Microsoft.Data.Sqlite;
 
-namespace Smtpd.Cli.Storage;
+namespace Smtpd.Catcher.Storage;
 
 /// <summary>
 /// A read-only, seekable stream over a stored message's content, loading one chunk at a time, so reading (and

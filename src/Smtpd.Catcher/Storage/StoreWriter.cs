@@ -1,7 +1,7 @@
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 
-namespace Smtpd.Cli.Storage;
+namespace Smtpd.Catcher.Storage;
 
 /// <summary>
 /// The one writer of the store. Sessions hand it their messages and wait; it takes whatever has queued up, writes
@@ -275,7 +275,7 @@ internal sealed class StoreWriter : IDisposable
         p[0].Value = id;
         p[1].Value = r.ReceivedAtText;
         p[2].Value = r.MailFrom;
-        p[3].Value = CliJson.StringArray(r.Recipients);
+        p[3].Value = CatcherJson.StringArray(r.Recipients);
         p[4].Value = r.Client;
         p[5].Value = (object?)r.Helo ?? DBNull.Value;
         p[6].Value = r.Tls ? 1 : 0;
@@ -291,7 +291,7 @@ internal sealed class StoreWriter : IDisposable
         p[16].Value = r.HasAttachments ? 1 : 0;
         p[17].Value = (object?)r.DsnReturn ?? DBNull.Value;
         p[18].Value = (object?)r.DsnEnvelopeId ?? DBNull.Value;
-        p[19].Value = r.RecipientDsn.Count == 0 ? DBNull.Value : CliJson.RecipientDsnArray(r.RecipientDsn);
+        p[19].Value = r.RecipientDsn.Count == 0 ? DBNull.Value : CatcherJson.RecipientDsnArray(r.RecipientDsn);
         _insertMessage.ExecuteNonQuery();
         return id;
     }

@@ -1,0 +1,75 @@
+using System.Net;
+using System.Text.RegularExpressions;
+
+namespace Smtpd.Catcher;
+
+/// <summary>
+/// Everything a <see cref="MailCatcher"/> needs: the SMTP server's own options, the listeners, the policies and the
+/// store. The smtpd tool builds one from its flags; an application or a test builds one in code.
+/// </summary>
+public sealed class CatcherOptions
+{
+    /// <summary>The catcher's default listener, <c>127.0.0.1:2525</c>: loopback only, and a port that needs no privileges.</summary>
+    public static readonly IPEndPoint DefaultEndPoint = new(IPAddress.Loopback, 2525);
+
+    /// <summary>How many messages the store keeps by default: a day of heavy testing, a few hundred MB at most.</summary>
+    public const int DefaultRetain = 10_000;
+
+    /// <summary>
+    /// The SMTP server's options: limits, timeouts, TLS certificate, <c>RequireTls</c>, <c>RequireAuth</c>, DSN. The
+    /// catcher sets the callbacks itself (<c>Deliver</c> and, when a policy asks for them, <c>ValidateHost</c>,
+    /// <c>ValidateSender</c>, <c>ValidateRecipient</c> and <c>Authenticate</c>), so those set here are replaced. The
+    /// defaults differ from the library's where a local catcher needs it: AUTH works without TLS (test applications
+    /// send plaintext AUTH), DSN is offered (an application that asks for notifications wants its parameters
+    /// recorded; a catcher delivers nowhere, so there is nothing to promise), and the banner names the catcher.
+    /// </summary>
+    public SmtpServerOptions Smtp { get; } = new()
+    {
+        AllowInsecureAuth = true,
+        EnableDsn = true,
+        Banner = "ESMTP smtpd mail catcher ready",
+    };
+
+    /// <summary>The SMTP listeners; when empty, <see cref="DefaultEndPoint"/>.</summary>
+    public IList<SmtpListener> Listeners { get; } = [];
+
+    /// <summary>Clients in these networks get the Tcl <c>validate_host</c> refusal, <c>550 Access denied</c>.</summary>
+    public IList<IPNetwork> RejectHosts { get; } = [];
+
+    /// <summary>When not empty, a sender must match one of these patterns (<c>550 5.7.1</c> otherwise).</summary>
+    public IList<Regex> AllowSenders { get; } = [];
+
+    /// <summary>A sender that matches one of these patterns is refused with <c>550 5.7.1</c>.</summary>
+    public IList<Regex> RejectSenders { get; } = [];
+
+    /// <summary>When not empty, a recipient must match one of these patterns (<c>550 5.7.1</c> otherwise).</summary>
+    public IList<Regex> AllowRecipients { get; } = [];
+
+    /// <summary>A recipient that matches one of these patterns is refused with <c>550 5.7.1</c>.</summary>
+    public IList<Regex> RejectRecipients { get; } = [];
+
+    /// <summary>Users and passwords that AUTH accepts. AUTH is offered when this is not empty or <see cref="AuthAny"/> is set.</summary>
+    public IDictionary<string, string> AuthUsers { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>Whether AUTH accepts any user and password.</summary>
+    public bool AuthAny { get; set; }
+
+    /// <summary>Whether AUTH is offered.</summary>
+    public bool AuthEnabled => AuthAny || AuthUsers.Count > 0;
+
+    /// <summary>
+    /// The SQLite store. Every message is committed to it (WAL, <c>synchronous=FULL</c>) before its <c>250</c>;
+    /// <see langword="null"/> stores nothing (a sink).
+    /// </summary>
+    public string? DatabasePath { get; set; }
+
+    /// <summary>How many messages the store keeps, newest first; 0 keeps all. Default <see cref="DefaultRetain"/>.</summary>
+    public int Retain
+    {
+        get;
+        set => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(Retain), value, "Retain must be 0 (keep all) or more.");
+    } = DefaultRetain;
+
+    /// <summary>A Maildir to write every message to as well (tmp, fsync, rename into new), or <see langword="null"/>.</summary>
+    public string? Maildir { get; set; }
+}

@@ -1,0 +1,214 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Smtpd.Catcher.Storage;
+
+namespace Smtpd.Catcher;
+
+/// <summary>A setting of <see cref="CatcherOptions"/> turned out unusable when the catcher started.</summary>
+public sealed class CatcherConfigurationException : Exception
+{
+    /// <summary>Creates the exception.</summary>
+    /// <param name="setting">The <see cref="CatcherOptions"/> property at fault.</param>
+    /// <param name="message">What is wrong, in words a user can act on.</param>
+    /// <param name="innerException">The underlying error.</param>
+    public CatcherConfigurationException(string setting, string message, Exception? innerException = null)
+        : base(message, innerException) => Setting = setting;
+
+    /// <summary>The <see cref="CatcherOptions"/> property at fault, such as <c>DatabasePath</c>.</summary>
+    public string Setting { get; }
+}
+
+/// <summary>
+/// The catcher: an <see cref="SmtpServer"/> whose delivery callback stores each message (and writes it to a
+/// Maildir) before it answers 250, with the policies, TLS and AUTH that <see cref="CatcherOptions"/> asks for.
+/// </summary>
+public sealed class MailCatcher : IAsyncDisposable
+{
+    private readonly CatcherOptions _options;
+    private readonly ILoggerFactory _loggerFactory;
+    private StoreWriter? _store;
+    private MaildirWriter? _maildir;
+    private SmtpServer? _server;
+
+    /// <summary>Creates a catcher; <see cref="Start"/> opens the store and the listeners.</summary>
+    /// <param name="options">The options; read once, at <see cref="Start"/>.</param>
+    /// <param name="loggerFactory">Where the SMTP server logs, or <see langword="null"/> for nowhere.</param>
+    public MailCatcher(CatcherOptions options, ILoggerFactory? loggerFactory = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options;
+        _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+    }
+
+    /// <summary>Raised after a message is stored (after its commit, before its <c>250</c>), on the session's thread.</summary>
+    internal event Action<string, MessageRecord>? MessageStored;
+
+    /// <summary>The bound listeners, with their real ports; empty until <see cref="Start"/>.</summary>
+    public IReadOnlyList<SmtpListener> Listeners => _server?.Listeners ?? [];
+
+    /// <summary>The full path of the store, or <see langword="null"/> when nothing is stored.</summary>
+    public string? StorePath => _store?.Path;
+
+    /// <summary>The Maildir messages are also written to, or <see langword="null"/>.</summary>
+    public string? MaildirPath => _maildir?.Directory;
+
+    /// <summary>Opens the store and the Maildir, then binds every listener.</summary>
+    /// <exception cref="CatcherConfigurationException">The store or the Maildir cannot be used.</exception>
+    /// <exception cref="System.Net.Sockets.SocketException">A listener cannot be bound; none is.</exception>
+    public void Start()
+    {
+        if (_server is not null)
+        {
+            throw new InvalidOperationException("The catcher has already started.");
+        }
+
+        Open();
+        var server = new SmtpServer(BuildOptions(), _loggerFactory);
+        IReadOnlyList<SmtpListener> listeners = _options.Listeners.Count > 0 ? [.. _options.Listeners] : [new SmtpListener(CatcherOptions.DefaultEndPoint)];
+        server.Start([.. listeners]);
+        _server = server;
+    }
+
+    /// <summary>
+    /// Stops: new connections are refused at once, idle sessions get <c>421</c>, transactions in flight finish
+    /// within <paramref name="drainTimeout"/>; then what is queued is committed and the store is closed.
+    /// </summary>
+    /// <param name="drainTimeout">How long transfers in flight may take.</param>
+    /// <param name="cutShort">Cancels the drain early (a second Ctrl-C).</param>
+    /// <returns>A task that completes when the store is closed.</returns>
+    public async Task StopAsync(TimeSpan drainTimeout, CancellationToken cutShort = default)
+    {
+        if (_server is not null)
+        {
+            await _server.StopAsync(drainTimeout, cutShort);
+        }
+
+        // Every session has ended, so nothing more can be queued: commit what is left and close the store.
+        if (_store is not null)
+        {
+            await _store.CloseAsync();
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (_server is not null)
+        {
+            await _server.DisposeAsync();
+        }
+
+        if (_store is not null)
+        {
+            await _store.CloseAsync();
+            _store.Dispose();
+        }
+    }
+
+    private void Open()
+    {
+        if (_options.Maildir is { } maildir)
+        {
+            try
+            {
+                _maildir = new MaildirWriter(maildir);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                throw new CatcherConfigurationException(nameof(CatcherOptions.Maildir), $"cannot use {maildir} as a Maildir: {ex.Message}", ex);
+            }
+        }
+
+        if (_options.DatabasePath is { } database)
+        {
+            try
+            {
+                _store = new StoreWriter(database, _options.Retain);
+            }
+            catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                throw new CatcherConfigurationException(nameof(CatcherOptions.DatabasePath), $"cannot open the store {database}: {ex.Message}", ex);
+            }
+        }
+    }
+
+    private SmtpServerOptions BuildOptions()
+    {
+        var o = _options;
+        var options = o.Smtp.Clone();
+        options.Deliver = DeliverAsync;
+        options.DeliverMime = null;
+        options.DeliverLines = null;
+        options.ValidateHost = o.RejectHosts.Count > 0 ? ValidateHost : null;
+        options.ValidateSender = o.AllowSenders.Count > 0 || o.RejectSenders.Count > 0
+            ? (session, sender, ct) => ValueTask.FromResult(Check(sender?.Address ?? string.Empty, o.AllowSenders, o.RejectSenders))
+            : null;
+        options.ValidateRecipient = o.AllowRecipients.Count > 0 || o.RejectRecipients.Count > 0
+            ? (session, recipient, ct) => ValueTask.FromResult(Check(recipient.Address, o.AllowRecipients, o.RejectRecipients))
+            : null;
+        options.Authenticate = o.AuthEnabled ? Authenticate : null;
+        return options;
+    }
+
+    private async ValueTask<SmtpVerdict> DeliverAsync(SmtpMessage message, CancellationToken cancellationToken)
+    {
+        var analyzed = await MessageAnalyzer.AnalyzeAsync(message, cancellationToken);
+        var record = analyzed.Record;
+        string? id = null;
+        if (_maildir is not null)
+        {
+            id = await _maildir.WriteAsync(message, cancellationToken);
+        }
+
+        if (_store is not null)
+        {
+            // Not cancellable: once queued, the writer may read the content, so this callback (and with it the
+            // content) must outlive the commit. The wait is short; the 250 is sent only after it.
+            var stored = await _store.StoreAsync(record, analyzed.Content, message.OpenRead);
+            id = stored.ToString(CultureInfo.InvariantCulture);
+            record = record with { Id = stored };
+        }
+
+        id ??= Guid.CreateVersion7().ToString("N");
+        MessageStored?.Invoke(id, record);
+        return SmtpVerdict.AcceptWith(new SmtpReply(250, "2.0.0", _store is not null ? $"Ok: stored as {id}" : $"Ok: {id}"));
+    }
+
+    private ValueTask<SmtpVerdict> ValidateHost(SmtpSessionContext session, CancellationToken cancellationToken)
+    {
+        var address = session.RemoteEndPoint.Address;
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        // No reason text: the client gets exactly "550 Access denied", the Tcl validate_host reply.
+        return ValueTask.FromResult(_options.RejectHosts.Any(n => n.Contains(address)) ? SmtpVerdict.Reject() : SmtpVerdict.Accept);
+    }
+
+    private static SmtpVerdict Check(string address, IList<System.Text.RegularExpressions.Regex> allow, IList<System.Text.RegularExpressions.Regex> reject)
+    {
+        if (allow.Count > 0 && !allow.Any(r => r.IsMatch(address)))
+        {
+            return SmtpVerdict.Reject("not matched by an allow pattern");
+        }
+
+        return reject.Any(r => r.IsMatch(address)) ? SmtpVerdict.Reject("matched by a reject pattern") : SmtpVerdict.Accept;
+    }
+
+    private ValueTask<SmtpVerdict> Authenticate(SmtpSessionContext session, SmtpAuthentication credentials, CancellationToken cancellationToken)
+    {
+        if (_options.AuthAny)
+        {
+            return ValueTask.FromResult(SmtpVerdict.Accept);
+        }
+
+        var ok = credentials.Password is { } password
+            && _options.AuthUsers.TryGetValue(credentials.Identity, out var expected)
+            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(password), Encoding.UTF8.GetBytes(expected));
+        return ValueTask.FromResult(ok ? SmtpVerdict.Accept : SmtpVerdict.Reject("wrong user or password"));
+    }
+}
