@@ -1,0 +1,75 @@
+// The Mailpit-compatible API of the same catcher. Every URL is relative to the page, so the inbox works under a
+// path base (--base-path /mail/ serves the page at /mail/ and the API at /mail/api/v1/...).
+
+export class ApiError extends Error {
+  constructor(status, text) {
+    super(text ? `${status}: ${text}` : `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+const pageDirectory = () => new URL('.', document.baseURI);
+
+/** An absolute URL for an API path relative to the page, with query parameters (undefined and '' are left out). */
+export function apiUrl(path, params) {
+  const url = new URL(path, pageDirectory());
+  if (params) {
+    for (const [name, value] of Object.entries(params)) {
+      if (value !== undefined && value !== null && value !== '') url.searchParams.set(name, String(value));
+    }
+  }
+  return url;
+}
+
+/** The WebSocket URL of the live events, ws: or wss: after the page's own scheme. */
+export function eventsUrl() {
+  const url = apiUrl('api/events');
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  return url;
+}
+
+async function request(method, path, { params, body, as = 'json', signal } = {}) {
+  const init = { method, credentials: 'same-origin', cache: 'no-store', signal, headers: {} };
+  if (body !== undefined) {
+    // Mutations send JSON: the API refuses a cross-site form post, which cannot carry this content type.
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  const response = await fetch(apiUrl(path, params), init);
+  if (!response.ok) {
+    const text = (await response.text().catch(() => '')).trim().slice(0, 300);
+    throw new ApiError(response.status, text);
+  }
+  if (as === 'json') return response.json();
+  return response.text();
+}
+
+const id = (value) => encodeURIComponent(value);
+
+export const api = {
+  /** One page of the list, or of a search when `query` is not empty; newest first. */
+  list(query, start, limit, signal) {
+    return query
+      ? request('GET', 'api/v1/search', { params: { query, start, limit }, signal })
+      : request('GET', 'api/v1/messages', { params: { start, limit }, signal });
+  },
+  message: (messageId, signal) => request('GET', `api/v1/message/${id(messageId)}`, { signal }),
+  headers: (messageId) => request('GET', `api/v1/message/${id(messageId)}/headers`),
+  raw: (messageId) => request('GET', `api/v1/message/${id(messageId)}/raw`, { as: 'text' }),
+  links: (messageId) => request('GET', `api/v1/message/${id(messageId)}/links`),
+  codes: (messageId) => request('GET', `api/v1/message/${id(messageId)}/codes`),
+  setRead: (ids, read) => request('PUT', 'api/v1/messages', { body: { IDs: ids, Read: read }, as: 'text' }),
+  setAllRead: (query) => request('PUT', 'api/v1/messages', { body: query ? { Read: true, Search: query } : { Read: true }, as: 'text' }),
+  delete: (ids) => request('DELETE', 'api/v1/messages', { body: { IDs: ids }, as: 'text' }),
+  deleteAll: () => request('DELETE', 'api/v1/messages', { body: {}, as: 'text' }),
+  deleteSearch: (query) => request('DELETE', 'api/v1/search', { params: { query }, as: 'text' }),
+  setTags: (ids, tags) => request('PUT', 'api/v1/tags', { body: { IDs: ids, Tags: tags }, as: 'text' }),
+  info: () => request('GET', 'api/v1/info'),
+  webui: () => request('GET', 'api/v1/webui'),
+
+  rawDownloadUrl: (messageId) => apiUrl(`api/v1/message/${id(messageId)}/raw`, { dl: 1 }),
+  partUrl: (messageId, partId) => apiUrl(`api/v1/message/${id(messageId)}/part/${id(partId)}`),
+  /** The sandboxed HTML view; `remote` asks the view route to leave remote images and styles in. */
+  htmlViewUrl: (messageId, remote) => apiUrl(`view/${id(messageId)}.html`, { embed: 1, remote: remote ? 1 : undefined }),
+  textViewUrl: (messageId) => apiUrl(`view/${id(messageId)}.txt`),
+};
