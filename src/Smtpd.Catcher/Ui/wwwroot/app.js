@@ -372,7 +372,7 @@ document.addEventListener('keydown', (event) => {
 
 const themes = ['auto', 'light', 'dark'];
 const themeNames = { auto: 'follows the system', light: 'light', dark: 'dark' };
-const themeIcons = { auto: '◐', light: '☀', dark: '☾' };
+const themeIcons = { auto: 'i i-auto', light: 'i i-sun', dark: 'i i-moon' };
 
 function currentTheme() {
   return document.documentElement.dataset.theme ?? 'auto';
@@ -390,7 +390,7 @@ function applyTheme(theme) {
   const label = `Theme: ${themeNames[theme]}`;
   $('#theme-toggle').title = `${label} (click to change)`;
   $('#theme-label').textContent = label;
-  $('#theme-icon').textContent = themeIcons[theme];
+  $('#theme-icon').className = themeIcons[theme];
 }
 
 $('#theme-toggle').addEventListener('click', () => applyTheme(themes[(themes.indexOf(currentTheme()) + 1) % themes.length]));

@@ -235,7 +235,7 @@ export class MessageList {
     const link = h('a', { className: 'open' },
       h('span', { className: 'from' }),
       h('span', { className: 'tags' }),
-      h('span', { className: 'clip', title: 'Has attachments', textContent: '📎', attrs: { role: 'img', 'aria-label': 'has attachments' } }),
+      h('span', { className: 'clip i i-clip', title: 'Has attachments', attrs: { role: 'img', 'aria-label': 'has attachments' } }),
       h('time', { className: 'when' }),
       h('span', { className: 'line' }, h('span', { className: 'subject' }), h('span', { className: 'snippet' })),
       h('span', { className: 'size' }));
