@@ -63,6 +63,7 @@ export class MessageList {
   /** Refetches the count and the pages in view, keeping the rows in view where they are when mail arrives above them. */
   async refresh() {
     const generation = ++this.generation;
+    this.markPending = true;
     for (const [index, page] of this.pages) this.stale.set(index, page);
     this.pages.clear();
     let first;
@@ -137,6 +138,11 @@ export class MessageList {
       this.fill(row, index, message);
     }
     if (missing) this.scheduleFetch(from, to);
+    // For bench/ui: the moment the rows in view show messages (not placeholders) after a load or a search.
+    else if (this.loaded && this.count > 0 && this.markPending) {
+      this.markPending = false;
+      performance.mark('smtpd:list-rendered');
+    }
   }
 
   scheduleFetch(from, to) {

@@ -159,6 +159,7 @@ export class MessageView {
     this.loaded.clear();
     this.render();
     this.onReadChanged(message.ID, true);
+    performance.mark('smtpd:message-rendered');
     this.loadExtraction(token);
     return true;
   }
