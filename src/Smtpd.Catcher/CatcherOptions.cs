@@ -70,6 +70,9 @@ public sealed class CatcherOptions
         set => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(Retain), value, "Retain must be 0 (keep all) or more.");
     } = DefaultRetain;
 
+    /// <summary>The limits of the HTTP API that <c>MapSmtpdCatcher</c> serves.</summary>
+    public Http.CatcherHttpOptions Http { get; } = new();
+
     /// <summary>A Maildir to write every message to as well (tmp, fsync, rename into new), or <see langword="null"/>.</summary>
     public string? Maildir { get; set; }
 }

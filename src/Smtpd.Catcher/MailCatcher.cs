@@ -32,6 +32,8 @@ public sealed class MailCatcher : IAsyncDisposable
     private StoreWriter? _store;
     private MaildirWriter? _maildir;
     private SmtpServer? _server;
+    private long _acceptedCount;
+    private long _acceptedSize;
 
     /// <summary>Creates a catcher; <see cref="Start"/> opens the store and the listeners.</summary>
     /// <param name="options">The options; read once, at <see cref="Start"/>.</param>
@@ -45,6 +47,21 @@ public sealed class MailCatcher : IAsyncDisposable
 
     /// <summary>Raised after a message is stored (after its commit, before its <c>250</c>), on the session's thread.</summary>
     internal event Action<string, MessageRecord>? MessageStored;
+
+    /// <summary>Where this catcher's mailbox changes are announced (the live events subscribe).</summary>
+    internal Http.CatcherEventHub Events { get; } = new();
+
+    /// <summary>The options the catcher was made with.</summary>
+    internal CatcherOptions Options => _options;
+
+    /// <summary>When <see cref="Start"/> ran.</summary>
+    internal DateTimeOffset StartedAt { get; private set; }
+
+    /// <summary>How many messages were accepted since <see cref="Start"/>.</summary>
+    internal long AcceptedCount => Interlocked.Read(ref _acceptedCount);
+
+    /// <summary>How many octets of messages were accepted since <see cref="Start"/>.</summary>
+    internal long AcceptedSize => Interlocked.Read(ref _acceptedSize);
 
     /// <summary>The bound listeners, with their real ports; empty until <see cref="Start"/>.</summary>
     public IReadOnlyList<SmtpListener> Listeners => _server?.Listeners ?? [];
@@ -70,6 +87,7 @@ public sealed class MailCatcher : IAsyncDisposable
         IReadOnlyList<SmtpListener> listeners = _options.Listeners.Count > 0 ? [.. _options.Listeners] : [new SmtpListener(CatcherOptions.DefaultEndPoint)];
         server.Start([.. listeners]);
         _server = server;
+        StartedAt = DateTimeOffset.UtcNow;
     }
 
     /// <summary>
@@ -173,8 +191,37 @@ public sealed class MailCatcher : IAsyncDisposable
         }
 
         id ??= Guid.CreateVersion7().ToString("N");
-        MessageStored?.Invoke(id, record);
+        Stored(id, record);
         return SmtpVerdict.AcceptWith(new SmtpReply(250, "2.0.0", _store is not null ? $"Ok: stored as {id}" : $"Ok: {id}"));
+    }
+
+    /// <summary>
+    /// Stores a message that did not come over SMTP (<c>POST /api/v1/send</c>), exactly as a delivered one: the same
+    /// analysis, the same commit, the same events.
+    /// </summary>
+    /// <param name="content">The exact content.</param>
+    /// <param name="envelope">The envelope and session members of the record.</param>
+    /// <returns>The store's id.</returns>
+    /// <exception cref="InvalidOperationException">The catcher keeps no store, or it is closing.</exception>
+    internal async Task<long> StoreLocalAsync(byte[] content, MessageRecord envelope)
+    {
+        var store = _store ?? throw new InvalidOperationException("The catcher keeps no store.");
+        var analyzed = MessageAnalyzer.AnalyzeLocal(content, envelope);
+        var id = await store.StoreAsync(analyzed.Record, analyzed.Content, () => new MemoryStream(content, writable: false));
+        Stored(id.ToString(CultureInfo.InvariantCulture), analyzed.Record with { Id = id });
+        return id;
+    }
+
+    private void Stored(string id, MessageRecord record)
+    {
+        Interlocked.Increment(ref _acceptedCount);
+        Interlocked.Add(ref _acceptedSize, record.Size);
+        MessageStored?.Invoke(id, record);
+        if (Events.HasSubscribers && record.Id != 0)
+        {
+            // Only the fields a list shows: the event never carries a body.
+            Events.Publish("new", Http.ApiMapper.Summary(record with { SearchBody = null }));
+        }
     }
 
     private ValueTask<SmtpVerdict> ValidateHost(SmtpSessionContext session, CancellationToken cancellationToken)

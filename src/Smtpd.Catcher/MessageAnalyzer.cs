@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Security.Cryptography;
 using MimeKit;
+using Smtpd.Catcher.Mime;
 using Smtpd.Catcher.Storage;
 
 namespace Smtpd.Catcher;
@@ -21,6 +22,18 @@ internal static class MessageAnalyzer
     /// <c>MessageMemoryThreshold</c>). Larger messages are read as streams, a buffer at a time.
     /// </summary>
     public const int InlineLimit = 64 * 1024;
+
+    /// <summary>The snippet's length in characters: what Mailpit shows under a subject, so its clients lay out alike.</summary>
+    public const int SnippetLength = 250;
+
+    /// <summary>
+    /// The most body characters the full-text index gets per message (schema v3): words past 256 Ki characters are
+    /// rarely what a test searches for, and the cap bounds the work and memory of one message's ingest.
+    /// </summary>
+    public const int SearchBodyLimit = 256 * 1024;
+
+    /// <summary>The most HTML characters read to make the text of an HTML-only message: the markup around the cap of text.</summary>
+    private const int HtmlReadLimit = 4 * SearchBodyLimit;
 
     private const int BufferSize = 64 * 1024;
 
@@ -62,6 +75,7 @@ internal static class MessageAnalyzer
             Helo = message.Session.HeloName,
             Tls = message.Session.IsSecure,
             TlsProtocol = message.Session.IsSecure ? message.Session.TlsProtocol.ToString() : null,
+            TlsCipher = message.Session.IsSecure ? message.Session.TlsCipherSuite?.ToString() : null,
             User = message.Session.AuthenticatedIdentity,
             Size = message.Size,
             Sha256 = sha256,
@@ -85,6 +99,20 @@ internal static class MessageAnalyzer
         // parser be reused.
         await using var spilled = message.OpenRead();
         return new AnalyzedMessage(AddHeaders(record, spilled, cancellationToken), null);
+    }
+
+    /// <summary>
+    /// Analyses a message that did not come over SMTP (<c>POST /api/v1/send</c>): the same hash, headers and parts as
+    /// SMTP ingest, from content already in memory.
+    /// </summary>
+    /// <param name="content">The exact content.</param>
+    /// <param name="envelope">The record with the envelope and session members set; size, hash and headers are filled in.</param>
+    /// <returns>The record and the content.</returns>
+    public static AnalyzedMessage AnalyzeLocal(byte[] content, MessageRecord envelope)
+    {
+        var record = envelope with { Size = content.Length, Sha256 = Convert.ToHexStringLower(SHA256.HashData(content)) };
+        using var memory = new MemoryStream(content, writable: false);
+        return new AnalyzedMessage(AddHeaders(record, memory, CancellationToken.None), content);
     }
 
     private static async Task<string> HashAsync(SmtpMessage message, CancellationToken cancellationToken)
@@ -120,22 +148,32 @@ internal static class MessageAnalyzer
             // persistent: the parts stay in the content instead of being copied into memory.
             parser.SetStream(content, MimeFormat.Entity, persistent: true);
             using var mime = parser.ParseMessage(cancellationToken);
+            var parts = MessageParts.Classify(mime);
+            var body = BodyText(parts);
             return record with
             {
                 Subject = mime.Headers.Contains(HeaderId.Subject) ? mime.Subject : null,
-                HeaderFrom = mime.From.Count > 0 ? mime.From.ToString() : null,
-                HeaderTo = mime.To.Count > 0 ? mime.To.ToString() : null,
+                HeaderFrom = AddressText(mime.From),
+                HeaderTo = AddressText(mime.To),
+                HeaderCc = AddressText(mime.Cc),
+                HeaderBcc = AddressText(mime.Bcc),
+                HeaderReplyTo = AddressText(mime.ReplyTo),
                 HeaderDate = mime.Headers.Contains(HeaderId.Date) && mime.Date != DateTimeOffset.MinValue
                     ? mime.Date.ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture)
                     : null,
                 MessageId = mime.MessageId,
                 HasAttachments = mime.Attachments.Any(),
+                Attachments = parts.Count(p => p.Role == PartRole.Attachment),
+                InlineParts = parts.Count(p => p.Role == PartRole.Inline),
+                Snippet = MessageParts.Collapse(body, SnippetLength),
+                SearchBody = body,
+                SearchAddresses = SearchAddresses(record, mime),
             };
         }
         catch (FormatException)
         {
             // A catcher keeps whatever was sent, MIME or not; such a message simply has nothing to list.
-            return record;
+            return record with { SearchAddresses = SearchAddresses(record, null) };
         }
         finally
         {
@@ -143,5 +181,47 @@ internal static class MessageAnalyzer
             parser.SetStream(Stream.Null, persistent: true);
             Parsers.Add(parser);
         }
+    }
+
+    private static string? AddressText(InternetAddressList list) => list.Count > 0 ? list.ToString() : null;
+
+    /// <summary>The text body, or the HTML body made text, capped at <see cref="SearchBodyLimit"/> characters.</summary>
+    private static string BodyText(List<ClassifiedPart> parts)
+    {
+        if (parts.FirstOrDefault(p => p.Role == PartRole.TextBody)?.Entity is TextPart text)
+        {
+            return MessageParts.ReadText(text, SearchBodyLimit);
+        }
+
+        if (parts.FirstOrDefault(p => p.Role == PartRole.HtmlBody)?.Entity is TextPart html)
+        {
+            var converted = MessageParts.HtmlToText(MessageParts.ReadText(html, HtmlReadLimit));
+            return converted.Length > SearchBodyLimit ? converted[..SearchBodyLimit] : converted;
+        }
+
+        return string.Empty;
+    }
+
+    /// <summary>The index's <c>addresses</c> column: the envelope and every address header, names and addresses.</summary>
+    private static string SearchAddresses(MessageRecord record, MimeMessage? mime)
+    {
+        var text = new System.Text.StringBuilder(record.MailFrom);
+        foreach (var recipient in record.Recipients)
+        {
+            text.Append(' ').Append(recipient);
+        }
+
+        if (mime is not null)
+        {
+            foreach (var list in new[] { mime.From, mime.To, mime.Cc, mime.Bcc, mime.ReplyTo })
+            {
+                foreach (var mailbox in list.Mailboxes)
+                {
+                    text.Append(' ').Append(mailbox.Name).Append(' ').Append(mailbox.Address);
+                }
+            }
+        }
+
+        return text.ToString();
     }
 }

@@ -11,6 +11,8 @@ internal sealed class ChunkedContentStream : Stream
     private readonly SqliteCommand _select;
     private readonly long _length;
     private readonly long _id;
+    private readonly SqliteTransaction? _transaction;
+    private readonly IDisposable? _owner;
     private long _position;
     private int _loadedSeq = -1;
     private byte[] _chunk = [];
@@ -19,10 +21,15 @@ internal sealed class ChunkedContentStream : Stream
     /// <param name="connection">An open connection to the store; it must outlive the stream.</param>
     /// <param name="id">The message id.</param>
     /// <param name="length">The content size.</param>
-    public ChunkedContentStream(SqliteConnection connection, long id, long length)
+    /// <param name="transaction">A read transaction to read in (a consistent snapshot), disposed with the stream.</param>
+    /// <param name="owner">What owns the connection, disposed with the stream (a stream handed to an HTTP response).</param>
+    public ChunkedContentStream(SqliteConnection connection, long id, long length, SqliteTransaction? transaction = null, IDisposable? owner = null)
     {
         _length = length;
+        _transaction = transaction;
+        _owner = owner;
         _select = connection.CreateCommand();
+        _select.Transaction = transaction;
         _select.CommandText = "SELECT data FROM message_chunks WHERE chunk_key = $key";
         _select.Parameters.Add(new SqliteParameter("$key", 0L));
         _id = id;
@@ -117,6 +124,8 @@ internal sealed class ChunkedContentStream : Stream
         if (disposing)
         {
             _select.Dispose();
+            _transaction?.Dispose();
+            _owner?.Dispose();
         }
 
         base.Dispose(disposing);

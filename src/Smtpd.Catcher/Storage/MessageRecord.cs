@@ -54,6 +54,42 @@ internal sealed record MessageRecord
     /// <summary>Whether some MIME part is an attachment.</summary>
     public bool HasAttachments { get; init; }
 
+    /// <summary>The TLS cipher suite, such as <c>TLS_AES_256_GCM_SHA384</c>, when <see cref="Tls"/>.</summary>
+    public string? TlsCipher { get; init; }
+
+    /// <summary>The Cc header, decoded, if any (the format of <see cref="HeaderTo"/>).</summary>
+    public string? HeaderCc { get; init; }
+
+    /// <summary>The Bcc header, decoded, if the message carried one.</summary>
+    public string? HeaderBcc { get; init; }
+
+    /// <summary>The Reply-To header, decoded, if any.</summary>
+    public string? HeaderReplyTo { get; init; }
+
+    /// <summary>How many parts are attachments.</summary>
+    public int Attachments { get; init; }
+
+    /// <summary>How many parts are inline but not a body, such as images a <c>cid:</c> URL names.</summary>
+    public int InlineParts { get; init; }
+
+    /// <summary>The start of the text (or HTML made text), whitespace collapsed, at most <see cref="MessageAnalyzer.SnippetLength"/> characters.</summary>
+    public string? Snippet { get; init; }
+
+    /// <summary>Whether the message was marked read through the HTTP API.</summary>
+    public bool IsRead { get; init; }
+
+    /// <summary>The message's tags, in the order of their names; loaded by the API's reads only.</summary>
+    public IReadOnlyList<string> Tags { get; init; } = [];
+
+    /// <summary>
+    /// What the full-text index gets for the body, at most <see cref="MessageAnalyzer.SearchBodyLimit"/> characters;
+    /// only on the way in (the index is contentless, so it is never read back).
+    /// </summary>
+    public string? SearchBody { get; init; }
+
+    /// <summary>What the full-text index gets for the addresses; only on the way in.</summary>
+    public string? SearchAddresses { get; init; }
+
     /// <summary>The RFC 3461 <c>RET</c> parameter as sent on the wire, <c>FULL</c> or <c>HDRS</c>; <see langword="null"/> without one.</summary>
     public string? DsnReturn { get; init; }
 

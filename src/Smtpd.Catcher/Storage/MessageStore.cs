@@ -12,17 +12,63 @@ namespace Smtpd.Catcher.Storage;
 /// <param name="Limit">The most messages to return, newest first; 0 for all.</param>
 internal sealed record MessageFilter(string? From = null, string? To = null, string? Subject = null, DateTimeOffset? Since = null, int Limit = 0);
 
-/// <summary>The store as the store commands see it: queries, content streams, deletion.</summary>
+/// <summary>One page of the list, with the counts Mailpit's list answer carries.</summary>
+/// <param name="Messages">The page, newest first.</param>
+/// <param name="Total">Every message in the store.</param>
+/// <param name="Unread">Every unread message in the store.</param>
+/// <param name="Matched">The messages the search matched (<see cref="Total"/> without a search).</param>
+/// <param name="MatchedUnread">The unread messages the search matched.</param>
+/// <param name="Tags">Every tag in use.</param>
+internal sealed record MessagePage(IReadOnlyList<MessageRecord> Messages, long Total, long Unread, long Matched, long MatchedUnread, IReadOnlyList<string> Tags);
+
+/// <summary>The store as the store commands and the HTTP API see it: queries, content streams, tags, deletion.</summary>
 internal sealed class MessageStore : IDisposable
 {
     private const string Columns = """
         id, received_at, mail_from, rcpt_to, client, helo, tls, tls_protocol, auth_user, size, sha256,
-        subject, header_from, header_to, header_date, message_id, has_attachments, dsn_ret, dsn_envid, rcpt_dsn
+        subject, header_from, header_to, header_date, message_id, has_attachments, dsn_ret, dsn_envid, rcpt_dsn,
+        header_cc, header_bcc, header_reply_to, attachments, inline_parts, snippet, tls_cipher, is_read
         """;
+
+
 
     private readonly SqliteConnection _connection;
 
     private MessageStore(SqliteConnection connection) => _connection = connection;
+
+    /// <summary>
+    /// Opens a store that a running catcher writes, for one HTTP request: the connection comes from
+    /// Microsoft.Data.Sqlite's pool (opening a SQLite file and reading its schema per request would dominate a list
+    /// request), and waits for the writer's lock like every other connection.
+    /// </summary>
+    /// <param name="path">The database file, already created by the catcher's writer.</param>
+    /// <returns>The store.</returns>
+    public static MessageStore OpenPooled(string path)
+    {
+        var connection = new SqliteConnection(PooledConnectionString(path));
+        try
+        {
+            connection.Open();
+            StoreSchema.Execute(connection, $"PRAGMA busy_timeout = {StoreSchema.BusyTimeoutMilliseconds}");
+            return new MessageStore(connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The connection string <see cref="OpenPooled"/> uses; clear its pool when the catcher stops.</summary>
+    /// <param name="path">The database file.</param>
+    /// <returns>The connection string.</returns>
+    public static string PooledConnectionString(string path) => new SqliteConnectionStringBuilder
+    {
+        DataSource = path,
+        Mode = SqliteOpenMode.ReadWrite,
+        Pooling = true,
+        DefaultTimeout = StoreSchema.BusyTimeoutMilliseconds / 1000,
+    }.ToString();
 
     /// <summary>Opens an existing store.</summary>
     /// <param name="path">The database file.</param>
@@ -106,7 +152,7 @@ internal sealed class MessageStore : IDisposable
     /// <returns>A seekable stream valid while the store is open.</returns>
     public Stream OpenContent(MessageRecord message) => new ChunkedContentStream(_connection, message.Id, message.Size);
 
-    /// <summary>Deletes messages.</summary>
+    /// <summary>Deletes messages, their content, tags and index rows.</summary>
     /// <param name="ids">The ids.</param>
     /// <returns>The ids that were there and are now gone.</returns>
     public IReadOnlyList<long> Delete(IReadOnlyList<long> ids)
@@ -122,6 +168,13 @@ internal sealed class MessageStore : IDisposable
         messages.Transaction = transaction;
         messages.CommandText = "DELETE FROM messages WHERE id = $id";
         var messageId = messages.Parameters.Add(new SqliteParameter("$id", 0L));
+        using var related = _connection.CreateCommand();
+        related.Transaction = transaction;
+        related.CommandText = """
+            DELETE FROM message_tags WHERE message_id = $id;
+            DELETE FROM messages_fts WHERE rowid = $id;
+            """;
+        var relatedId = related.Parameters.Add(new SqliteParameter("$id", 0L));
         foreach (var id in ids)
         {
             chunkId.Value = id;
@@ -129,6 +182,8 @@ internal sealed class MessageStore : IDisposable
             messageId.Value = id;
             if (messages.ExecuteNonQuery() > 0)
             {
+                relatedId.Value = id;
+                related.ExecuteNonQuery();
                 deleted.Add(id);
             }
         }
@@ -137,15 +192,248 @@ internal sealed class MessageStore : IDisposable
         return deleted;
     }
 
-    /// <summary>Deletes every message.</summary>
+    /// <summary>Deletes every message that a search matches.</summary>
+    /// <param name="query">The compiled search.</param>
+    /// <returns>The ids deleted.</returns>
+    public IReadOnlyList<long> Delete(CompiledQuery query)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = $"SELECT id FROM messages WHERE ({query.Where}) ORDER BY id";
+        AddParameters(command, query);
+        return Delete(ReadIds(command));
+    }
+
+    /// <summary>Deletes every message with its content, tags and index rows.</summary>
     /// <returns>How many there were.</returns>
     public int Clear()
     {
         using var transaction = _connection.BeginTransaction(deferred: false);
         StoreSchema.Execute(_connection, "DELETE FROM message_chunks", transaction);
+        StoreSchema.Execute(_connection, "DELETE FROM message_tags", transaction);
+        // The FTS5 command that empties a contentless index in one step.
+        StoreSchema.Execute(_connection, "INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')", transaction);
         var count = StoreSchema.Execute(_connection, "DELETE FROM messages", transaction);
         transaction.Commit();
         return count;
+    }
+
+    /// <summary>
+    /// One page of messages, newest first, with their tags, and the counts the list shows. Only the listing
+    /// columns are read (never content), and the page is an <c>ORDER BY id DESC</c> walk of the table's own rowid
+    /// order, so the first page costs the same at any store size.
+    /// </summary>
+    /// <param name="query">A compiled search, or <see langword="null"/> for every message.</param>
+    /// <param name="start">How many matching messages to skip (Mailpit's <c>start</c>).</param>
+    /// <param name="limit">The most messages to return.</param>
+    /// <returns>The page.</returns>
+    public MessagePage Page(CompiledQuery? query, int start, int limit)
+    {
+        using var transaction = _connection.BeginTransaction(deferred: true);
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        var where = query is null ? string.Empty : $" WHERE ({query.Where})";
+        command.CommandText = $"SELECT {Columns} FROM messages{where} ORDER BY id DESC LIMIT $limit OFFSET $start";
+        command.Parameters.AddWithValue("$limit", limit);
+        command.Parameters.AddWithValue("$start", start);
+        AddParameters(command, query);
+        var messages = WithTags(Read(command), transaction);
+
+        using var counts = _connection.CreateCommand();
+        counts.Transaction = transaction;
+        // messages_by_read makes both counts index counts (schema v3).
+        counts.CommandText = query is null
+            ? "SELECT count(*), (SELECT count(*) FROM messages WHERE is_read = 0) FROM messages"
+            : $"SELECT count(*), (SELECT count(*) FROM messages WHERE is_read = 0), (SELECT count(*) FROM messages{where}), (SELECT count(*) FROM messages WHERE is_read = 0 AND ({query.Where})) FROM messages";
+        AddParameters(counts, query);
+        using var reader = counts.ExecuteReader();
+        reader.Read();
+        var total = reader.GetInt64(0);
+        var unread = reader.GetInt64(1);
+        return new MessagePage(
+            messages,
+            total,
+            unread,
+            query is null ? total : reader.GetInt64(2),
+            query is null ? unread : reader.GetInt64(3),
+            AllTags(transaction));
+    }
+
+    /// <summary>The newest message a search matches.</summary>
+    /// <param name="query">A compiled search, or <see langword="null"/> for the newest of all.</param>
+    /// <returns>Its id, or <see langword="null"/> when none matches.</returns>
+    public long? Latest(CompiledQuery? query)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = query is null
+            ? "SELECT max(id) FROM messages"
+            : $"SELECT id FROM messages WHERE ({query.Where}) ORDER BY id DESC LIMIT 1";
+        AddParameters(command, query);
+        return command.ExecuteScalar() is long id ? id : null;
+    }
+
+    /// <summary>Finds one message with its tags and read flag.</summary>
+    /// <param name="id">The id.</param>
+    /// <returns>The message, or <see langword="null"/>.</returns>
+    public MessageRecord? FindWithTags(long id)
+    {
+        using var transaction = _connection.BeginTransaction(deferred: true);
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = $"SELECT {Columns} FROM messages WHERE id = $id";
+        command.Parameters.AddWithValue("$id", id);
+        return WithTags(Read(command), transaction).FirstOrDefault();
+    }
+
+    /// <summary>Sets the read flag of some messages.</summary>
+    /// <param name="ids">The ids.</param>
+    /// <param name="read">The flag.</param>
+    /// <returns>The ids whose flag changed.</returns>
+    public IReadOnlyList<long> SetRead(IReadOnlyList<long> ids, bool read)
+    {
+        var changed = new List<long>();
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "UPDATE messages SET is_read = $read WHERE id = $id AND is_read <> $read";
+        command.Parameters.AddWithValue("$read", read ? 1 : 0);
+        var idParameter = command.Parameters.Add(new SqliteParameter("$id", 0L));
+        foreach (var id in ids)
+        {
+            idParameter.Value = id;
+            if (command.ExecuteNonQuery() > 0)
+            {
+                changed.Add(id);
+            }
+        }
+
+        transaction.Commit();
+        return changed;
+    }
+
+    /// <summary>Sets the read flag of every message, or of those a search matches.</summary>
+    /// <param name="query">A compiled search, or <see langword="null"/> for all.</param>
+    /// <param name="read">The flag.</param>
+    /// <returns>The ids whose flag changed.</returns>
+    public IReadOnlyList<long> SetRead(CompiledQuery? query, bool read)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = $"UPDATE messages SET is_read = $read WHERE is_read <> $read{(query is null ? string.Empty : $" AND ({query.Where})")} RETURNING id";
+        command.Parameters.AddWithValue("$read", read ? 1 : 0);
+        AddParameters(command, query);
+        return ReadIds(command);
+    }
+
+    /// <summary>Every tag in use, in ordinal order.</summary>
+    /// <returns>The tags.</returns>
+    public IReadOnlyList<string> AllTags() => AllTags(null);
+
+    /// <summary>How many messages carry each tag.</summary>
+    /// <returns>The counts by tag.</returns>
+    public IReadOnlyDictionary<string, long> TagCounts()
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT tag, count(*) FROM message_tags GROUP BY tag ORDER BY tag";
+        using var reader = command.ExecuteReader();
+        var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            counts[reader.GetString(0)] = reader.GetInt64(1);
+        }
+
+        return counts;
+    }
+
+    /// <summary>Replaces the tags of some messages (Mailpit's <c>PUT /api/v1/tags</c>); unknown ids are skipped.</summary>
+    /// <param name="ids">The ids.</param>
+    /// <param name="tags">The new tags; empty removes every tag.</param>
+    /// <returns>The ids that exist, whose tags are now <paramref name="tags"/>.</returns>
+    public IReadOnlyList<long> SetTags(IReadOnlyList<long> ids, IReadOnlyList<string> tags)
+    {
+        var updated = new List<long>();
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        using var exists = _connection.CreateCommand();
+        exists.Transaction = transaction;
+        exists.CommandText = "SELECT 1 FROM messages WHERE id = $id";
+        var existsId = exists.Parameters.Add(new SqliteParameter("$id", 0L));
+        using var clear = _connection.CreateCommand();
+        clear.Transaction = transaction;
+        clear.CommandText = "DELETE FROM message_tags WHERE message_id = $id";
+        var clearId = clear.Parameters.Add(new SqliteParameter("$id", 0L));
+        using var insert = _connection.CreateCommand();
+        insert.Transaction = transaction;
+        insert.CommandText = "INSERT OR IGNORE INTO message_tags (message_id, tag) VALUES ($id, $tag)";
+        var insertId = insert.Parameters.Add(new SqliteParameter("$id", 0L));
+        var insertTag = insert.Parameters.Add(new SqliteParameter("$tag", string.Empty));
+        foreach (var id in ids)
+        {
+            existsId.Value = id;
+            if (exists.ExecuteScalar() is null)
+            {
+                continue;
+            }
+
+            clearId.Value = id;
+            clear.ExecuteNonQuery();
+            insertId.Value = id;
+            foreach (var tag in tags)
+            {
+                insertTag.Value = tag;
+                insert.ExecuteNonQuery();
+            }
+
+            updated.Add(id);
+        }
+
+        transaction.Commit();
+        return updated;
+    }
+
+    /// <summary>Renames a tag on every message that has it (merging with the new name where a message has both).</summary>
+    /// <param name="from">The tag.</param>
+    /// <param name="to">The new name.</param>
+    /// <returns>The ids of the messages whose tags changed.</returns>
+    public IReadOnlyList<long> RenameTag(string from, string to)
+    {
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """
+            INSERT OR IGNORE INTO message_tags (message_id, tag) SELECT message_id, $to FROM message_tags WHERE tag = $from;
+            DELETE FROM message_tags WHERE tag = $from AND $from <> $to RETURNING message_id;
+            """;
+        command.Parameters.AddWithValue("$from", from);
+        command.Parameters.AddWithValue("$to", to);
+        var ids = ReadIds(command);
+        transaction.Commit();
+        return ids;
+    }
+
+    /// <summary>Removes a tag from every message.</summary>
+    /// <param name="tag">The tag.</param>
+    /// <returns>The ids of the messages that had it.</returns>
+    public IReadOnlyList<long> DeleteTag(string tag)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "DELETE FROM message_tags WHERE tag = $tag RETURNING message_id";
+        command.Parameters.AddWithValue("$tag", tag);
+        return ReadIds(command);
+    }
+
+    /// <summary>The size of the database file and its WAL, for <c>/api/v1/info</c>.</summary>
+    /// <returns>The size in octets.</returns>
+    public long DatabaseSize() =>
+        Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"), CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Opens the exact content of a message for streaming out, owning this store: disposing the stream closes the
+    /// connection. The stream reads inside one read transaction, so a delete while a download runs cannot cut it.
+    /// </summary>
+    /// <param name="message">The message.</param>
+    /// <returns>The stream.</returns>
+    public Stream OpenOwnedContent(MessageRecord message)
+    {
+        var transaction = _connection.BeginTransaction(deferred: true);
+        return new ChunkedContentStream(_connection, message.Id, message.Size, transaction, owner: this);
     }
 
     /// <inheritdoc/>
@@ -179,9 +467,102 @@ internal sealed class MessageStore : IDisposable
                 DsnReturn = reader.IsDBNull(17) ? null : reader.GetString(17),
                 DsnEnvelopeId = reader.IsDBNull(18) ? null : reader.GetString(18),
                 RecipientDsn = reader.IsDBNull(19) ? [] : CatcherJson.ParseRecipientDsnArray(reader.GetString(19)),
+                HeaderCc = reader.IsDBNull(20) ? null : reader.GetString(20),
+                HeaderBcc = reader.IsDBNull(21) ? null : reader.GetString(21),
+                HeaderReplyTo = reader.IsDBNull(22) ? null : reader.GetString(22),
+                Attachments = reader.GetInt32(23),
+                InlineParts = reader.GetInt32(24),
+                Snippet = reader.IsDBNull(25) ? null : reader.GetString(25),
+                TlsCipher = reader.IsDBNull(26) ? null : reader.GetString(26),
+                IsRead = reader.GetInt64(27) != 0,
             });
         }
 
         return messages;
+    }
+
+    private static List<long> ReadIds(SqliteCommand command)
+    {
+        using var reader = command.ExecuteReader();
+        var ids = new List<long>();
+        do
+        {
+            while (reader.Read())
+            {
+                ids.Add(reader.GetInt64(0));
+            }
+        }
+        while (reader.NextResult());
+
+        return ids;
+    }
+
+    private static void AddParameters(SqliteCommand command, CompiledQuery? query)
+    {
+        if (query is null)
+        {
+            return;
+        }
+
+        foreach (var (name, value) in query.Parameters)
+        {
+            command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        }
+    }
+
+    /// <summary>Loads the tags of a page of messages with one query on the <c>message_tags</c> primary key.</summary>
+    private List<MessageRecord> WithTags(List<MessageRecord> messages, SqliteTransaction? transaction)
+    {
+        if (messages.Count == 0)
+        {
+            return messages;
+        }
+
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        var names = new string[messages.Count];
+        for (var i = 0; i < messages.Count; i++)
+        {
+            names[i] = "$m" + i.ToString(CultureInfo.InvariantCulture);
+            command.Parameters.AddWithValue(names[i], messages[i].Id);
+        }
+
+        command.CommandText = $"SELECT message_id, tag FROM message_tags WHERE message_id IN ({string.Join(", ", names)}) ORDER BY message_id, tag";
+        var tags = new Dictionary<long, List<string>>();
+        using (var reader = command.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                var id = reader.GetInt64(0);
+                if (!tags.TryGetValue(id, out var list))
+                {
+                    tags[id] = list = [];
+                }
+
+                list.Add(reader.GetString(1));
+            }
+        }
+
+        if (tags.Count == 0)
+        {
+            return messages;
+        }
+
+        return messages.Select(m => tags.TryGetValue(m.Id, out var list) ? m with { Tags = list } : m).ToList();
+    }
+
+    private List<string> AllTags(SqliteTransaction? transaction)
+    {
+        using var command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "SELECT DISTINCT tag FROM message_tags ORDER BY tag";
+        using var reader = command.ExecuteReader();
+        var tags = new List<string>();
+        while (reader.Read())
+        {
+            tags.Add(reader.GetString(0));
+        }
+
+        return tags;
     }
 }

@@ -10,9 +10,11 @@ internal static class StoreSchema
 {
     /// <summary>
     /// The schema version kept in <c>PRAGMA user_version</c>. 1: the first layout. 2: adds the DSN columns
-    /// <c>dsn_ret</c>, <c>dsn_envid</c> and <c>rcpt_dsn</c>; a version 1 store is upgraded in place when opened.
+    /// <c>dsn_ret</c>, <c>dsn_envid</c> and <c>rcpt_dsn</c>. 3: adds what the HTTP API lists and searches (read flag,
+    /// Cc, Bcc, Reply-To, part counts, snippet, TLS cipher), the <c>message_tags</c> table and the
+    /// <c>messages_fts</c> full-text index. An older store is upgraded in place when opened.
     /// </summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     /// <summary>
     /// Raw content is kept in rows of at most this many octets, so neither writing nor reading a message ever holds
@@ -60,7 +62,15 @@ internal static class StoreSchema
             has_attachments INTEGER NOT NULL,
             dsn_ret         TEXT,
             dsn_envid       TEXT,
-            rcpt_dsn        TEXT
+            rcpt_dsn        TEXT,
+            is_read         INTEGER NOT NULL DEFAULT 0,
+            header_cc       TEXT,
+            header_bcc      TEXT,
+            header_reply_to TEXT,
+            attachments     INTEGER NOT NULL DEFAULT 0,
+            inline_parts    INTEGER NOT NULL DEFAULT 0,
+            snippet         TEXT,
+            tls_cipher      TEXT
         );
         CREATE TABLE IF NOT EXISTS message_chunks (
             chunk_key  INTEGER PRIMARY KEY,
@@ -68,7 +78,44 @@ internal static class StoreSchema
             seq        INTEGER NOT NULL,
             data       BLOB    NOT NULL
         );
+        """ + Version3TablesSql;
+
+    /// <summary>
+    /// The tables and indexes version 3 adds. <c>messages_by_read</c> exists for the list's counts: SQLite counts
+    /// rows from the smallest index, and without it <c>count(*)</c> and the unread count read every row of
+    /// <c>messages</c> (all its text columns) on every list request. The full-text index is contentless (the text
+    /// is in <c>messages</c> and the chunks already) with <c>contentless_delete</c>, so deleting a message deletes its
+    /// index row by rowid.
+    /// </summary>
+    private const string Version3TablesSql = """
+        CREATE INDEX IF NOT EXISTS messages_by_read ON messages(is_read);
+        CREATE TABLE IF NOT EXISTS message_tags (
+            message_id INTEGER NOT NULL,
+            tag        TEXT    NOT NULL,
+            PRIMARY KEY (message_id, tag)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS message_tags_by_tag ON message_tags(tag, message_id);
+        CREATE VIRTUAL TABLE IF NOT EXISTS messages_fts USING fts5(subject, addresses, body,
+            content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2');
         """;
+
+    /// <summary>
+    /// Upgrades a version 2 store to 3: the new columns have defaults or are nullable, so ADD COLUMN rewrites nothing.
+    /// Stored messages keep empty Cc, snippet and counts, and have no full-text rows: they are found by the
+    /// column filters but not by free text, which is cheaper than reparsing every stored message while a
+    /// catcher waits to start.
+    /// </summary>
+    private const string UpgradeFrom2Sql = """
+        ALTER TABLE messages ADD COLUMN is_read INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN header_cc TEXT;
+        ALTER TABLE messages ADD COLUMN header_bcc TEXT;
+        ALTER TABLE messages ADD COLUMN header_reply_to TEXT;
+        ALTER TABLE messages ADD COLUMN attachments INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN inline_parts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE messages ADD COLUMN snippet TEXT;
+        ALTER TABLE messages ADD COLUMN tls_cipher TEXT;
+        UPDATE messages SET attachments = 1 WHERE has_attachments <> 0;
+        """ + Version3TablesSql;
 
     /// <summary>
     /// Upgrades a version 1 store: the DSN columns are nullable, so adding them is all it takes and every stored
@@ -196,7 +243,13 @@ internal static class StoreSchema
         }
         else
         {
-            Execute(connection, UpgradeFrom1Sql, transaction);
+            // Each step brings the store one version up, so a version 1 store takes both.
+            if (version < 2)
+            {
+                Execute(connection, UpgradeFrom1Sql, transaction);
+            }
+
+            Execute(connection, UpgradeFrom2Sql, transaction);
         }
 
         Execute(connection, $"PRAGMA user_version = {Version}", transaction);

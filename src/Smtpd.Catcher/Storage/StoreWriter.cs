@@ -26,7 +26,16 @@ internal sealed class StoreWriter : IDisposable
     private readonly Thread _thread;
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly int _retain;
+    /// <summary>The columns a new message fills, in the order <see cref="InsertRecord"/> sets them.</summary>
+    private static readonly string[] InsertColumns =
+    [
+        "id", "received_at", "mail_from", "rcpt_to", "client", "helo", "tls", "tls_protocol", "auth_user", "size", "sha256",
+        "subject", "header_from", "header_to", "header_date", "message_id", "has_attachments", "dsn_ret", "dsn_envid", "rcpt_dsn",
+        "header_cc", "header_bcc", "header_reply_to", "attachments", "inline_parts", "snippet", "tls_cipher",
+    ];
+
     private readonly SqliteCommand _insertMessage;
+    private readonly SqliteCommand _insertSearch;
     private readonly SqliteCommand _insertChunk;
     private readonly SqliteCommand _begin;
     private readonly SqliteCommand _commit;
@@ -47,17 +56,18 @@ internal sealed class StoreWriter : IDisposable
         _retain = retain;
         _connection = StoreSchema.OpenForWriting(Path);
         _insertMessage = _connection.CreateCommand();
-        _insertMessage.CommandText = """
-            INSERT INTO messages (id, received_at, mail_from, rcpt_to, client, helo, tls, tls_protocol, auth_user, size, sha256,
-                                  subject, header_from, header_to, header_date, message_id, has_attachments,
-                                  dsn_ret, dsn_envid, rcpt_dsn)
-            VALUES ($id, $received_at, $mail_from, $rcpt_to, $client, $helo, $tls, $tls_protocol, $auth_user, $size, $sha256,
-                    $subject, $header_from, $header_to, $header_date, $message_id, $has_attachments,
-                    $dsn_ret, $dsn_envid, $rcpt_dsn)
-            """;
-        foreach (var name in new[] { "id", "received_at", "mail_from", "rcpt_to", "client", "helo", "tls", "tls_protocol", "auth_user", "size", "sha256", "subject", "header_from", "header_to", "header_date", "message_id", "has_attachments", "dsn_ret", "dsn_envid", "rcpt_dsn" })
+        _insertMessage.CommandText = $"INSERT INTO messages ({string.Join(", ", InsertColumns)}) VALUES ({string.Join(", ", InsertColumns.Select(c => "$" + c))})";
+        foreach (var name in InsertColumns)
         {
             _insertMessage.Parameters.Add(new SqliteParameter("$" + name, null));
+        }
+
+        // Schema v3: the full-text row goes in with the message, in its transaction (rowid = the message id).
+        _insertSearch = _connection.CreateCommand();
+        _insertSearch.CommandText = "INSERT INTO messages_fts (rowid, subject, addresses, body) VALUES ($id, $subject, $addresses, $body)";
+        foreach (var name in new[] { "$id", "$subject", "$addresses", "$body" })
+        {
+            _insertSearch.Parameters.Add(new SqliteParameter(name, null));
         }
 
         _insertChunk = _connection.CreateCommand();
@@ -161,7 +171,7 @@ internal sealed class StoreWriter : IDisposable
         }
         finally
         {
-            foreach (var command in new[] { _insertMessage, _insertChunk, _begin, _commit, _savepoint, _release, _rollbackToSavepoint })
+            foreach (var command in new[] { _insertMessage, _insertSearch, _insertChunk, _begin, _commit, _savepoint, _release, _rollbackToSavepoint })
             {
                 command.Dispose();
             }
@@ -292,7 +302,20 @@ internal sealed class StoreWriter : IDisposable
         p[17].Value = (object?)r.DsnReturn ?? DBNull.Value;
         p[18].Value = (object?)r.DsnEnvelopeId ?? DBNull.Value;
         p[19].Value = r.RecipientDsn.Count == 0 ? DBNull.Value : CatcherJson.RecipientDsnArray(r.RecipientDsn);
+        p[20].Value = (object?)r.HeaderCc ?? DBNull.Value;
+        p[21].Value = (object?)r.HeaderBcc ?? DBNull.Value;
+        p[22].Value = (object?)r.HeaderReplyTo ?? DBNull.Value;
+        p[23].Value = r.Attachments;
+        p[24].Value = r.InlineParts;
+        p[25].Value = (object?)r.Snippet ?? DBNull.Value;
+        p[26].Value = (object?)r.TlsCipher ?? DBNull.Value;
         _insertMessage.ExecuteNonQuery();
+        var f = _insertSearch.Parameters;
+        f[0].Value = id;
+        f[1].Value = r.Subject ?? string.Empty;
+        f[2].Value = r.SearchAddresses ?? string.Empty;
+        f[3].Value = r.SearchBody ?? string.Empty;
+        _insertSearch.ExecuteNonQuery();
         return id;
     }
 
@@ -355,6 +378,8 @@ internal sealed class StoreWriter : IDisposable
         command.CommandText = """
             DELETE FROM messages WHERE id <= $cutoff;
             DELETE FROM message_chunks WHERE chunk_key < ($cutoff + 1) * $factor;
+            DELETE FROM message_tags WHERE message_id <= $cutoff;
+            DELETE FROM messages_fts WHERE rowid <= $cutoff;
             """;
         var cutoff = StoreSchema.Scalar(_connection, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"SELECT id FROM messages ORDER BY id LIMIT 1 OFFSET {excess - 1}"));
         if (cutoff is not long)

@@ -1,0 +1,398 @@
+using System.Reflection;
+using System.Text;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Net.Http.Headers;
+using MimeKit;
+using Smtpd.Catcher.Mime;
+using Smtpd.Catcher.Storage;
+
+namespace Smtpd.Catcher.Http;
+
+/// <summary>
+/// The routes of Mailpit's API v1 and the catcher's own additions, as minimal API endpoints. Handlers are small:
+/// they read the request (<see cref="ApiRequests"/>), call the mailbox and map records (<see cref="ApiMapper"/>).
+/// </summary>
+internal static partial class CatcherEndpoints
+{
+    /// <summary>The id that names the newest message (honouring <c>?query=</c>).</summary>
+    private const string Latest = "latest";
+
+    /// <summary>Maps every route onto <paramref name="routes"/>.</summary>
+    /// <param name="routes">The app or a route group.</param>
+    public static void Map(IEndpointRouteBuilder routes)
+    {
+        var api = routes.MapGroup("/api/v1").AddEndpointFilter(Guard);
+        api.MapGet("/messages", List);
+        api.MapPut("/messages", SetReadStatus);
+        api.MapDelete("/messages", DeleteMessages);
+        api.MapGet("/search", Search);
+        api.MapDelete("/search", DeleteSearch);
+        api.MapGet("/message/{id}", GetMessage);
+        api.MapGet("/message/{id}/headers", GetHeaders);
+        api.MapGet("/message/{id}/raw", GetRaw);
+        api.MapGet("/message/{id}/part/{partId}", GetPart);
+        api.MapGet("/message/{id}/links", GetLinks);
+        api.MapGet("/message/{id}/codes", GetCodes);
+        api.MapGet("/tags", GetTags);
+        api.MapPut("/tags", SetTags);
+        api.MapPut("/tags/{tag}", RenameTag);
+        api.MapDelete("/tags/{tag}", DeleteTag);
+        api.MapGet("/info", Info);
+        api.MapGet("/webui", WebUi);
+        api.MapPost("/send", SendEndpoint.Send);
+
+        var view = routes.MapGroup("/view").AddEndpointFilter(Guard);
+        view.MapGet("/{file}", View);
+
+        routes.MapGet("/livez", () => ApiRequests.Ok());
+        routes.MapGet("/readyz", (CatcherMailbox mailbox) => mailbox.Catcher.Listeners.Count > 0
+            ? ApiRequests.Ok()
+            : ApiRequests.Error(503, "the catcher is not listening"));
+    }
+
+    /// <summary>Turns the API's refusals into their plain-text answers, and answers 503 when nothing is stored.</summary>
+    private static async ValueTask<object?> Guard(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var mailbox = context.HttpContext.RequestServices.GetRequiredService<CatcherMailbox>();
+        if (!mailbox.HasStore)
+        {
+            return ApiRequests.Error(503, "this catcher keeps no store (--no-store), so it has no messages to serve");
+        }
+
+        try
+        {
+            return await next(context);
+        }
+        catch (ApiRequestException ex)
+        {
+            return ApiRequests.Error(ex.Status, ex.Message);
+        }
+    }
+
+    private static IResult List(HttpRequest request, CatcherMailbox mailbox) => Page(request, mailbox, query: null);
+
+    private static IResult Search(HttpRequest request, CatcherMailbox mailbox) =>
+        Page(request, mailbox, ApiRequests.Query(request, mailbox, mailbox.Catcher.Options.Http, required: true));
+
+    private static IResult Page(HttpRequest request, CatcherMailbox mailbox, CompiledQuery? query)
+    {
+        var (start, limit) = ApiRequests.Paging(request, mailbox.Catcher.Options.Http);
+        var page = mailbox.Use(store => store.Page(query, start, limit));
+        var messages = page.Messages.Select(ApiMapper.Summary).ToList();
+        return Results.Json(new ApiMessagesSummary
+        {
+            Total = page.Total,
+            Unread = page.Unread,
+            Count = messages.Count,
+            MessagesCount = page.Matched,
+            MessagesUnread = page.MatchedUnread,
+            Start = start,
+            Tags = page.Tags,
+            Messages = messages,
+        }, ApiJsonContext.Default.ApiMessagesSummary);
+    }
+
+    private static async Task<IResult> SetReadStatus(HttpRequest request, CatcherMailbox mailbox)
+    {
+        var body = await ApiRequests.ReadJsonAsync(request, ApiJsonContext.Default.ReadStatusRequest, mailbox.Catcher.Options.Http.MaxJsonBodySize, whenEmpty: null);
+        var search = body.Search?.Trim() ?? string.Empty;
+        if (body.IDs is { Count: > 0 } && search.Length > 0)
+        {
+            return ApiRequests.Error(400, "give IDs or Search, not both");
+        }
+
+        if (body.IDs is { Count: > 0 } ids)
+        {
+            mailbox.SetRead(ApiRequests.ParseIds(ids), null, body.Read);
+        }
+        else
+        {
+            mailbox.SetRead(null, ApiRequests.Compile(search, request, mailbox, mailbox.Catcher.Options.Http, required: false), body.Read);
+        }
+
+        return ApiRequests.Ok();
+    }
+
+    private static async Task<IResult> DeleteMessages(HttpRequest request, CatcherMailbox mailbox)
+    {
+        // Mailpit: no body, or no IDs, deletes every message.
+        var body = await ApiRequests.ReadJsonAsync(request, ApiJsonContext.Default.DeleteRequest, mailbox.Catcher.Options.Http.MaxJsonBodySize, whenEmpty: new DeleteRequest());
+        if (body.IDs is { Count: > 0 } ids)
+        {
+            mailbox.Delete(ApiRequests.ParseIds(ids), null);
+        }
+        else
+        {
+            mailbox.Clear();
+        }
+
+        return ApiRequests.Ok();
+    }
+
+    private static IResult DeleteSearch(HttpRequest request, CatcherMailbox mailbox)
+    {
+        mailbox.Delete(null, ApiRequests.Query(request, mailbox, mailbox.Catcher.Options.Http, required: true));
+        return ApiRequests.Ok();
+    }
+
+    private static IResult GetMessage(string id, HttpRequest request, CatcherMailbox mailbox)
+    {
+        // Mailpit marks a message read when it is fetched; ?read=false is this catcher's no-side-effect read.
+        var markRead = !string.Equals(request.Query["read"], "false", StringComparison.OrdinalIgnoreCase);
+        var message = WithMime(id, request, mailbox, (record, mime) => ApiMapper.Message(record, mime));
+        if (markRead && !message.Read && ApiRequests.TryParseId(message.ID, out var storeId))
+        {
+            mailbox.SetRead([storeId], null, read: true);
+            message.Read = true;
+        }
+
+        return Results.Json(message, ApiJsonContext.Default.ApiMessage);
+    }
+
+    private static IResult GetHeaders(string id, HttpRequest request, CatcherMailbox mailbox)
+    {
+        var headers = WithMime(id, request, mailbox, (_, mime) =>
+        {
+            var map = new Dictionary<string, List<string>>(StringComparer.OrdinalIgnoreCase);
+            foreach (var header in mime.Headers)
+            {
+                if (!map.TryGetValue(header.Field, out var values))
+                {
+                    map[header.Field] = values = [];
+                }
+
+                values.Add(header.Value.Trim());
+            }
+
+            return map;
+        });
+        return Results.Json(headers, ApiJsonContext.Default.DictionaryStringListString);
+    }
+
+    private static IResult GetRaw(string id, HttpRequest request, CatcherMailbox mailbox)
+    {
+        var store = mailbox.Open();
+        try
+        {
+            var record = Resolve(id, request, mailbox, store);
+            // Streamed a chunk at a time from SQLite: a 10 MiB message never sits whole in memory.
+            var content = store.OpenOwnedContent(record);
+            var download = request.Query["dl"] == "1" ? ApiMapper.Id(record.Id) + ".eml" : null;
+            return Results.Stream(content, ApiRequests.TextPlain, fileDownloadName: download);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task GetPart(string id, string partId, HttpContext context, CatcherMailbox mailbox)
+    {
+        using var store = mailbox.Open();
+        var record = Resolve(id, context.Request, mailbox, store);
+        await using var content = store.OpenContent(record);
+        using var mime = await MimeMessage.LoadAsync(content, persistent: true, context.RequestAborted);
+        if (MessageParts.Find(mime, partId) is not { } part)
+        {
+            await ApiRequests.Error(404, "part not found").ExecuteAsync(context);
+            return;
+        }
+
+        var response = context.Response;
+        var type = part.Entity.ContentType;
+        var inline = ViewSecurity.IsInlineSafe(type.MimeType);
+        response.ContentType = type.MimeType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)
+            ? $"{type.MimeType}; charset={type.Charset ?? "utf-8"}"
+            : type.MimeType;
+        var disposition = new ContentDispositionHeaderValue(inline ? "inline" : "attachment");
+        var name = ApiMapper.FileName(part.Entity);
+        if (name.Length > 0)
+        {
+            // Quoted and, past ASCII, RFC 5987-encoded: a hostile file name cannot break out of the header.
+            disposition.SetHttpFileName(name);
+        }
+
+        response.Headers.ContentDisposition = disposition.ToString();
+        response.Headers.XContentTypeOptions = "nosniff";
+        switch (part.Entity)
+        {
+            case MimePart { Content: { } body }:
+                await body.DecodeToAsync(response.Body, context.RequestAborted);
+                break;
+            case MimeKit.MessagePart { Message: { } attached }:
+                await attached.WriteToAsync(response.Body, context.RequestAborted);
+                break;
+            default:
+                break;
+        }
+    }
+
+    private static IResult GetLinks(string id, HttpRequest request, CatcherMailbox mailbox) =>
+        Results.Json(
+            WithMime(id, request, mailbox, (_, mime) => new ApiLinks { Links = ContentExtraction.Links(mime.TextBody ?? string.Empty, mime.HtmlBody ?? string.Empty) }),
+            ApiJsonContext.Default.ApiLinks);
+
+    private static IResult GetCodes(string id, HttpRequest request, CatcherMailbox mailbox) =>
+        Results.Json(
+            WithMime(id, request, mailbox, (_, mime) => new ApiCodes { Codes = ContentExtraction.Codes(mime.Subject ?? string.Empty, ContentExtraction.PlainText(mime)) }),
+            ApiJsonContext.Default.ApiCodes);
+
+    private static IResult GetTags(CatcherMailbox mailbox) =>
+        Results.Json(mailbox.Use(store => store.AllTags()), ApiJsonContext.Default.IReadOnlyListString);
+
+    private static async Task<IResult> SetTags(HttpRequest request, CatcherMailbox mailbox)
+    {
+        var body = await ApiRequests.ReadJsonAsync(request, ApiJsonContext.Default.SetTagsRequest, mailbox.Catcher.Options.Http.MaxJsonBodySize, whenEmpty: null);
+        if (body.IDs is null || body.Tags is null)
+        {
+            return ApiRequests.Error(400, "the body needs IDs and Tags (an empty Tags removes every tag)");
+        }
+
+        mailbox.SetTags(ApiRequests.ParseIds(body.IDs), CleanTags(body.Tags));
+        return ApiRequests.Ok();
+    }
+
+    private static async Task<IResult> RenameTag(string tag, HttpRequest request, CatcherMailbox mailbox)
+    {
+        var body = await ApiRequests.ReadJsonAsync(request, ApiJsonContext.Default.RenameTagRequest, mailbox.Catcher.Options.Http.MaxJsonBodySize, whenEmpty: null);
+        var name = CleanTags([body.Name ?? string.Empty]);
+        if (name.Count == 0)
+        {
+            return ApiRequests.Error(400, "the body needs a Name that is not empty");
+        }
+
+        mailbox.RenameTag(tag, name[0]);
+        return ApiRequests.Ok();
+    }
+
+    private static IResult DeleteTag(string tag, CatcherMailbox mailbox)
+    {
+        mailbox.DeleteTag(tag);
+        return ApiRequests.Ok();
+    }
+
+    private static IResult Info(CatcherMailbox mailbox)
+    {
+        var (messages, unread, tags, size) = mailbox.Use(store =>
+        {
+            var page = store.Page(null, 0, 0);
+            return (page.Total, page.Unread, store.TagCounts(), store.DatabaseSize());
+        });
+        var catcher = mailbox.Catcher;
+        return Results.Json(new ApiInfo
+        {
+            Version = typeof(MailCatcher).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? string.Empty,
+            Database = catcher.StorePath ?? string.Empty,
+            DatabaseSize = size,
+            Messages = messages,
+            Unread = unread,
+            Tags = tags,
+            RuntimeStats = new ApiRuntimeStats
+            {
+                Uptime = (long)(DateTimeOffset.UtcNow - catcher.StartedAt).TotalSeconds,
+                Memory = Environment.WorkingSet,
+                MessagesDeleted = mailbox.Deleted,
+                SMTPAccepted = catcher.AcceptedCount,
+                SMTPAcceptedSize = catcher.AcceptedSize,
+            },
+        }, ApiJsonContext.Default.ApiInfo);
+    }
+
+    private static IResult WebUi() => Results.Json(new ApiWebUi(), ApiJsonContext.Default.ApiWebUi);
+
+    private static IResult View(string file, HttpContext context, CatcherMailbox mailbox)
+    {
+        var html = file.EndsWith(".html", StringComparison.OrdinalIgnoreCase);
+        if (!html && !file.EndsWith(".txt", StringComparison.OrdinalIgnoreCase))
+        {
+            return ApiRequests.Error(404, "not found: use /view/{ID}.html or /view/{ID}.txt");
+        }
+
+        var id = file[..file.LastIndexOf('.')];
+        var request = context.Request;
+        var body = WithMime(id, request, mailbox, (record, mime) => html ? ViewHtml(record, mime) : ContentExtraction.PlainText(mime));
+        context.Response.Headers.XContentTypeOptions = "nosniff";
+        if (!html)
+        {
+            return Results.Text(body, ApiRequests.TextPlain);
+        }
+
+        context.Response.Headers.ContentSecurityPolicy = request.Query["remote"] == "1" ? ViewSecurity.ViewPolicyWithRemote : ViewSecurity.ViewPolicy;
+        return Results.Text(body, "text/html; charset=utf-8");
+    }
+
+    /// <summary>The HTML body with each <c>cid:</c> URL that names a part rewritten to the part's URL (relative, so a base path carries over).</summary>
+    private static string ViewHtml(MessageRecord record, MimeMessage mime)
+    {
+        var parts = MessageParts.Classify(mime);
+        var html = parts.FirstOrDefault(p => p.Role == PartRole.HtmlBody)?.Entity is TextPart part ? part.Text : string.Empty;
+        var byContentId = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var p in parts)
+        {
+            if (p.Entity.ContentId is { } contentId)
+            {
+                byContentId.TryAdd(contentId, p.PartId);
+            }
+        }
+
+        var prefix = $"../api/v1/message/{ApiMapper.Id(record.Id)}/part/";
+        return CidUrl().Replace(html, match =>
+            byContentId.TryGetValue(Uri.UnescapeDataString(match.Groups["id"].Value), out var partId)
+                ? prefix + Uri.EscapeDataString(partId)
+                : match.Value);
+    }
+
+    /// <summary>Finds the message a path names (a store id, or <c>latest</c> with the request's search) or refuses with 404.</summary>
+    private static MessageRecord Resolve(string id, HttpRequest request, CatcherMailbox mailbox, MessageStore store)
+    {
+        long storeId;
+        if (string.Equals(id, Latest, StringComparison.OrdinalIgnoreCase))
+        {
+            var query = ApiRequests.Query(request, mailbox, mailbox.Catcher.Options.Http, required: false);
+            storeId = store.Latest(query) ?? throw new ApiRequestException(404, query is null ? "there are no messages" : "no message matches the search");
+        }
+        else if (!ApiRequests.TryParseId(id, out storeId))
+        {
+            throw new ApiRequestException(404, "message not found");
+        }
+
+        return store.FindWithTags(storeId) ?? throw new ApiRequestException(404, "message not found");
+    }
+
+    /// <summary>Runs <paramref name="work"/> with the message and its parsed content, both valid only inside it.</summary>
+    private static T WithMime<T>(string id, HttpRequest request, CatcherMailbox mailbox, Func<MessageRecord, MimeMessage, T> work)
+    {
+        using var store = mailbox.Open();
+        var record = Resolve(id, request, mailbox, store);
+        using var content = store.OpenContent(record);
+        MimeMessage mime;
+        try
+        {
+            // persistent: parts stay in the stored chunks instead of being copied; the stream outlives the parse.
+            mime = MimeMessage.Load(content, persistent: true);
+        }
+        catch (FormatException)
+        {
+            // Not MIME at all: show it as a message with only its text.
+            content.Position = 0;
+            using var reader = new StreamReader(content, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, leaveOpen: true);
+            mime = new MimeMessage { Body = new TextPart("plain") { Text = reader.ReadToEnd() } };
+        }
+
+        using (mime)
+        {
+            return work(record, mime);
+        }
+    }
+
+    private static List<string> CleanTags(IEnumerable<string> tags) =>
+        [.. tags.Select(t => t.Trim()).Where(t => t.Length > 0 && !t.Any(char.IsControl)).Distinct(StringComparer.Ordinal)];
+
+    [GeneratedRegex(@"\bcid:(?<id>[^""'\s)>]+)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, matchTimeoutMilliseconds: 1000)]
+    private static partial Regex CidUrl();
+}

@@ -1,0 +1,105 @@
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Smtpd.Catcher;
+using Smtpd.Catcher.Http;
+using Smtpd.Catcher.Storage;
+
+// In Microsoft.Extensions.DependencyInjection and Microsoft.AspNetCore.Builder, where hosts look for Add… and Map… methods.
+#pragma warning disable IDE0130 // Namespace does not match folder structure
+namespace Microsoft.Extensions.DependencyInjection
+{
+    /// <summary>Registers the smtpd mail catcher in an ASP.NET Core application.</summary>
+    public static class SmtpdCatcherServiceCollectionExtensions
+    {
+        /// <summary>
+        /// Adds a <see cref="MailCatcher"/> that starts and stops with the host, and the services its HTTP API needs.
+        /// Map the API with <see cref="Microsoft.AspNetCore.Builder.SmtpdCatcherEndpointRouteBuilderExtensions.MapSmtpdCatcher"/>.
+        /// </summary>
+        /// <param name="services">The services.</param>
+        /// <param name="configure">Sets the catcher's options: SMTP listeners, store path (<see cref="CatcherOptions.DatabasePath"/> is required for the API), limits.</param>
+        /// <returns><paramref name="services"/>.</returns>
+        /// <example>
+        /// <code>
+        /// var builder = WebApplication.CreateBuilder(args);
+        /// builder.Services.AddSmtpdCatcher(o => o.DatabasePath = "mail.db");
+        /// var app = builder.Build();
+        /// app.MapSmtpdCatcher();
+        /// app.Run();
+        /// </code>
+        /// </example>
+        public static IServiceCollection AddSmtpdCatcher(this IServiceCollection services, Action<CatcherOptions> configure)
+        {
+            ArgumentNullException.ThrowIfNull(services);
+            ArgumentNullException.ThrowIfNull(configure);
+            var options = new CatcherOptions();
+            configure(options);
+            services.AddSingleton(sp => new MailCatcher(options, sp.GetService<ILoggerFactory>()));
+            services.AddHostedService<CatcherHostedService>();
+            return AddApiServices(services);
+        }
+
+        /// <summary>Registers a catcher its caller has started and will stop (the smtpd tool).</summary>
+        /// <param name="services">The services.</param>
+        /// <param name="catcher">The started catcher.</param>
+        /// <returns><paramref name="services"/>.</returns>
+        internal static IServiceCollection AddSmtpdCatcher(this IServiceCollection services, MailCatcher catcher)
+        {
+            services.AddSingleton(catcher);
+            return AddApiServices(services);
+        }
+
+        private static IServiceCollection AddApiServices(IServiceCollection services)
+        {
+            services.AddRouting();
+            // The query language plugs in by registering its compiler before this; until then, substring search.
+            services.TryAddSingleton<IMessageQueryCompiler, SubstringQueryCompiler>();
+            services.AddSingleton<CatcherMailbox>();
+            return services;
+        }
+    }
+
+    /// <summary>Starts the catcher with the host and drains it when the host stops.</summary>
+    internal sealed class CatcherHostedService(MailCatcher catcher) : IHostedService
+    {
+        /// <summary>How long a stopping host lets SMTP transfers in flight finish (the CLI's drain timeout).</summary>
+        private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            catcher.Start();
+            return Task.CompletedTask;
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            await catcher.StopAsync(DrainTimeout, cancellationToken);
+            // The API's pooled connections keep the WAL open; closing them lets the last close checkpoint it.
+            SqliteConnection.ClearAllPools();
+        }
+    }
+}
+
+namespace Microsoft.AspNetCore.Builder
+{
+    /// <summary>Maps the smtpd mail catcher's HTTP API.</summary>
+    public static class SmtpdCatcherEndpointRouteBuilderExtensions
+    {
+        /// <summary>
+        /// Maps Mailpit's API v1 (<c>/api/v1/…</c>), the message views (<c>/view/{ID}.html</c>, <c>.txt</c>) and the
+        /// health checks (<c>/livez</c>, <c>/readyz</c>). docs/api.md lists every route. Call
+        /// <see cref="SmtpdCatcherServiceCollectionExtensions.AddSmtpdCatcher(IServiceCollection, Action{CatcherOptions})"/> first.
+        /// </summary>
+        /// <param name="routes">The application or a route group (a group's prefix becomes the API's base path).</param>
+        /// <returns><paramref name="routes"/>.</returns>
+        public static IEndpointRouteBuilder MapSmtpdCatcher(this IEndpointRouteBuilder routes)
+        {
+            ArgumentNullException.ThrowIfNull(routes);
+            CatcherEndpoints.Map(routes);
+            return routes;
+        }
+    }
+}
