@@ -29,6 +29,9 @@ internal static class CatcherLiveEndpoints
 
     private const string PlainText = "text/plain; charset=utf-8";
 
+    /// <summary>How long a closing handshake or a last SSE event may take before the connection is cut.</summary>
+    private static readonly TimeSpan CloseTimeout = TimeSpan.FromSeconds(2);
+
     /// <summary>Maps the three routes on <paramref name="endpoints"/>.</summary>
     /// <param name="endpoints">Where to map them (the app, or a group under a base path).</param>
     /// <param name="hub">The event hub that MailCatcher and the REST routes publish to.</param>
@@ -71,10 +74,13 @@ internal static class CatcherLiveEndpoints
         }
 
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, subscription.Ended, Stopping(context));
+        // Cancelling a pending receive would abort the socket, so the receive loop runs without a token and ends
+        // when the client closes; it then stops the sender through clientLeft.
+        using var clientLeft = new CancellationTokenSource();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, subscription.Ended, Stopping(context), clientLeft.Token);
+        var receiving = DiscardIncomingAsync(socket, clientLeft);
         // Mailpit sends the counts to a client that connects.
         hub.RequestStats();
-        var receiving = DiscardIncomingAsync(socket, stop);
         try
         {
             await foreach (var e in subscription.Events.ReadAllAsync(stop.Token))
@@ -89,15 +95,13 @@ internal static class CatcherLiveEndpoints
             // The client left, fell behind, or the server is stopping: closed below.
         }
 
-        await stop.CancelAsync();
-        await receiving;
         if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
             var (status, reason) = subscription.EndReason is { } why
                 ? (why.StartsWith("fell behind", StringComparison.Ordinal) ? WebSocketCloseStatus.PolicyViolation : WebSocketCloseStatus.EndpointUnavailable, why)
                 : Stopping(context).IsCancellationRequested ? (WebSocketCloseStatus.EndpointUnavailable, "the server is stopping")
                 : (WebSocketCloseStatus.NormalClosure, string.Empty);
-            using var closeTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            using var closeTimeout = new CancellationTokenSource(CloseTimeout);
             try
             {
                 await socket.CloseOutputAsync(status, reason, closeTimeout.Token);
@@ -107,17 +111,29 @@ internal static class CatcherLiveEndpoints
                 // The client is gone; nothing more to say.
             }
         }
+
+        // RFC 6455 7.1.1: after its Close, the server waits for the client's before the TCP connection goes; a
+        // client that never answers is cut off.
+        try
+        {
+            await receiving.WaitAsync(CloseTimeout);
+        }
+        catch (TimeoutException)
+        {
+            socket.Abort();
+            await receiving;
+        }
     }
 
     /// <summary>Reads (and ignores, as Mailpit does) what the client sends, until it closes; then stops the sender.</summary>
-    private static async Task DiscardIncomingAsync(WebSocket socket, CancellationTokenSource stop)
+    private static async Task DiscardIncomingAsync(WebSocket socket, CancellationTokenSource clientLeft)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(1024);
         try
         {
             while (true)
             {
-                var result = await socket.ReceiveAsync(buffer.AsMemory(), stop.Token);
+                var result = await socket.ReceiveAsync(buffer.AsMemory(), CancellationToken.None);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
                     break;
@@ -126,14 +142,14 @@ internal static class CatcherLiveEndpoints
         }
         catch (Exception ex) when (ex is OperationCanceledException or WebSocketException)
         {
-            // Stopped, or the connection broke: either way the sender stops too.
+            // The connection broke or was aborted: either way the sender stops too.
         }
         finally
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        await stop.CancelAsync();
+        await clientLeft.CancelAsync();
     }
 
     private static async Task ServeEventStreamAsync(HttpContext context, CatcherEvents hub)
@@ -208,7 +224,7 @@ internal static class CatcherLiveEndpoints
 
         var reason = subscription.EndReason ?? "the server is stopping";
         var closed = JsonSerializer.SerializeToUtf8Bytes(new ClosedData(reason), LiveJsonContext.Default.ClosedData);
-        using var closeTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        using var closeTimeout = new CancellationTokenSource(CloseTimeout);
         try
         {
             await response.Body.WriteAsync(Encoding.UTF8.GetBytes("event: closed\ndata: " + Encoding.UTF8.GetString(closed) + "\n\n"), closeTimeout.Token);
@@ -299,7 +315,14 @@ internal static class CatcherLiveEndpoints
     {
         context.Response.StatusCode = status;
         context.Response.ContentType = PlainText;
-        return context.Response.WriteAsync(line + "\n");
+        // One line, whatever a reason quotes: a control character that slipped through becomes a space.
+        return context.Response.WriteAsync(string.Create(line.Length, line, static (span, text) =>
+        {
+            for (var i = 0; i < text.Length; i++)
+            {
+                span[i] = char.IsControl(text[i]) ? ' ' : text[i];
+            }
+        }) + "\n");
     }
 
     private static string TooMany(CatcherEvents hub) =>

@@ -80,6 +80,8 @@ internal sealed class StoreMessageQuery : ICatcherMessageQuery
 /// <summary>The small query language of <see cref="StoreMessageQuery"/>: <c>from:</c>, <c>to:</c> and <c>subject:</c> terms.</summary>
 internal static class StoreQueryText
 {
+    private static readonly System.Buffers.SearchValues<char> Whitespace = System.Buffers.SearchValues.Create(" \t\r\n");
+
     /// <summary>Parses a query: terms separated by spaces, each <c>field:value</c> or <c>field:"a value"</c>.</summary>
     /// <param name="query">The text; empty matches everything.</param>
     /// <param name="filter">The store filter it means.</param>
@@ -93,7 +95,7 @@ internal static class StoreQueryText
         while (!text.IsEmpty)
         {
             var colon = text.IndexOf(':');
-            var space = text.IndexOfAny(' ', '\t');
+            var space = text.IndexOfAny(Whitespace);
             if (colon <= 0 || (space >= 0 && space < colon))
             {
                 var word = space < 0 ? text : text[..space];
@@ -118,7 +120,7 @@ internal static class StoreQueryText
             }
             else
             {
-                var end = text.IndexOfAny(' ', '\t');
+                var end = text.IndexOfAny(Whitespace);
                 value = (end < 0 ? text : text[..end]).ToString();
                 text = end < 0 ? [] : text[end..].TrimStart();
             }
