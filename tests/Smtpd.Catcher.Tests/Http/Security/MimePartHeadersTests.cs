@@ -95,8 +95,14 @@ public sealed class MimePartHeadersTests
         var parsed = ContentDispositionHeaderValue.Parse(header);
         Assert.Equal("attachment", parsed.DispositionType.Value);
         Assert.Equal(fileName.Replace('/', '_'), parsed.FileNameStar.Value);
-        Assert.DoesNotContain("\"><", header, StringComparison.Ordinal);
         Assert.Equal(2, parsed.Parameters.Count);
+    }
+
+    [Fact]
+    public void AScriptTagInAFileNameIsQuotedEscapedAndPercentEncoded()
+    {
+        var header = MimePartHeaders.For("text/html", "\"><script>.html").ContentDisposition.ToString();
+        Assert.Equal("attachment; filename=\"\\\"><script>.html\"; filename*=UTF-8''%22%3E%3Cscript%3E.html", header);
     }
 
     [Fact]
