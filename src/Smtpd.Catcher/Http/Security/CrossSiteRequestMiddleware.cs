@@ -5,8 +5,8 @@ using Microsoft.Net.Http.Headers;
 namespace Smtpd.Catcher.Http.Security;
 
 /// <summary>
-/// Refuses cross-site requests that change state, and bodies that are not JSON. Safe methods (GET, HEAD, OPTIONS,
-/// TRACE) always pass; any other method is treated as mutating.
+/// Refuses cross-site requests that change state or open a WebSocket, and bodies that are not JSON. Safe methods
+/// (GET, HEAD, OPTIONS, TRACE) pass unless they upgrade to a WebSocket; any other method is treated as mutating.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -31,7 +31,8 @@ internal sealed class CrossSiteRequestMiddleware(RequestDelegate next, CatcherHt
     {
         var request = context.Request;
         var method = request.Method;
-        if (HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method))
+        var upgrade = IsUpgrade(context);
+        if (!upgrade && (HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || HttpMethods.IsOptions(method) || HttpMethods.IsTrace(method)))
         {
             return next(context);
         }
@@ -41,7 +42,7 @@ internal sealed class CrossSiteRequestMiddleware(RequestDelegate next, CatcherHt
             return CatcherHttpResults.WriteErrorAsync(context, StatusCodes.Status403Forbidden, reason);
         }
 
-        if (HasBody(context) && !IsJson(request.ContentType))
+        if (!upgrade && HasBody(context) && !IsJson(request.ContentType))
         {
             var given = string.IsNullOrEmpty(request.ContentType) ? "no Content-Type" : request.ContentType;
             return CatcherHttpResults.WriteErrorAsync(context, StatusCodes.Status415UnsupportedMediaType,
@@ -86,6 +87,14 @@ internal sealed class CrossSiteRequestMiddleware(RequestDelegate next, CatcherHt
         var port = host.Port ?? (uri.Scheme == Uri.UriSchemeHttps ? 443 : 80);
         return string.Equals(uri.Host, host.Host, StringComparison.OrdinalIgnoreCase) && uri.Port == port;
     }
+
+    /// <summary>
+    /// A WebSocket handshake (HTTP/1.1 <c>Upgrade</c>, or HTTP/2 extended CONNECT, RFC 8441): browsers apply no CORS to
+    /// WebSockets, so without the origin check any page could open <c>/api/events</c> and read every new message.
+    /// </summary>
+    private static bool IsUpgrade(HttpContext context) =>
+        context.Request.Headers.Upgrade.Count > 0
+        || context.Features.Get<IHttpExtendedConnectFeature>()?.IsExtendedConnect == true;
 
     private static bool HasBody(HttpContext context) =>
         context.Request.ContentLength is { } length

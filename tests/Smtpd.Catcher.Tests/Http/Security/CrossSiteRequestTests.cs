@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.WebSockets;
 using System.Text;
 using Smtpd.Catcher.Http.Security;
 
@@ -113,5 +114,32 @@ public sealed class CrossSiteRequestTests
         content.Headers.TryAddWithoutValidation("Content-Type", "Application/JSON; charset=UTF-8");
         using var response = await host.SendAsync(HttpMethod.Delete, "api/v1/messages", content);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task ARequestTheUserTypedHasSecFetchSiteNoneAndPasses()
+    {
+        await using var host = await SecuredHost.StartAsync();
+        using var response = await host.SendJsonAsync(HttpMethod.Post, "api/v1/send", "{}", request => request.Headers.TryAddWithoutValidation("Sec-Fetch-Site", "none"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task AWebSocketFromAnotherSiteIsRefusedBecauseBrowsersApplyNoCorsToIt()
+    {
+        await using var host = await SecuredHost.StartAsync();
+        var events = new UriBuilder(host.BaseAddress) { Scheme = "ws", Path = "api/events" }.Uri;
+        using var hijack = new ClientWebSocket();
+        hijack.Options.CollectHttpResponseDetails = true;
+        hijack.Options.SetRequestHeader("Origin", "https://evil.example");
+        await Assert.ThrowsAsync<WebSocketException>(() => hijack.ConnectAsync(events, TestContext.Current.CancellationToken));
+        Assert.Equal(HttpStatusCode.Forbidden, hijack.HttpStatusCode);
+
+        using var own = new ClientWebSocket();
+        own.Options.SetRequestHeader("Origin", host.OwnOrigin);
+        await own.ConnectAsync(events, TestContext.Current.CancellationToken);
+        var buffer = new byte[64];
+        var received = await own.ReceiveAsync(buffer, TestContext.Current.CancellationToken);
+        Assert.Equal("{\"Type\":\"stats\"}", Encoding.UTF8.GetString(buffer, 0, received.Count));
     }
 }

@@ -42,6 +42,13 @@ internal sealed class SecuredHost : IAsyncDisposable
         }
 
         app.UseCatcherSecurity(options ?? new CatcherHttpSecurityOptions());
+        app.UseWebSockets();
+        app.Map("/api/events", async (HttpContext context) =>
+        {
+            using var socket = await context.WebSockets.AcceptWebSocketAsync();
+            await socket.SendAsync("{\"Type\":\"stats\"}"u8.ToArray(), System.Net.WebSockets.WebSocketMessageType.Text, endOfMessage: true, context.RequestAborted);
+            await socket.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, null, context.RequestAborted);
+        });
         app.MapGet("/api/v1/info", () => "info");
         app.MapGet("/api/v1/whoami", (HttpContext context) => context.User.Identity?.Name ?? "(nobody)");
         app.MapPost("/api/v1/send", async (HttpRequest request) =>
