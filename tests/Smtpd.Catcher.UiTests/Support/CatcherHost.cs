@@ -39,7 +39,8 @@ public sealed class CatcherHost : IAsyncDisposable
     /// <summary>Starts a catcher.</summary>
     /// <param name="pathBase">A path base such as <c>/mail</c> (as <c>--base-path</c>), or <see langword="null"/>.</param>
     /// <returns>The started catcher.</returns>
-    public static async Task<CatcherHost> StartAsync(string? pathBase = null)
+    /// <param name="security">The HTTP security rules (<c>--ui-auth</c> and the rest), or <see langword="null"/> for none.</param>
+    public static async Task<CatcherHost> StartAsync(string? pathBase = null, Http.Security.CatcherHttpSecurityOptions? security = null)
     {
         var directory = Directory.CreateTempSubdirectory("smtpd-ui-").FullName;
         var builder = WebApplication.CreateSlimBuilder();
@@ -54,6 +55,11 @@ public sealed class CatcherHost : IAsyncDisposable
         if (pathBase is not null)
         {
             app.UsePathBase(pathBase);
+        }
+
+        if (security is not null)
+        {
+            Http.Security.CatcherSecurityApplicationBuilderExtensions.UseCatcherSecurity(app, security);
         }
 
         app.UseRouting();
