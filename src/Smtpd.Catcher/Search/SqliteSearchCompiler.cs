@@ -30,7 +30,8 @@ internal sealed record CompiledSearch(string Where, IReadOnlyList<KeyValuePair<s
 
 /// <summary>
 /// Compiles a <see cref="SearchQuery"/> to SQL over the store's schema (version 3: <c>messages</c>,
-/// <c>message_tags</c>, <c>messages_fts</c>, <c>message_headers</c>). The HTTP API and <c>smtpd list --query</c>
+/// <c>message_tags</c>, <c>messages_fts</c>, <c>messages_fields_fts</c>, <c>message_headers</c>; docs/search.md lists
+/// what each must hold). The HTTP API and <c>smtpd list --query</c>
 /// both search through this, so they answer the same query the same way. docs/search.md says what each term matches.
 /// </summary>
 internal static class SqliteSearchCompiler
@@ -85,8 +86,10 @@ internal static class SqliteSearchCompiler
     /// </summary>
     /// <param name="text">The free text.</param>
     /// <returns>The FTS5 phrase.</returns>
-    public static string FtsPhrase(string text) =>
-        "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal).Replace('\0', ' ') + "\"*";
+    public static string FtsPhrase(string text) => FtsString(text) + "*";
+
+    /// <summary>An FTS5 string: double quotes around, a double quote inside doubled, NUL (which ends an FTS5 string) a space.</summary>
+    private static string FtsString(string text) => "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal).Replace('\0', ' ') + "\"";
 
     /// <summary>A LIKE pattern for "contains <paramref name="value"/>", with <c>\</c> escaping <c>\ % _</c> (used with <c>ESCAPE '\'</c>).</summary>
     /// <param name="value">The substring.</param>
@@ -118,14 +121,15 @@ internal static class SqliteSearchCompiler
         public string Predicate(SearchTerm term) => term switch
         {
             TextTerm text => FullText([text]),
-            AddressTerm address => Address(address.Field, Parameter(ContainsPattern(address.Value))),
-            SubjectTerm subject => Like("messages.subject", Parameter(ContainsPattern(subject.Value))),
-            MessageIdTerm id => Like("messages.message_id", Parameter(ContainsPattern(id.Value))),
-            // lower() on both sides: tags keep the case they were given, and match in any (ASCII) case (schema v3).
-            TagTerm tag => $"EXISTS (SELECT 1 FROM message_tags AS t WHERE t.message_id = messages.id AND lower(t.tag) = lower({Parameter(tag.Tag)}))",
+            AddressTerm address => Address(address.Field, address.Value),
+            SubjectTerm subject => Substring("{subject}", subject.Value, pattern => Like("messages.subject", pattern)),
+            MessageIdTerm id => Substring("{message_id}", id.Value, pattern => Like("messages.message_id", pattern)),
+            // lower() on both sides: tags keep the case they were given and match in any (ASCII) case (schema 3); the
+            // IN form lets the index on lower(tag) find the few tagged messages instead of probing every message.
+            TagTerm tag => $"messages.id IN (SELECT t.message_id FROM message_tags AS t WHERE lower(t.tag) = lower({Parameter(tag.Tag)}))",
             StateTerm { State: MessageState.Read } => "messages.is_read <> 0",
             StateTerm { State: MessageState.Unread } => "messages.is_read = 0",
-            StateTerm { State: MessageState.Tagged } => "EXISTS (SELECT 1 FROM message_tags AS t WHERE t.message_id = messages.id)",
+            StateTerm { State: MessageState.Tagged } => "messages.id IN (SELECT t.message_id FROM message_tags AS t)",
             HasTerm { Kind: PartKind.Attachment } => "messages.attachments > 0",
             HasTerm { Kind: PartKind.Inline } => "messages.inline_parts > 0",
             // received_at is ISO 8601 UTC with 7 fraction digits, so text order is time order; before and after split
@@ -152,18 +156,33 @@ internal static class SqliteSearchCompiler
             " AND instr(lower(coalesce(messages.header_to, '') || ' ' || coalesce(messages.header_cc, '')), lower('<' || r.value || '>')) = 0"
             + " AND instr(lower(', ' || coalesce(messages.header_to, '') || ', ' || coalesce(messages.header_cc, '') || ', '), lower(', ' || r.value || ', ')) = 0";
 
-        private static string Address(AddressField field, string pattern) => field switch
+        private string Address(AddressField field, string value) => field switch
         {
-            AddressField.From => $"{Like("messages.header_from", pattern)} OR messages.mail_from LIKE {pattern} ESCAPE '\\'",
-            AddressField.To => $"{Like("messages.header_to", pattern)} OR {EnvelopeRecipient(pattern)}",
-            AddressField.Cc => Like("messages.header_cc", pattern),
-            AddressField.Bcc => $"{Like("messages.header_bcc", pattern)} OR {EnvelopeRecipient(pattern, NotNamedInToOrCc)}",
-            AddressField.ReplyTo => Like("messages.header_reply_to", pattern),
-            _ => string.Join(" OR ",
-                Like("messages.header_from", pattern), Like("messages.header_to", pattern), Like("messages.header_cc", pattern),
-                Like("messages.header_bcc", pattern), Like("messages.header_reply_to", pattern),
-                $"messages.mail_from LIKE {pattern} ESCAPE '\\'", EnvelopeRecipient(pattern)),
+            AddressField.From => Substring("{from_text}", value, p => $"{Like("messages.header_from", p)} OR messages.mail_from LIKE {p} ESCAPE '\\'"),
+            AddressField.To => Substring("{to_text}", value, p => $"{Like("messages.header_to", p)} OR {EnvelopeRecipient(p)}"),
+            AddressField.Cc => Substring("{cc_text}", value, p => Like("messages.header_cc", p)),
+            AddressField.Bcc => Substring("{bcc_text to_text}", value, p => $"{Like("messages.header_bcc", p)} OR {EnvelopeRecipient(p, NotNamedInToOrCc)}"),
+            AddressField.ReplyTo => Substring("{reply_to_text}", value, p => Like("messages.header_reply_to", p)),
+            _ => Substring("{from_text to_text cc_text bcc_text reply_to_text}", value, p => string.Join(" OR ",
+                Like("messages.header_from", p), Like("messages.header_to", p), Like("messages.header_cc", p),
+                Like("messages.header_bcc", p), Like("messages.header_reply_to", p),
+                $"messages.mail_from LIKE {p} ESCAPE '\\'", EnvelopeRecipient(p))),
         };
+
+        /// <summary>
+        /// A substring test: <paramref name="exact"/> (LIKE, case-insensitive for ASCII as in Mailpit) decides, and for
+        /// a value of three characters or more the trigram index <c>messages_fields_fts</c> first narrows the messages
+        /// to those whose <paramref name="columns"/> contain it in any case. Every LIKE match is a trigram match (the
+        /// trigram tokenizer folds all of Unicode, LIKE only ASCII), so the index changes the speed, never the answer;
+        /// without it every search by address or subject reads every message. A trigram phrase is an exact substring.
+        /// </summary>
+        private string Substring(string columns, string value, Func<string, string> exact)
+        {
+            var predicate = exact(Parameter(ContainsPattern(value)));
+            return value.EnumerateRunes().Take(3).Count() < 3
+                ? predicate
+                : $"messages.id IN (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH {Parameter(columns + " : " + FtsString(value))}) AND ({predicate})";
+        }
 
         /// <summary>
         /// <c>header:</c> looks at <c>message_headers</c>: one row per header field of the top-level message, its name
@@ -174,7 +193,7 @@ internal static class SqliteSearchCompiler
         {
             var name = Parameter(header.Name.ToLowerInvariant());
             var value = header.Value is null ? string.Empty : $" AND h.value LIKE {Parameter(ContainsPattern(header.Value))} ESCAPE '\\'";
-            return $"EXISTS (SELECT 1 FROM message_headers AS h WHERE h.message_id = messages.id AND h.name = {name}{value})";
+            return $"messages.id IN (SELECT h.message_id FROM message_headers AS h WHERE h.name = {name}{value})";
         }
 
         private string Parameter(object value)

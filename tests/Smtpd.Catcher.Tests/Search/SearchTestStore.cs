@@ -28,60 +28,16 @@ internal sealed record TestMessage(long Id)
 }
 
 /// <summary>
-/// A real SQLite database with the store's schema version 3, in memory, for compiling searches against. The DDL is in
-/// one place (<see cref="Schema"/>) so that it can become the real StoreSchema's in one edit.
+/// A real SQLite database with the store's schema version 3 (<see cref="SearchTestSchema"/>), in memory or in a file,
+/// for compiling searches against.
 /// </summary>
 internal sealed class SearchTestStore : IDisposable
 {
-    /// <summary>The store schema version 3 (issue 13), plus the <c>message_headers</c> table that <c>header:</c> reads.</summary>
-    public const string Schema = """
-        CREATE TABLE messages (
-            id              INTEGER PRIMARY KEY AUTOINCREMENT,
-            received_at     TEXT    NOT NULL,
-            mail_from       TEXT    NOT NULL,
-            rcpt_to         TEXT    NOT NULL,
-            client          TEXT    NOT NULL,
-            helo            TEXT,
-            tls             INTEGER NOT NULL,
-            tls_protocol    TEXT,
-            auth_user       TEXT,
-            size            INTEGER NOT NULL,
-            sha256          TEXT    NOT NULL,
-            subject         TEXT,
-            header_from     TEXT,
-            header_to       TEXT,
-            header_date     TEXT,
-            message_id      TEXT,
-            has_attachments INTEGER NOT NULL,
-            dsn_ret         TEXT,
-            dsn_envid       TEXT,
-            rcpt_dsn        TEXT,
-            is_read         INTEGER NOT NULL DEFAULT 0,
-            header_cc       TEXT,
-            header_bcc      TEXT,
-            header_reply_to TEXT,
-            attachments     INTEGER NOT NULL DEFAULT 0,
-            inline_parts    INTEGER NOT NULL DEFAULT 0,
-            snippet         TEXT
-        );
-        CREATE TABLE message_tags (message_id INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (message_id, tag)) WITHOUT ROWID;
-        CREATE INDEX message_tags_by_tag ON message_tags(tag, message_id);
-        CREATE VIRTUAL TABLE messages_fts USING fts5(subject, addresses, body,
-            content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2');
-        CREATE TABLE message_headers (
-            message_id INTEGER NOT NULL,
-            seq        INTEGER NOT NULL,
-            name       TEXT    NOT NULL,
-            value      TEXT    NOT NULL,
-            PRIMARY KEY (message_id, seq)
-        ) WITHOUT ROWID;
-        """;
-
     public SearchTestStore(string dataSource = ":memory:")
     {
         Connection = new SqliteConnection($"Data Source={dataSource}");
         Connection.Open();
-        Execute(Schema);
+        Execute(SearchTestSchema.Ddl);
     }
 
     public SqliteConnection Connection { get; }
@@ -108,11 +64,16 @@ internal sealed class SearchTestStore : IDisposable
                 VALUES ($id, $received_at, $mail_from, $rcpt_to, '127.0.0.1:1', 0, $size, '', $subject, $header_from, $header_to,
                         $message_id, $attachments > 0, $is_read, $header_cc, $header_bcc, $header_reply_to, $attachments, $inline_parts, '');
                 INSERT INTO messages_fts (rowid, subject, addresses, body) VALUES ($id, $subject, $addresses, $body);
+                INSERT INTO messages_fields_fts (rowid, from_text, to_text, cc_text, bcc_text, reply_to_text, subject, message_id)
+                VALUES ($id, coalesce($header_from, '') || char(10) || $mail_from, coalesce($header_to, '') || char(10) || $recipients,
+                        $header_cc, $header_bcc, $header_reply_to, $subject, $message_id);
                 """;
             insert.Parameters.AddWithValue("$id", m.Id);
             insert.Parameters.AddWithValue("$received_at", MessageRecord.FormatTime(m.ReceivedAt));
             insert.Parameters.AddWithValue("$mail_from", m.MailFrom);
             insert.Parameters.AddWithValue("$rcpt_to", CatcherJson.StringArray(m.Recipients));
+            // As the store fills messages_fields_fts.to_text: the To header, then the envelope recipients, one a line.
+            insert.Parameters.AddWithValue("$recipients", string.Join('\n', m.Recipients));
             insert.Parameters.AddWithValue("$size", m.Size);
             insert.Parameters.AddWithValue("$subject", (object?)m.Subject ?? DBNull.Value);
             insert.Parameters.AddWithValue("$header_from", (object?)m.HeaderFrom ?? DBNull.Value);
