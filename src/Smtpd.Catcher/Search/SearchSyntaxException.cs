@@ -43,12 +43,21 @@ internal enum SearchSyntaxError
 internal sealed class SearchSyntaxException : Exception
 {
     private SearchSyntaxException(SearchSyntaxError error, int position, string reason)
-        : base(string.Create(CultureInfo.InvariantCulture, $"bad search query: {reason} at offset {position}"))
+        : base(string.Create(CultureInfo.InvariantCulture, $"bad search query: {OneLine(reason)} at offset {position}"))
     {
         Error = error;
         Position = position;
-        Reason = reason;
+        Reason = OneLine(reason);
     }
+
+    /// <summary>
+    /// The reason quotes the bad value, which may hold a quoted line break (found by the fuzzer): control characters
+    /// become <c>\uXXXX</c>, so the message stays one line in an HTTP body, a log or a terminal.
+    /// </summary>
+    private static string OneLine(string reason) =>
+        reason.Any(char.IsControl)
+            ? string.Concat(reason.Select(c => char.IsControl(c) ? string.Create(CultureInfo.InvariantCulture, $"\\u{(int)c:X4}") : c.ToString()))
+            : reason;
 
     /// <summary>The kind of error.</summary>
     public SearchSyntaxError Error { get; }

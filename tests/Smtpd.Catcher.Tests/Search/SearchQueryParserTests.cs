@@ -292,6 +292,13 @@ public sealed class SearchQueryParserTests
     }
 
     [Fact]
+    public void AQuotedLineBreakInABadValueStaysOnOneLineInTheMessage()
+    {
+        var ex = Error("is:\"a\r\nb\"");
+        Assert.Equal("bad search query: unknown is: value 'a\\u000D\\u000Ab' (expected read, unread or tagged) at offset 3", ex.Message);
+    }
+
+    [Fact]
     public void TheErrorMessageNamesTheBadValueAndWhatWasExpected()
     {
         Assert.Equal("bad search query: unknown is: value 'starred' (expected read, unread or tagged) at offset 3", Error("is:starred").Message);
