@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Fuzzes Smtpd's parsers and sessions with AFL++ through SharpFuzz (docs/fuzzing.md).
 #
-#   fuzz/run.sh [SECONDS] [TARGET...]     default: 120 seconds each for command-line, path, content and session
+#   fuzz/run.sh [SECONDS] [TARGET...]     default: 120 seconds each for command-line, path, content, session and search
 #
 # Installs what it needs (Debian's afl++, the SharpFuzz.CommandLine dotnet tool), publishes the harness, instruments
-# Smtpd.dll, runs afl-fuzz on each target for SECONDS, replays every crash and hang it found through the harness, and
+# Smtpd.dll and Smtpd.Catcher.dll, runs afl-fuzz on each target for SECONDS, replays every crash and hang it found through the harness, and
 # prints one summary line per target. Findings stay in fuzz/findings/TARGET (not committed). Exit status 1 if any
 # target found a crash.
 set -euo pipefail
@@ -13,7 +13,7 @@ cd "$(dirname "$0")"
 seconds="${1:-120}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(command-line path content session)
+[ ${#targets[@]} -eq 0 ] && targets=(command-line path content session search)
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
@@ -35,8 +35,9 @@ dotnet publish Smtpd.Fuzz/Smtpd.Fuzz.csproj -c Release -o "$out" --nologo -v qui
 # An uninstrumented copy replays findings: instrumented code only runs inside Fuzzer.Run, under afl-fuzz.
 cp -r "$out" "$plain"
 dotnet "$plain/Smtpd.Fuzz.dll" "${targets[0]}" "corpus/${targets[0]}" >/dev/null
-# Only the library is instrumented: coverage of the BCL, MimeKit or the harness would only be noise.
+# Only the libraries are instrumented: coverage of the BCL, MimeKit, SQLite's wrapper or the harness would only be noise.
 sharpfuzz "$out/Smtpd.dll"
+sharpfuzz "$out/Smtpd.Catcher.dll"
 
 # dotnet is not an AFL-instrumented binary (the coverage comes from the instrumented Smtpd.dll), so skip that check;
 # a shared 2-core machine has no CPU to bind to and no frequency governor to check.

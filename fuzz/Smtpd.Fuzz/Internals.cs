@@ -90,4 +90,25 @@ internal static class Internals
 
     [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_Overflowed")]
     public static extern bool Overflowed([UnsafeAccessorType(MessageBufferType)] object buffer);
+    private const string SearchQueryType = "Smtpd.Catcher.Search.SearchQuery, Smtpd.Catcher";
+    private const string CompiledSearchType = "Smtpd.Catcher.Search.CompiledSearch, Smtpd.Catcher";
+
+    /// <summary><c>SearchQuery.Parse(text, limits)</c>: a <c>SearchQuery</c>.</summary>
+    [UnsafeAccessor(UnsafeAccessorKind.StaticMethod, Name = "Parse")]
+    [return: UnsafeAccessorType(SearchQueryType)]
+    public static extern object ParseSearch([UnsafeAccessorType(SearchQueryType)] object? type, string text, [UnsafeAccessorType("Smtpd.Catcher.Search.SearchLimits, Smtpd.Catcher")] object? limits);
+
+    /// <summary><c>SqliteSearchCompiler.Compile(query, timeZone)</c>: a <c>CompiledSearch</c>.</summary>
+    [UnsafeAccessor(UnsafeAccessorKind.StaticMethod, Name = "Compile")]
+    [return: UnsafeAccessorType(CompiledSearchType)]
+    public static extern object CompileSearch([UnsafeAccessorType("Smtpd.Catcher.Search.SqliteSearchCompiler, Smtpd.Catcher")] object? type, [UnsafeAccessorType(SearchQueryType)] object query, TimeZoneInfo timeZone);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_Where")]
+    public static extern string SearchWhere([UnsafeAccessorType(CompiledSearchType)] object search);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_Parameters")]
+    public static extern IReadOnlyList<KeyValuePair<string, object>> SearchParameters([UnsafeAccessorType(CompiledSearchType)] object search);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_Position")]
+    public static extern int SearchErrorPosition([UnsafeAccessorType("Smtpd.Catcher.Search.SearchSyntaxException, Smtpd.Catcher")] object exception);
 }

@@ -16,6 +16,7 @@ internal static class Program
         ["path"] = PathTarget.Run,
         ["content"] = ContentTarget.Run,
         ["session"] = SessionTarget.Run,
+        ["search"] = SearchTarget.Run,
     };
 
     public static int Main(string[] args)
@@ -80,6 +81,17 @@ internal static class Program
         using var read = Internals.OpenRead(buffer);
         Check.That(new StreamReader(read, Encoding.Latin1).ReadToEnd() == "x\r\n", "MessageBuffer accessors");
         ((IDisposable)buffer).Dispose();
+        var search = Internals.CompileSearch(null, Internals.ParseSearch(null, "from:a -is:read", null), TimeZoneInfo.Utc);
+        Check.That(Internals.SearchWhere(search).Contains("NOT (", StringComparison.Ordinal) && Internals.SearchParameters(search).Count == 1, "search accessors");
+        try
+        {
+            Internals.ParseSearch(null, "is:nope", null);
+            Check.That(false, "is:nope is refused");
+        }
+        catch (Exception ex) when (ex.GetType().Name == "SearchSyntaxException")
+        {
+            Check.That(Internals.SearchErrorPosition(ex) == 3, "search error accessors");
+        }
     }
 }
 

@@ -1,0 +1,206 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Data.Sqlite;
+using Smtpd.Catcher.Storage;
+
+namespace Smtpd.Catcher.Search;
+
+/// <summary>
+/// A search compiled for the store: a boolean SQL expression over the row of table <c>messages</c>, and the values of
+/// its parameters. The store puts <see cref="Where"/> into its own statement, which must name the table
+/// <c>messages</c> without an alias: <c>SELECT … FROM messages WHERE {Where} ORDER BY id DESC LIMIT $limit</c>, or
+/// <c>SELECT count(*) FROM messages WHERE {Where}</c>, or <c>DELETE FROM messages WHERE {Where}</c>, then calls
+/// <see cref="AddParametersTo"/>. No user text is ever part of <see cref="Where"/>; it is all in the parameters.
+/// </summary>
+/// <param name="Where">The expression; <c>1</c> for a query without terms.</param>
+/// <param name="Parameters">The parameters <see cref="Where"/> names, each starting with <see cref="SqliteSearchCompiler.ParameterPrefix"/>.</param>
+internal sealed record CompiledSearch(string Where, IReadOnlyList<KeyValuePair<string, object>> Parameters)
+{
+    /// <summary>Adds the parameters to a command whose text contains <see cref="Where"/>.</summary>
+    /// <param name="command">The command.</param>
+    public void AddParametersTo(SqliteCommand command)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        foreach (var (name, value) in Parameters)
+        {
+            command.Parameters.AddWithValue(name, value);
+        }
+    }
+}
+
+/// <summary>
+/// Compiles a <see cref="SearchQuery"/> to SQL over the store's schema (version 3: <c>messages</c>,
+/// <c>message_tags</c>, <c>messages_fts</c>, <c>messages_fields_fts</c>, <c>message_headers</c>; docs/search.md lists
+/// what each must hold). The HTTP API and <c>smtpd list --query</c>
+/// both search through this, so they answer the same query the same way. docs/search.md says what each term matches.
+/// </summary>
+internal static class SqliteSearchCompiler
+{
+    /// <summary>Every parameter this compiler names starts with this, so the store's own parameters must not.</summary>
+    public const string ParameterPrefix = "$sq";
+
+    /// <summary>Parses and compiles a query.</summary>
+    /// <param name="query">The query text.</param>
+    /// <param name="timeZone">The zone of dates written without an offset (Mailpit's <c>tz</c> parameter).</param>
+    /// <param name="limits">The parse limits; the defaults when <see langword="null"/>.</param>
+    /// <returns>The compiled search.</returns>
+    /// <exception cref="SearchSyntaxException">The query is not valid; answer 400 with its message.</exception>
+    public static CompiledSearch Compile(string query, TimeZoneInfo timeZone, SearchLimits? limits = null) =>
+        Compile(SearchQuery.Parse(query, limits), timeZone);
+
+    /// <summary>Compiles a parsed query.</summary>
+    /// <param name="query">The query.</param>
+    /// <param name="timeZone">The zone of dates written without an offset (Mailpit's <c>tz</c> parameter).</param>
+    /// <returns>The compiled search.</returns>
+    public static CompiledSearch Compile(SearchQuery query, TimeZoneInfo timeZone)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentNullException.ThrowIfNull(timeZone);
+        var builder = new Builder(timeZone);
+        // The positive free-text terms are one FTS5 query (their AND), evaluated once: the index does the intersecting.
+        var positiveText = query.Terms.OfType<TextTerm>().Where(t => !t.Negated).ToList();
+        if (positiveText.Count > 0)
+        {
+            builder.Add(builder.FullText(positiveText), negated: false);
+        }
+
+        foreach (var term in query.Terms)
+        {
+            if (term is TextTerm { Negated: false })
+            {
+                continue;
+            }
+
+            builder.Add(builder.Predicate(term), term.Negated);
+        }
+
+        return builder.Build();
+    }
+
+    /// <summary>
+    /// The FTS5 string for free text: a phrase in double quotes (a double quote inside doubled, so no FTS5 operator,
+    /// column filter, NEAR, ^ or * the user typed is ever syntax), matched as a prefix on its last token. FTS5 splits
+    /// the phrase with the table's unicode61 tokenizer, so punctuation separates words exactly as it did when the
+    /// message was indexed; a phrase with no letter or digit has no tokens and matches nothing. FTS5 ends a string at
+    /// NUL, so NUL (which the parser already refuses) becomes a space rather than an unterminated string.
+    /// </summary>
+    /// <param name="text">The free text.</param>
+    /// <returns>The FTS5 phrase.</returns>
+    public static string FtsPhrase(string text) => FtsString(text) + "*";
+
+    /// <summary>An FTS5 string: double quotes around, a double quote inside doubled, NUL (which ends an FTS5 string) a space.</summary>
+    private static string FtsString(string text) => "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal).Replace('\0', ' ') + "\"";
+
+    /// <summary>A LIKE pattern for "contains <paramref name="value"/>", with <c>\</c> escaping <c>\ % _</c> (used with <c>ESCAPE '\'</c>).</summary>
+    /// <param name="value">The substring.</param>
+    /// <returns>The pattern.</returns>
+    public static string ContainsPattern(string value) =>
+        "%" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal) + "%";
+
+    private sealed class Builder(TimeZoneInfo timeZone)
+    {
+        private readonly StringBuilder _where = new();
+        private readonly List<KeyValuePair<string, object>> _parameters = [];
+
+        public void Add(string predicate, bool negated)
+        {
+            if (_where.Length > 0)
+            {
+                _where.Append(" AND ");
+            }
+
+            // Every predicate is two-valued (columns that may be NULL are coalesced), so NOT is the exact complement.
+            _where.Append(negated ? "NOT (" : "(").Append(predicate).Append(')');
+        }
+
+        public CompiledSearch Build() => new(_where.Length == 0 ? "1" : _where.ToString(), _parameters);
+
+        public string FullText(IEnumerable<TextTerm> terms) =>
+            $"messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {Parameter(string.Join(" AND ", terms.Select(t => FtsPhrase(t.Text))))})";
+
+        public string Predicate(SearchTerm term) => term switch
+        {
+            TextTerm text => FullText([text]),
+            AddressTerm address => Address(address.Field, address.Value),
+            SubjectTerm subject => Substring("{subject}", subject.Value, pattern => Like("messages.subject", pattern)),
+            MessageIdTerm id => Substring("{message_id}", id.Value, pattern => Like("messages.message_id", pattern)),
+            // lower() on both sides: tags keep the case they were given and match in any (ASCII) case (schema 3); the
+            // IN form lets the index on lower(tag) find the few tagged messages instead of probing every message.
+            TagTerm tag => $"messages.id IN (SELECT t.message_id FROM message_tags AS t WHERE lower(t.tag) = lower({Parameter(tag.Tag)}))",
+            StateTerm { State: MessageState.Read } => "messages.is_read <> 0",
+            StateTerm { State: MessageState.Unread } => "messages.is_read = 0",
+            StateTerm { State: MessageState.Tagged } => "messages.id IN (SELECT t.message_id FROM message_tags AS t)",
+            HasTerm { Kind: PartKind.Attachment } => "messages.attachments > 0",
+            HasTerm { Kind: PartKind.Inline } => "messages.inline_parts > 0",
+            // received_at is ISO 8601 UTC with 7 fraction digits, so text order is time order; before and after split
+            // time at the same instant, so before:X and after:X together match everything once.
+            DateTerm date => $"messages.received_at {(date.Bound == DateBound.Before ? "<" : ">=")} {Parameter(MessageRecord.FormatTime(date.Date.ToUtc(timeZone)))}",
+            SizeTerm size => $"messages.size {(size.Bound == SizeBound.Larger ? ">" : "<")} {Parameter(size.Bytes)}",
+            HeaderTerm header => Header(header),
+            _ => throw new InvalidOperationException($"no SQL for {term.GetType().Name}"),
+        };
+
+        private static string Like(string column, string pattern) => $"coalesce({column}, '') LIKE {pattern} ESCAPE '\\'";
+
+        /// <summary>An envelope recipient (an element of the JSON array rcpt_to) contains the pattern. The LIKE over the
+        /// whole array text first is a cheap filter; json_each then makes sure the match is inside one address, not
+        /// across the JSON punctuation between two.</summary>
+        private static string EnvelopeRecipient(string pattern, string extraCondition = "") =>
+            $"(messages.rcpt_to LIKE {pattern} ESCAPE '\\' AND EXISTS (SELECT 1 FROM json_each(messages.rcpt_to) AS r WHERE r.value LIKE {pattern} ESCAPE '\\'{extraCondition}))";
+
+        /// <summary>
+        /// A recipient is blind when neither To nor Cc names it. The header columns hold MimeKit's rendering,
+        /// <c>Name &lt;a@b&gt;, c@d</c>: an address appears there in angle brackets or as a whole list element.
+        /// </summary>
+        private const string NotNamedInToOrCc =
+            " AND instr(lower(coalesce(messages.header_to, '') || ' ' || coalesce(messages.header_cc, '')), lower('<' || r.value || '>')) = 0"
+            + " AND instr(lower(', ' || coalesce(messages.header_to, '') || ', ' || coalesce(messages.header_cc, '') || ', '), lower(', ' || r.value || ', ')) = 0";
+
+        private string Address(AddressField field, string value) => field switch
+        {
+            AddressField.From => Substring("{from_text}", value, p => $"{Like("messages.header_from", p)} OR messages.mail_from LIKE {p} ESCAPE '\\'"),
+            AddressField.To => Substring("{to_text}", value, p => $"{Like("messages.header_to", p)} OR {EnvelopeRecipient(p)}"),
+            AddressField.Cc => Substring("{cc_text}", value, p => Like("messages.header_cc", p)),
+            AddressField.Bcc => Substring("{bcc_text to_text}", value, p => $"{Like("messages.header_bcc", p)} OR {EnvelopeRecipient(p, NotNamedInToOrCc)}"),
+            AddressField.ReplyTo => Substring("{reply_to_text}", value, p => Like("messages.header_reply_to", p)),
+            _ => Substring("{from_text to_text cc_text bcc_text reply_to_text}", value, p => string.Join(" OR ",
+                Like("messages.header_from", p), Like("messages.header_to", p), Like("messages.header_cc", p),
+                Like("messages.header_bcc", p), Like("messages.header_reply_to", p),
+                $"messages.mail_from LIKE {p} ESCAPE '\\'", EnvelopeRecipient(p))),
+        };
+
+        /// <summary>
+        /// A substring test: <paramref name="exact"/> (LIKE, case-insensitive for ASCII as in Mailpit) decides, and for
+        /// a value of three characters or more the trigram index <c>messages_fields_fts</c> first narrows the messages
+        /// to those whose <paramref name="columns"/> contain it in any case. Every LIKE match is a trigram match (the
+        /// trigram tokenizer folds all of Unicode, LIKE only ASCII), so the index changes the speed, never the answer;
+        /// without it every search by address or subject reads every message. A trigram phrase is an exact substring.
+        /// </summary>
+        private string Substring(string columns, string value, Func<string, string> exact)
+        {
+            var predicate = exact(Parameter(ContainsPattern(value)));
+            return value.EnumerateRunes().Take(3).Count() < 3
+                ? predicate
+                : $"messages.id IN (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH {Parameter(columns + " : " + FtsString(value))}) AND ({predicate})";
+        }
+
+        /// <summary>
+        /// <c>header:</c> looks at <c>message_headers</c>: one row per header field of the top-level message, its name
+        /// in lower case and its value unfolded and decoded (RFC 5322 2.2.3, RFC 2047). Field names are ASCII and
+        /// compared without regard to case (RFC 5322 1.2.2).
+        /// </summary>
+        private string Header(HeaderTerm header)
+        {
+            var name = Parameter(header.Name.ToLowerInvariant());
+            var value = header.Value is null ? string.Empty : $" AND h.value LIKE {Parameter(ContainsPattern(header.Value))} ESCAPE '\\'";
+            return $"messages.id IN (SELECT h.message_id FROM message_headers AS h WHERE h.name = {name}{value})";
+        }
+
+        private string Parameter(object value)
+        {
+            var name = ParameterPrefix + _parameters.Count.ToString(CultureInfo.InvariantCulture);
+            _parameters.Add(new(name, value));
+            return name;
+        }
+    }
+}
