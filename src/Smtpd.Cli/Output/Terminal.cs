@@ -44,11 +44,23 @@ internal static class Terminal
     /// <returns>The text, exactly <paramref name="width"/> cells wide.</returns>
     public static string Fit(string? text, int width)
     {
+        var shortened = Shorten(text, width);
+        return shortened + new string(' ', width - DisplayWidth.Of(shortened));
+    }
+
+    /// <summary>
+    /// Like <see cref="Fit"/> without the padding: at most <paramref name="width"/> terminal cells, for a line that
+    /// is not a table.
+    /// </summary>
+    /// <param name="text">The text.</param>
+    /// <param name="width">The most terminal cells.</param>
+    /// <returns>The text, control characters replaced, cut with an ellipsis if it was wider.</returns>
+    public static string Shorten(string? text, int width)
+    {
         var clean = Printable(text ?? string.Empty, keepNewLines: false);
-        var cells = DisplayWidth.Of(clean);
-        if (cells <= width)
+        if (DisplayWidth.Of(clean) <= width)
         {
-            return clean + new string(' ', width - cells);
+            return clean;
         }
 
         var cut = new System.Text.StringBuilder();
@@ -67,7 +79,7 @@ internal static class Terminal
             used += elementWidth;
         }
 
-        return cut.Append('…').Append(' ', width - 1 - used).ToString();
+        return cut.Append('…').ToString();
     }
 
     /// <summary>
