@@ -21,14 +21,23 @@ public sealed class CatcherOptions
     /// <c>ValidateSender</c>, <c>ValidateRecipient</c> and <c>Authenticate</c>), so those set here are replaced. The
     /// defaults differ from the library's where a local catcher needs it: AUTH works without TLS (test applications
     /// send plaintext AUTH), DSN is offered (an application that asks for notifications wants its parameters
-    /// recorded; a catcher delivers nowhere, so there is nothing to promise), and the banner names the catcher.
+    /// recorded; a catcher delivers nowhere, so there is nothing to promise), the banner names the catcher, loopback
+    /// clients are exempt from <c>MaxSessionsPerClient</c> (<see cref="LoopbackNetworks"/>: a local load test comes
+    /// from one address; <c>MaxSessions</c> still applies), and bare line endings are normalized rather than refused
+    /// (<c>BareLineEndingPolicy.Normalize</c>: Python's <c>smtplib.sendmail(..., message.as_bytes())</c> sends lines
+    /// ending in LF, and an application under test should see its mail caught, not refused).
     /// </summary>
     public SmtpServerOptions Smtp { get; } = new()
     {
         AllowInsecureAuth = true,
         EnableDsn = true,
         Banner = "ESMTP smtpd mail catcher ready",
+        MaxSessionsPerClientExemptions = LoopbackNetworks,
+        BareLineEndings = BareLineEndingPolicy.Normalize,
     };
+
+    /// <summary>The loopback networks, <c>127.0.0.0/8</c> and <c>::1/128</c>, that the catcher exempts from the per-client cap.</summary>
+    public static IReadOnlyList<IPNetwork> LoopbackNetworks { get; } = [new(IPAddress.Loopback, 8), new(IPAddress.IPv6Loopback, 128)];
 
     /// <summary>The SMTP listeners; when empty, <see cref="DefaultEndPoint"/>.</summary>
     public IList<SmtpListener> Listeners { get; } = [];

@@ -369,6 +369,12 @@ public sealed class SmtpServer : IAsyncDisposable
         // Behind a proxy, every client arrives from the proxy's address: the session counts the real client once
         // its PROXY header has named it (TryAdmitClient), so the proxy is never taken for one client.
         var address = listener.ProxyProtocol ? null : remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address;
+        if (address is not null && options.IsExemptFromMaxSessionsPerClient(address))
+        {
+            // An exempt network (a catcher's loopback) is not counted at all, so nothing is released at the end.
+            address = null;
+        }
+
         if (address is not null && !TryAdmitClient(address, options.MaxSessionsPerClient))
         {
             Interlocked.Decrement(ref _sessionCount);
@@ -507,6 +513,13 @@ public sealed class SmtpServer : IAsyncDisposable
     /// <returns>Whether the session was counted; a refused one is not.</returns>
     private bool TryAdmitClient(IPAddress address, int limit)
     {
+        if (Snapshot().IsExemptFromMaxSessionsPerClient(address))
+        {
+            // Behind a PROXY listener the session asks once the header has named the client; an exempt client is
+            // admitted uncounted, and ReleaseClient finds no count to lower.
+            return true;
+        }
+
         if (_sessionsPerClient.AddOrUpdate(address, 1, static (_, n) => n + 1) <= limit)
         {
             return true;
@@ -518,9 +531,13 @@ public sealed class SmtpServer : IAsyncDisposable
 
     private void ReleaseClient(IPAddress address)
     {
-        if (_sessionsPerClient.AddOrUpdate(address, 0, static (_, n) => n - 1) <= 0)
+        // Lowers the count only if there is one: an uncounted (exempt) client leaves no entry behind, and adds none.
+        while (_sessionsPerClient.TryGetValue(address, out var count))
         {
-            _sessionsPerClient.TryRemove(KeyValuePair.Create(address, 0));
+            if (count <= 1 ? _sessionsPerClient.TryRemove(KeyValuePair.Create(address, count)) : _sessionsPerClient.TryUpdate(address, count - 1, count))
+            {
+                return;
+            }
         }
     }
 

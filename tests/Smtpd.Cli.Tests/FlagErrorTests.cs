@@ -16,6 +16,7 @@ public sealed class FlagErrorTests
     [InlineData("--max-recipients", "0", "--max-recipients")]
     [InlineData("--max-connections", "many", "--max-connections")]
     [InlineData("--timeout", "-5s", "--timeout")]
+    [InlineData("--bare-line-endings", "fix", "--bare-line-endings")]
     [InlineData("--listen", "127.0.0.1", "--listen")]
     [InlineData("--listen", "127.0.0.1:70000", "--listen")]
     [InlineData("--retain", "-1", "--retain")]
@@ -70,6 +71,19 @@ public sealed class FlagErrorTests
         var result = await SmtpdCli.RunAsync(dir, ["--db", dir.Database], new Dictionary<string, string> { ["SMTPD_REJECT_HOST"] = "10.0.0.0/8, 300.1.1.1" });
         Assert.Equal(2, result.ExitCode);
         Assert.StartsWith("smtpd: SMTPD_REJECT_HOST (--reject-host): '300.1.1.1'", result.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ABadCapLoopbackOrBareLineEndingsEnvironmentVariableIsNamedWithItsFlag()
+    {
+        using var dir = new TestDirectory();
+        var capLoopback = await SmtpdCli.RunAsync(dir, ["--db", dir.Database], new Dictionary<string, string> { ["SMTPD_CAP_LOOPBACK"] = "perhaps" });
+        Assert.Equal(2, capLoopback.ExitCode);
+        Assert.Equal("smtpd: SMTPD_CAP_LOOPBACK (--cap-loopback): 'perhaps' is not true or false\n", capLoopback.Stderr);
+
+        var bare = await SmtpdCli.RunAsync(dir, ["--db", dir.Database], new Dictionary<string, string> { ["SMTPD_BARE_LINE_ENDINGS"] = "fix" });
+        Assert.Equal(2, bare.ExitCode);
+        Assert.Equal("smtpd: SMTPD_BARE_LINE_ENDINGS (--bare-line-endings): 'fix' is not reject or normalize\n", bare.Stderr);
     }
 
     [Fact]

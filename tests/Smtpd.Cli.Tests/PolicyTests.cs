@@ -79,7 +79,8 @@ public sealed class PolicyTests
     public async Task Max_connections_per_ip_refuses_the_connection_over_the_limit()
     {
         using var dir = new TestDirectory();
-        await using var catcher = await CatcherProcess.StartAsync(dir, "--max-connections-per-ip", "1", "--timeout", "30s");
+        // The test connects from loopback, which the catcher exempts unless --cap-loopback is given.
+        await using var catcher = await CatcherProcess.StartAsync(dir, "--max-connections-per-ip", "1", "--cap-loopback", "--timeout", "30s");
         var (first, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
         await using var _ = first;
         Assert.StartsWith("220", greeting, StringComparison.Ordinal);

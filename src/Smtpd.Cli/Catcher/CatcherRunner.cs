@@ -118,6 +118,16 @@ internal static class CatcherRunner
             smtp.MaxSessionsPerClient = perIp;
         }
 
+        if (s.CapLoopback)
+        {
+            smtp.MaxSessionsPerClientExemptions = [];
+        }
+
+        if (s.BareLineEndings is { } bareLineEndings)
+        {
+            smtp.BareLineEndings = bareLineEndings;
+        }
+
         if (s.Timeout is { } timeout)
         {
             smtp.CommandTimeout = timeout;

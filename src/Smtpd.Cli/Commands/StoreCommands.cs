@@ -2,7 +2,9 @@ using System.Buffers;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using System.CommandLine.Parsing;
 using MimeKit;
+using MimeKit.Utils;
 using Smtpd.Cli.Configuration;
 using Smtpd.Cli.Output;
 using Smtpd.Catcher;
@@ -39,7 +41,7 @@ internal static class StoreCommands
         var to = new Option<string>("--to") { Description = "Only messages with a recipient or To header containing this text.", HelpName = "TEXT" };
         var subject = new Option<string>("--subject") { Description = "Only messages whose subject contains this text.", HelpName = "TEXT" };
         var since = new Option<string>("--since") { Description = "Only messages received since a time (2025-01-31T14:00) or for a duration back (10m, 2h, 1d).", HelpName = "WHEN" };
-        var limit = new Option<int>("--limit") { Description = "Show at most N messages (default: all).", HelpName = "N" };
+        var limit = new Option<int>("--limit") { Description = "Show at most N messages (default: all).", HelpName = "N", CustomParser = ParseLimit };
         var json = new Option<bool>("--json") { Description = "Print a JSON array instead of a table." };
         var command = new Command("list", "List stored messages, newest first.") { from, to, subject, since, limit, json };
         var db = AddStoreFlags(command, context);
@@ -47,11 +49,6 @@ internal static class StoreCommands
         {
             var sinceValue = parse.GetValue(since) is { } text ? ValueParsers.ParseSince(text, "--since", DateTimeOffset.Now) : (DateTimeOffset?)null;
             var limitValue = parse.GetValue(limit);
-            if (limitValue < 0)
-            {
-                throw new SettingException("--limit", "must be 0 or more");
-            }
-
             using var store = MessageStore.Open(db(parse), readOnly: true);
             var messages = store.List(new MessageFilter(parse.GetValue(from), parse.GetValue(to), parse.GetValue(subject), sinceValue, limitValue));
             if (parse.GetValue(json))
@@ -61,12 +58,13 @@ internal static class StoreCommands
             }
 
             var output = context.Out;
-            output.WriteLine($"{"ID",-8} {"RECEIVED",-19} {"FROM",-30} {"TO",-30} {"SUBJECT",-40} {"SIZE",9}");
+            // Columns are measured in terminal cells (Terminal.Fit), not characters, so wide text keeps them aligned.
+            output.WriteLine($"{"ID",-8} {"RECEIVED",-26} {"FROM",-30} {"TO",-30} {"SUBJECT",-40} {"SIZE",9}");
             foreach (var m in messages)
             {
                 var recipients = m.Recipients.Count == 0 ? "" : m.Recipients[0] + (m.Recipients.Count > 1 ? $" (+{m.Recipients.Count - 1})" : "");
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"{m.Id,-8} {m.ReceivedAt.ToLocalTime():yyyy-MM-dd HH:mm:ss} {Terminal.Fit(m.MailFrom.Length == 0 ? "<>" : m.MailFrom, 30),-30} {Terminal.Fit(recipients, 30),-30} {Terminal.Fit(m.Subject ?? "(no subject)", 40),-40} {Terminal.Size(m.Size),9}"));
+                    $"{m.Id,-8} {Terminal.Time(m.ReceivedAt),-26} {Terminal.Fit(m.MailFrom.Length == 0 ? "<>" : m.MailFrom, 30)} {Terminal.Fit(recipients, 30)} {Terminal.Fit(m.Subject ?? "(no subject)", 40)} {Terminal.Size(m.Size),9}"));
             }
 
             if (messages.Count == 0)
@@ -81,10 +79,11 @@ internal static class StoreCommands
 
     private static Command Show(CommandContext context)
     {
-        var id = new Argument<long>("ID") { Description = "The message id, as list shows it." };
+        var id = new Argument<long>("ID") { Description = "The message id, as list shows it.", CustomParser = result => ParseId(result.Tokens[0].Value, result) };
         var raw = new Option<bool>("--raw") { Description = "Print the exact bytes as received." };
         var html = new Option<bool>("--html") { Description = "Print the HTML part." };
-        var command = new Command("show", "Show a stored message: envelope, headers and text body.") { id, raw, html };
+        var saveAttachments = new Option<string>("--save-attachments") { Description = "Also save the attachments into DIR (created if needed); existing files are kept, a new name is chosen instead.", HelpName = "DIR" };
+        var command = new Command("show", "Show a stored message: envelope, every header, the text body and the attachments.") { id, raw, html, saveAttachments };
         var db = AddStoreFlags(command, context);
         command.SetAction(async (parse, ct) =>
         {
@@ -96,14 +95,29 @@ internal static class StoreCommands
                 return 1;
             }
 
-            await using var content = store.OpenContent(message);
             if (parse.GetValue(raw))
             {
-                await content.CopyToAsync(context.StdoutStream, ct);
+                await using var rawContent = store.OpenContent(message);
+                await rawContent.CopyToAsync(context.StdoutStream, ct);
                 await context.StdoutStream.FlushAsync(ct);
                 return 0;
             }
 
+            // The header block as received, in order: MimeKit's MimeMessage keeps Content-* headers on its body.
+            HeaderList? headers = null;
+            await using (var headerContent = store.OpenContent(message))
+            {
+                try
+                {
+                    headers = await HeaderList.LoadAsync(headerContent, ct);
+                }
+                catch (FormatException)
+                {
+                    // Not MIME: the envelope is still worth showing, and --raw has the bytes.
+                }
+            }
+
+            await using var content = store.OpenContent(message);
             MimeMessage? mime = null;
             try
             {
@@ -111,7 +125,6 @@ internal static class StoreCommands
             }
             catch (FormatException)
             {
-                // Not MIME: the envelope is still worth showing, and --raw has the bytes.
             }
 
             using (mime)
@@ -128,7 +141,12 @@ internal static class StoreCommands
                     return 0;
                 }
 
-                WriteShow(context.Out, message, mime);
+                var attachments = mime is null ? [] : ShownAttachment.All(mime);
+                WriteShow(context.Out, message, headers, mime, attachments);
+                if (parse.GetValue(saveAttachments) is { } directory)
+                {
+                    return await SaveAttachmentsAsync(context, directory, attachments, ct);
+                }
             }
 
             return 0;
@@ -138,9 +156,9 @@ internal static class StoreCommands
 
     private static Command Export(CommandContext context)
     {
-        var ids = new Argument<long[]>("ID") { Description = "The ids to export.", Arity = ArgumentArity.ZeroOrMore };
+        var ids = IdsArgument("The ids to export.", ArgumentArity.ZeroOrMore);
         var all = new Option<bool>("--all") { Description = "Export every message." };
-        var outDir = new Option<string>("--out") { Description = "The directory for the .eml files (created if needed).", HelpName = "DIR", Required = true };
+        var outDir = new Option<string>("--out") { Description = "The directory for the .eml files (created if needed; default: the current directory).", HelpName = "DIR", DefaultValueFactory = _ => "." };
         var command = new Command("export", "Write stored messages as ID.eml files, byte for byte as received.") { ids, all, outDir };
         var db = AddStoreFlags(command, context);
         command.SetAction(async (parse, ct) =>
@@ -191,7 +209,7 @@ internal static class StoreCommands
 
     private static Command Delete(CommandContext context)
     {
-        var ids = new Argument<long[]>("ID") { Description = "The ids to delete.", Arity = ArgumentArity.OneOrMore };
+        var ids = IdsArgument("The ids to delete.", ArgumentArity.OneOrMore);
         var command = new Command("delete", "Delete stored messages.") { ids };
         var db = AddStoreFlags(command, context);
         command.SetAction(parse =>
@@ -223,12 +241,47 @@ internal static class StoreCommands
         return command;
     }
 
-    private static void WriteShow(TextWriter output, MessageRecord m, MimeMessage? mime)
+    /// <summary>An <c>ID</c> argument that takes several ids, each checked by <see cref="ParseId"/>.</summary>
+    private static Argument<long[]> IdsArgument(string description, ArgumentArity arity) => new("ID")
     {
+        Description = description,
+        Arity = arity,
+        CustomParser = result => result.Tokens.Select(t => ParseId(t.Value, result)).ToArray(),
+    };
+
+    /// <summary>Parses a message id; a bad one is a parse error in the user's words, not a .NET type name.</summary>
+    private static long ParseId(string text, ArgumentResult result)
+    {
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0)
+        {
+            return id;
+        }
+
+        result.AddError($"ID: '{text}' is not a message id; use the number list shows, e.g. 1");
+        return 0;
+    }
+
+    private static int ParseLimit(ArgumentResult result)
+    {
+        var text = result.Tokens[0].Value;
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var limit))
+        {
+            return limit;
+        }
+
+        result.AddError($"--limit: '{text}' is not a whole number of 0 or more");
+        return 0;
+    }
+
+    private static void WriteShow(TextWriter output, MessageRecord m, HeaderList? headers, MimeMessage? mime, IReadOnlyList<ShownAttachment> attachments)
+    {
+        // A recipient the headers do not name was sent a blind copy (or was added by a list or a forward): marked,
+        // since that is what a test of Bcc handling looks for.
+        var named = mime?.To.Mailboxes.Concat(mime.Cc.Mailboxes).Select(a => a.Address).ToHashSet(StringComparer.OrdinalIgnoreCase);
         output.WriteLine($"Id:            {m.Id}");
-        output.WriteLine($"Received:      {m.ReceivedAtText}");
+        output.WriteLine($"Received:      {Terminal.Time(m.ReceivedAt)}");
         output.WriteLine($"Envelope-From: <{m.MailFrom}>");
-        output.WriteLine($"Envelope-To:   {string.Join(", ", m.Recipients.Select(r => $"<{r}>"))}");
+        output.WriteLine($"Envelope-To:   {string.Join(", ", m.Recipients.Select(r => named is null || named.Contains(r) ? $"<{r}>" : $"<{r}> (Bcc)"))}");
         if (m.DsnReturn is not null || m.DsnEnvelopeId is not null)
         {
             // RFC 3461 4.3 and 4.4, as the client sent them (ENVID decoded).
@@ -240,29 +293,36 @@ internal static class StoreCommands
             output.WriteLine($"DSN-Recipient: <{r.To}>{(r.Notify is null ? "" : $" NOTIFY={r.Notify}")}{(r.OriginalRecipient is null ? "" : $" ORCPT={r.OriginalRecipient}")}");
         }
 
-        output.WriteLine($"Client:        {m.Client} (HELO {m.Helo}){(m.Tls ? $", TLS {m.TlsProtocol}" : "")}{(m.User is null ? "" : $", user {m.User}")}");
+        output.WriteLine($"Client:        {m.Client} (HELO {Terminal.Printable(m.Helo ?? "", keepNewLines: false)}){(m.Tls ? $", TLS {m.TlsProtocol}" : "")}{(m.User is null ? "" : $", user {m.User}")}");
         output.WriteLine($"Size:          {m.Size} octets, SHA-256 {m.Sha256}");
         output.WriteLine();
-        if (mime is null)
+        if (mime is null || headers is null)
         {
             output.WriteLine("(not a MIME message; use --raw)");
             return;
         }
 
-        foreach (var header in mime.Headers)
+        foreach (var header in headers)
         {
-            output.WriteLine($"{header.Field}: {header.Value}");
+            // Unfolded (RFC 5322 2.2.3: every line break inside a field is a fold), encoded words decoded (RFC 2047),
+            // control characters made harmless.
+            var value = Rfc2047.DecodeText(header.RawValue).Replace("\r\n", "", StringComparison.Ordinal).Replace("\n", "", StringComparison.Ordinal).Trim();
+            output.WriteLine($"{header.Field}: {Terminal.Printable(value, keepNewLines: false)}");
         }
 
         output.WriteLine();
-        var attachments = mime.Attachments.ToList();
         if (mime.TextBody is { } text)
         {
-            output.WriteLine(text.TrimEnd());
+            output.WriteLine(Terminal.Printable(text.TrimEnd(), keepNewLines: true));
+            if (mime.HtmlBody is not null)
+            {
+                output.WriteLine();
+                output.WriteLine($"(there is an HTML part too: smtpd show {m.Id} --html)");
+            }
         }
         else
         {
-            output.WriteLine(mime.HtmlBody is null ? "(no text part)" : "(no text part; use --html)");
+            output.WriteLine(mime.HtmlBody is null ? "(no text part)" : $"(no text part; the HTML part: smtpd show {m.Id} --html)");
         }
 
         if (attachments.Count > 0)
@@ -270,10 +330,36 @@ internal static class StoreCommands
             output.WriteLine();
             foreach (var attachment in attachments)
             {
-                var name = attachment is MimePart part ? part.FileName : attachment.ContentDisposition?.FileName;
-                output.WriteLine($"Attachment: {name ?? "(unnamed)"} ({attachment.ContentType.MimeType})");
+                output.WriteLine($"Attachment: {Terminal.Printable(attachment.Name ?? "(unnamed)", keepNewLines: false)} ({attachment.MimeType}, {Terminal.Size(attachment.Size)})");
             }
         }
+    }
+
+    private static async Task<int> SaveAttachmentsAsync(CommandContext context, string directory, IReadOnlyList<ShownAttachment> attachments, CancellationToken ct)
+    {
+        try
+        {
+            Directory.CreateDirectory(directory);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw new SettingException("--save-attachments", $"cannot create {directory}: {ex.Message}");
+        }
+
+        var output = context.Out;
+        output.WriteLine();
+        for (var i = 0; i < attachments.Count; i++)
+        {
+            var path = await attachments[i].SaveAsync(directory, i + 1, ct);
+            output.WriteLine($"Saved: {path}");
+        }
+
+        if (attachments.Count == 0)
+        {
+            output.WriteLine("(no attachments to save)");
+        }
+
+        return 0;
     }
 
     private static void WriteJsonList(Stream stdout, IReadOnlyList<MessageRecord> messages)

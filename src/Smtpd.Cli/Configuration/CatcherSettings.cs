@@ -33,7 +33,13 @@ internal sealed class CatcherSettings
 
     public int? MaxConnectionsPerIp { get; init; }
 
+    /// <summary>Whether loopback clients are held to the per-IP cap too (the catcher exempts them by default).</summary>
+    public bool CapLoopback { get; init; }
+
     public TimeSpan? Timeout { get; init; }
+
+    /// <summary>The policy for bare CR and LF, when given; the catcher's default is <see cref="BareLineEndingPolicy.Normalize"/>.</summary>
+    public BareLineEndingPolicy? BareLineEndings { get; init; }
 
     public IReadOnlyList<IPNetwork> RejectHosts { get; init; } = [];
 
@@ -127,7 +133,9 @@ internal sealed class CatcherSettings
             MaxRecipients = Single(sources, Flags.MaxRecipients, (v, l) => (int?)ValueParsers.ParseInt(v, 1, 100_000, l)),
             MaxConnections = Single(sources, Flags.MaxConnections, (v, l) => (int?)ValueParsers.ParseInt(v, 1, 1_000_000, l)),
             MaxConnectionsPerIp = Single(sources, Flags.MaxConnectionsPerIp, (v, l) => (int?)ValueParsers.ParseInt(v, 1, 1_000_000, l)),
+            CapLoopback = sources.IsOn(Flags.CapLoopback),
             Timeout = Single(sources, Flags.Timeout, (v, l) => (TimeSpan?)ValueParsers.ParseDuration(v, l)),
+            BareLineEndings = Single(sources, Flags.BareLineEndings, (v, l) => (BareLineEndingPolicy?)ValueParsers.ParseBareLineEndings(v, l)),
             RejectHosts = List(sources, Flags.RejectHost, ValueParsers.ParseCidr),
             AllowSenders = List(sources, Flags.AllowSender, ValueParsers.ParseRegex),
             RejectSenders = List(sources, Flags.RejectSender, ValueParsers.ParseRegex),

@@ -40,7 +40,9 @@ internal static class Flags
     public static readonly Flag MaxRecipients = new("max-recipients", FlagKind.Single, "N", "The most recipients per message (default 100).");
     public static readonly Flag MaxConnections = new("max-connections", FlagKind.Single, "N", "The most connections at once (default 1000).");
     public static readonly Flag MaxConnectionsPerIp = new("max-connections-per-ip", FlagKind.Single, "N", "The most connections at once from one IP address (default 50).");
+    public static readonly Flag CapLoopback = new("cap-loopback", FlagKind.Switch, null, "Hold loopback clients to --max-connections-per-ip too; by default they are exempt, so a local load test is not refused.");
     public static readonly Flag Timeout = new("timeout", FlagKind.Single, "DURATION", "How long a client may stay silent, e.g. 30s, 5m (default 5m).");
+    public static readonly Flag BareLineEndings = new("bare-line-endings", FlagKind.Single, "reject|normalize", "Lines ending in a bare LF or CR: normalize turns them into CRLF (the default); reject refuses the message with 550 5.6.0.");
     public static readonly Flag RejectHost = new("reject-host", FlagKind.List, "CIDR", "Refuse clients in CIDR with '550 Access denied' (repeatable).");
     public static readonly Flag AllowSender = new("allow-sender", FlagKind.RegexList, "REGEX", "Accept only senders matching REGEX (repeatable; case-insensitive; <> is the empty string).");
     public static readonly Flag RejectSender = new("reject-sender", FlagKind.RegexList, "REGEX", "Reject senders matching REGEX (repeatable).");
@@ -66,8 +68,8 @@ internal static class Flags
     /// <summary>The catcher's flags.</summary>
     public static readonly IReadOnlyList<Flag> Catcher =
     [
-        Listen, Smtps, Hostname, MaxSize, MaxRecipients, MaxConnections, MaxConnectionsPerIp, Timeout,
-        RejectHost, AllowSender, RejectSender, AllowRecipient, RejectRecipient,
+        Listen, Smtps, Hostname, MaxSize, MaxRecipients, MaxConnections, MaxConnectionsPerIp, CapLoopback, Timeout,
+        BareLineEndings, RejectHost, AllowSender, RejectSender, AllowRecipient, RejectRecipient,
         TlsCert, TlsKey, TlsSelfSigned, RequireTls, Auth, AuthAny, RequireAuth, NoDsn,
         Db, Maildir, NoStore, Retain, Json, Quiet, Verbose, Config,
     ];

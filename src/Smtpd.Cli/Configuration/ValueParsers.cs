@@ -192,6 +192,17 @@ internal static class ValueParsers
         return (text[..colon], text[(colon + 1)..]);
     }
 
+    /// <summary>Parses <c>--bare-line-endings</c>: <c>reject</c> or <c>normalize</c>, in any case.</summary>
+    /// <param name="text">The value.</param>
+    /// <param name="setting">The setting, for the error.</param>
+    /// <returns>The policy.</returns>
+    public static BareLineEndingPolicy ParseBareLineEndings(string text, string setting) => text.Trim().ToLowerInvariant() switch
+    {
+        "reject" => BareLineEndingPolicy.Reject,
+        "normalize" => BareLineEndingPolicy.Normalize,
+        _ => throw new SettingException(setting, $"'{text}' is not reject or normalize"),
+    };
+
     /// <summary>Parses a switch value: true/false, 1/0, yes/no or on/off.</summary>
     /// <param name="text">The value.</param>
     /// <param name="setting">The setting, for the error.</param>

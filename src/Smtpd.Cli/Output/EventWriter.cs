@@ -76,8 +76,8 @@ internal sealed class EventWriter(Stream stdout, OutputMode mode)
                 WriteLine(string.Join("  ",
                     Terminal.Dim(message.ReceivedAt.ToLocalTime().ToString("HH:mm:ss", CultureInfo.InvariantCulture)),
                     Terminal.Cyan("#" + id),
-                    Terminal.Green(Terminal.Fit(message.MailFrom.Length == 0 ? "<>" : message.MailFrom, 60)) + " → " + Terminal.Fit(to, 60),
-                    Terminal.Bold(Terminal.Fit(message.Subject is null ? "(no subject)" : message.Subject, 80)),
+                    Terminal.Green(Terminal.Shorten(message.MailFrom.Length == 0 ? "<>" : message.MailFrom, 60)) + " → " + Terminal.Shorten(to, 60),
+                    Terminal.Bold(Terminal.Shorten(message.Subject is null ? "(no subject)" : message.Subject, 80)),
                     Terminal.Dim(Terminal.Size(message.Size))));
                 break;
             case OutputMode.Quiet:

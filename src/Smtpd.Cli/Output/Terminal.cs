@@ -34,13 +34,87 @@ internal static class Terminal
         _ => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{size / (1024.0 * 1024 * 1024):0.##} GiB"),
     };
 
-    /// <summary>Shortens text to a column width, marking the cut with an ellipsis, and removes control characters.</summary>
+    /// <summary>
+    /// Fits text to a column: control characters become spaces, text wider than <paramref name="width"/> terminal
+    /// cells is cut at a whole text element and marked with an ellipsis, and narrower text is padded with spaces, so
+    /// that columns stay aligned whatever the script (see <see cref="DisplayWidth.Of(string)"/>).
+    /// </summary>
     /// <param name="text">The text.</param>
-    /// <param name="width">The width.</param>
-    /// <returns>The text, at most <paramref name="width"/> characters.</returns>
+    /// <param name="width">The column width in terminal cells.</param>
+    /// <returns>The text, exactly <paramref name="width"/> cells wide.</returns>
     public static string Fit(string? text, int width)
     {
-        var clean = new string((text ?? string.Empty).Select(c => char.IsControl(c) ? ' ' : c).ToArray());
-        return clean.Length <= width ? clean : string.Concat(clean.AsSpan(0, width - 1), "…");
+        var shortened = Shorten(text, width);
+        return shortened + new string(' ', width - DisplayWidth.Of(shortened));
     }
+
+    /// <summary>
+    /// Like <see cref="Fit"/> without the padding: at most <paramref name="width"/> terminal cells, for a line that
+    /// is not a table.
+    /// </summary>
+    /// <param name="text">The text.</param>
+    /// <param name="width">The most terminal cells.</param>
+    /// <returns>The text, control characters replaced, cut with an ellipsis if it was wider.</returns>
+    public static string Shorten(string? text, int width)
+    {
+        var clean = Printable(text ?? string.Empty, keepNewLines: false);
+        if (DisplayWidth.Of(clean) <= width)
+        {
+            return clean;
+        }
+
+        var cut = new System.Text.StringBuilder();
+        var used = 0;
+        var elements = System.Globalization.StringInfo.GetTextElementEnumerator(clean);
+        while (elements.MoveNext())
+        {
+            var element = elements.GetTextElement();
+            var elementWidth = DisplayWidth.Of(element);
+            if (used + elementWidth > width - 1)
+            {
+                break;
+            }
+
+            cut.Append(element);
+            used += elementWidth;
+        }
+
+        return cut.Append('…').ToString();
+    }
+
+    /// <summary>
+    /// Replaces control characters, which a hostile message could use to drive the terminal (escape sequences), with
+    /// U+FFFD (a space on one line); tabs and line ends stay in a body (<paramref name="keepNewLines"/>).
+    /// </summary>
+    /// <param name="text">Text from a message.</param>
+    /// <param name="keepNewLines">Whether LF (and CR before it) are kept, for a body.</param>
+    /// <returns>The text, safe to print.</returns>
+    public static string Printable(string text, bool keepNewLines)
+    {
+        if (!text.Any(char.IsControl))
+        {
+            return text;
+        }
+
+        var chars = text.ToCharArray();
+        for (var i = 0; i < chars.Length; i++)
+        {
+            var c = chars[i];
+            if (char.IsControl(c) && !(keepNewLines && (c is '\t' or '\n' || (c == '\r' && i + 1 < chars.Length && chars[i + 1] == '\n'))))
+            {
+                chars[i] = keepNewLines ? '\uFFFD' : ' ';
+            }
+        }
+
+        return new string(chars);
+    }
+
+    /// <summary>
+    /// A time as <c>list</c> and <c>show</c> print it: local time with its offset from UTC, to the second
+    /// (<c>2025-01-31 15:00:00 +01:00</c>), so the same instant reads the same in both.
+    /// </summary>
+    /// <param name="time">The time.</param>
+    /// <returns>The text.</returns>
+    public static string Time(DateTimeOffset time) =>
+        time.ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss zzz", System.Globalization.CultureInfo.InvariantCulture);
 }

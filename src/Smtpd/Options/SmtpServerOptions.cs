@@ -1,3 +1,4 @@
+using System.Net;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -39,6 +40,7 @@ public sealed class SmtpServerOptions
     private TimeSpan _dataTimeout = TimeSpan.FromMinutes(5);
     private int _maxSessions = 1000;
     private int _maxSessionsPerClient = 50;
+    private IPNetwork[] _maxSessionsPerClientExemptions = [];
     private int _messageMemoryThreshold = 64 * 1024;
     private string? _spoolDirectory;
     private int _version;
@@ -230,6 +232,25 @@ public sealed class SmtpServerOptions
     }
 
     /// <summary>
+    /// Client networks that <see cref="MaxSessionsPerClient"/> does not apply to; <see cref="MaxSessions"/> still
+    /// does. Default: none, so every address is capped, as Postfix's <c>smtpd_client_connection_count_limit</c> caps
+    /// every client outside <c>smtpd_client_event_limit_exceptions</c> (which a server on the internet leaves empty).
+    /// A local mail catcher exempts loopback (<c>127.0.0.0/8</c> and <c>::1</c>): there every connection of a load
+    /// test comes from one address, and the per-address cap would refuse most of them. Setting stores a copy; the
+    /// check at admission walks the list without allocating. IPv4-mapped IPv6 clients are matched as IPv4.
+    /// </summary>
+    /// <exception cref="ArgumentNullException">The list is <see langword="null"/>.</exception>
+    public IReadOnlyList<IPNetwork> MaxSessionsPerClientExemptions
+    {
+        get => _maxSessionsPerClientExemptions;
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            _maxSessionsPerClientExemptions = Changed(value.ToArray());
+        }
+    }
+
+    /// <summary>
     /// How much of a message a session keeps in memory before it spills the content to a temporary file; a
     /// session never holds more content in memory than this. Default 64 KiB: most mail fits, and 1000 sessions
     /// receiving at once stay under 64 MiB. Valid: 4 KiB to 64 MiB.
@@ -381,6 +402,20 @@ public sealed class SmtpServerOptions
     /// <summary>Counts changes, so a server can reuse one snapshot for every session until an option changes.</summary>
     internal int Version => Volatile.Read(ref _version);
 
+    /// <summary>Whether <paramref name="client"/> is in <see cref="MaxSessionsPerClientExemptions"/>; allocates nothing.</summary>
+    internal bool IsExemptFromMaxSessionsPerClient(IPAddress client)
+    {
+        foreach (var network in _maxSessionsPerClientExemptions)
+        {
+            if (network.Contains(client))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Whether a certificate is configured, so TLS can be offered.</summary>
     internal bool TlsAvailable => ServerCertificate is not null || ServerCertificateSelector is not null;
 
@@ -447,7 +482,12 @@ public sealed class SmtpServerOptions
         foreach (var property in typeof(SmtpServerOptions).GetProperties())
         {
             var value = property.GetValue(this);
-            builder.Append(property.Name).Append('=').Append(value is Delegate ? "(callback)" : value?.ToString() ?? "(none)").Append('\n');
+            builder.Append(property.Name).Append('=').Append(value switch
+            {
+                Delegate => "(callback)",
+                IReadOnlyList<IPNetwork> networks => string.Join(",", networks),
+                _ => value?.ToString() ?? "(none)",
+            }).Append('\n');
         }
 
         return builder.ToString();

@@ -22,13 +22,23 @@ internal enum DataDecoderState : byte
 
     /// <summary>The end of data was seen; the decoder consumes nothing more.</summary>
     Done,
+
+    /// <summary>
+    /// A line holding only a dot with a bare CR or LF on either side: the client either thinks the data has ended
+    /// (and waits for a reply) or is smuggling (and more follows). The decoder consumes nothing more; the session
+    /// refuses the message and closes, since no later octet can be trusted to be a command or content.
+    /// </summary>
+    BareEndMarker,
 }
 
 /// <summary>
 /// Decodes DATA content (RFC 5321 4.1.1.4 and 4.5.2): removes dot-stuffing and finds the end of data, which is
-/// <b>only</b> <c>CRLF . CRLF</c>. No other mix of bare CR and LF around a dot ends the data: that is the
-/// 2023 SMTP smuggling class (see aiosmtpd's <c>test_smtpsmuggling.py</c>). The decoder does no I/O; it is fed
-/// whatever octets arrive, in pieces of any size, and writes the content to a <see cref="MessageBuffer"/>.
+/// <b>only</b> <c>CRLF . CRLF</c>. No other mix of bare CR and LF around a dot is a successful end of data: that is
+/// the 2023 SMTP smuggling class (see aiosmtpd's <c>test_smtpsmuggling.py</c>). Such a mix, a lone dot next to a bare
+/// ending, stops the decoder in <see cref="DataDecoderState.BareEndMarker"/>: read as content, a client that meant
+/// it as the end would wait for a reply until the data timeout, and read as the end, the octets after it could be a
+/// smuggled transaction. The decoder does no I/O; it is fed whatever octets arrive, in pieces of any size, and
+/// writes the content to a <see cref="MessageBuffer"/>.
 /// </summary>
 internal sealed class DataDecoder
 {
@@ -38,6 +48,9 @@ internal sealed class DataDecoder
     private readonly int _maxLineLength;
     private int _lineLength;
 
+    // Whether the line now starting follows a bare CR or LF, so that a lone dot on it is a bare end marker.
+    private bool _lineStartFollowsBareEnding;
+
     public DataDecoder(BareLineEndingPolicy policy, int maxLineLength)
     {
         _policy = policy;
@@ -46,8 +59,14 @@ internal sealed class DataDecoder
 
     public DataDecoderState State { get; private set; }
 
-    /// <summary>Whether the end of data was seen.</summary>
-    public bool IsDone => State == DataDecoderState.Done;
+    /// <summary>Whether the decoder has stopped: at the end of data, or at a bare end marker.</summary>
+    public bool IsDone => State is DataDecoderState.Done or DataDecoderState.BareEndMarker;
+
+    /// <summary>
+    /// Whether the data stopped at a lone dot next to a bare CR or LF (<see cref="DataDecoderState.BareEndMarker"/>)
+    /// rather than at <c>CRLF . CRLF</c>.
+    /// </summary>
+    public bool StoppedAtBareEndMarker => State == DataDecoderState.BareEndMarker;
 
     /// <summary>Whether a bare CR or LF appeared in the content.</summary>
     public bool SawBareLineEnding { get; private set; }
@@ -62,6 +81,7 @@ internal sealed class DataDecoder
         SawBareLineEnding = false;
         SawLongLine = false;
         _lineLength = 0;
+        _lineStartFollowsBareEnding = false;
     }
 
     /// <summary>Decodes <paramref name="input"/> into <paramref name="output"/>.</summary>
@@ -117,13 +137,13 @@ internal sealed class DataDecoder
                     {
                         EndLine(output);
                         State = DataDecoderState.LineStart;
+                        _lineStartFollowsBareEnding = false;
                         i++;
                     }
                     else
                     {
-                        // The CR had no LF: it is bare. The current octet is looked at again as line content.
+                        // The CR had no LF: it is bare. The current octet is looked at again, at a line start.
                         BareLineEnding((byte)'\r', output);
-                        State = DataDecoderState.InLine;
                     }
 
                     break;
@@ -136,10 +156,11 @@ internal sealed class DataDecoder
                     }
                     else if (input[i] == (byte)'\n')
                     {
-                        // "." and a bare LF: the line holds only the dot, so it is content, not stuffing
-                        // (RFC 5321 4.5.2 removes a leading dot only when more text follows).
-                        Emit("."u8, output);
-                        State = DataDecoderState.InLine;
+                        // "." and a bare LF: what a client that ends lines with LF sends as its end of data, and what
+                        // a smuggler sends to fake one. Neither reading is safe to act on.
+                        SawBareLineEnding = true;
+                        State = DataDecoderState.BareEndMarker;
+                        return i + 1;
                     }
                     else
                     {
@@ -150,18 +171,18 @@ internal sealed class DataDecoder
                     break;
 
                 case DataDecoderState.LineStartDotCarriageReturn:
-                    if (input[i] == (byte)'\n')
+                    if (input[i] == (byte)'\n' && !_lineStartFollowsBareEnding)
                     {
                         // CRLF . CRLF: the only end of data.
                         State = DataDecoderState.Done;
                         return i + 1;
                     }
 
-                    // "." CR followed by anything but LF: a line holding only the dot, ended by a bare CR.
-                    Emit("."u8, output);
-                    BareLineEnding((byte)'\r', output);
-                    State = DataDecoderState.InLine;
-                    break;
+                    // A bare ending before the dot (LF . CRLF), or "." CR followed by anything but LF (a bare CR after
+                    // it): a lone dot next to a bare ending, as above.
+                    SawBareLineEnding = true;
+                    State = DataDecoderState.BareEndMarker;
+                    return input[i] == (byte)'\n' ? i + 1 : i;
 
                 default:
                     return i;
@@ -188,13 +209,16 @@ internal sealed class DataDecoder
         _lineLength = 0;
     }
 
+    /// <summary>
+    /// A bare CR or LF ends the line under both policies, as Postfix's <c>smtpd_forbid_bare_newline = normalize</c>
+    /// processes such lines "as if the client sent the standard CRLF": the next line is unstuffed (a client that
+    /// ends lines with LF still stuffs them, as Python's smtplib does), and a lone dot on it is a bare end marker.
+    /// </summary>
     private void BareLineEnding(byte octet, MessageBuffer output)
     {
         SawBareLineEnding = true;
         if (_policy == BareLineEndingPolicy.Normalize)
         {
-            // Postfix's "normalize": the bare ending becomes CRLF in the content, but never a line start that
-            // could end the data or be unstuffed.
             EndLine(output);
         }
         else
@@ -202,5 +226,8 @@ internal sealed class DataDecoder
             // The message will be rejected; keep the octet so the count stays exact.
             Emit([octet], output);
         }
+
+        State = DataDecoderState.LineStart;
+        _lineStartFollowsBareEnding = true;
     }
 }

@@ -55,6 +55,10 @@ internal static class SmtpReplies
     public static readonly SmtpReply TooManyRecipients = new(452, "4.5.3", "Too many recipients");
     public static readonly SmtpReply BareLineEnding = new(550, "5.6.0", "Message contains bare CR or LF; lines must end with CRLF (RFC 5321 2.3.8)");
 
+    // RFC 5321 4.1.1.4: only CRLF.CRLF ends the data. A lone dot next to a bare CR or LF may be a client's end of data
+    // or a smuggled one; the octets after it cannot be trusted, and 3.8 lets a server close only with a 421.
+    public static readonly SmtpReply BareEndMarker = new(421, "4.5.0", "Lone dot next to a bare CR or LF; end data with <CR><LF>.<CR><LF> (RFC 5321 4.1.1.4); closing connection");
+
     public static readonly SmtpReply SenderRejected = new(550, "5.7.1", "Sender rejected");
     public static readonly SmtpReply RecipientRejected = new(550, "5.7.1", "Recipient rejected");
     public static readonly SmtpReply DeliveryRejected = new(554, "5.6.0", "Message rejected");

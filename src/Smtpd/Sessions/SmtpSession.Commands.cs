@@ -333,7 +333,12 @@ internal sealed partial class SmtpSession
         var content = _content!;
         SmtpReply reply;
         SmtpVerdict?[]? recipientVerdicts = null;
-        if (content.Overflowed)
+        if (textChecks && _decoder!.StoppedAtBareEndMarker)
+        {
+            // A 421: what followed the lone dot is neither content nor commands, so the session closes (DataDecoder).
+            reply = SmtpReplies.BareEndMarker;
+        }
+        else if (content.Overflowed)
         {
             // RFC 5321 4.5.3.1.10 and aiosmtpd: the excess was discarded, the error comes after the end of data.
             reply = SmtpReplies.SizeExceeded;

@@ -179,6 +179,55 @@ public sealed class LimitTests
     }
 
     [Fact]
+    public async Task AnExemptNetworkIsNotHeldToThePerClientLimitButTheSessionLimitStillApplies()
+    {
+        await using var server = TestServer.Start(o =>
+        {
+            o.MaxSessionsPerClient = 1;
+            o.MaxSessions = 3;
+            o.MaxSessionsPerClientExemptions = [new System.Net.IPNetwork(System.Net.IPAddress.Loopback, 8)];
+        });
+        var open = new List<RawSmtpClient>();
+        try
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(server.EndPoint);
+                open.Add(client);
+                Assert.StartsWith("220 ", greeting);
+            }
+
+            await using var fourth = await server.ConnectAsync();
+            Assert.Equal("421 Too many connections, try again later", await fourth.ReadReplyAsync());
+        }
+        finally
+        {
+            foreach (var client in open)
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(BareLineEndingPolicy.Reject, "a\n.\n")]
+    [InlineData(BareLineEndingPolicy.Normalize, "a\n.\n")]
+    [InlineData(BareLineEndingPolicy.Normalize, "a\r\n.\n")]
+    public async Task ALoneDotWithABareLineFeedGets421AtOnceInsteadOfWaitingForTheDataTimeout(BareLineEndingPolicy policy, string content)
+    {
+        // The data timeout is far longer than the test may take: the 421 comes from the marker itself.
+        await using var server = TestServer.Start(o => o.BareLineEndings = policy);
+        await using var client = await server.ConnectAndEhloAsync();
+        Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<a@b.example>"));
+        Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<r@b.example>"));
+        Assert.StartsWith("354", await client.CommandAsync("DATA"));
+        await client.SendAsync(Encoding.ASCII.GetBytes(content));
+        Assert.Equal("421 4.5.0 Lone dot next to a bare CR or LF; end data with <CR><LF>.<CR><LF> (RFC 5321 4.1.1.4); closing connection", await client.ReadReplyAsync());
+        Assert.True(await client.IsClosedByServerAsync());
+        Assert.Empty(server.Messages);
+    }
+
+    [Fact]
     public async Task LongTextLineIsRejectedAfterTheEndOfData()
     {
         await using var server = TestServer.Start();

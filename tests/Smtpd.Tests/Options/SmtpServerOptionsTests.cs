@@ -167,6 +167,32 @@ public sealed class SmtpServerOptionsTests
         }
     }
 
+    [Fact]
+    public void MaxSessionsPerClientExemptionsDefaultToNone()
+    {
+        Assert.Empty(new SmtpServerOptions().MaxSessionsPerClientExemptions);
+    }
+
+    [Fact]
+    public void MaxSessionsPerClientExemptionsTakeACopyOfTheNetworks()
+    {
+        var networks = new List<System.Net.IPNetwork> { System.Net.IPNetwork.Parse("127.0.0.0/8"), System.Net.IPNetwork.Parse("::1/128") };
+        var options = new SmtpServerOptions { MaxSessionsPerClientExemptions = networks };
+        networks.Clear();
+
+        Assert.Equal([System.Net.IPNetwork.Parse("127.0.0.0/8"), System.Net.IPNetwork.Parse("::1/128")], options.MaxSessionsPerClientExemptions);
+        Assert.Contains("MaxSessionsPerClientExemptions=127.0.0.0/8,::1/128", options.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void MaxSessionsPerClientExemptionsRejectNullAndKeepTheirValue()
+    {
+        var options = new SmtpServerOptions { MaxSessionsPerClientExemptions = [System.Net.IPNetwork.Parse("10.0.0.0/8")] };
+
+        Assert.Throws<ArgumentNullException>(() => options.MaxSessionsPerClientExemptions = null!);
+        Assert.Equal([System.Net.IPNetwork.Parse("10.0.0.0/8")], options.MaxSessionsPerClientExemptions);
+    }
+
     private static System.Reflection.PropertyInfo Property(string name) =>
         typeof(SmtpServerOptions).GetProperty(name) ?? throw new InvalidOperationException($"No option {name}.");
 }

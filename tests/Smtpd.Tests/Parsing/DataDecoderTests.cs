@@ -12,7 +12,7 @@ public sealed class DataDecoderTests
 {
     private const int TextLineLimit = 1000;
 
-    private sealed record Result(byte[] Content, long Consumed, bool IsDone, bool SawBareLineEnding, bool SawLongLine)
+    private sealed record Result(byte[] Content, long Consumed, bool IsDone, bool SawBareLineEnding, bool SawLongLine, bool StoppedAtBareEndMarker)
     {
         public string Text => Encoding.Latin1.GetString(Content);
     }
@@ -55,7 +55,7 @@ public sealed class DataDecoderTests
         using var stream = output.OpenRead();
         using var copy = new MemoryStream();
         stream.CopyTo(copy);
-        return new Result(copy.ToArray(), consumed, decoder.IsDone, decoder.SawBareLineEnding, decoder.SawLongLine);
+        return new Result(copy.ToArray(), consumed, decoder.IsDone, decoder.SawBareLineEnding, decoder.SawLongLine, decoder.StoppedAtBareEndMarker);
     }
 
     [Theory]
@@ -254,65 +254,73 @@ public sealed class DataDecoderTests
 
     [Theory]
     [MemberData(nameof(FakeEndMarkersFedThreeWays))]
-    public void AFakeEndMarkerDoesNotEndTheDataAndRejectFlagsTheBareLineEnding(string marker, bool bare, FeedMode mode)
+    public void AFakeEndMarkerWithABareLineEndingStopsTheDecoderAtTheMarkerUnderEitherPolicy(string marker, bool bare, FeedMode mode)
     {
         var input = SmuggledInput(marker);
-
-        var result = Decode(input + "QUIT\r\n", mode, BareLineEndingPolicy.Reject);
-
-        Assert.True(result.IsDone);
-        Assert.Equal(input.Length, result.Consumed);
-        Assert.StartsWith("Subject: hi\r\n\r\nA", result.Text, StringComparison.Ordinal);
-        Assert.EndsWith("MAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nB\r\n", result.Text, StringComparison.Ordinal);
-        Assert.Equal(bare, result.SawBareLineEnding);
-    }
-
-    [Theory]
-    [MemberData(nameof(FakeEndMarkersFedThreeWays))]
-    public void AFakeEndMarkerDoesNotEndTheDataAndNormalizeLeavesOnlyCrLfLineEndings(string marker, bool bare, FeedMode mode)
-    {
-        var input = SmuggledInput(marker);
-
-        var result = Decode(input + "QUIT\r\n", mode, BareLineEndingPolicy.Normalize);
-
-        Assert.True(result.IsDone);
-        Assert.Equal(input.Length, result.Consumed);
-        Assert.Equal(bare, result.SawBareLineEnding);
-        Assert.StartsWith("Subject: hi\r\n\r\nA\r\n", result.Text, StringComparison.Ordinal);
-        Assert.EndsWith("\r\nMAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nB\r\n", result.Text, StringComparison.Ordinal);
-        AssertOnlyCrLfLineEndings(result.Content);
-    }
-
-    [Theory]
-    [InlineData("\n.\n", "A\r\n.\r\nB")]
-    [InlineData("\n.\r\n", "A\r\n.\r\nB")]
-    [InlineData("\r.\r", "A\r\n.\r\nB")]
-    [InlineData("\r.\r\n", "A\r\n.\r\nB")]
-    [InlineData("\r\n\0.\r\n", "A\r\n\0.\r\nB")]
-    public void NormalizeTurnsEachBareEndingIntoCrLfAndKeepsTheDot(string marker, string expected)
-    {
-        foreach (var mode in new[] { FeedMode.Whole, FeedMode.LineByLine, FeedMode.ByteByByte })
+        foreach (var policy in new[] { BareLineEndingPolicy.Reject, BareLineEndingPolicy.Normalize })
         {
-            var result = Decode("A" + marker + "B\r\n.\r\n", mode, BareLineEndingPolicy.Normalize);
+            var result = Decode(input + "QUIT\r\n", mode, policy);
 
-            Assert.Equal(expected + "\r\n", result.Text);
+            Assert.True(result.IsDone);
+            Assert.Equal(bare, result.SawBareLineEnding);
+            Assert.Equal(bare, result.StoppedAtBareEndMarker);
+            Assert.StartsWith("Subject: hi\r\n\r\nA", result.Text, StringComparison.Ordinal);
+            if (bare)
+            {
+                // Nothing after the lone dot is read: the session answers 421 and closes, so the smuggled
+                // transaction is neither content nor commands. A trailing bare CR is known bare only by the octet
+                // after it, which stays unread.
+                var markerEnd = input.IndexOf(marker, StringComparison.Ordinal) + marker.Length;
+                Assert.Equal(marker.EndsWith("\r\r\n", StringComparison.Ordinal) ? markerEnd - 2 : markerEnd, result.Consumed);
+                Assert.DoesNotContain("MAIL FROM", result.Text, StringComparison.Ordinal);
+            }
+            else
+            {
+                // The one marker without a bare ending ("\r\n\0.\r\n") is ordinary content up to the real end.
+                Assert.Equal(input.Length, result.Consumed);
+                Assert.EndsWith("MAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nB\r\n", result.Text, StringComparison.Ordinal);
+            }
         }
     }
 
     [Theory]
-    [InlineData("\r\n.\n", "A\r\n.\r\nB")]
-    [InlineData("\r\n.\r", "A\r\n.\r\nB")]
-    [InlineData("\r\n.\r\r\n", "A\r\n.\r\n\r\nB")]
-    public void NormalizeKeepsALoneDotThatABareLineEndingFollows(string marker, string expected)
+    [InlineData("Hello\n.\n")]
+    [InlineData("Hello\r\n.\n")]
+    [InlineData("Hello\n.\r\n")]
+    [InlineData(".\n")]
+    public void ALoneDotWithABareLfThatEndsWhatTheClientSentStopsTheDecoderWithoutWaitingForMore(string input)
     {
-        // Normalize treats a bare ending as a line end, so the line is "." alone: not the end of data (that is
-        // CRLF.CRLF only), and not stuffing either (RFC 5321 4.5.2 deletes the dot only when "there are other
-        // characters on the line"). The dot is content, as it is for "\n.\n" and "\r.\r" above.
+        // What a client that ends lines with LF sends as its end of data (netcat, a hand-written script): read as
+        // content, the client would wait for a reply until the data timeout.
         foreach (var mode in new[] { FeedMode.Whole, FeedMode.LineByLine, FeedMode.ByteByByte })
         {
-            var result = Decode("A" + marker + "B\r\n.\r\n", mode, BareLineEndingPolicy.Normalize);
+            foreach (var policy in new[] { BareLineEndingPolicy.Reject, BareLineEndingPolicy.Normalize })
+            {
+                var result = Decode(input, mode, policy);
 
-            Assert.Equal(expected + "\r\n", result.Text);
+                Assert.True(result.StoppedAtBareEndMarker);
+                Assert.Equal(input.Length, result.Consumed);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("A\n..x\r\n", "A\r\n.x\r\n")]
+    [InlineData("A\n..\nB\r\n", "A\r\n.\r\nB\r\n")]
+    [InlineData("A\r..\r\n", "A\r\n.\r\n")]
+    [InlineData("A\n...\r\n", "A\r\n..\r\n")]
+    [InlineData("A\nx.\r\n", "A\r\nx.\r\n")]
+    public void NormalizeUnstuffsALineThatABareLineEndingStarts(string content, string expected)
+    {
+        // Postfix's normalize handles a bare-LF line "as if the client sent the standard CRLF": Python's smtplib
+        // stuffs the lines of a bytes message after each LF, and the dots it doubled are undoubled here.
+        foreach (var mode in new[] { FeedMode.Whole, FeedMode.LineByLine, FeedMode.ByteByByte })
+        {
+            var result = Decode(content + ".\r\n", mode, BareLineEndingPolicy.Normalize);
+
+            Assert.True(result.IsDone);
+            Assert.False(result.StoppedAtBareEndMarker);
+            Assert.Equal(expected, result.Text);
         }
     }
 
@@ -334,17 +342,20 @@ public sealed class DataDecoderTests
 
         Assert.True(result.SawBareLineEnding);
         Assert.Equal("A\r\nB\r\nC\r\n\r\nD\r\n\r\nE\r\n", result.Text);
+        AssertOnlyCrLfLineEndings(result.Content);
     }
 
     [Theory]
     [MemberData(nameof(Feed.Modes), MemberType = typeof(Feed))]
-    public void ADotAfterABareLineEndingIsNeitherAnEndNorStuffing(FeedMode mode)
+    public void TheBytesPythonSmtplibSendsForABytesMessageWithLfLineEndsNormalizeToTheOriginalWithCrLf(FeedMode mode)
     {
-        // "..\n" after a bare LF: not at a line start, so both dots are content.
-        var result = Decode("A\n..\nB\r\n.\r\n", mode, BareLineEndingPolicy.Normalize);
+        // smtplib.sendmail(..., EmailMessage().as_bytes()): lines end with LF, leading dots doubled, and
+        // "\r\n.\r\n" appended after the message's own final LF.
+        var result = Decode("Subject: hi\n\n..dot\nbody\n\r\n.\r\n", mode, BareLineEndingPolicy.Normalize);
 
         Assert.True(result.IsDone);
-        Assert.Equal("A\r\n..\r\nB\r\n", result.Text);
+        Assert.False(result.StoppedAtBareEndMarker);
+        Assert.Equal("Subject: hi\r\n\r\n.dot\r\nbody\r\n\r\n", result.Text);
     }
 
     private static void AssertOnlyCrLfLineEndings(byte[] content)
