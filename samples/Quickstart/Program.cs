@@ -1,6 +1,8 @@
 using System.Net;
+using Microsoft.Extensions.Logging;
 using Smtpd;
 
+using var logging = LoggerFactory.Create(builder => builder.AddConsole());   // rejections are logged with their reason
 var options = new SmtpServerOptions
 {
     ValidateRecipient = (session, rcpt, ct) => ValueTask.FromResult(
@@ -11,6 +13,7 @@ var options = new SmtpServerOptions
         return ValueTask.FromResult(SmtpVerdict.Accept);
     },
 };
-await using var server = new SmtpServer(options);
+await using var server = new SmtpServer(options, logging);
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; server.StopAsync(); };   // Ctrl-C: stop, then exit 0
 server.Start(IPAddress.Loopback, 2525);
 await server.Stopped;

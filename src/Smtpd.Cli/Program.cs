@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Help;
+using System.Reflection;
 using Smtpd.Cli.Commands;
 using Smtpd.Cli.Configuration;
 
@@ -9,6 +11,13 @@ internal static class Program
 {
     /// <summary>The exit code for a bad flag or value, a port in use or an unreadable certificate.</summary>
     public const int UsageError = 2;
+
+    /// <summary>
+    /// The command's name, <c>smtpd</c>: the ToolCommandName that the tool package installs its shim under, which
+    /// the build records in this assembly (Smtpd.Cli.csproj), so the help never drifts from the package.
+    /// </summary>
+    public static string CommandName { get; } = typeof(Program).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+        .Single(attribute => attribute.Key == "ToolCommandName").Value!;
 
     /// <summary>Runs the tool.</summary>
     /// <param name="args">The command line.</param>
@@ -30,8 +39,14 @@ internal static class Program
     public static async Task<int> RunAsync(string[] args, Stream stdout, TextWriter stderr, Func<string, string?> environment, CancellationToken stop)
     {
         var context = new CommandContext(stdout, stderr, environment, stop);
-        var root = new RootCommand("smtpd: a local SMTP mail catcher with a durable SQLite store, policies and JSON events. "
-            + "Without a command it runs the catcher; every catcher flag also reads SMTPD_<FLAG> and the config file.");
+        // Not RootCommand: it names itself after the entry assembly, Smtpd.Cli, however the tool was started (the
+        // shim runs Smtpd.Cli.dll), and that name cannot be changed (dotnet/command-line-api#2365). A plain Command
+        // with the tool's name and the two options RootCommand adds shows `smtpd` in every usage line.
+        var root = new Command(CommandName, "smtpd: a local SMTP mail catcher with a durable SQLite store, policies and JSON events. "
+            + "Without a command it runs the catcher; every catcher flag also reads SMTPD_<FLAG> and the config file.")
+        {
+            Options = { new HelpOption(), new VersionOption() },
+        };
         CatcherCommand.Configure(root, context);
         StoreCommands.Add(root, context);
         root.Subcommands.Add(SendCommand.Create(context));

@@ -32,7 +32,7 @@ internal static class CatcherCommand
     /// <summary>Configures the root command as the catcher.</summary>
     /// <param name="root">The root command.</param>
     /// <param name="context">Where output goes.</param>
-    public static void Configure(RootCommand root, CommandContext context)
+    public static void Configure(Command root, CommandContext context)
     {
         var options = AddFlags(root, Flags.Catcher);
         root.SetAction(async (parse, _) =>

@@ -18,7 +18,7 @@ internal static class StoreCommands
     /// <summary>Adds the store commands to <paramref name="root"/>.</summary>
     /// <param name="root">The root command.</param>
     /// <param name="context">Where output goes.</param>
-    public static void Add(RootCommand root, CommandContext context)
+    public static void Add(Command root, CommandContext context)
     {
         root.Subcommands.Add(List(context));
         root.Subcommands.Add(Show(context));
