@@ -80,6 +80,12 @@ internal static class Program
         using var read = Internals.OpenRead(buffer);
         Check.That(new StreamReader(read, Encoding.Latin1).ReadToEnd() == "x\r\n", "MessageBuffer accessors");
         ((IDisposable)buffer).Dispose();
+        var session = Internals.NewInMemorySession(new SmtpServerOptions { ServerName = "check.local" }, lmtp: false, logger: null, time: null, remoteEndPoint: null);
+        Internals.Start(session).AsTask().GetAwaiter().GetResult();
+        Internals.Feed(session, "QUIT\r\n"u8.ToArray()).AsTask().GetAwaiter().GetResult();
+        var replies = Encoding.ASCII.GetString(Internals.TakeReplyBytes(session));
+        Check.That(replies.StartsWith("220 check.local", StringComparison.Ordinal) && replies.EndsWith("221 Bye\r\n", StringComparison.Ordinal) && Internals.IsClosed(session), "InMemorySmtpSession accessors: " + replies);
+        ((IDisposable)session).Dispose();
     }
 }
 
