@@ -25,7 +25,8 @@ internal sealed partial class SmtpConnection
         var tls = new SslStream(_tlsPrefix is null ? _network : new PrefixedStream(_tlsPrefix, _network), leaveInnerStreamOpen: true);
         _tlsPrefix = null;
         _transport = tls;
-        using var timeout = new CancellationTokenSource(_options.TlsHandshakeTimeout, _time);
+        using var timeout = _handshakeTimeout ?? new CancellationTokenSource(_options.TlsHandshakeTimeout, _time);
+        _handshakeTimeout = null;
         using var handshake = CancellationTokenSource.CreateLinkedTokenSource(_callbacks.Token, timeout.Token);
         try
         {

@@ -59,6 +59,9 @@ internal sealed partial class SmtpConnection : IAsyncDisposable, IThreadPoolWork
     // The deadline of the next read: the command line's, or the data timeout from the last batch for content.
     private long _readDeadline;
 
+    // The handshake timeout after STARTTLS, started before the 220 goes out (see ProcessInputAsync).
+    private CancellationTokenSource? _handshakeTimeout;
+
     // The transport: the socket's stream, or the TLS stream over it once STARTTLS or implicit TLS succeeded.
     private Stream _transport;
     private PipeReader _input;
@@ -234,6 +237,7 @@ internal sealed partial class SmtpConnection : IAsyncDisposable, IThreadPoolWork
         }
 
         await _network.DisposeAsync();
+        _handshakeTimeout?.Dispose();
         _callbacks.Dispose();
         _onEnded?.Invoke(this);
     }
@@ -320,6 +324,11 @@ internal sealed partial class SmtpConnection : IAsyncDisposable, IThreadPoolWork
                 }
 
                 _readDeadline = _protocol.IsReadingContent ? Deadline(_options.DataTimeout) : _commandDeadline;
+                if (_protocol.StartTlsRequested)
+                {
+                    // The handshake's clock starts before the 220 that invites it, as the read deadlines do.
+                    _handshakeTimeout = new CancellationTokenSource(_options.TlsHandshakeTimeout, _time);
+                }
 
                 // The input is drained: send every reply of the batch in one write (RFC 2920 3.2).
                 if (!await FlushAsync())
