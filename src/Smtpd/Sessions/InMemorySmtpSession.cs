@@ -105,6 +105,9 @@ internal sealed class InMemorySmtpSession : IDisposable
         return bytes;
     }
 
+    /// <summary>Drops the replies written so far without copying them (for allocation counts).</summary>
+    public void DiscardReplies() => _replies.Clear();
+
     public void Dispose()
     {
         _protocol.Dispose();
