@@ -26,7 +26,7 @@ internal sealed class SmtpCallbackInvoker(ILogger logger) : IDisposable
     /// Set by the transport: waits, without consuming anything, until the client sends something or leaves, and
     /// returns <see langword="true"/> when it left. <see langword="null"/> in memory, where no client can leave.
     /// </summary>
-    public Func<CancellationToken, ValueTask<bool>>? DisconnectProbe { get; set; }
+    public IClientDepartureProbe? DisconnectProbe { get; set; }
 
     /// <summary>Whether the callbacks have been aborted (shutdown, or the client went away).</summary>
     public bool IsAborted => Volatile.Read(ref _abortRequested) != 0;
@@ -162,11 +162,11 @@ internal sealed class SmtpCallbackInvoker(ILogger logger) : IDisposable
         _ = WatchAsync(probe, watch.Token);
     }
 
-    private async Task WatchAsync(Func<CancellationToken, ValueTask<bool>> probe, CancellationToken cancellationToken)
+    private async Task WatchAsync(IClientDepartureProbe probe, CancellationToken cancellationToken)
     {
         try
         {
-            if (await probe(cancellationToken))
+            if (await probe.ClientLeftAsync(cancellationToken))
             {
                 Abort();
             }
@@ -178,6 +178,14 @@ internal sealed class SmtpCallbackInvoker(ILogger logger) : IDisposable
     }
 
     public void Dispose() => _aborted?.Dispose();
+}
+
+/// <summary>The transport's side of <see cref="SmtpCallbackInvoker.DisconnectProbe"/> (an interface, not a delegate, so a connection pays no object for it).</summary>
+internal interface IClientDepartureProbe
+{
+    /// <summary>Waits, without consuming anything, until the client sends something or leaves.</summary>
+    /// <returns><see langword="true"/> when the client has gone.</returns>
+    ValueTask<bool> ClientLeftAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>A callback answered <see cref="SmtpVerdict.Disconnect"/>: the session ends without a reply.</summary>

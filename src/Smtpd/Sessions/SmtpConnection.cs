@@ -25,7 +25,7 @@ internal enum CloseReason
 /// <c>finally</c>, and only then <c>IsCompleted</c>. Replies are written without flushing and flushed once the input
 /// is drained, which groups the replies to a PIPELINING batch (RFC 2920 3.2) into one write.
 /// </summary>
-internal sealed partial class SmtpConnection : IAsyncDisposable, IThreadPoolWorkItem
+internal sealed partial class SmtpConnection : IAsyncDisposable, IThreadPoolWorkItem, IClientDepartureProbe
 {
     private static long s_nextId;
 
@@ -103,7 +103,7 @@ internal sealed partial class SmtpConnection : IAsyncDisposable, IThreadPoolWork
         {
             IsLmtp = lmtp,
         };
-        _callbacks = new SmtpCallbackInvoker(logger) { DisconnectProbe = ClientLeftAsync };
+        _callbacks = new SmtpCallbackInvoker(logger) { DisconnectProbe = this };
         _protocol = new SmtpProtocol(options, logger, _context, lmtp, time, _callbacks, _output);
     }
 
@@ -380,7 +380,7 @@ internal sealed partial class SmtpConnection : IAsyncDisposable, IThreadPoolWork
 
     /// <summary>Waits, without consuming anything, until the socket has data or reaches its end.</summary>
     /// <returns><see langword="true"/> when the client has gone.</returns>
-    private async ValueTask<bool> ClientLeftAsync(CancellationToken cancellationToken)
+    public async ValueTask<bool> ClientLeftAsync(CancellationToken cancellationToken)
     {
         var probe = new byte[1];
         try

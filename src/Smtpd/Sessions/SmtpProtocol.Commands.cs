@@ -198,7 +198,7 @@ internal sealed partial class SmtpProtocol
             accepted = verdict!.Reply ?? accepted;
         }
 
-        _transaction.Begin(mail);
+        Transaction.Begin(mail);
         _state = SessionState.MailGiven;
         Reply(accepted);
         return false;
@@ -207,7 +207,7 @@ internal sealed partial class SmtpProtocol
     private async ValueTask<bool> ExecuteRcptAsync(RcptCommand rcpt)
     {
         // RFC 5321 4.5.3.1.10: 452 for one recipient too many; the client may send the rest in another transaction.
-        if (_transaction.RecipientCount >= _options.MaxRecipients)
+        if (Transaction.RecipientCount >= _options.MaxRecipients)
         {
             Reply(SmtpReplies.TooManyRecipients);
             return false;
@@ -239,7 +239,7 @@ internal sealed partial class SmtpProtocol
 
     private bool AcceptRecipient(SmtpMailbox recipient, SmtpReply reply)
     {
-        _transaction.AddRecipient(recipient);
+        Transaction.AddRecipient(recipient);
         _state = SessionState.RecipientGiven;
         Reply(reply);
         return false;
@@ -247,13 +247,13 @@ internal sealed partial class SmtpProtocol
 
     private bool ExecuteData()
     {
-        if (_transaction.Body == SmtpBodyType.BinaryMime)
+        if (Transaction.Body == SmtpBodyType.BinaryMime)
         {
             return CountError(SmtpReplies.BinaryMimeNeedsBdat);
         }
 
-        _transaction.PrepareContent(_time.GetTimestamp());
-        _transaction.PrepareDecoder();
+        Transaction.PrepareContent(_time.GetTimestamp());
+        Transaction.PrepareDecoder();
         _mode = InputMode.Data;
         Reply(SmtpReplies.StartMailInput);
         return false;
@@ -263,7 +263,7 @@ internal sealed partial class SmtpProtocol
     {
         if (_state == SessionState.RecipientGiven)
         {
-            _transaction.PrepareContent(_time.GetTimestamp());
+            Transaction.PrepareContent(_time.GetTimestamp());
             _state = SessionState.BdatInProgress;
         }
 
@@ -273,22 +273,22 @@ internal sealed partial class SmtpProtocol
 
     private void StartChunk(BdatCommand chunk, SmtpReply? rejection)
     {
-        _transaction.StartChunk(chunk, rejection);
+        Transaction.StartChunk(chunk, rejection);
         _mode = InputMode.Chunk;
     }
 
     private async ValueTask<bool> CompleteChunkAsync()
     {
-        var content = _transaction.Content!;
-        if (_transaction.ChunkRejection is { } rejection)
+        var content = Transaction.Content!;
+        if (Transaction.ChunkRejection is { } rejection)
         {
-            _transaction.ChunkRejection = null;
+            Transaction.ChunkRejection = null;
             content.Reset();
-            if (_lmtp && _transaction.ChunkIsLast && _transaction.RecipientCount > 1)
+            if (_lmtp && Transaction.ChunkIsLast && Transaction.RecipientCount > 1)
             {
                 // RFC 2033 4.3: the client of a BDAT LAST waits for one reply per accepted recipient, even when the
                 // command itself is refused (by FilterCommand; out of sequence there are no recipients).
-                for (var i = 1; i < _transaction.RecipientCount; i++)
+                for (var i = 1; i < Transaction.RecipientCount; i++)
                 {
                     Reply(rejection);
                 }
@@ -297,7 +297,7 @@ internal sealed partial class SmtpProtocol
             return CountError(rejection);
         }
 
-        if (!_transaction.ChunkIsLast)
+        if (!Transaction.ChunkIsLast)
         {
             if (content.Overflowed)
             {
@@ -321,7 +321,7 @@ internal sealed partial class SmtpProtocol
     /// </summary>
     private async ValueTask<bool> DeliverAsync(bool textChecks)
     {
-        var content = _transaction.Content!;
+        var content = Transaction.Content!;
         SmtpReply reply;
         SmtpVerdict?[]? recipientVerdicts = null;
         if (content.Overflowed)
@@ -329,25 +329,25 @@ internal sealed partial class SmtpProtocol
             // RFC 5321 4.5.3.1.10 and aiosmtpd: the excess was discarded, the error comes after the end of data.
             reply = SmtpReplies.SizeExceeded;
         }
-        else if (textChecks && _transaction.Decoder!.SawBareLineEnding && _options.BareLineEndings == BareLineEndingPolicy.Reject)
+        else if (textChecks && Transaction.Decoder!.SawBareLineEnding && _options.BareLineEndings == BareLineEndingPolicy.Reject)
         {
             reply = SmtpReplies.BareLineEnding;
         }
-        else if (textChecks && _transaction.Decoder!.SawLongLine)
+        else if (textChecks && Transaction.Decoder!.SawLongLine)
         {
             reply = SmtpReplies.TextLineTooLong;
         }
         else
         {
             content.Complete();
-            if (!_transaction.HasDeliveryCallback)
+            if (!Transaction.HasDeliveryCallback)
             {
                 // No delivery callback: the server is a sink, like Postfix's smtp-sink, and builds no message object.
                 reply = SmtpReplies.MessageAccepted;
             }
             else
             {
-                var message = new SmtpMessage(_context, _transaction.ToEnvelope(), content);
+                var message = new SmtpMessage(_context, Transaction.ToEnvelope(), content);
                 var verdict = await _callbacks.InvokeAsync(static (s, ct) => MessageDelivery.DeliverAsync(s.Item1, s.message, ct), (_options, message), "Deliver");
                 reply = Rejection(verdict, SmtpReplies.DeliveryRejected) ?? verdict!.Reply ?? SmtpReplies.MessageAccepted;
 
@@ -374,13 +374,13 @@ internal sealed partial class SmtpProtocol
             }
 
             Reply(reply);
-            accepted = reply.IsPositive ? _transaction.RecipientCount : 0;
+            accepted = reply.IsPositive ? Transaction.RecipientCount : 0;
         }
 
         if (accepted > 0)
         {
             _junkCommands = 0;
-            Log.MessageAccepted(_logger, content.ReceivedLength, _transaction.Sender?.Address ?? string.Empty, accepted);
+            Log.MessageAccepted(_logger, content.ReceivedLength, Transaction.Sender?.Address ?? string.Empty, accepted);
         }
 
         ResetTransaction();
@@ -395,7 +395,7 @@ internal sealed partial class SmtpProtocol
     private int ReplyPerRecipient(SmtpReply reply, SmtpVerdict?[]? recipientVerdicts)
     {
         var accepted = 0;
-        for (var i = 0; i < _transaction.RecipientCount; i++)
+        for (var i = 0; i < Transaction.RecipientCount; i++)
         {
             var own = recipientVerdicts?[i] is { } verdict ? MessageDelivery.VerdictReply(verdict) : reply;
             Reply(own);
@@ -430,7 +430,7 @@ internal sealed partial class SmtpProtocol
             _drainCloseDue = true;
         }
 
-        _transaction.Reset();
+        _transaction?.Reset();
         if (IsInTransaction)
         {
             _state = SessionState.Ready;

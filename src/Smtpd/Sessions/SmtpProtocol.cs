@@ -37,7 +37,10 @@ internal sealed partial class SmtpProtocol : IDisposable
 
     // LMTP (RFC 2033) instead of SMTP: fixed for the session's life by its listener.
     private readonly bool _lmtp;
-    private readonly SmtpTransaction _transaction;
+
+    // Created at the first command that needs it: a session that never starts a transaction never pays for it
+    // (docs/performance.md, idle memory per connection).
+    private SmtpTransaction? _transaction;
 
     // The parser's reusable commands and recent mailboxes: MAIL, RCPT and BDAT allocate nothing once warm.
     private CommandCache? _commandCache;
@@ -61,7 +64,6 @@ internal sealed partial class SmtpProtocol : IDisposable
         _lmtp = lmtp;
         _time = time;
         _callbacks = callbacks;
-        _transaction = new SmtpTransaction(options);
         Output = output;
     }
 
@@ -96,6 +98,8 @@ internal sealed partial class SmtpProtocol : IDisposable
         ChunkComplete,
         SaslResponse,
     }
+
+    private SmtpTransaction Transaction => _transaction ??= new SmtpTransaction(_options);
 
     /// <summary>Where replies go: the transport's pipe, or a buffer in memory. The transport swaps it after TLS.</summary>
     public IBufferWriter<byte> Output { get; set; }
@@ -223,12 +227,12 @@ internal sealed partial class SmtpProtocol : IDisposable
     /// <summary>Whether content is arriving slower than <see cref="SmtpServerOptions.MinimumDataRate"/> after the grace period.</summary>
     public bool DataRateTooLow()
     {
-        if (_options.MinimumDataRate <= 0 || !IsReadingContent || _transaction.Content is not { } content)
+        if (_options.MinimumDataRate <= 0 || !IsReadingContent || _transaction?.Content is not { } content)
         {
             return false;
         }
 
-        var elapsed = _time.GetElapsedTime(_transaction.ContentStartedAt) - _options.MinimumDataRateGracePeriod;
+        var elapsed = _time.GetElapsedTime(Transaction.ContentStartedAt) - _options.MinimumDataRateGracePeriod;
         return elapsed > TimeSpan.Zero && content.ReceivedLength < elapsed.TotalSeconds * _options.MinimumDataRate;
     }
 
@@ -245,7 +249,7 @@ internal sealed partial class SmtpProtocol : IDisposable
         }
     }
 
-    public void Dispose() => _transaction.Dispose();
+    public void Dispose() => _transaction?.Dispose();
 
     /// <summary>The synchronous half of the loop: finds the next command, or feeds content to DATA or BDAT.</summary>
     private Step ReadNext(ref ReadOnlySequence<byte> buffer, out SmtpCommand? command)
@@ -325,8 +329,8 @@ internal sealed partial class SmtpProtocol : IDisposable
                 case InputMode.Data:
                 {
                     var offset = 0L;
-                    var decoder = _transaction.Decoder!;
-                    var content = _transaction.Content!;
+                    var decoder = Transaction.Decoder!;
+                    var content = Transaction.Content!;
                     foreach (var segment in buffer)
                     {
                         var used = decoder.Decode(segment.Span, content);
@@ -345,21 +349,21 @@ internal sealed partial class SmtpProtocol : IDisposable
 
                 case InputMode.Chunk:
                 {
-                    if (_transaction.ChunkRemaining == 0)
+                    if (Transaction.ChunkRemaining == 0)
                     {
                         _mode = InputMode.Command;
                         return Step.ChunkComplete;
                     }
 
-                    var take = Math.Min(_transaction.ChunkRemaining, buffer.Length);
+                    var take = Math.Min(Transaction.ChunkRemaining, buffer.Length);
                     foreach (var segment in buffer.Slice(0, take))
                     {
-                        _transaction.Content!.Write(segment.Span);
+                        Transaction.Content!.Write(segment.Span);
                     }
 
-                    _transaction.ChunkRemaining -= take;
+                    Transaction.ChunkRemaining -= take;
                     buffer = buffer.Slice(take);
-                    if (_transaction.ChunkRemaining > 0)
+                    if (Transaction.ChunkRemaining > 0)
                     {
                         return Step.NeedMoreData;
                     }
@@ -387,7 +391,7 @@ internal sealed partial class SmtpProtocol : IDisposable
     {
         if (line.IsSingleSegment)
         {
-            return CommandParser.Parse(line.FirstSpan, _transaction.SmtpUtf8, _options.EnableDsn, _commandCache ??= new CommandCache(), _lmtp);
+            return CommandParser.Parse(line.FirstSpan, _transaction?.SmtpUtf8 == true, _options.EnableDsn, _commandCache ??= new CommandCache(), _lmtp);
         }
 
         // A line split across buffer segments is copied once; it is at most MaxCommandLineLength octets.
@@ -397,7 +401,7 @@ internal sealed partial class SmtpProtocol : IDisposable
         {
             Span<byte> copy = rented ?? stackalloc byte[1024];
             line.CopyTo(copy);
-            return CommandParser.Parse(copy[..length], _transaction.SmtpUtf8, _options.EnableDsn, _commandCache ??= new CommandCache(), _lmtp);
+            return CommandParser.Parse(copy[..length], _transaction?.SmtpUtf8 == true, _options.EnableDsn, _commandCache ??= new CommandCache(), _lmtp);
         }
         finally
         {
