@@ -57,6 +57,8 @@ start_server() {
   case "$name" in
     smtpd) dotnet bench/SinkServer/bin/Release/net10.0/SinkServer.dll "$port" >/dev/null 2>&1 & ;;
     smtpd-deliver) SMTPD_BENCH_DELIVER=1 dotnet bench/SinkServer/bin/Release/net10.0/SinkServer.dll "$port" >/dev/null 2>&1 & ;;
+    # The same sink host built from an older commit (docs/contributing.md "Benchmarks"), for old-against-new runs.
+    smtpd-baseline) dotnet "${SMTPD_BASELINE:?set SMTPD_BASELINE to the directory of an older SinkServer.dll}/SinkServer.dll" "$port" >/dev/null 2>&1 & ;;
     smtpd-default) SMTPD_BENCH_TUNED=0 DOTNET_TieredCompilation=1 dotnet bench/SinkServer/bin/Release/net10.0/SinkServer.dll "$port" >/dev/null 2>&1 & ;;
     smtp-sink) smtp-sink -u nobody -m 4096 "127.0.0.1:$port" 4096 >/dev/null 2>&1 & ;;
     smtpserver) dotnet bench/Peers/SmtpServerPeer/bin/Release/net10.0/SmtpServerPeer.dll "$port" >/dev/null 2>&1 & ;;

@@ -49,7 +49,7 @@ for target in "${targets[@]}"; do
   rm -rf "$findings"
   mkdir -p "$findings"
   echo "== $target: ${seconds}s"
-  # -t: generous per-input limit (the session target waits for loopback I/O); -m none: the .NET runtime maps a lot.
+  # -t: generous per-input limit (a first run of a path includes its JIT compilation); -m none: the .NET runtime maps a lot.
   afl-fuzz -i "corpus/$target" -o "$findings" -t 20000 -m none -V "$seconds" -- dotnet "$out/Smtpd.Fuzz.dll" "$target" \
     > "$findings/afl.log" 2>&1 || { echo "afl-fuzz failed; see $findings/afl.log"; tail -20 "$findings/afl.log"; exit 1; }
   stats="$findings/default/fuzzer_stats"

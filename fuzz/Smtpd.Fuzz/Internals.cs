@@ -111,4 +111,23 @@ internal static class Internals
 
     [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_Position")]
     public static extern int SearchErrorPosition([UnsafeAccessorType("Smtpd.Catcher.Search.SearchSyntaxException, Smtpd.Catcher")] object exception);
+
+    private const string InMemorySessionType = "Smtpd.Sessions.InMemorySmtpSession, Smtpd";
+
+    /// <summary><c>new InMemorySmtpSession(options, lmtp, logger, time, remoteEndPoint)</c>: a session with no socket.</summary>
+    [UnsafeAccessor(UnsafeAccessorKind.Constructor)]
+    [return: UnsafeAccessorType(InMemorySessionType)]
+    public static extern object NewInMemorySession(SmtpServerOptions options, bool lmtp, Microsoft.Extensions.Logging.ILogger? logger, TimeProvider? time, System.Net.IPEndPoint? remoteEndPoint);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "StartAsync")]
+    public static extern ValueTask Start([UnsafeAccessorType(InMemorySessionType)] object session);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "WriteAsync")]
+    public static extern ValueTask Feed([UnsafeAccessorType(InMemorySessionType)] object session, ReadOnlyMemory<byte> input);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_IsClosed")]
+    public static extern bool IsClosed([UnsafeAccessorType(InMemorySessionType)] object session);
+
+    [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "TakeReplyBytes")]
+    public static extern byte[] TakeReplyBytes([UnsafeAccessorType(InMemorySessionType)] object session);
 }

@@ -92,6 +92,12 @@ internal static class Program
         {
             Check.That(Internals.SearchErrorPosition(ex) == 3, "search error accessors");
         }
+        var session = Internals.NewInMemorySession(new SmtpServerOptions { ServerName = "check.local" }, lmtp: false, logger: null, time: null, remoteEndPoint: null);
+        Internals.Start(session).AsTask().GetAwaiter().GetResult();
+        Internals.Feed(session, "QUIT\r\n"u8.ToArray()).AsTask().GetAwaiter().GetResult();
+        var replies = Encoding.ASCII.GetString(Internals.TakeReplyBytes(session));
+        Check.That(replies.StartsWith("220 check.local", StringComparison.Ordinal) && replies.EndsWith("221 Bye\r\n", StringComparison.Ordinal) && Internals.IsClosed(session), "InMemorySmtpSession accessors: " + replies);
+        ((IDisposable)session).Dispose();
     }
 }
 

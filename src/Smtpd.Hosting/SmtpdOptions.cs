@@ -100,32 +100,7 @@ public sealed class SmtpdEndpointOptions
         $"{Address}:{Port}{(ImplicitTls ? " (implicit TLS)" : string.Empty)}{(Protocol == SmtpListenerProtocol.Lmtp ? " (LMTP)" : string.Empty)}{(ProxyProtocol ? " (PROXY protocol)" : string.Empty)}";
 
     /// <summary>Reads one <see cref="TrustedProxies"/> entry: a CIDR block, or an address as a block of one.</summary>
-    internal static bool TryParseNetwork(string? text, out System.Net.IPNetwork network)
-    {
-        network = default;
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return false;
-        }
-
-        var slash = text.IndexOf('/', StringComparison.Ordinal);
-        if (slash >= 0)
-        {
-            // IPNetwork masks off bits after the prefix; in an allow-list, 10.0.0.1/8 is more likely a typo for one
-            // host than a wish to trust sixteen million, so it is refused rather than widened.
-            return System.Net.IPNetwork.TryParse(text, out network)
-                && System.Net.IPAddress.TryParse(text.AsSpan(0, slash), out var written)
-                && written.Equals(network.BaseAddress);
-        }
-
-        if (System.Net.IPAddress.TryParse(text, out var address))
-        {
-            network = new System.Net.IPNetwork(address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128);
-            return true;
-        }
-
-        return false;
-    }
+    internal static bool TryParseNetwork(string? text, out System.Net.IPNetwork network) => Smtpd.Configuration.NetworkParser.TryParseCidr(text, out network);
 }
 
 /// <summary>A certificate file for TLS, in configuration form: PKCS#12, or PEM with a key file.</summary>

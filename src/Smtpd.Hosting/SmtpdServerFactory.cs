@@ -54,18 +54,9 @@ internal static class SmtpdServerFactory
     {
         try
         {
-            if (keyPath is null)
-            {
-                return X509CertificateLoader.LoadPkcs12FromFile(path, password);
-            }
-
-            using var pem = string.IsNullOrEmpty(password)
-                ? X509Certificate2.CreateFromPemFile(path, keyPath)
-                : X509Certificate2.CreateFromEncryptedPemFile(path, password, keyPath);
-            // A PEM key is ephemeral; a round trip through PKCS#12 gives one that every platform's TLS stack can use.
-            return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), password: null);
+            return Smtpd.Configuration.CertificateLoader.Load(path, keyPath, password);
         }
-        catch (System.Security.Cryptography.CryptographicException ex)
+        catch (Smtpd.Configuration.CertificateLoadException ex)
         {
             throw new InvalidOperationException($"Smtpd: the certificate '{path}' cannot be loaded: {ex.Message}", ex);
         }

@@ -37,13 +37,14 @@ public sealed class SmtpServer : IAsyncDisposable
 
     private readonly ILogger _logger;
     private readonly Lock _gate = new();
-    private readonly ConcurrentDictionary<SmtpSession, byte> _sessions = new();
-    private readonly Action<SmtpSession> _onSessionEnded;
+    private readonly ConcurrentDictionary<SmtpConnection, byte> _sessions = new();
+    private readonly Action<SmtpConnection> _onSessionEnded;
     private readonly Func<IPAddress, int, bool> _admitClient;
     private SmtpServerOptions? _snapshot;
     private int _snapshotVersion;
     private TaskCompletionSource? _allEnded;
-    private Timer? _heartbeat;
+    private readonly TimeProvider _time;
+    private ITimer? _heartbeat;
     private TimeSpan _heartbeatPeriod;
     private readonly ConcurrentDictionary<IPAddress, int> _sessionsPerClient = new();
     private List<(Socket Socket, SmtpListener Listener)> _listeners = [];
@@ -57,7 +58,14 @@ public sealed class SmtpServer : IAsyncDisposable
     /// <param name="options">The options; <see langword="null"/> for the defaults. The server keeps this instance: changes to it apply to sessions that start afterwards.</param>
     /// <param name="loggerFactory">Where logs go; <see langword="null"/> for none.</param>
     public SmtpServer(SmtpServerOptions? options = null, ILoggerFactory? loggerFactory = null)
+        : this(options, loggerFactory, TimeProvider.System)
     {
+    }
+
+    /// <summary>Creates a server whose timeouts and deadlines read <paramref name="time"/>: tests pass a fake clock.</summary>
+    internal SmtpServer(SmtpServerOptions? options, ILoggerFactory? loggerFactory, TimeProvider time)
+    {
+        _time = time;
         Options = options ?? new SmtpServerOptions();
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Smtpd.SmtpServer");
         _onSessionEnded = OnSessionEnded;
@@ -382,10 +390,10 @@ public sealed class SmtpServer : IAsyncDisposable
             return;
         }
 
-        SmtpSession session;
+        SmtpConnection session;
         try
         {
-            session = new SmtpSession(client, options, _logger, listener, _onSessionEnded, listener.ProxyProtocol ? _admitClient : null);
+            session = new SmtpConnection(client, options, _logger, _time, listener, _onSessionEnded, listener.ProxyProtocol ? _admitClient : null);
             session.CountedClient = address;
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
@@ -438,7 +446,7 @@ public sealed class SmtpServer : IAsyncDisposable
         return snapshot;
     }
 
-    private void OnSessionEnded(SmtpSession session)
+    private void OnSessionEnded(SmtpConnection session)
     {
         _sessions.TryRemove(session, out _);
         if (session.CountedClient is { } client)
@@ -483,7 +491,7 @@ public sealed class SmtpServer : IAsyncDisposable
 
         lock (_gate)
         {
-            _heartbeat ??= new Timer(static state => ((SmtpServer)state!).Heartbeat(), this, HeartbeatPeriod(), HeartbeatPeriod());
+            _heartbeat ??= _time.CreateTimer(static state => ((SmtpServer)state!).Heartbeat(), this, HeartbeatPeriod(), HeartbeatPeriod());
         }
     }
 
@@ -495,7 +503,7 @@ public sealed class SmtpServer : IAsyncDisposable
 
     private void Heartbeat()
     {
-        var now = Environment.TickCount64;
+        var now = _time.GetTimestamp();
         foreach (var session in _sessions.Keys)
         {
             session.CheckTimeout(now);
@@ -546,7 +554,7 @@ public sealed class SmtpServer : IAsyncDisposable
         Log.ConnectionRefused(_logger, client.RemoteEndPoint, reason);
         try
         {
-            using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            using var bounded = new CancellationTokenSource(TimeSpan.FromSeconds(5), _time);
             await client.SendAsync(reply.GetBytes(withEnhancedStatusCode: false).ToArray(), SocketFlags.None, bounded.Token);
             client.Shutdown(SocketShutdown.Both);
         }

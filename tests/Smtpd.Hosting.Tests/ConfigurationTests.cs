@@ -51,6 +51,22 @@ public sealed class ConfigurationTests
         Assert.Equal(1048576u, client.MaxSize);
     }
 
+    [Theory]
+    [InlineData(null, true)]
+    [InlineData("false", false)]
+    [InlineData("true", true)]
+    public async Task AlwaysAcceptPostmasterBindsFromTheSmtpdSectionAndDefaultsToOn(string? configured, bool expected)
+    {
+        var settings = new Dictionary<string, string?> { ["Smtpd:Endpoints:0:Address"] = "127.0.0.1", ["Smtpd:Endpoints:0:Port"] = "0" };
+        if (configured is not null)
+        {
+            settings["Smtpd:AlwaysAcceptPostmaster"] = configured;
+        }
+
+        await using var host = await TestHost.StartAsync(settings);
+        Assert.Equal(expected, host.Server.Options.AlwaysAcceptPostmaster);
+    }
+
     [Fact]
     public async Task TheDelegateRunsAfterBindingAndHasTheLastWord()
     {

@@ -135,6 +135,16 @@ public sealed class SmtpServerOptions
     }
 
     /// <summary>
+    /// Whether <c>RCPT TO:&lt;Postmaster&gt;</c> (any letter case, with no domain) and <c>RCPT TO:&lt;postmaster@domain&gt;</c>
+    /// (any domain) are accepted without asking <see cref="ValidateRecipient"/>. Default <see langword="true"/>:
+    /// RFC 5321 4.5.1 requires every SMTP server that delivers mail to accept mail for postmaster, so that a client
+    /// can always report a problem, even when the recipient policy would refuse it. Other limits, such as
+    /// <see cref="MaxRecipients"/>, still apply. Turn it off only for a host whose recipient callback handles
+    /// postmaster itself.
+    /// </summary>
+    public bool AlwaysAcceptPostmaster { get; set => field = Changed(value); } = true;
+
+    /// <summary>
     /// How many bad commands (unknown, malformed, out of sequence or over-long) a session may send before
     /// the server answers <c>421 4.7.0</c> and closes. Default 20, Postfix's <c>smtpd_hard_error_limit</c>.
     /// Valid: 1 to 10000.
@@ -430,38 +440,7 @@ public sealed class SmtpServerOptions
     {
         var index = (offerStartTls ? 1 : 0) + (authKeyword is null ? 0 : 2);
         _ehloExtensions ??= new byte[4][];
-        return _ehloExtensions[index] ??= Encode();
-
-        byte[] Encode()
-        {
-            // RFC 1870 SIZE with the limit; RFC 6152, 6531, 2920, 3030, 2034; DSN (3461) when enabled; STARTTLS
-            // (3207) until TLS is up; AUTH (4954) once the channel allows it.
-            List<string> lines = [$"SIZE {MaxMessageSize}", "8BITMIME", "SMTPUTF8", "PIPELINING", "CHUNKING", "BINARYMIME", "ENHANCEDSTATUSCODES"];
-            if (EnableDsn)
-            {
-                // RFC 3461 4: the keyword has no parameters.
-                lines.Add("DSN");
-            }
-
-            if (offerStartTls)
-            {
-                lines.Add("STARTTLS");
-            }
-
-            if (authKeyword is not null)
-            {
-                lines.Add(authKeyword);
-            }
-
-            lines.Add("HELP");
-            var text = new StringBuilder();
-            for (var i = 0; i < lines.Count; i++)
-            {
-                text.Append(i == lines.Count - 1 ? "250 " : "250-").Append(lines[i]).Append("\r\n");
-            }
-
-            return Encoding.ASCII.GetBytes(text.ToString());
-        }
+        return _ehloExtensions[index] ??= Smtpd.Protocol.EhloReply.EncodeExtensions(this, offerStartTls, authKeyword);
     }
 
     /// <summary>Returns an independent copy of these options (Tcl <c>cget</c> with no option).</summary>

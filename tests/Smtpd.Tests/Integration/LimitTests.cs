@@ -1,4 +1,5 @@
 using System.Text;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Smtpd.Tests.Integration;
 
@@ -127,24 +128,37 @@ public sealed class LimitTests
     }
 
     [Fact]
-    public async Task IdleClientIsCutOffWith421AfterTheCommandTimeout()
+    public async Task IdleClientIsCutOffWith421AfterTheCommandTimeoutAndNotBefore()
     {
-        await using var server = TestServer.Start(o => o.CommandTimeout = TimeSpan.FromMilliseconds(300));
+        var time = new FakeTimeProvider();
+        await using var server = TestServer.StartWithClock(time);
         await using var client = await server.ConnectAndEhloAsync();
-        Assert.Equal("421 4.4.2 Timeout, closing connection", await client.ReadReplyAsync(TimeSpan.FromSeconds(10)));
+        var timeout = server.Server.Options.CommandTimeout;
+
+        // One second short of the timeout the client is still served, and its next line has a fresh deadline.
+        time.Advance(timeout - TimeSpan.FromSeconds(1));
+        Assert.Equal("250 2.0.0 OK", await client.CommandAsync("NOOP"));
+        time.Advance(timeout - TimeSpan.FromSeconds(1));
+        Assert.Equal("250 2.0.0 OK", await client.CommandAsync("NOOP"));
+
+        time.Advance(timeout);
+        Assert.Equal("421 4.4.2 Timeout, closing connection", await client.ReadReplyAsync());
         Assert.True(await client.IsClosedByServerAsync());
     }
 
     [Fact]
     public async Task StalledDataIsCutOffWith421AfterTheDataTimeout()
     {
-        await using var server = TestServer.Start(o => o.DataTimeout = TimeSpan.FromMilliseconds(300));
+        var time = new FakeTimeProvider();
+        await using var server = TestServer.StartWithClock(time, o => o.DataTimeout = TimeSpan.FromMinutes(3));
         await using var client = await server.ConnectAndEhloAsync();
         Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<a@b.example>"));
         Assert.StartsWith("250", await client.CommandAsync("RCPT TO:<r@b.example>"));
-        Assert.StartsWith("354", await client.CommandAsync("DATA"));
-        await client.SendAsync("partial line");
-        Assert.Equal("421 4.4.2 Timeout, closing connection", await client.ReadReplyAsync(TimeSpan.FromSeconds(10)));
+
+        // The partial line comes with DATA, so the data deadline is set before the 354 is sent.
+        Assert.StartsWith("354", await client.CommandAsync("DATA\r\npartial line"));
+        time.Advance(TimeSpan.FromMinutes(3));
+        Assert.Equal("421 4.4.2 Timeout, closing connection", await client.ReadReplyAsync());
         Assert.Empty(server.Messages);
     }
 
@@ -344,77 +358,70 @@ public sealed class LimitTests
     [Fact]
     public async Task ACommandTrickledOneOctetAtATimeIsCutOffByTheWholeLineDeadline()
     {
-        await using var server = TestServer.Start(o => o.CommandTimeout = TimeSpan.FromMilliseconds(800));
+        var time = new FakeTimeProvider();
+        await using var server = TestServer.StartWithClock(time, o => o.CommandTimeout = TimeSpan.FromSeconds(40));
         await using var client = await server.ConnectAndEhloAsync();
-        var started = DateTime.UtcNow;
-        var closed = false;
-        // Each octet comes well within the timeout, but the line as a whole never does.
+
+        // Each octet comes 5 s after the last, well within the timeout, but the line as a whole never does.
         foreach (var octet in "NOOP with a long trickled argument\r\n")
         {
+            time.Advance(TimeSpan.FromSeconds(5));
             try
             {
                 await client.SendAsync(octet.ToString());
             }
             catch (System.Net.Sockets.SocketException)
             {
-                closed = true;
-                break;
-            }
-
-            await Task.Delay(150, TestContext.Current.CancellationToken);
-            if (client.Socket.Poll(0, System.Net.Sockets.SelectMode.SelectRead))
-            {
                 break;
             }
         }
 
-        Assert.Equal("421 4.4.2 Timeout, closing connection", closed ? "421 4.4.2 Timeout, closing connection" : await client.ReadReplyAsync());
-        Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromMilliseconds(700), TimeSpan.FromSeconds(4));
+        // Had the line been let through, its reply would be 250.
+        Assert.Equal("421 4.4.2 Timeout, closing connection", await client.ReadReplyAsync());
     }
 
     [Fact]
     public async Task ContentTrickledBelowTheMinimumDataRateIsCutOff()
     {
-        await using var server = TestServer.Start(o =>
+        var time = new FakeTimeProvider();
+        await using var server = TestServer.StartWithClock(time, o =>
         {
             o.MinimumDataRate = 1000;
-            o.MinimumDataRateGracePeriod = TimeSpan.FromMilliseconds(300);
+            o.MinimumDataRateGracePeriod = TimeSpan.FromSeconds(5);
         });
         await using var client = await server.ConnectAndEhloAsync();
         await client.CommandAsync("MAIL FROM:<a@b.example>");
         await client.CommandAsync("RCPT TO:<r@b.example>");
         Assert.StartsWith("354", await client.CommandAsync("DATA"));
-        string? reply = null;
-        for (var i = 0; i < 40 && reply is null; i++)
-        {
-            await client.SendAsync("x");
-            await Task.Delay(100, TestContext.Current.CancellationToken);
-            if (client.Socket.Poll(0, System.Net.Sockets.SelectMode.SelectRead))
-            {
-                reply = await client.ReadReplyAsync();
-            }
-        }
 
-        Assert.Equal("421 4.4.2 Data arriving too slowly, closing connection", reply);
+        // 2,001 octets 8 s after DATA is under the 3,000 that 1,000/s asks for the 3 s after the grace period.
+        await client.SendAsync(new string('x', 998) + "\r\n" + new string('x', 998) + "\r\n");
+        time.Advance(TimeSpan.FromSeconds(8));
+        await client.SendAsync("x");
+
+        Assert.Equal("421 4.4.2 Data arriving too slowly, closing connection", await client.ReadReplyAsync());
         Assert.Empty(server.Messages);
     }
 
     [Fact]
     public async Task ContentAtAHealthyRateIsNotCutOff()
     {
-        await using var server = TestServer.Start(o =>
+        var time = new FakeTimeProvider();
+        await using var server = TestServer.StartWithClock(time, o =>
         {
             o.MinimumDataRate = 100;
-            o.MinimumDataRateGracePeriod = TimeSpan.FromMilliseconds(100);
+            o.MinimumDataRateGracePeriod = TimeSpan.FromSeconds(1);
         });
         await using var client = await server.ConnectAndEhloAsync();
         await client.CommandAsync("MAIL FROM:<a@b.example>");
         await client.CommandAsync("RCPT TO:<r@b.example>");
         Assert.StartsWith("354", await client.CommandAsync("DATA"));
-        for (var i = 0; i < 5; i++)
+
+        // 202 octets a second, twice the minimum, for ten seconds.
+        for (var i = 0; i < 10; i++)
         {
+            time.Advance(TimeSpan.FromSeconds(1));
             await client.SendAsync(new string('y', 200) + "\r\n");
-            await Task.Delay(100, TestContext.Current.CancellationToken);
         }
 
         Assert.StartsWith("250", await client.CommandAsync("."));

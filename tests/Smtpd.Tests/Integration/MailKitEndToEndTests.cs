@@ -242,6 +242,31 @@ public sealed class MailKitEndToEndTests
     }
 
     [Fact]
+    public async Task MailToPostmasterIsDeliveredWhenTheRecipientPolicyRefusesEveryoneElse()
+    {
+        // RFC 5321 4.5.1, AlwaysAcceptPostmaster (on by default): the policy below is never asked about postmaster.
+        var asked = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var server = TestServer.Start(o => o.ValidateRecipient = (_, rcpt, _) =>
+        {
+            asked.Enqueue(rcpt.Address);
+            return ValueTask.FromResult(SmtpVerdict.Reject("no such user"));
+        });
+        var message = NewMessage("Abuse report");
+        message.To.Add(MailboxAddress.Parse("Postmaster@example.com"));
+        message.To.Add(MailboxAddress.Parse("nobody@example.com"));
+        message.Body = new TextPart("plain") { Text = "hello\n" };
+
+        using var client = new TolerantSmtpClient(new RecordingProtocolLogger());
+        await client.ConnectAsync("127.0.0.1", server.Port, SecureSocketOptions.None, Ct);
+        await client.SendAsync(message, Ct);
+        await client.DisconnectAsync(true, Ct);
+
+        Assert.Equal("nobody@example.com", Assert.Single(client.Rejected).Address);
+        Assert.Equal(["Postmaster@example.com"], Assert.Single(server.Messages).Envelope.Recipients.Select(r => r.Address));
+        Assert.Equal(["nobody@example.com"], asked);
+    }
+
+    [Fact]
     public async Task SeveralMessagesOnOneConnectionEachGetTheirOwnEnvelope()
     {
         await using var server = TestServer.Start();

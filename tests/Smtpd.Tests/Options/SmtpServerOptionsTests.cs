@@ -27,6 +27,7 @@ public sealed class SmtpServerOptionsTests
         { nameof(SmtpServerOptions.RequireAuth), false },
         { nameof(SmtpServerOptions.RequireTls), false },
         { nameof(SmtpServerOptions.EnableDsn), false },
+        { nameof(SmtpServerOptions.AlwaysAcceptPostmaster), true },
     };
 
     public static TheoryData<string, object> ValidValues => new()
@@ -55,6 +56,7 @@ public sealed class SmtpServerOptionsTests
         { nameof(SmtpServerOptions.MessageMemoryThreshold), 4 * 1024 },
         { nameof(SmtpServerOptions.MessageMemoryThreshold), 64 * 1024 * 1024 },
         { nameof(SmtpServerOptions.BareLineEndings), BareLineEndingPolicy.Normalize },
+        { nameof(SmtpServerOptions.AlwaysAcceptPostmaster), false },
         { nameof(SmtpServerOptions.Banner), "" },
         { nameof(SmtpServerOptions.ServerName), "mx.example.com" },
         { nameof(SmtpServerOptions.SpoolDirectory), "/tmp" },

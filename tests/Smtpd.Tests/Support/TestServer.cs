@@ -33,7 +33,14 @@ public sealed class TestServer : IAsyncDisposable
     /// logs go to <paramref name="loggerFactory"/>.
     /// </summary>
     public static TestServer Start(Action<SmtpServerOptions>? configure = null, SmtpListener? listener = null, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory = null) =>
-        StartCore(configure, loggerFactory, listener ?? new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
+        StartCore(configure, loggerFactory, TimeProvider.System, listener ?? new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
+
+    /// <summary>
+    /// Starts a server as <see cref="Start"/> does whose timeouts, deadlines and data rate read <paramref name="time"/>:
+    /// a test advances a <c>FakeTimeProvider</c> past a timeout instead of waiting for it.
+    /// </summary>
+    public static TestServer StartWithClock(TimeProvider time, Action<SmtpServerOptions>? configure = null) =>
+        StartCore(configure, loggerFactory: null, time, new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
 
     /// <summary>
     /// Starts a server whose first listener (<see cref="EndPoint"/>) speaks LMTP and whose second
@@ -43,13 +50,14 @@ public sealed class TestServer : IAsyncDisposable
         StartCore(
             configure,
             loggerFactory: null,
+            TimeProvider.System,
             new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)) { Protocol = SmtpListenerProtocol.Lmtp },
             new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
 
     /// <summary>The second listener's endpoint, the SMTP one of <see cref="StartLmtp"/>.</summary>
     public IPEndPoint SmtpEndPoint => Server.Endpoints[1];
 
-    private static TestServer StartCore(Action<SmtpServerOptions>? configure, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory, params SmtpListener[] listeners)
+    private static TestServer StartCore(Action<SmtpServerOptions>? configure, Microsoft.Extensions.Logging.ILoggerFactory? loggerFactory, TimeProvider time, params SmtpListener[] listeners)
     {
         var options = new SmtpServerOptions { ServerName = "test.local" };
         TestServer? test = null;
@@ -62,7 +70,7 @@ public sealed class TestServer : IAsyncDisposable
             return SmtpVerdict.Accept;
         };
         configure?.Invoke(options);
-        var server = new SmtpServer(options, loggerFactory);
+        var server = new SmtpServer(options, loggerFactory, time);
         test = new TestServer(server);
         server.Start(listeners);
         return test;

@@ -1,45 +1,41 @@
-using System.Buffers;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using Smtpd.Logging;
-using Smtpd.Protocol.Commands;
 
 namespace Smtpd.Sessions;
 
-/// <summary>AUTH (RFC 4954): the SASL exchanges of PLAIN, LOGIN, CRAM-MD5, XOAUTH2 and OAUTHBEARER.</summary>
-internal sealed partial class SmtpSession
+/// <summary>What one line of an AUTH exchange led to.</summary>
+internal enum SaslOutcome
+{
+    /// <summary>The mechanism needs another line: send <see cref="SaslExchange.Challenge"/>.</summary>
+    Challenge,
+
+    /// <summary>The client sent <c>*</c> (RFC 4954 4).</summary>
+    Cancelled,
+
+    /// <summary>The line was not base64.</summary>
+    BadBase64,
+
+    /// <summary>The decoded response does not follow the mechanism's grammar.</summary>
+    Malformed,
+
+    /// <summary>An identity holds CR, LF or NUL: an injection attempt.</summary>
+    BadIdentity,
+
+    /// <summary>The credentials are complete: ask the application.</summary>
+    Credentials,
+}
+
+/// <summary>
+/// The SASL side of AUTH (RFC 4954): the challenges and response grammars of PLAIN (RFC 4616), LOGIN, CRAM-MD5
+/// (RFC 2195), XOAUTH2 and OAUTHBEARER (RFC 7628). I/O-free; the protocol sends the replies and asks the
+/// application about the credentials.
+/// </summary>
+internal sealed class SaslExchange(SmtpServerOptions options, TimeProvider time)
 {
     private static readonly SmtpReply EmptyChallenge = new(334, null, string.Empty);
     private static readonly SmtpReply UsernameChallenge = new(334, null, "VXNlcm5hbWU6"); // "Username:"
     private static readonly SmtpReply PasswordChallenge = new(334, null, "UGFzc3dvcmQ6"); // "Password:"
-
-    private SmtpAuthenticationMechanisms _saslMechanism;
-    private string? _saslUser;
-    private string? _cramChallenge;
-    private string? _saslResponse;
-    private int _authFailures;
-
-    /// <summary>Whether EHLO advertises AUTH now: a callback is set, the channel is encrypted or plaintext AUTH is allowed, and nobody has logged in yet.</summary>
-    private bool AuthenticationOffered =>
-        _options.Authenticate is not null
-        && (_context.IsSecure || _options.AllowInsecureAuth)
-        && _context.AuthenticatedIdentity is null;
-
-    /// <summary>The EHLO keyword: <c>AUTH PLAIN LOGIN ...</c>.</summary>
-    private string AuthKeyword()
-    {
-        var builder = new StringBuilder("AUTH");
-        foreach (var (flag, name) in MechanismNames)
-        {
-            if ((_options.AuthenticationMechanisms & flag) != 0)
-            {
-                builder.Append(' ').Append(name);
-            }
-        }
-
-        return builder.ToString();
-    }
 
     private static readonly (SmtpAuthenticationMechanisms Flag, string Name)[] MechanismNames =
     [
@@ -50,105 +46,105 @@ internal sealed partial class SmtpSession
         (SmtpAuthenticationMechanisms.OAuthBearer, "OAUTHBEARER"),
     ];
 
-    private ValueTask<bool> ExecuteAuthAsync(AuthCommand auth)
+    private SmtpAuthenticationMechanisms _mechanism;
+    private string? _user;
+    private string? _cramChallenge;
+
+    /// <summary>The next challenge, after <see cref="Begin"/> or a <see cref="SaslOutcome.Challenge"/>.</summary>
+    public SmtpReply? Challenge { get; private set; }
+
+    /// <summary>The credentials, after <see cref="SaslOutcome.Credentials"/>.</summary>
+    public SmtpAuthentication? Credentials { get; private set; }
+
+    /// <summary>How many authentications the application refused in this session.</summary>
+    public int Failures { get; set; }
+
+    /// <summary>The EHLO keyword: <c>AUTH PLAIN LOGIN ...</c>, as the options allow.</summary>
+    public static string Keyword(SmtpAuthenticationMechanisms allowed)
     {
-        if (_options.Authenticate is null)
+        var builder = new StringBuilder("AUTH");
+        foreach (var (flag, name) in MechanismNames)
         {
-            return new(CountError(SmtpReplies.AuthNotAvailable));
-        }
-
-        if (_context.AuthenticatedIdentity is not null)
-        {
-            return new(CountError(SmtpReplies.AlreadyAuthenticated));
-        }
-
-        // RFC 4954 4: a server may refuse plaintext mechanisms on an unencrypted channel with 538.
-        if (!_context.IsSecure && !_options.AllowInsecureAuth)
-        {
-            return new(CountError(SmtpReplies.EncryptionRequired));
-        }
-
-        var mechanism = Array.Find(MechanismNames, m => m.Name == auth.Mechanism).Flag;
-        if (mechanism == SmtpAuthenticationMechanisms.None || (_options.AuthenticationMechanisms & mechanism) == 0)
-        {
-            return new(CountError(SmtpReplies.UnknownMechanism));
-        }
-
-        _saslMechanism = mechanism;
-        _saslUser = null;
-        if (auth.InitialResponse is { } initial)
-        {
-            if (mechanism == SmtpAuthenticationMechanisms.CramMd5)
+            if ((allowed & flag) != 0)
             {
-                // RFC 2195: the server speaks first; an initial response is a protocol error.
-                EndSasl();
-                return new(CountError(SmtpReplies.AuthSyntax));
+                builder.Append(' ').Append(name);
             }
-
-            // RFC 4954 4: "=" stands for an empty initial response.
-            return ContinueSaslAsync(initial == "=" ? string.Empty : initial);
         }
 
+        return builder.ToString();
+    }
+
+    /// <summary>The mechanism named in AUTH, if the options allow it; <see cref="SmtpAuthenticationMechanisms.None"/> otherwise.</summary>
+    public SmtpAuthenticationMechanisms Find(string name)
+    {
+        var mechanism = Array.Find(MechanismNames, m => m.Name == name).Flag;
+        return (options.AuthenticationMechanisms & mechanism) != 0 ? mechanism : SmtpAuthenticationMechanisms.None;
+    }
+
+    /// <summary>Starts an exchange with no initial response: <see cref="Challenge"/> is the server's first challenge.</summary>
+    public void Begin(SmtpAuthenticationMechanisms mechanism)
+    {
+        Start(mechanism);
         switch (mechanism)
         {
             case SmtpAuthenticationMechanisms.Login:
-                Reply(UsernameChallenge);
+                Challenge = UsernameChallenge;
                 break;
             case SmtpAuthenticationMechanisms.CramMd5:
                 // RFC 2195 2: a unique challenge in msg-id form.
-                _cramChallenge = string.Create(CultureInfo.InvariantCulture, $"<{RandomNumberGenerator.GetInt32(int.MaxValue)}.{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}@{_options.ServerName}>");
-                Reply(new SmtpReply(334, null, Convert.ToBase64String(Encoding.ASCII.GetBytes(_cramChallenge))));
+                _cramChallenge = string.Create(CultureInfo.InvariantCulture, $"<{RandomNumberGenerator.GetInt32(int.MaxValue)}.{time.GetUtcNow().ToUnixTimeSeconds()}@{options.ServerName}>");
+                Challenge = new SmtpReply(334, null, Convert.ToBase64String(Encoding.ASCII.GetBytes(_cramChallenge)));
                 break;
             default:
-                Reply(EmptyChallenge);
+                Challenge = EmptyChallenge;
                 break;
         }
-
-        _mode = InputMode.SaslResponse;
-        return new(false);
     }
 
-    /// <summary>Handles one line of the exchange read in <see cref="InputMode.SaslResponse"/>.</summary>
-    private ValueTask<bool> ContinueAuthenticationAsync()
+    /// <summary>Starts an exchange whose first response came with AUTH; call <see cref="Continue"/> with it.</summary>
+    /// <returns><see langword="false"/> when the mechanism does not allow an initial response (CRAM-MD5, RFC 2195).</returns>
+    public bool BeginWithInitialResponse(SmtpAuthenticationMechanisms mechanism)
     {
-        _mode = InputMode.Command;
-        if (_saslResponse is not { } response)
+        Start(mechanism);
+        if (mechanism == SmtpAuthenticationMechanisms.CramMd5)
         {
-            EndSasl();
-            return new(CountError(SmtpReplies.AuthLineTooLong));
+            End();
+            return false;
         }
 
-        _saslResponse = null;
-        return ContinueSaslAsync(response);
+        return true;
     }
 
-    private async ValueTask<bool> ContinueSaslAsync(string response)
+    /// <summary>Takes one response line (already without CRLF).</summary>
+    public SaslOutcome Continue(string response)
     {
+        Credentials = null;
+        Challenge = null;
+
         // RFC 4954 4: "*" cancels the exchange.
         if (response == "*")
         {
-            EndSasl();
-            return CountError(SmtpReplies.AuthCancelled);
+            End();
+            return SaslOutcome.Cancelled;
         }
 
         var decoded = new byte[(response.Length * 3 / 4) + 3];
         if (!Convert.TryFromBase64String(response, decoded, out var length))
         {
-            EndSasl();
-            return CountError(SmtpReplies.AuthBadBase64);
+            End();
+            return SaslOutcome.BadBase64;
         }
 
         var data = decoded.AsSpan(0, length);
         SmtpAuthentication? credentials;
-        switch (_saslMechanism)
+        switch (_mechanism)
         {
-            case SmtpAuthenticationMechanisms.Login when _saslUser is null:
-                _saslUser = Encoding.UTF8.GetString(data);
-                Reply(PasswordChallenge);
-                _mode = InputMode.SaslResponse;
-                return false;
+            case SmtpAuthenticationMechanisms.Login when _user is null:
+                _user = Encoding.UTF8.GetString(data);
+                Challenge = PasswordChallenge;
+                return SaslOutcome.Challenge;
             case SmtpAuthenticationMechanisms.Login:
-                credentials = new SmtpAuthentication("LOGIN", _saslUser, null, Encoding.UTF8.GetString(data), null);
+                credentials = new SmtpAuthentication("LOGIN", _user, null, Encoding.UTF8.GetString(data), null);
                 break;
             case SmtpAuthenticationMechanisms.Plain:
                 credentials = ParsePlain(data);
@@ -164,56 +160,36 @@ internal sealed partial class SmtpSession
                 break;
         }
 
-        EndSasl();
+        End();
         if (credentials is null)
         {
-            return CountError(SmtpReplies.AuthMalformed);
+            return SaslOutcome.Malformed;
         }
 
         // Identities end up in logs, headers and databases: CR, LF or NUL in one is an injection attempt.
         if (HasLineBreakOrNul(credentials.Identity) || HasLineBreakOrNul(credentials.AuthorizationIdentity))
         {
-            return CountError(SmtpReplies.AuthBadIdentity);
+            return SaslOutcome.BadIdentity;
         }
 
-        var verdict = await InvokeAsync(static (s, ct) => s.authenticate(s.Item2, s.credentials, ct), (authenticate: _options.Authenticate!, _context, credentials), "Authenticate");
-        if (verdict is null)
-        {
-            Reply(SmtpReplies.LocalError);
-            return false;
-        }
-
-        if (verdict.IsAccepted)
-        {
-            _context.AuthenticatedIdentity = credentials.AuthorizationIdentity ?? credentials.Identity;
-            _context.AuthenticationMechanism = credentials.Mechanism;
-            Log.Authenticated(_logger, _context.AuthenticatedIdentity, credentials.Mechanism);
-            Reply(verdict.Reply ?? SmtpReplies.AuthSucceeded);
-            return false;
-        }
-
-        Log.AuthenticationFailed(_logger, credentials.Identity, credentials.Mechanism);
-        Reply(verdict.Reply ?? SmtpReplies.AuthFailed);
-        if (++_authFailures < _options.MaxAuthFailures)
-        {
-            return false;
-        }
-
-        Reply(SmtpReplies.TooManyAuthFailures);
-        return true;
+        Credentials = credentials;
+        return SaslOutcome.Credentials;
     }
 
-    private void EndSasl()
+    /// <summary>Forgets the exchange in progress.</summary>
+    public void End()
     {
-        _saslMechanism = SmtpAuthenticationMechanisms.None;
-        _saslUser = null;
+        _mechanism = SmtpAuthenticationMechanisms.None;
+        _user = null;
         _cramChallenge = null;
     }
 
-    private static string ReadSaslLine(in ReadOnlySequence<byte> line)
+    private void Start(SmtpAuthenticationMechanisms mechanism)
     {
-        var text = Encoding.ASCII.GetString(line);
-        return text.EndsWith('\r') ? text[..^1] : text;
+        _mechanism = mechanism;
+        _user = null;
+        Credentials = null;
+        Challenge = null;
     }
 
     private static bool HasLineBreakOrNul(string? value) => value is not null && value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0;

@@ -4,35 +4,14 @@ using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Smtpd.IO;
 using Smtpd.Logging;
-using Smtpd.Protocol;
 
 namespace Smtpd.Sessions;
 
 /// <summary>TLS: STARTTLS (RFC 3207) and implicit TLS (RFC 8314).</summary>
-internal sealed partial class SmtpSession
+internal sealed partial class SmtpConnection
 {
     // One certificate context per certificate, so the chain is built once rather than at every handshake.
     private static readonly ConditionalWeakTable<X509Certificate2, SslStreamCertificateContext> CertificateContexts = [];
-
-    /// <summary>Set by STARTTLS once its 220 is written: the read loop flushes, drops the rest of the input and upgrades.</summary>
-    private bool _startTlsAccepted;
-
-    private bool ExecuteStartTls()
-    {
-        if (_context.IsSecure)
-        {
-            return CountError(SmtpReplies.AlreadySecure);
-        }
-
-        if (!_options.TlsAvailable)
-        {
-            return CountError(SmtpReplies.TlsNotAvailable);
-        }
-
-        Reply(SmtpReplies.ReadyToStartTls);
-        _startTlsAccepted = true;
-        return false;
-    }
 
     /// <summary>
     /// Runs the TLS handshake over the socket and moves the session onto the encrypted stream. Everything learned
@@ -46,8 +25,9 @@ internal sealed partial class SmtpSession
         var tls = new SslStream(_tlsPrefix is null ? _network : new PrefixedStream(_tlsPrefix, _network), leaveInnerStreamOpen: true);
         _tlsPrefix = null;
         _transport = tls;
-        using var handshake = CancellationTokenSource.CreateLinkedTokenSource(AbortToken);
-        handshake.CancelAfter(_options.TlsHandshakeTimeout);
+        using var timeout = _handshakeTimeout ?? new CancellationTokenSource(_options.TlsHandshakeTimeout, _time);
+        _handshakeTimeout = null;
+        using var handshake = CancellationTokenSource.CreateLinkedTokenSource(_callbacks.Token, timeout.Token);
         try
         {
             var authentication = new SslServerAuthenticationOptions
@@ -79,6 +59,7 @@ internal sealed partial class SmtpSession
         }
 
         (_input, _output) = CreatePipes(tls);
+        _protocol.Output = _output;
         _context.IsSecure = true;
         _context.TlsProtocol = tls.SslProtocol;
         _context.TlsCipherSuite = tls.NegotiatedCipherSuite;
@@ -91,13 +72,10 @@ internal sealed partial class SmtpSession
         };
         Log.TlsEstablished(_logger, tls.SslProtocol, tls.NegotiatedCipherSuite, _context.SniHostName);
 
-        ResetTransaction();
-        _state = SessionState.Initial;
-        _enhancedStatusCodes = false;
-        _context.HeloName = null;
-        _context.IsExtended = false;
-        _context.AuthenticatedIdentity = null;
-        _context.AuthenticationMechanism = null;
+        _protocol.TlsEstablished();
+
+        // The client speaks first after a handshake (EHLO again): its line has a fresh deadline.
+        _readDeadline = _commandDeadline = Deadline(_options.CommandTimeout);
         return true;
     }
 

@@ -5,7 +5,7 @@ using Smtpd.Parsing;
 namespace Smtpd.Sessions;
 
 /// <summary>The HAProxy PROXY protocol header of a <see cref="SmtpListener.ProxyProtocol"/> listener.</summary>
-internal sealed partial class SmtpSession
+internal sealed partial class SmtpConnection
 {
     /// <summary>
     /// Octets that arrived with the PROXY header on an implicit-TLS listener (the start of the ClientHello): the
@@ -29,12 +29,12 @@ internal sealed partial class SmtpSession
     private async ValueTask<bool> ReadProxyHeaderAsync()
     {
         var proxy = _context.RemoteEndPoint;
-        var deadline = Environment.TickCount64 + (long)_options.TlsHandshakeTimeout.TotalMilliseconds;
+        var deadline = Deadline(_options.TlsHandshakeTimeout);
         while (true)
         {
-            ArmTimeout(TimeSpan.FromMilliseconds(Math.Max(1, deadline - Environment.TickCount64)));
+            ArmDeadline(deadline);
             var result = await _input.ReadAsync();
-            DisarmTimeout();
+            Volatile.Write(ref _deadline, 0);
             if (result.IsCanceled || _closeReason != CloseReason.None)
             {
                 Log.ProxyHeaderRefused(_logger, proxy, _closeReason == CloseReason.Timeout ? "no complete header within TlsHandshakeTimeout" : "server shutting down");
@@ -110,7 +110,7 @@ internal sealed partial class SmtpSession
         {
             // The header was good, so the peer now relays an SMTP client: it gets the same 421 as a direct one.
             Log.ConnectionRefused(_logger, _context.RemoteEndPoint, "MaxSessionsPerClient reached");
-            Reply(SmtpReplies.TooManySessionsFromClient);
+            _protocol.Reply(SmtpReplies.TooManySessionsFromClient);
             await FlushAsync();
             return false;
         }
