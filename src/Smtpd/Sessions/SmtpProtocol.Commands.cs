@@ -324,7 +324,7 @@ internal sealed partial class SmtpProtocol
         var content = Transaction.Content!;
         SmtpReply reply;
         SmtpVerdict?[]? recipientVerdicts = null;
-        if (textChecks && _decoder!.StoppedAtBareEndMarker)
+        if (textChecks && Transaction.Decoder!.StoppedAtBareEndMarker)
         {
             // A 421: what followed the lone dot is neither content nor commands, so the session closes (DataDecoder).
             reply = SmtpReplies.BareEndMarker;
