@@ -229,7 +229,8 @@ public sealed class StoreRoundTripTests
         await catcher.NextMessageAsync();
         Assert.Equal(0, await catcher.StopAsync());
         var lines = catcher.StdoutLines;
-        Assert.Equal(2, lines.Count);
+        // The HTTP API's listening event, the SMTP listener's, and the message.
+        Assert.Equal(3, lines.Count);
         foreach (var line in lines)
         {
             using var document = JsonDocument.Parse(line);

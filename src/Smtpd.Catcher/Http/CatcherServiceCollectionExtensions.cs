@@ -17,7 +17,7 @@ namespace Microsoft.Extensions.DependencyInjection
     {
         /// <summary>
         /// Adds a <see cref="MailCatcher"/> that starts and stops with the host, and the services its HTTP API needs.
-        /// Map the API with <see cref="Microsoft.AspNetCore.Builder.SmtpdCatcherEndpointRouteBuilderExtensions.MapSmtpdCatcher"/>.
+        /// Map the API with <see cref="Microsoft.AspNetCore.Builder.SmtpdCatcherEndpointRouteBuilderExtensions.MapSmtpdCatcher(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)"/>.
         /// </summary>
         /// <param name="services">The services.</param>
         /// <param name="configure">Sets the catcher's options: SMTP listeners, store path (<see cref="CatcherOptions.DatabasePath"/> is required for the API), limits.</param>
@@ -99,6 +99,16 @@ namespace Microsoft.AspNetCore.Builder
         {
             ArgumentNullException.ThrowIfNull(routes);
             CatcherEndpoints.Map(routes);
+            return routes;
+        }
+
+        /// <summary>Maps the API under a base path (the smtpd tool's <c>--base-path</c>), or at the root for <see langword="null"/>.</summary>
+        /// <param name="routes">The application.</param>
+        /// <param name="basePath">The prefix, such as <c>/mail</c>.</param>
+        /// <returns><paramref name="routes"/>.</returns>
+        internal static IEndpointRouteBuilder MapSmtpdCatcher(this IEndpointRouteBuilder routes, string? basePath)
+        {
+            CatcherEndpoints.Map(basePath is null ? routes : routes.MapGroup(basePath));
             return routes;
         }
     }

@@ -36,13 +36,26 @@ internal static class CatcherRunner
         await using var catcher = new MailCatcher(options, logging);
         catcher.MessageStored += events.Message;
         Start(catcher, settings);
+        await using var http = await HttpHost.StartAsync(catcher, settings, certificate, logging);
+
+        // HTTP first: a reader waiting for the SMTP listeners has then seen every listening event.
+        foreach (var endPoint in http?.EndPoints ?? [])
+        {
+            events.HttpListening(endPoint, settings.HttpTls);
+        }
 
         foreach (var listener in catcher.Listeners)
         {
             events.Listening(listener);
         }
 
-        events.Startup(StartupLine(catcher, settings, certificate, certificateSource));
+        var startup = StartupLine(catcher, settings, certificate, certificateSource);
+        if (http is not null)
+        {
+            startup = startup.Replace("; Ctrl-C to stop", $"; HTTP API on {string.Join(", ", http.EndPoints.Select(e => $"{(settings.HttpTls ? "https" : "http")}://{e}{settings.BasePath}/"))}; Ctrl-C to stop", StringComparison.Ordinal);
+        }
+
+        events.Startup(startup);
 
         var signalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var forced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -71,6 +84,11 @@ internal static class CatcherRunner
 
         using var cutShort = new CancellationTokenSource();
         _ = forced.Task.ContinueWith(_ => cutShort.Cancel(), TaskScheduler.Default);
+        if (http is not null)
+        {
+            await http.DisposeAsync();
+        }
+
         await catcher.StopAsync(CatcherSettings.DrainTimeout, cutShort.Token);
         return 0;
     }

@@ -18,6 +18,9 @@ internal sealed class CatcherSettings
     /// <summary>How many messages the store keeps by default: a day of heavy testing, a few hundred MB at most.</summary>
     public const int DefaultRetain = 10_000;
 
+    /// <summary>The default HTTP listener: Mailpit's port, so settings written for Mailpit carry over; loopback only.</summary>
+    public static readonly IPEndPoint DefaultHttpEndPoint = new(IPAddress.Loopback, 8025);
+
     /// <summary>How long a shutdown waits for transfers in flight before it answers 421 and closes them.</summary>
     public static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
 
@@ -80,6 +83,18 @@ internal sealed class CatcherSettings
 
     public int Retain { get; init; } = DefaultRetain;
 
+    /// <summary>The HTTP API's listeners; empty with <c>--no-http</c>.</summary>
+    public IReadOnlyList<IPEndPoint> HttpEndPoints { get; init; } = [];
+
+    /// <summary>Where <see cref="HttpEndPoints"/> came from, for errors.</summary>
+    public string HttpLabel { get; init; } = Flags.Http.Option;
+
+    /// <summary>The prefix every HTTP route is under, such as <c>/mail</c> (no trailing slash); <see langword="null"/> for none.</summary>
+    public string? BasePath { get; init; }
+
+    /// <summary>Whether the HTTP API is served over HTTPS.</summary>
+    public bool HttpTls { get; init; }
+
     public bool Json { get; init; }
 
     public bool Quiet { get; init; }
@@ -124,8 +139,18 @@ internal sealed class CatcherSettings
             }
         }
 
+        var noHttp = sources.IsOn(Flags.NoHttp);
+        var httpSetting = sources.Get(Flags.Http);
+        IReadOnlyList<IPEndPoint> http = noHttp
+            ? []
+            : httpSetting is { } h ? [.. h.Values.Select(v => ValueParsers.ParseEndpoint(v, h.Label))] : [DefaultHttpEndPoint];
+
         var settings = new CatcherSettings
         {
+            HttpEndPoints = http,
+            HttpLabel = httpSetting?.Label ?? Flags.Http.Option,
+            BasePath = Single(sources, Flags.BasePath, ValueParsers.ParseBasePath),
+            HttpTls = sources.IsOn(Flags.HttpTls),
             Listeners = listeners,
             Hostname = Single(sources, Flags.Hostname, (v, l) => ValidateHostname(v, l)),
             MaxSize = Single(sources, Flags.MaxSize, (v, l) => (long?)ValueParsers.ParseSize(v, l)),
@@ -182,6 +207,11 @@ internal sealed class CatcherSettings
         if (Listeners.Any(l => l.ImplicitTls) && !TlsEnabled)
         {
             throw new SettingException(Flags.Smtps.Option, "needs a certificate: add --tls-cert or --tls-self-signed");
+        }
+
+        if (HttpTls && !TlsEnabled)
+        {
+            throw new SettingException(Flags.HttpTls.Option, "needs a certificate: add --tls-cert or --tls-self-signed");
         }
 
         if (RequireAuth && !AuthEnabled)

@@ -60,6 +60,10 @@ internal static class Flags
     public static readonly Flag Maildir = new("maildir", FlagKind.Single, "DIR", "Also write every message to the Maildir DIR (tmp, fsync, rename into new).");
     public static readonly Flag NoStore = new("no-store", FlagKind.Switch, null, "Keep nothing in the SQLite store: a sink (with --maildir, only Maildir files).");
     public static readonly Flag Retain = new("retain", FlagKind.Single, "N", "Keep the newest N messages in the store; 0 keeps all (default 10000).");
+    public static readonly Flag Http = new("http", FlagKind.List, "ADDR:PORT", "Serve the HTTP API (Mailpit's API v1) on ADDR:PORT (repeatable; default 127.0.0.1:8025, Mailpit's; port 0 picks a free one).");
+    public static readonly Flag NoHttp = new("no-http", FlagKind.Switch, null, "Serve no HTTP API.");
+    public static readonly Flag BasePath = new("base-path", FlagKind.Single, "PATH", "Serve the HTTP API under PATH, e.g. /mail/ behind a reverse proxy (default /).");
+    public static readonly Flag HttpTls = new("http-tls", FlagKind.Switch, null, "Serve the HTTP API over HTTPS with the --tls-cert or --tls-self-signed certificate.");
     public static readonly Flag Json = new("json", FlagKind.Switch, null, "Print one JSON event per line on stdout, and nothing else.");
     public static readonly Flag Quiet = new("quiet", FlagKind.Switch, null, "Print nothing but errors.");
     public static readonly Flag Verbose = new("verbose", FlagKind.Switch, null, "Print SMTP transcripts on stderr, with secrets masked.");
@@ -71,6 +75,6 @@ internal static class Flags
         Listen, Smtps, Hostname, MaxSize, MaxRecipients, MaxConnections, MaxConnectionsPerIp, CapLoopback, Timeout,
         BareLineEndings, RejectHost, AllowSender, RejectSender, AllowRecipient, RejectRecipient,
         TlsCert, TlsKey, TlsSelfSigned, RequireTls, Auth, AuthAny, RequireAuth, NoDsn,
-        Db, Maildir, NoStore, Retain, Json, Quiet, Verbose, Config,
+        Db, Maildir, NoStore, Retain, Http, NoHttp, BasePath, HttpTls, Json, Quiet, Verbose, Config,
     ];
 }

@@ -64,6 +64,27 @@ internal static class ValueParsers
         return duration;
     }
 
+    /// <summary>
+    /// Parses the HTTP base path: an absolute URL path such as <c>/mail/</c>, of letters, digits and <c>-._~/</c>
+    /// (what a reverse proxy location needs, and nothing that would need escaping in a route).
+    /// </summary>
+    /// <param name="text">The value.</param>
+    /// <param name="setting">The setting, for the error.</param>
+    /// <returns>The path without its trailing slash, or <see langword="null"/> for <c>/</c>.</returns>
+    public static string? ParseBasePath(string text, string setting)
+    {
+        var value = text.Trim();
+        if (!value.StartsWith('/') || value.Contains("//", StringComparison.Ordinal)
+            || value.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_' or '~' or '/'))
+            || value.Split('/').Any(segment => segment is "." or ".."))
+        {
+            throw new SettingException(setting, $"'{text}' is not a base path; use an absolute path such as /mail/ (letters, digits, - . _ ~)");
+        }
+
+        var trimmed = value.TrimEnd('/');
+        return trimmed.Length == 0 ? null : trimmed;
+    }
+
     /// <summary>Parses a whole number in a range.</summary>
     /// <param name="text">The value.</param>
     /// <param name="min">The smallest allowed.</param>

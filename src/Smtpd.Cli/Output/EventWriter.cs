@@ -46,6 +46,23 @@ internal sealed class EventWriter(Stream stdout, OutputMode mode)
         }
     }
 
+    /// <summary>Reports an HTTP API listener after it is bound, with its real port: <c>"http":true</c> tells it from SMTP.</summary>
+    /// <param name="endPoint">The bound endpoint.</param>
+    /// <param name="tls">Whether it serves HTTPS.</param>
+    public void HttpListening(System.Net.IPEndPoint endPoint, bool tls)
+    {
+        if (mode == OutputMode.Json)
+        {
+            WriteJson(writer =>
+            {
+                writer.WriteString("event", "listening");
+                writer.WriteString("endpoint", endPoint.ToString());
+                writer.WriteBoolean("tls", tls);
+                writer.WriteBoolean("http", true);
+            });
+        }
+    }
+
     /// <summary>Prints the human startup line.</summary>
     /// <param name="text">The line.</param>
     public void Startup(string text)

@@ -38,6 +38,9 @@ public sealed class CatcherProcess : IAsyncDisposable
 
     public IReadOnlyList<Listener> Listeners { get; private set; } = [];
 
+    /// <summary>The HTTP API's listeners (their <c>listening</c> events come before the SMTP ones).</summary>
+    public IReadOnlyList<Listener> HttpListeners { get; private set; } = [];
+
     /// <summary>The first plain listener's endpoint.</summary>
     public IPEndPoint EndPoint => Listeners.First(l => !l.Tls).EndPoint;
 
@@ -94,6 +97,7 @@ public sealed class CatcherProcess : IAsyncDisposable
         var process = Process.Start(SmtpdCli.StartInfo(directory, all, environment))!;
         var catcher = new CatcherProcess(process, directory);
         var listeners = new List<Listener>();
+        var http = new List<Listener>();
         using var timeout = new CancellationTokenSource(StartTimeout);
         try
         {
@@ -105,7 +109,8 @@ public sealed class CatcherProcess : IAsyncDisposable
                     throw new InvalidOperationException("An event came before every listener was reported: " + e);
                 }
 
-                listeners.Add(new Listener(IPEndPoint.Parse(e.GetProperty("endpoint").GetString()!), e.GetProperty("tls").GetBoolean()));
+                var listener = new Listener(IPEndPoint.Parse(e.GetProperty("endpoint").GetString()!), e.GetProperty("tls").GetBoolean());
+                (e.TryGetProperty("http", out var isHttp) && isHttp.GetBoolean() ? http : listeners).Add(listener);
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or ChannelClosedException)
@@ -116,6 +121,7 @@ public sealed class CatcherProcess : IAsyncDisposable
         }
 
         catcher.Listeners = listeners;
+        catcher.HttpListeners = http;
         return catcher;
     }
 

@@ -49,6 +49,8 @@ public static class SmtpdCli
             info.Environment.Remove(key);
         }
 
+        // The HTTP API is on by default at 8025: tests running side by side each take a free port instead.
+        info.Environment["SMTPD_HTTP"] = "127.0.0.1:0";
         info.Environment["XDG_DATA_HOME"] = directory.Combine("xdg-data");
         info.Environment["XDG_CONFIG_HOME"] = directory.Combine("xdg-config");
         info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
