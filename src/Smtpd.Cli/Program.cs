@@ -50,6 +50,7 @@ internal static class Program
         CatcherCommand.Configure(root, context);
         StoreCommands.Add(root, context);
         root.Subcommands.Add(SendCommand.Create(context));
+        root.Subcommands.Add(WaitCommand.Create(context));
 
         // No response files: a policy pattern such as "@example\.com$" starts with '@' and must stay a value.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
