@@ -12,6 +12,9 @@ const maxCachedPages = 60;
 // Browsers cap an element's height (Chromium near 33.5 million px); past this the scroll position is scaled.
 const maxSpacerPx = 10_000_000;
 
+/** The key of an in-flight page fetch: a page of one list generation. */
+const pendingKey = (generation, page) => `${generation}:${page}`;
+
 export class MessageList {
   constructor(root, { onOpen, onSummary, onSelection, onError }) {
     this.root = root;
@@ -151,7 +154,7 @@ export class MessageList {
     this.fetchTimer = setTimeout(() => {
       const generation = this.generation;
       for (let page = Math.floor(from / pageSize); page <= Math.floor(to / pageSize); page++) {
-        if (!this.pages.has(page) && !this.pending.has(page)) {
+        if (!this.pages.has(page) && !this.pending.has(pendingKey(generation, page))) {
           this.fetchPage(page, generation).then(() => this.schedule(), (error) => this.onError(error));
         }
       }
@@ -159,7 +162,9 @@ export class MessageList {
   }
 
   async fetchPage(page, generation) {
-    const key = page;
+    // A fetch from an older generation (issued before a delete or a new search) is never shared with a newer one:
+    // its rows are stale, and its result is dropped when it lands.
+    const key = pendingKey(generation, page);
     if (this.pending.has(key)) return this.pending.get(key);
     const promise = api.list(this.query, page * pageSize, pageSize).then((result) => {
       if (generation !== this.generation) return null;
