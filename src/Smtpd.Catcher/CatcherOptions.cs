@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.RegularExpressions;
+using Smtpd.Catcher.Chaos;
 
 namespace Smtpd.Catcher;
 
@@ -81,6 +82,9 @@ public sealed class CatcherOptions
 
     /// <summary>The limits of the HTTP API that <c>MapSmtpdCatcher</c> serves.</summary>
     public Http.CatcherHttpOptions Http { get; } = new();
+
+    /// <summary>Failing on purpose: Mailpit's chaos triggers and deterministic fault scripts.</summary>
+    public CatcherChaosOptions Chaos { get; } = new();
 
     /// <summary>A Maildir to write every message to as well (tmp, fsync, rename into new), or <see langword="null"/>.</summary>
     public string? Maildir { get; set; }

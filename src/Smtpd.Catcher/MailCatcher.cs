@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Smtpd.Catcher.Chaos;
 using Smtpd.Catcher.Storage;
 
 namespace Smtpd.Catcher;
@@ -38,12 +39,17 @@ public sealed class MailCatcher : IAsyncDisposable
     /// <summary>Creates a catcher; <see cref="Start"/> opens the store and the listeners.</summary>
     /// <param name="options">The options; read once, at <see cref="Start"/>.</param>
     /// <param name="loggerFactory">Where the SMTP server logs, or <see langword="null"/> for nowhere.</param>
+    /// <exception cref="CatcherConfigurationException">A chaos script in <see cref="CatcherOptions.Chaos"/> is malformed.</exception>
     public MailCatcher(CatcherOptions options, ILoggerFactory? loggerFactory = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        Chaos = new CatcherChaos(options.Chaos);
     }
+
+    /// <summary>Failing on purpose: Mailpit's chaos triggers, and deterministic faults scripted from code or the API.</summary>
+    public CatcherChaos Chaos { get; }
 
     /// <summary>Raised after a message is stored (after its commit, before its <c>250</c>), on the session's thread.</summary>
     internal event Action<string, MessageRecord>? MessageStored;
@@ -168,6 +174,8 @@ public sealed class MailCatcher : IAsyncDisposable
             ? (session, recipient, ct) => ValueTask.FromResult(Check(recipient.Address, o.AllowRecipients, o.RejectRecipients))
             : null;
         options.Authenticate = o.AuthEnabled ? Authenticate : null;
+        // Last, so an injected fault acts before the policies and the store see the command or the message.
+        Chaos.Faults.AttachTo(options);
         return options;
     }
 

@@ -267,36 +267,9 @@ public sealed class SmtpTestServer : IAsyncDisposable
 
     private static void WrapCallbacks(SmtpServerOptions server, SmtpFaults faults, SmtpTestServer test)
     {
-        var filter = server.FilterCommand;
-        server.FilterCommand = async (session, verb, ct) =>
-        {
-            if (PointOf(verb) is { } point && await faults.ApplyAsync(point, session, ct) is { } fault)
-            {
-                return fault;
-            }
-
-            return filter is null ? SmtpVerdict.Accept : await filter(session, verb, ct);
-        };
-
-        var validateHost = server.ValidateHost;
-        server.ValidateHost = async (session, ct) =>
-        {
-            if (await faults.ApplyAsync(SmtpFaultPoint.Connect, session, ct) is { } fault)
-            {
-                return fault;
-            }
-
-            return validateHost is null ? SmtpVerdict.Accept : await validateHost(session, ct);
-        };
-
         var deliver = server.Deliver;
         server.Deliver = async (message, ct) =>
         {
-            if (await faults.ApplyAsync(SmtpFaultPoint.Message, message.Session, ct) is { } fault)
-            {
-                return fault;
-            }
-
             var verdict = deliver is null ? SmtpVerdict.Accept : await deliver(message, ct);
             if (verdict.IsAccepted)
             {
@@ -311,26 +284,10 @@ public sealed class SmtpTestServer : IAsyncDisposable
 
             return verdict;
         };
-    }
 
-    private static SmtpFaultPoint? PointOf(string verb) => verb switch
-    {
-        "EHLO" or "LHLO" => SmtpFaultPoint.Ehlo,
-        "HELO" => SmtpFaultPoint.Helo,
-        "STARTTLS" => SmtpFaultPoint.StartTls,
-        "AUTH" => SmtpFaultPoint.Auth,
-        "MAIL" => SmtpFaultPoint.Mail,
-        "RCPT" => SmtpFaultPoint.Rcpt,
-        "DATA" => SmtpFaultPoint.Data,
-        "BDAT" => SmtpFaultPoint.Bdat,
-        "RSET" => SmtpFaultPoint.Rset,
-        "NOOP" => SmtpFaultPoint.Noop,
-        "QUIT" => SmtpFaultPoint.Quit,
-        "VRFY" => SmtpFaultPoint.Vrfy,
-        "EXPN" => SmtpFaultPoint.Expn,
-        "HELP" => SmtpFaultPoint.Help,
-        _ => null,
-    };
+        // Outermost, so a fault at the end of a message acts before the message is judged or recorded.
+        faults.AttachTo(server);
+    }
 
     private void Record(SmtpReceivedMessage message)
     {

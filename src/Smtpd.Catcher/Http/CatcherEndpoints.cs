@@ -48,6 +48,8 @@ internal static partial class CatcherEndpoints
         var view = routes.MapGroup("/view").AddEndpointFilter(Guard);
         view.MapGet("/{file}", View);
 
+        ChaosEndpoints.Map(routes);
+
         routes.MapGet("/livez", () => ApiRequests.Ok());
         routes.MapGet("/readyz", (CatcherMailbox mailbox) => mailbox.Catcher.Listeners.Count > 0
             ? ApiRequests.Ok()

@@ -106,6 +106,14 @@ internal static class CatcherRunner
             Maildir = s.Maildir,
             AuthAny = s.AuthAny,
         };
+        options.Chaos.Enabled = s.EnableChaos;
+        options.Chaos.Triggers = s.ChaosTriggers;
+        options.Chaos.Seed = s.ChaosSeed;
+        foreach (var script in s.ChaosScripts)
+        {
+            options.Chaos.Scripts.Add(script);
+        }
+
         var smtp = options.Smtp;
         smtp.ServerCertificate = certificate;
         smtp.RequireTls = s.RequireTls;
@@ -243,6 +251,12 @@ internal static class CatcherRunner
         if (settings.AuthEnabled)
         {
             extras.Append(settings.AuthAny ? "; AUTH accepts anyone" : $"; AUTH for {settings.AuthUsers.Count} user(s)");
+        }
+
+        if (settings.EnableChaos)
+        {
+            // The seed is what replays a run that failed by chaos.
+            extras.Append(CultureInfo.InvariantCulture, $"; chaos on (seed {catcher.Chaos.Seed})");
         }
 
         return $"smtpd listening on {Terminal.Bold(where)}, {storing}{extras}; Ctrl-C to stop";

@@ -95,6 +95,18 @@ internal sealed class CatcherSettings
     /// <summary>Whether the HTTP API is served over HTTPS.</summary>
     public bool HttpTls { get; init; }
 
+    /// <summary>Whether the chaos API answers: <c>--enable-chaos</c>, or any trigger or script.</summary>
+    public bool EnableChaos { get; init; }
+
+    /// <summary>The chaos triggers at start.</summary>
+    public Smtpd.Catcher.Chaos.ChaosTriggers ChaosTriggers { get; init; } = Smtpd.Catcher.Chaos.ChaosTriggers.Off;
+
+    /// <summary>The deterministic chaos scripts, checked.</summary>
+    public IReadOnlyList<string> ChaosScripts { get; init; } = [];
+
+    /// <summary>The seed of the chaos draws, or <see langword="null"/> for a random one.</summary>
+    public int? ChaosSeed { get; init; }
+
     public bool Json { get; init; }
 
     public bool Quiet { get; init; }
@@ -145,6 +157,17 @@ internal sealed class CatcherSettings
             ? []
             : httpSetting is { } h ? [.. h.Values.Select(v => ValueParsers.ParseEndpoint(v, h.Label))] : [DefaultHttpEndPoint];
 
+        var chaosTriggers = Smtpd.Catcher.Chaos.ChaosTriggers.Off;
+        if (sources.Get(Flags.Chaos) is { } chaos)
+        {
+            foreach (var value in chaos.Values)
+            {
+                chaosTriggers = ValueParsers.ParseChaosTriggers(value, chaosTriggers, chaos.Label);
+            }
+        }
+
+        var chaosScripts = List(sources, Flags.ChaosScript, ValueParsers.ParseChaosScript);
+
         var settings = new CatcherSettings
         {
             HttpEndPoints = http,
@@ -178,6 +201,10 @@ internal sealed class CatcherSettings
             Maildir = sources.Get(Flags.Maildir)?.Value,
             NoStore = sources.IsOn(Flags.NoStore),
             Retain = Single(sources, Flags.Retain, (v, l) => (int?)ValueParsers.ParseInt(v, 0, int.MaxValue, l)) ?? DefaultRetain,
+            EnableChaos = sources.IsOn(Flags.EnableChaos) || sources.Get(Flags.Chaos) is not null || chaosScripts.Length > 0,
+            ChaosTriggers = chaosTriggers,
+            ChaosScripts = chaosScripts,
+            ChaosSeed = Single(sources, Flags.ChaosSeed, (v, l) => (int?)ValueParsers.ParseInt(v, 0, int.MaxValue, l)),
             Json = sources.IsOn(Flags.Json),
             Quiet = sources.IsOn(Flags.Quiet),
             Verbose = sources.IsOn(Flags.Verbose),

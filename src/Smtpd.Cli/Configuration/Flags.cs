@@ -64,6 +64,10 @@ internal static class Flags
     public static readonly Flag NoHttp = new("no-http", FlagKind.Switch, null, "Serve no HTTP API.");
     public static readonly Flag BasePath = new("base-path", FlagKind.Single, "PATH", "Serve the HTTP API under PATH, e.g. /mail/ behind a reverse proxy (default /).");
     public static readonly Flag HttpTls = new("http-tls", FlagKind.Switch, null, "Serve the HTTP API over HTTPS with the --tls-cert or --tls-self-signed certificate.");
+    public static readonly Flag EnableChaos = new("enable-chaos", FlagKind.Switch, null, "Serve the chaos API (GET/PUT /api/v1/chaos, Mailpit's), to make SMTP fail on purpose at run time.");
+    public static readonly Flag Chaos = new("chaos", FlagKind.List, "KEY:CODE:PERCENT", "Fail MAIL (sender), RCPT (recipient) or AUTH (authentication) with CODE, PERCENT of the time, e.g. recipient:451:20 (repeatable or comma-separated, Mailpit's --chaos-triggers; enables the chaos API).");
+    public static readonly Flag ChaosScript = new("chaos-script", FlagKind.List, "SCRIPT", "Fail deterministically: POINT ACTION [xN|always] [after N], e.g. 'rcpt 452 x2' (repeatable; enables the chaos API).");
+    public static readonly Flag ChaosSeed = new("chaos-seed", FlagKind.Single, "N", "The seed of the chaos draws, to replay a run (default: random, shown at start).");
     public static readonly Flag Json = new("json", FlagKind.Switch, null, "Print one JSON event per line on stdout, and nothing else.");
     public static readonly Flag Quiet = new("quiet", FlagKind.Switch, null, "Print nothing but errors.");
     public static readonly Flag Verbose = new("verbose", FlagKind.Switch, null, "Print SMTP transcripts on stderr, with secrets masked.");
@@ -75,6 +79,8 @@ internal static class Flags
         Listen, Smtps, Hostname, MaxSize, MaxRecipients, MaxConnections, MaxConnectionsPerIp, CapLoopback, Timeout,
         BareLineEndings, RejectHost, AllowSender, RejectSender, AllowRecipient, RejectRecipient,
         TlsCert, TlsKey, TlsSelfSigned, RequireTls, Auth, AuthAny, RequireAuth, NoDsn,
-        Db, Maildir, NoStore, Retain, Http, NoHttp, BasePath, HttpTls, Json, Quiet, Verbose, Config,
+        Db, Maildir, NoStore, Retain, Http, NoHttp, BasePath, HttpTls,
+        EnableChaos, Chaos, ChaosScript, ChaosSeed,
+        Json, Quiet, Verbose, Config,
     ];
 }

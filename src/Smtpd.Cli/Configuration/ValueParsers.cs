@@ -197,6 +197,40 @@ internal static class ValueParsers
         }
     }
 
+    /// <summary>Parses Mailpit-style chaos triggers, <c>KEY:CODE:PERCENT[,…]</c>, on top of <paramref name="start"/>.</summary>
+    /// <param name="text">The value.</param>
+    /// <param name="start">The triggers so far.</param>
+    /// <param name="setting">The setting, for the error.</param>
+    /// <returns>The triggers.</returns>
+    public static Smtpd.Catcher.Chaos.ChaosTriggers ParseChaosTriggers(string text, Smtpd.Catcher.Chaos.ChaosTriggers start, string setting)
+    {
+        try
+        {
+            return Smtpd.Catcher.Chaos.CatcherChaos.ParseTriggers(text, start);
+        }
+        catch (FormatException ex)
+        {
+            throw new SettingException(setting, ex.Message);
+        }
+    }
+
+    /// <summary>Checks a chaos script, <c>POINT ACTION [xN|always] [after N]</c>.</summary>
+    /// <param name="text">The value.</param>
+    /// <param name="setting">The setting, for the error.</param>
+    /// <returns>The script as given.</returns>
+    public static string ParseChaosScript(string text, string setting)
+    {
+        try
+        {
+            _ = Smtpd.Catcher.Chaos.ChaosScript.Parse(text);
+            return text;
+        }
+        catch (FormatException ex)
+        {
+            throw new SettingException(setting, ex.Message);
+        }
+    }
+
     /// <summary>Parses <c>USER:PASS</c>; the password may contain colons.</summary>
     /// <param name="text">The value.</param>
     /// <param name="setting">The setting, for the error.</param>

@@ -75,6 +75,17 @@ public sealed class SmtpChaos
     public SmtpChaos Reject(SmtpFaultPoint point, double probability, SmtpReply? reply = null) =>
         Add(new SmtpChaosRule(point, SmtpFaultKind.Reject, probability, SmtpFaults.CheckRejection(reply ?? SmtpFaults.DefaultReply(451)), TimeSpan.Zero));
 
+    /// <summary>Rejects hits at <paramref name="point"/> with <paramref name="probability"/>, with the usual reply for <paramref name="code"/>.</summary>
+    /// <param name="point">Where.</param>
+    /// <param name="probability">The chance for each hit, from 0 to 1.</param>
+    /// <param name="code">A 4xx or 5xx code, such as 451 or 535; the enhanced code and text are the ones <see cref="SmtpFaults.Reject(SmtpFaultPoint, int, string?, string?, int, int)"/> picks.</param>
+    /// <returns>This instance, to add more rules.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="probability"/> is outside 0 to 1, or <paramref name="code"/> is not 4xx or 5xx.</exception>
+    public SmtpChaos Reject(SmtpFaultPoint point, double probability, int code) =>
+        code is >= 400 and <= 599
+            ? Reject(point, probability, SmtpFaults.DefaultReply(code))
+            : throw new ArgumentOutOfRangeException(nameof(code), code, "A rejection is a 4xx or 5xx reply.");
+
     /// <summary>Drops the connection at <paramref name="point"/> with <paramref name="probability"/>.</summary>
     /// <param name="point">Where.</param>
     /// <param name="probability">The chance for each hit, from 0 to 1.</param>

@@ -46,7 +46,11 @@ public sealed class SmtpFaults
     private readonly List<SmtpInjectedFault> _injected = [];
     private SmtpChaos? _chaos;
 
-    internal SmtpFaults()
+    /// <summary>
+    /// Creates an empty fault engine. <see cref="SmtpTestServer"/> has its own (<see cref="SmtpTestServer.Faults"/>);
+    /// create one to inject faults into any other server with <see cref="AttachTo"/>.
+    /// </summary>
+    public SmtpFaults()
     {
     }
 
@@ -157,6 +161,57 @@ public sealed class SmtpFaults
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="times"/> is below 1 or <paramref name="skip"/> negative.</exception>
     public SmtpFault Disconnect(SmtpFaultPoint point, int times = 1, int skip = 0) =>
         Add(new SmtpFault(CheckPoint(point), SmtpFaultKind.Disconnect, null, TimeSpan.Zero, CheckTimes(times), CheckSkip(skip)));
+
+    /// <summary>
+    /// Makes these faults act on a server built from <paramref name="server"/>: wraps its
+    /// <see cref="SmtpServerOptions.FilterCommand"/> (command points), <see cref="SmtpServerOptions.ValidateHost"/>
+    /// (<see cref="SmtpFaultPoint.Connect"/>) and <see cref="SmtpServerOptions.Deliver"/>
+    /// (<see cref="SmtpFaultPoint.Message"/>). A fault acts first; when none does, the callback that was set runs.
+    /// Call it after setting those callbacks and before the server starts.
+    /// </summary>
+    /// <param name="server">The options of the server to inject faults into.</param>
+    /// <exception cref="ArgumentException"><paramref name="server"/> delivers through <see cref="SmtpServerOptions.DeliverMime"/> or <see cref="SmtpServerOptions.DeliverLines"/>, which cannot be wrapped.</exception>
+    public void AttachTo(SmtpServerOptions server)
+    {
+        ArgumentNullException.ThrowIfNull(server);
+        if (server.DeliverMime is not null || server.DeliverLines is not null)
+        {
+            throw new ArgumentException("Faults at the end of a message wrap Deliver; DeliverMime and DeliverLines cannot be wrapped.", nameof(server));
+        }
+
+        var filter = server.FilterCommand;
+        server.FilterCommand = async (session, verb, ct) =>
+        {
+            if (PointOf(verb) is { } point && await ApplyAsync(point, session, ct) is { } fault)
+            {
+                return fault;
+            }
+
+            return filter is null ? SmtpVerdict.Accept : await filter(session, verb, ct);
+        };
+
+        var validateHost = server.ValidateHost;
+        server.ValidateHost = async (session, ct) =>
+        {
+            if (await ApplyAsync(SmtpFaultPoint.Connect, session, ct) is { } fault)
+            {
+                return fault;
+            }
+
+            return validateHost is null ? SmtpVerdict.Accept : await validateHost(session, ct);
+        };
+
+        var deliver = server.Deliver;
+        server.Deliver = async (message, ct) =>
+        {
+            if (await ApplyAsync(SmtpFaultPoint.Message, message.Session, ct) is { } fault)
+            {
+                return fault;
+            }
+
+            return deliver is null ? SmtpVerdict.Accept : await deliver(message, ct);
+        };
+    }
 
     /// <summary>Removes every scripted fault and the chaos source, and forgets <see cref="Injected"/>.</summary>
     public void Clear()
@@ -275,6 +330,25 @@ public sealed class SmtpFaults
             return verdict;
         }
     }
+
+    private static SmtpFaultPoint? PointOf(string verb) => verb switch
+    {
+        "EHLO" or "LHLO" => SmtpFaultPoint.Ehlo,
+        "HELO" => SmtpFaultPoint.Helo,
+        "STARTTLS" => SmtpFaultPoint.StartTls,
+        "AUTH" => SmtpFaultPoint.Auth,
+        "MAIL" => SmtpFaultPoint.Mail,
+        "RCPT" => SmtpFaultPoint.Rcpt,
+        "DATA" => SmtpFaultPoint.Data,
+        "BDAT" => SmtpFaultPoint.Bdat,
+        "RSET" => SmtpFaultPoint.Rset,
+        "NOOP" => SmtpFaultPoint.Noop,
+        "QUIT" => SmtpFaultPoint.Quit,
+        "VRFY" => SmtpFaultPoint.Vrfy,
+        "EXPN" => SmtpFaultPoint.Expn,
+        "HELP" => SmtpFaultPoint.Help,
+        _ => null,
+    };
 
     private static SmtpVerdict ToVerdict(SmtpFaultKind kind, SmtpReply? reply) =>
         kind == SmtpFaultKind.Disconnect ? SmtpVerdict.Disconnect : SmtpVerdict.Reject(reply!);
