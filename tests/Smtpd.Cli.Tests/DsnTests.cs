@@ -65,7 +65,7 @@ public sealed class DsnTests
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
-        var (client, _) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, _) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var connection = client;
 
         Assert.Contains("\n250-DSN\n", await client.CommandAsync("EHLO client.test"), StringComparison.Ordinal);
@@ -95,7 +95,7 @@ public sealed class DsnTests
         await using var catcher = source == "flag"
             ? await CatcherProcess.StartAsync(dir, "--no-dsn")
             : await CatcherProcess.StartAsync(dir, [], new Dictionary<string, string> { ["SMTPD_NO_DSN"] = "true" });
-        var (client, _) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, _) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var connection = client;
 
         Assert.DoesNotContain("DSN", await client.CommandAsync("EHLO client.test"), StringComparison.Ordinal);

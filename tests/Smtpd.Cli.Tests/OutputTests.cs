@@ -109,7 +109,7 @@ public sealed class OutputTests
             ["SMTPD_DB"] = dir.Database,
         };
         await using var catcher = await CatcherProcess.StartAsync(dir, ["--hostname", "from-flag.test"], environment, addDefaults: false);
-        var (client, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = client;
         Assert.StartsWith("220 from-flag.test ", greeting, StringComparison.Ordinal);
         Assert.Contains("SIZE 4096", await client.CommandAsync("EHLO me"), StringComparison.Ordinal);

@@ -10,7 +10,7 @@ public sealed class PolicyTests
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--reject-host", "10.0.0.0/8", "--reject-host", "127.0.0.0/24");
-        var (client, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = client;
         Assert.Equal("550 Access denied", greeting);
         Assert.StartsWith("503", await client.CommandAsync("MAIL FROM:<a@example.com>"), StringComparison.Ordinal);
@@ -22,7 +22,7 @@ public sealed class PolicyTests
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--reject-host", "10.0.0.0/8", "--reject-host", "::1");
-        var (client, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = client;
         Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);
     }
@@ -63,7 +63,7 @@ public sealed class PolicyTests
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--max-size", "2K", "--max-recipients", "2", "--hostname", "catcher.test");
-        var (client, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = client;
         Assert.StartsWith("220 catcher.test ", greeting, StringComparison.Ordinal);
         var ehlo = await client.CommandAsync("EHLO me");
@@ -81,10 +81,10 @@ public sealed class PolicyTests
         using var dir = new TestDirectory();
         // The test connects from loopback, which the catcher exempts unless --cap-loopback is given.
         await using var catcher = await CatcherProcess.StartAsync(dir, "--max-connections-per-ip", "1", "--cap-loopback", "--timeout", "30s");
-        var (first, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (first, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = first;
         Assert.StartsWith("220", greeting, StringComparison.Ordinal);
-        var (second, refused) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (second, refused) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var __ = second;
         Assert.StartsWith("421", refused, StringComparison.Ordinal);
     }
@@ -94,10 +94,10 @@ public sealed class PolicyTests
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--max-connections", "1", "--timeout", "1s");
-        var (idle, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (idle, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = idle;
         Assert.StartsWith("220", greeting, StringComparison.Ordinal);
-        var (second, refused) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (second, refused) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var __ = second;
         Assert.StartsWith("421", refused, StringComparison.Ordinal);
 

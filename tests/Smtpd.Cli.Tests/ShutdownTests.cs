@@ -37,7 +37,7 @@ public sealed class ShutdownTests
         var senders = Enumerable.Range(0, 6).Select(i => Task.Run(() => SendLoopAsync(i))).ToArray();
 
         // One transfer that is half-way through its content when the signal comes.
-        var (slow, _) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (slow, _) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var __ = slow;
         await slow.CommandAsync("EHLO slow.example");
         await slow.CommandAsync("MAIL FROM:<slow@example.com>");

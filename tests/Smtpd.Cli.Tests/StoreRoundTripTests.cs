@@ -76,7 +76,7 @@ public sealed class StoreRoundTripTests
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
-        var (client, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = client;
         Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);
         Assert.StartsWith("250", await client.CommandAsync("EHLO raw.example"), StringComparison.Ordinal);
