@@ -8,7 +8,7 @@ namespace Smtpd.Cli.Tests;
 public sealed class ShutdownTests
 {
     [Fact]
-    public async Task SIGTERM_in_the_middle_of_transfers_drains_them_exits_0_and_keeps_every_acknowledged_message()
+    public async Task SigtermInTheMiddleOfTransfersDrainsThemExits0AndKeepsEveryAcknowledgedMessage()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
@@ -71,7 +71,7 @@ public sealed class ShutdownTests
     }
 
     [Fact]
-    public async Task A_crash_right_after_the_250_loses_nothing()
+    public async Task ACrashRightAfterThe250LosesNothing()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
