@@ -250,7 +250,8 @@ public sealed class SmtpServer : IAsyncDisposable
 
         try
         {
-            await WhenSessionsEndedAsync().WaitAsync(drainTimeout, cancellationToken);
+            // The drain's clock is the server's, like every other timeout (a test advances a fake one past it).
+            await WhenSessionsEndedAsync().WaitAsync(drainTimeout, _time, cancellationToken);
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {

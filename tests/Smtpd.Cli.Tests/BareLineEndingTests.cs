@@ -90,7 +90,7 @@ public sealed class BareLineEndingTests
     public async Task ALoneDotEndedByABareLfGetsAnAnswerAtOnceNotAtTheTimeout(string data)
     {
         using var dir = new TestDirectory();
-        // The default timeout is 5 minutes; RawSmtp gives up on a reply after 30 seconds.
+        // The default timeout is 5 minutes; RawSmtpClient gives up on a reply after 30 seconds.
         await using var catcher = await CatcherProcess.StartAsync(dir);
 
         await using var client = await OpenTransactionAsync(catcher);
@@ -99,9 +99,9 @@ public sealed class BareLineEndingTests
         Assert.Equal(BareEndMarker421, await client.ReadReplyAsync());
     }
 
-    private static async Task<RawSmtp> OpenTransactionAsync(CatcherProcess catcher)
+    private static async Task<RawSmtpClient> OpenTransactionAsync(CatcherProcess catcher)
     {
-        var (client, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);
         Assert.StartsWith("250", await client.CommandAsync("EHLO python.test"), StringComparison.Ordinal);
         Assert.StartsWith("250", await client.CommandAsync("MAIL FROM:<app@example.com>"), StringComparison.Ordinal);

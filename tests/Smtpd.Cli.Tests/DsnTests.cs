@@ -13,7 +13,7 @@ namespace Smtpd.Cli.Tests;
 public sealed class DsnTests
 {
     [Fact]
-    public async Task DSN_parameters_sent_by_MailKit_are_stored_and_come_back_in_the_event_list_and_show()
+    public async Task DsnParametersSentByMailKitAreStoredAndComeBackInTheEventListAndShow()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
@@ -45,7 +45,7 @@ public sealed class DsnTests
     }
 
     [Fact]
-    public async Task A_message_without_DSN_parameters_has_no_dsn_member_and_no_DSN_lines()
+    public async Task AMessageWithoutDsnParametersHasNoDsnMemberAndNoDsnLines()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
@@ -61,11 +61,11 @@ public sealed class DsnTests
     }
 
     [Fact]
-    public async Task The_catcher_offers_DSN_by_default_and_records_raw_parameters_exactly()
+    public async Task TheCatcherOffersDsnByDefaultAndRecordsRawParametersExactly()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
-        var (client, _) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, _) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var connection = client;
 
         Assert.Contains("\n250-DSN\n", await client.CommandAsync("EHLO client.test"), StringComparison.Ordinal);
@@ -89,13 +89,13 @@ public sealed class DsnTests
     [Theory]
     [InlineData("flag")]
     [InlineData("environment")]
-    public async Task No_dsn_stops_advertising_DSN_and_its_parameters_get_555(string source)
+    public async Task NoDsnStopsAdvertisingDsnAndItsParametersGet555(string source)
     {
         using var dir = new TestDirectory();
         await using var catcher = source == "flag"
             ? await CatcherProcess.StartAsync(dir, "--no-dsn")
             : await CatcherProcess.StartAsync(dir, [], new Dictionary<string, string> { ["SMTPD_NO_DSN"] = "true" });
-        var (client, _) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, _) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var connection = client;
 
         Assert.DoesNotContain("DSN", await client.CommandAsync("EHLO client.test"), StringComparison.Ordinal);
@@ -105,7 +105,7 @@ public sealed class DsnTests
     }
 
     [Fact]
-    public async Task A_version_1_store_is_upgraded_in_place_and_keeps_its_messages()
+    public async Task AVersion1StoreIsUpgradedInPlaceAndKeepsItsMessages()
     {
         using var dir = new TestDirectory();
         CreateVersion1Store(dir.Database);
@@ -133,7 +133,7 @@ public sealed class DsnTests
     }
 
     [Fact]
-    public async Task The_catcher_upgrades_a_version_1_store_when_it_opens_it()
+    public async Task TheCatcherUpgradesAVersion1StoreWhenItOpensIt()
     {
         using var dir = new TestDirectory();
         CreateVersion1Store(dir.Database);

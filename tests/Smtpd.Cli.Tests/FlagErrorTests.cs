@@ -26,7 +26,7 @@ public sealed class FlagErrorTests
     [InlineData("--tls-key", "key.pem", "--tls-key")]
     [InlineData("--tls-cert", "/nonexistent/cert.pem", "--tls-cert")]
     [InlineData("--no-such-flag", null, "--no-such-flag")]
-    public async Task A_bad_value_gets_one_line_naming_the_flag_and_exit_code_2(string flag, string? value, string named)
+    public async Task ABadValueGetsOneLineNamingTheFlagAndExitCode2(string flag, string? value, string named)
     {
         using var dir = new TestDirectory();
         string[] args = value is null ? [flag] : [flag, value];
@@ -39,7 +39,7 @@ public sealed class FlagErrorTests
     }
 
     [Fact]
-    public async Task A_port_already_in_use_is_named_with_its_flag()
+    public async Task APortAlreadyInUseIsNamedWithItsFlag()
     {
         using var dir = new TestDirectory();
         using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -55,7 +55,7 @@ public sealed class FlagErrorTests
     }
 
     [Fact]
-    public async Task A_certificate_file_that_is_not_a_certificate_is_refused()
+    public async Task ACertificateFileThatIsNotACertificateIsRefused()
     {
         using var dir = new TestDirectory();
         await File.WriteAllTextAsync(dir.Combine("garbage.pem"), "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n", TestContext.Current.CancellationToken);
@@ -65,7 +65,7 @@ public sealed class FlagErrorTests
     }
 
     [Fact]
-    public async Task A_bad_environment_variable_is_named_with_its_flag()
+    public async Task ABadEnvironmentVariableIsNamedWithItsFlag()
     {
         using var dir = new TestDirectory();
         var result = await SmtpdCli.RunAsync(dir, ["--db", dir.Database], new Dictionary<string, string> { ["SMTPD_REJECT_HOST"] = "10.0.0.0/8, 300.1.1.1" });
@@ -87,7 +87,7 @@ public sealed class FlagErrorTests
     }
 
     [Fact]
-    public async Task A_bad_config_file_line_is_named_with_its_file_and_line()
+    public async Task ABadConfigFileLineIsNamedWithItsFileAndLine()
     {
         using var dir = new TestDirectory();
         var config = dir.Combine("bad.conf");
@@ -103,7 +103,7 @@ public sealed class FlagErrorTests
     }
 
     [Fact]
-    public async Task A_store_command_on_a_missing_store_says_so_and_fails()
+    public async Task AStoreCommandOnAMissingStoreSaysSoAndFails()
     {
         using var dir = new TestDirectory();
         var result = await SmtpdCli.RunAsync(dir, "list", "--db", dir.Combine("missing.db"));

@@ -7,7 +7,7 @@ namespace Smtpd.Cli.Tests;
 public sealed class OutputTests
 {
     [Fact]
-    public async Task Maildir_gets_one_uniquely_named_file_per_message_in_new_with_Return_Path_and_Delivered_To()
+    public async Task MaildirGetsOneUniquelyNamedFilePerMessageInNewWithReturnPathAndDeliveredTo()
     {
         using var dir = new TestDirectory();
         var maildir = dir.Combine("Maildir");
@@ -41,7 +41,7 @@ public sealed class OutputTests
     }
 
     [Fact]
-    public async Task No_store_accepts_and_reports_messages_but_creates_no_database()
+    public async Task NoStoreAcceptsAndReportsMessagesButCreatesNoDatabase()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--no-store");
@@ -55,7 +55,7 @@ public sealed class OutputTests
     }
 
     [Fact]
-    public async Task Retain_keeps_only_the_newest_N_messages()
+    public async Task RetainKeepsOnlyTheNewestNMessages()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--retain", "3");
@@ -78,7 +78,7 @@ public sealed class OutputTests
     }
 
     [Fact]
-    public async Task Without_db_the_store_is_at_the_documented_default_path_under_XDG_DATA_HOME()
+    public async Task WithoutDbTheStoreIsAtTheDocumentedDefaultPathUnderXdgDataHome()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, ["--json", "--listen", "127.0.0.1:0"], null, addDefaults: false);
@@ -90,7 +90,7 @@ public sealed class OutputTests
     }
 
     [Fact]
-    public async Task Environment_variables_and_the_config_file_set_flags_with_the_command_line_first()
+    public async Task EnvironmentVariablesAndTheConfigFileSetFlagsWithTheCommandLineFirst()
     {
         using var dir = new TestDirectory();
         var config = dir.Combine("smtpd.conf");
@@ -109,7 +109,7 @@ public sealed class OutputTests
             ["SMTPD_DB"] = dir.Database,
         };
         await using var catcher = await CatcherProcess.StartAsync(dir, ["--hostname", "from-flag.test"], environment, addDefaults: false);
-        var (client, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = client;
         Assert.StartsWith("220 from-flag.test ", greeting, StringComparison.Ordinal);
         Assert.Contains("SIZE 4096", await client.CommandAsync("EHLO me"), StringComparison.Ordinal);

@@ -6,11 +6,11 @@ namespace Smtpd.Cli.Tests;
 public sealed class PolicyTests
 {
     [Fact]
-    public async Task Reject_host_refuses_a_client_inside_the_CIDR_block_with_550_Access_denied()
+    public async Task RejectHostRefusesAClientInsideTheCidrBlockWith550AccessDenied()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--reject-host", "10.0.0.0/8", "--reject-host", "127.0.0.0/24");
-        var (client, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = client;
         Assert.Equal("550 Access denied", greeting);
         Assert.StartsWith("503", await client.CommandAsync("MAIL FROM:<a@example.com>"), StringComparison.Ordinal);
@@ -18,17 +18,17 @@ public sealed class PolicyTests
     }
 
     [Fact]
-    public async Task Reject_host_lets_a_client_outside_every_block_in()
+    public async Task RejectHostLetsAClientOutsideEveryBlockIn()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--reject-host", "10.0.0.0/8", "--reject-host", "::1");
-        var (client, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = client;
         Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task Sender_patterns_accept_only_allowed_senders_and_refuse_rejected_ones()
+    public async Task SenderPatternsAcceptOnlyAllowedSendersAndRefuseRejectedOnes()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--allow-sender", "@example\\.com$", "--reject-sender", "^spam@");
@@ -44,7 +44,7 @@ public sealed class PolicyTests
     }
 
     [Fact]
-    public async Task Recipient_patterns_accept_only_allowed_recipients_and_refuse_rejected_ones()
+    public async Task RecipientPatternsAcceptOnlyAllowedRecipientsAndRefuseRejectedOnes()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--allow-recipient", "@(example\\.com|example\\.org)$", "--reject-recipient", "^root@");
@@ -59,11 +59,11 @@ public sealed class PolicyTests
     }
 
     [Fact]
-    public async Task Max_size_max_recipients_and_hostname_reach_the_protocol()
+    public async Task MaxSizeMaxRecipientsAndHostnameReachTheProtocol()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--max-size", "2K", "--max-recipients", "2", "--hostname", "catcher.test");
-        var (client, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = client;
         Assert.StartsWith("220 catcher.test ", greeting, StringComparison.Ordinal);
         var ehlo = await client.CommandAsync("EHLO me");
@@ -76,28 +76,28 @@ public sealed class PolicyTests
     }
 
     [Fact]
-    public async Task Max_connections_per_ip_refuses_the_connection_over_the_limit()
+    public async Task MaxConnectionsPerIpRefusesTheConnectionOverTheLimit()
     {
         using var dir = new TestDirectory();
         // The test connects from loopback, which the catcher exempts unless --cap-loopback is given.
         await using var catcher = await CatcherProcess.StartAsync(dir, "--max-connections-per-ip", "1", "--cap-loopback", "--timeout", "30s");
-        var (first, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (first, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = first;
         Assert.StartsWith("220", greeting, StringComparison.Ordinal);
-        var (second, refused) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (second, refused) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var __ = second;
         Assert.StartsWith("421", refused, StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task Max_connections_refuses_the_connection_over_the_limit_and_timeout_closes_an_idle_client()
+    public async Task MaxConnectionsRefusesTheConnectionOverTheLimitAndTimeoutClosesAnIdleClient()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--max-connections", "1", "--timeout", "1s");
-        var (idle, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (idle, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = idle;
         Assert.StartsWith("220", greeting, StringComparison.Ordinal);
-        var (second, refused) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (second, refused) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var __ = second;
         Assert.StartsWith("421", refused, StringComparison.Ordinal);
 
@@ -109,7 +109,7 @@ public sealed class PolicyTests
     }
 
     [Fact]
-    public async Task Require_auth_refuses_mail_before_AUTH_and_the_right_password_gets_through()
+    public async Task RequireAuthRefusesMailBeforeAuthAndTheRightPasswordGetsThrough()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--auth", "app:s3cret:with:colons", "--auth", "other:pw", "--require-auth");
@@ -126,7 +126,7 @@ public sealed class PolicyTests
     }
 
     [Fact]
-    public async Task Auth_any_accepts_whatever_credentials_over_plaintext()
+    public async Task AuthAnyAcceptsWhateverCredentialsOverPlaintext()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--auth-any");
@@ -135,7 +135,7 @@ public sealed class PolicyTests
     }
 
     [Fact]
-    public async Task Verbose_prints_the_transcript_on_stderr_without_the_password()
+    public async Task VerbosePrintsTheTranscriptOnStderrWithoutThePassword()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--auth", "user:Pa55word-xyz", "--verbose");

@@ -11,7 +11,7 @@ public sealed class PostmasterTests
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--allow-recipient", @"@example\.com$");
-        var (client, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using (client)
         {
             Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);

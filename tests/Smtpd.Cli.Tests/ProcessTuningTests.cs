@@ -7,7 +7,7 @@ namespace Smtpd.Cli.Tests;
 public sealed class ProcessTuningTests
 {
     [Fact]
-    public async Task The_catcher_serves_mail_from_one_socket_engine_thread()
+    public async Task TheCatcherServesMailFromOneSocketEngineThread()
     {
         SkipUnlessLinux();
         using var dir = new TestDirectory();
@@ -19,7 +19,7 @@ public sealed class ProcessTuningTests
     }
 
     [Fact]
-    public async Task A_socket_thread_count_the_user_set_is_kept()
+    public async Task ASocketThreadCountTheUserSetIsKept()
     {
         SkipUnlessLinux();
         using var dir = new TestDirectory();
@@ -31,7 +31,7 @@ public sealed class ProcessTuningTests
     }
 
     [Fact]
-    public void Each_choice_is_set_only_when_the_environment_has_no_value_for_it()
+    public void EachChoiceIsSetOnlyWhenTheEnvironmentHasNoValueForIt()
     {
         var environment = new Dictionary<string, string> { ["DOTNET_SYSTEM_NET_SOCKETS_THREAD_COUNT"] = "4" };
 

@@ -4,7 +4,7 @@ namespace Smtpd.Cli.Tests;
 public sealed class SendCommandTests
 {
     [Fact]
-    public async Task Send_delivers_a_message_with_recipients_subject_body_and_attachment()
+    public async Task SendDeliversAMessageWithRecipientsSubjectBodyAndAttachment()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
@@ -24,7 +24,7 @@ public sealed class SendCommandTests
     }
 
     [Fact]
-    public async Task Send_uses_STARTTLS_and_AUTH_when_asked()
+    public async Task SendUsesStartTlsAndAuthWhenAsked()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--tls-self-signed", "--require-tls", "--auth", "demo:pw", "--require-auth");
@@ -36,7 +36,7 @@ public sealed class SendCommandTests
     }
 
     [Fact]
-    public async Task Send_uses_implicit_TLS_with_smtps_and_fails_with_exit_1_when_the_certificate_is_not_trusted()
+    public async Task SendUsesImplicitTlsWithSmtpsAndFailsWithExit1WhenTheCertificateIsNotTrusted()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--smtps", "127.0.0.1:0", "--tls-self-signed");
@@ -51,7 +51,7 @@ public sealed class SendCommandTests
     }
 
     [Fact]
-    public async Task Send_reads_the_body_from_stdin_with_a_dash()
+    public async Task SendReadsTheBodyFromStdinWithADash()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);

@@ -8,7 +8,7 @@ namespace Smtpd.Cli.Tests;
 public sealed class ShutdownTests
 {
     [Fact]
-    public async Task SIGTERM_in_the_middle_of_transfers_drains_them_exits_0_and_keeps_every_acknowledged_message()
+    public async Task SigtermInTheMiddleOfTransfersDrainsThemExits0AndKeepsEveryAcknowledgedMessage()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
@@ -37,7 +37,7 @@ public sealed class ShutdownTests
         var senders = Enumerable.Range(0, 6).Select(i => Task.Run(() => SendLoopAsync(i))).ToArray();
 
         // One transfer that is half-way through its content when the signal comes.
-        var (slow, _) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (slow, _) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var __ = slow;
         await slow.CommandAsync("EHLO slow.example");
         await slow.CommandAsync("MAIL FROM:<slow@example.com>");
@@ -71,7 +71,7 @@ public sealed class ShutdownTests
     }
 
     [Fact]
-    public async Task A_crash_right_after_the_250_loses_nothing()
+    public async Task ACrashRightAfterThe250LosesNothing()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);

@@ -9,7 +9,7 @@ namespace Smtpd.Cli.Tests;
 public sealed class StoreRoundTripTests
 {
     [Fact]
-    public async Task A_message_sent_with_MailKit_comes_back_byte_for_byte_through_the_event_list_show_and_export()
+    public async Task AMessageSentWithMailKitComesBackByteForByteThroughTheEventListShowAndExport()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
@@ -72,11 +72,11 @@ public sealed class StoreRoundTripTests
     }
 
     [Fact]
-    public async Task The_store_keeps_the_exact_bytes_after_dot_unstuffing_including_bare_8bit_and_a_missing_final_line_end()
+    public async Task TheStoreKeepsTheExactBytesAfterDotUnstuffingIncludingBare8bitAndAMissingFinalLineEnd()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
-        var (client, greeting) = await RawSmtp.ConnectAsync(catcher.EndPoint);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(catcher.EndPoint);
         await using var _ = client;
         Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);
         Assert.StartsWith("250", await client.CommandAsync("EHLO raw.example"), StringComparison.Ordinal);
@@ -97,7 +97,7 @@ public sealed class StoreRoundTripTests
     }
 
     [Fact]
-    public async Task List_filters_by_sender_recipient_subject_and_time_and_shows_the_newest_first()
+    public async Task ListFiltersBySenderRecipientSubjectAndTimeAndShowsTheNewestFirst()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
@@ -134,7 +134,7 @@ public sealed class StoreRoundTripTests
     }
 
     [Fact]
-    public async Task Delete_removes_the_named_messages_and_clear_removes_the_rest()
+    public async Task DeleteRemovesTheNamedMessagesAndClearRemovesTheRest()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
@@ -169,7 +169,7 @@ public sealed class StoreRoundTripTests
     }
 
     [Fact]
-    public async Task Export_all_writes_one_eml_file_per_message_with_the_stored_bytes()
+    public async Task ExportAllWritesOneEmlFilePerMessageWithTheStoredBytes()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir);
@@ -195,7 +195,7 @@ public sealed class StoreRoundTripTests
     }
 
     [Fact]
-    public async Task A_large_message_is_streamed_into_the_store_and_back_without_being_held_in_memory()
+    public async Task ALargeMessageIsStreamedIntoTheStoreAndBackWithoutBeingHeldInMemory()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--max-size", "100M");
@@ -221,7 +221,7 @@ public sealed class StoreRoundTripTests
     }
 
     [Fact]
-    public async Task With_json_stdout_carries_only_JSON_events()
+    public async Task WithJsonStdoutCarriesOnlyJsonEvents()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--verbose");
@@ -242,7 +242,7 @@ public sealed class StoreRoundTripTests
     }
 
     [Fact]
-    public async Task Without_json_the_catcher_prints_a_startup_line_and_one_uncoloured_line_per_message()
+    public async Task WithoutJsonTheCatcherPrintsAStartupLineAndOneUncolouredLinePerMessage()
     {
         using var dir = new TestDirectory();
         await using var catcher = await StartHumanAsync(dir);

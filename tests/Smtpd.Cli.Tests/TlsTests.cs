@@ -9,7 +9,7 @@ namespace Smtpd.Cli.Tests;
 public sealed class TlsTests
 {
     [Fact]
-    public async Task Require_tls_refuses_mail_in_plaintext_and_takes_it_after_STARTTLS_with_the_self_signed_certificate()
+    public async Task RequireTlsRefusesMailInPlaintextAndTakesItAfterStartTlsWithTheSelfSignedCertificate()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--tls-self-signed", "--require-tls");
@@ -29,7 +29,7 @@ public sealed class TlsTests
     }
 
     [Fact]
-    public async Task The_self_signed_certificate_is_made_once_and_reused_by_the_next_start()
+    public async Task TheSelfSignedCertificateIsMadeOnceAndReusedByTheNextStart()
     {
         using var dir = new TestDirectory();
         string first;
@@ -48,7 +48,7 @@ public sealed class TlsTests
     }
 
     [Fact]
-    public async Task Smtps_listens_with_implicit_TLS_beside_the_plain_listener()
+    public async Task SmtpsListensWithImplicitTlsBesideThePlainListener()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, "--listen", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--tls-self-signed");
@@ -61,7 +61,7 @@ public sealed class TlsTests
     }
 
     [Fact]
-    public async Task A_PEM_certificate_and_key_are_what_the_server_presents()
+    public async Task APemCertificateAndKeyAreWhatTheServerPresents()
     {
         using var dir = new TestDirectory();
         using var certificate = CreateCertificate("pem.test");
@@ -72,7 +72,7 @@ public sealed class TlsTests
     }
 
     [Fact]
-    public async Task A_PFX_certificate_is_what_the_server_presents()
+    public async Task APfxCertificateIsWhatTheServerPresents()
     {
         using var dir = new TestDirectory();
         using var certificate = CreateCertificate("pfx.test");

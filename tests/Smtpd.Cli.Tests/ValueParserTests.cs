@@ -14,7 +14,7 @@ public sealed class ValueParserTests
     [InlineData("35M", 35L * 1024 * 1024)]
     [InlineData("35MiB", 35L * 1024 * 1024)]
     [InlineData("2G", 2L * 1024 * 1024 * 1024)]
-    public void Sizes_take_K_M_and_G_suffixes_as_powers_of_1024(string text, long expected) =>
+    public void SizesTakeKMAndGSuffixesAsPowersOf1024(string text, long expected) =>
         Assert.Equal(expected, ValueParsers.ParseSize(text, "--max-size"));
 
     [Theory]
@@ -25,7 +25,7 @@ public sealed class ValueParserTests
     [InlineData("10X")]
     [InlineData("99999999999999999999G")]
     [InlineData("9999999999G")]
-    public void Bad_sizes_are_refused_naming_the_flag(string text)
+    public void BadSizesAreRefusedNamingTheFlag(string text)
     {
         var ex = Assert.Throws<SettingException>(() => ValueParsers.ParseSize(text, "--max-size"));
         Assert.Equal("--max-size", ex.Setting);
@@ -37,7 +37,7 @@ public sealed class ValueParserTests
     [InlineData("5m", 300.0)]
     [InlineData("1h", 3600.0)]
     [InlineData("250ms", 0.25)]
-    public void Durations_are_seconds_or_carry_a_unit(string text, double seconds) =>
+    public void DurationsAreSecondsOrCarryAUnit(string text, double seconds) =>
         Assert.Equal(TimeSpan.FromSeconds(seconds), ValueParsers.ParseDuration(text, "--timeout"));
 
     [Theory]
@@ -45,7 +45,7 @@ public sealed class ValueParserTests
     [InlineData("2d")]
     [InlineData("25h")]
     [InlineData("soon")]
-    public void Durations_outside_the_core_range_are_refused(string text) =>
+    public void DurationsOutsideTheCoreRangeAreRefused(string text) =>
         Assert.Throws<SettingException>(() => ValueParsers.ParseDuration(text, "--timeout"));
 
     [Theory]
@@ -54,7 +54,7 @@ public sealed class ValueParserTests
     [InlineData("localhost:0", "127.0.0.1:0")]
     [InlineData("*:2525", "[::]:2525")]
     [InlineData("0.0.0.0:25", "0.0.0.0:25")]
-    public void Endpoints_are_address_and_port(string text, string expected) =>
+    public void EndpointsAreAddressAndPort(string text, string expected) =>
         Assert.Equal(IPEndPoint.Parse(expected), ValueParsers.ParseEndpoint(text, "--listen"));
 
     [Theory]
@@ -63,7 +63,7 @@ public sealed class ValueParserTests
     [InlineData("::1:25")]
     [InlineData("example.com:25")]
     [InlineData("127.0.0.1:65536")]
-    public void Endpoints_without_a_port_or_with_a_name_are_refused(string text) =>
+    public void EndpointsWithoutAPortOrWithANameAreRefused(string text) =>
         Assert.Throws<SettingException>(() => ValueParsers.ParseEndpoint(text, "--listen"));
 
     [Theory]
@@ -73,7 +73,7 @@ public sealed class ValueParserTests
     [InlineData("192.168.1.7", "192.168.1.8", false)]
     [InlineData("2001:db8::/32", "2001:db8:1::5", true)]
     [InlineData("::1", "::1", true)]
-    public void CIDR_blocks_and_single_addresses_match_their_members(string cidr, string address, bool member) =>
+    public void CidrBlocksAndSingleAddressesMatchTheirMembers(string cidr, string address, bool member) =>
         Assert.Equal(member, ValueParsers.ParseCidr(cidr, "--reject-host").Contains(IPAddress.Parse(address)));
 
     [Theory]
@@ -81,22 +81,22 @@ public sealed class ValueParserTests
     [InlineData("10.0.0.0/33")]
     [InlineData("10.0.0/8")]
     [InlineData("host.example")]
-    public void Malformed_CIDR_blocks_are_refused(string cidr) =>
+    public void MalformedCidrBlocksAreRefused(string cidr) =>
         Assert.Throws<SettingException>(() => ValueParsers.ParseCidr(cidr, "--reject-host"));
 
     [Fact]
-    public void Credentials_split_at_the_first_colon_so_passwords_may_contain_colons() =>
+    public void CredentialsSplitAtTheFirstColonSoPasswordsMayContainColons() =>
         Assert.Equal(("user", "pa:ss"), ValueParsers.ParseCredentials("user:pa:ss", "--auth"));
 
     [Fact]
-    public void Policy_patterns_ignore_case_and_bad_ones_are_refused()
+    public void PolicyPatternsIgnoreCaseAndBadOnesAreRefused()
     {
         Assert.Matches(ValueParsers.ParseRegex("@example\\.com$", "--allow-sender"), "A@EXAMPLE.COM");
         Assert.Throws<SettingException>(() => ValueParsers.ParseRegex("(", "--allow-sender"));
     }
 
     [Fact]
-    public void Since_takes_a_time_or_a_duration_back_from_now()
+    public void SinceTakesATimeOrADurationBackFromNow()
     {
         var now = new DateTimeOffset(2025, 6, 1, 12, 0, 0, TimeSpan.Zero);
         Assert.Equal(now.AddMinutes(-10), ValueParsers.ParseSince("10m", "--since", now));

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 
 namespace Smtpd.Hosting.Tests;
 
@@ -78,9 +77,7 @@ public sealed class LifetimeTests
     public async Task SessionsStillOpenWhenTheHostsShutdownTimeoutRunsOutGet421()
     {
         await using var host = await TestHost.StartAsync(shutdownTimeout: TimeSpan.FromMilliseconds(300));
-        using var client = new TcpClient();
-        await client.ConnectAsync(host.EndPoint, Ct);
-        var (reader, writer) = await OpenTransactionAsync(client);
+        await using var client = await OpenTransactionAsync(host);
 
         var clock = Stopwatch.StartNew();
         await host.Host.StopAsync(CancellationToken.None);
@@ -88,9 +85,8 @@ public sealed class LifetimeTests
 
         // The drain waits for the open transaction until the host's timeout, then cuts it off.
         Assert.InRange(clock.ElapsedMilliseconds, 250, 5000);
-        Assert.Equal("421 4.3.2 Service shutting down, closing connection", await reader.ReadLineAsync(Ct));
-        Assert.Null(await reader.ReadLineAsync(Ct));
-        GC.KeepAlive(writer);
+        Assert.Equal("421 4.3.2 Service shutting down, closing connection", await client.ReadReplyAsync());
+        Assert.True(await client.IsClosedByServerAsync());
     }
 
     [Fact]
@@ -99,52 +95,40 @@ public sealed class LifetimeTests
         await using var host = await TestHost.StartAsync(
             settings: new Dictionary<string, string?> { ["Smtpd:DrainTimeout"] = "00:00:00.2" },
             shutdownTimeout: TimeSpan.FromSeconds(30));
-        using var client = new TcpClient();
-        await client.ConnectAsync(host.EndPoint, Ct);
-        var (reader, writer) = await OpenTransactionAsync(client);
+        await using var client = await OpenTransactionAsync(host);
 
         var clock = Stopwatch.StartNew();
         await host.Host.StopAsync(Ct);
 
         Assert.InRange(clock.ElapsedMilliseconds, 150, 5000);
-        Assert.StartsWith("421", await reader.ReadLineAsync(Ct), StringComparison.Ordinal);
-        GC.KeepAlive(writer);
+        Assert.StartsWith("421", await client.ReadReplyAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task AnIdleSessionIsClosedWith421AsSoonAsTheHostStops()
     {
         await using var host = await TestHost.StartAsync(shutdownTimeout: TimeSpan.FromSeconds(30));
-        using var idle = new TcpClient();
-        await idle.ConnectAsync(host.EndPoint, Ct);
-        using var reader = new StreamReader(idle.GetStream(), Encoding.ASCII);
-        Assert.StartsWith("220 ", await reader.ReadLineAsync(Ct), StringComparison.Ordinal);
+        var (idle, greeting) = await RawSmtpClient.ConnectAndGreetAsync(host.EndPoint);
+        await using var _ = idle;
+        Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);
 
         var clock = Stopwatch.StartNew();
         await host.Host.StopAsync(Ct);
 
         // No transaction is open, so the drain has nothing to wait for.
         Assert.InRange(clock.ElapsedMilliseconds, 0, 10_000);
-        Assert.Equal("421 Service shutting down, closing connection", await reader.ReadLineAsync(Ct));
-        Assert.Null(await reader.ReadLineAsync(Ct));
+        Assert.Equal("421 Service shutting down, closing connection", await idle.ReadReplyAsync());
+        Assert.True(await idle.IsClosedByServerAsync());
     }
 
     /// <summary>Reads the greeting, sends EHLO and MAIL, so that the session is in a transaction a drain waits for.</summary>
-    private static async Task<(StreamReader Reader, StreamWriter Writer)> OpenTransactionAsync(TcpClient client)
+    private static async Task<RawSmtpClient> OpenTransactionAsync(TestHost host)
     {
-        var reader = new StreamReader(client.GetStream(), Encoding.ASCII);
-        var writer = new StreamWriter(client.GetStream(), Encoding.ASCII) { NewLine = "\r\n", AutoFlush = true };
-        Assert.StartsWith("220 ", await reader.ReadLineAsync(Ct), StringComparison.Ordinal);
-        await writer.WriteLineAsync("EHLO client.test");
-        string? line;
-        while ((line = await reader.ReadLineAsync(Ct)) is not null && line.StartsWith("250-", StringComparison.Ordinal))
-        {
-        }
-
-        Assert.StartsWith("250 ", line, StringComparison.Ordinal);
-        await writer.WriteLineAsync("MAIL FROM:<a@example.com>");
-        Assert.StartsWith("250 ", await reader.ReadLineAsync(Ct), StringComparison.Ordinal);
-        return (reader, writer);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(host.EndPoint);
+        Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);
+        Assert.StartsWith("250", await client.CommandAsync("EHLO client.test"), StringComparison.Ordinal);
+        Assert.StartsWith("250 ", await client.CommandAsync("MAIL FROM:<a@example.com>"), StringComparison.Ordinal);
+        return client;
     }
 
     [Fact]

@@ -1,5 +1,4 @@
-using System.Net.Sockets;
-using System.Text;
+using System.Net;
 using Microsoft.Extensions.Options;
 
 namespace Smtpd.Hosting.Tests;
@@ -67,21 +66,11 @@ public sealed class LmtpEndpointTests
     /// <summary>Connects, reads the greeting, sends one greeting command and returns its whole reply.</summary>
     private static async Task<string> GreetAsync(int port, string command)
     {
-        using var client = new TcpClient();
-        await client.ConnectAsync("127.0.0.1", port, Ct);
-        using var reader = new StreamReader(client.GetStream(), Encoding.ASCII);
-        Assert.StartsWith("220 ", await reader.ReadLineAsync(Ct), StringComparison.Ordinal);
-        await client.GetStream().WriteAsync(Encoding.ASCII.GetBytes(command + "\r\n"), Ct);
-        var reply = new StringBuilder();
-        while (await reader.ReadLineAsync(Ct) is { } line)
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(new IPEndPoint(IPAddress.Loopback, port));
+        await using (client)
         {
-            reply.Append(line).Append('\n');
-            if (line.Length < 4 || line[3] != '-')
-            {
-                break;
-            }
+            Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);
+            return await client.CommandAsync(command);
         }
-
-        return reply.ToString();
     }
 }

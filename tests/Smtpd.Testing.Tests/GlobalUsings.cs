@@ -1,4 +1,5 @@
 global using MailKit.Net.Smtp;
 global using MimeKit;
+global using Smtpd.TestSupport;
 global using Smtpd.Testing.Tests.Support;
 global using Xunit;

@@ -29,7 +29,18 @@ public sealed class MessageTests
         var content = "Subject: Bytes\r\nX-Tab:\tkept\r\n\r\n.leading dot\r\nünïcödé  trailing spaces  \r\n"u8.ToArray();
         var wire = "Subject: Bytes\r\nX-Tab:\tkept\r\n\r\n..leading dot\r\nünïcödé  trailing spaces  \r\n"u8.ToArray();
 
-        await RawSmtp.SendAsync(smtp, wire, TestContext.Current.CancellationToken);
+        var (client, greeting) = await RawSmtpClient.ConnectAndGreetAsync(smtp.EndPoint);
+        await using (client)
+        {
+            Assert.StartsWith("220 ", greeting, StringComparison.Ordinal);
+            Assert.StartsWith("250", await client.CommandAsync("EHLO raw.test"), StringComparison.Ordinal);
+            Assert.StartsWith("250 ", await client.CommandAsync("MAIL FROM:<alice@example.com> BODY=8BITMIME"), StringComparison.Ordinal);
+            Assert.StartsWith("250 ", await client.CommandAsync("RCPT TO:<bob@example.com>"), StringComparison.Ordinal);
+            Assert.StartsWith("354 ", await client.CommandAsync("DATA"), StringComparison.Ordinal);
+            await client.SendAsync(wire);
+            Assert.StartsWith("250 ", await client.CommandAsync("."), StringComparison.Ordinal);
+            Assert.StartsWith("221 ", await client.CommandAsync("QUIT"), StringComparison.Ordinal);
+        }
 
         var received = Assert.Single(smtp.Messages);
         Assert.Equal(content, received.Raw.ToArray());

@@ -1,2 +1,3 @@
+global using Smtpd.TestSupport;
 global using Smtpd.Tests.Support;
 global using Xunit;

@@ -21,52 +21,15 @@ internal static class Certificates
     /// <exception cref="SettingException">The files cannot be read or hold no usable certificate and key.</exception>
     public static X509Certificate2 Load(string certPath, string? keyPath)
     {
-        byte[] head;
         try
         {
-            using var file = File.OpenRead(certPath);
-            head = new byte[Math.Min(file.Length, 64)];
-            file.ReadExactly(head);
+            return Smtpd.Configuration.CertificateLoader.Load(certPath, keyPath, password: null);
         }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        catch (Smtpd.Configuration.CertificateLoadException ex)
         {
-            throw new SettingException("--tls-cert", $"cannot read {certPath}: {ex.Message}");
+            // The core says what is wrong; the flag it is reported against is the CLI's.
+            throw new SettingException(ex.KeyAtFault ? "--tls-key" : "--tls-cert", ex.Message);
         }
-
-        var isPem = System.Text.Encoding.ASCII.GetString(head).Contains("-----BEGIN", StringComparison.Ordinal);
-        X509Certificate2 certificate;
-        try
-        {
-            if (isPem)
-            {
-                using var pem = X509Certificate2.CreateFromPemFile(certPath, keyPath ?? certPath);
-                // Re-imported as PKCS#12 so the key is usable by SslStream on every platform (an ephemeral PEM key
-                // is refused by SChannel on Windows).
-                certificate = X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), password: null);
-            }
-            else
-            {
-                if (keyPath is not null)
-                {
-                    throw new SettingException("--tls-key", "a PFX file carries its own key; give --tls-key only with a PEM certificate");
-                }
-
-                certificate = X509CertificateLoader.LoadPkcs12FromFile(certPath, password: null);
-            }
-        }
-        catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
-        {
-            var flag = keyPath is not null && isPem && ex.Message.Contains("key", StringComparison.OrdinalIgnoreCase) ? "--tls-key" : "--tls-cert";
-            throw new SettingException(flag, $"cannot load the certificate from {certPath}{(keyPath is null ? "" : " and " + keyPath)}: {ex.Message}");
-        }
-
-        if (!certificate.HasPrivateKey)
-        {
-            certificate.Dispose();
-            throw new SettingException(isPem ? "--tls-key" : "--tls-cert", $"{certPath} has no private key");
-        }
-
-        return certificate;
     }
 
     /// <summary>

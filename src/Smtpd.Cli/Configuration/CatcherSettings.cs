@@ -177,10 +177,10 @@ internal sealed class CatcherSettings
             Listeners = listeners,
             Hostname = Single(sources, Flags.Hostname, (v, l) => ValidateHostname(v, l)),
             MaxSize = Single(sources, Flags.MaxSize, (v, l) => (long?)ValueParsers.ParseSize(v, l)),
-            // The ranges are the core's (SmtpServerOptions), checked here so the error names the flag.
-            MaxRecipients = Single(sources, Flags.MaxRecipients, (v, l) => (int?)ValueParsers.ParseInt(v, 1, 100_000, l)),
-            MaxConnections = Single(sources, Flags.MaxConnections, (v, l) => (int?)ValueParsers.ParseInt(v, 1, 1_000_000, l)),
-            MaxConnectionsPerIp = Single(sources, Flags.MaxConnectionsPerIp, (v, l) => (int?)ValueParsers.ParseInt(v, 1, 1_000_000, l)),
+            // The ranges are the core's: its options validate each value, and the error names the flag.
+            MaxRecipients = Single(sources, Flags.MaxRecipients, (v, l) => (int?)ValueParsers.CheckedByCore(ValueParsers.ParseInt(v, 0, int.MaxValue, l), v, static (o, n) => o.MaxRecipients = n, l)),
+            MaxConnections = Single(sources, Flags.MaxConnections, (v, l) => (int?)ValueParsers.CheckedByCore(ValueParsers.ParseInt(v, 0, int.MaxValue, l), v, static (o, n) => o.MaxSessions = n, l)),
+            MaxConnectionsPerIp = Single(sources, Flags.MaxConnectionsPerIp, (v, l) => (int?)ValueParsers.CheckedByCore(ValueParsers.ParseInt(v, 0, int.MaxValue, l), v, static (o, n) => o.MaxSessionsPerClient = n, l)),
             CapLoopback = sources.IsOn(Flags.CapLoopback),
             Timeout = Single(sources, Flags.Timeout, (v, l) => (TimeSpan?)ValueParsers.ParseDuration(v, l)),
             BareLineEndings = Single(sources, Flags.BareLineEndings, (v, l) => (BareLineEndingPolicy?)ValueParsers.ParseBareLineEndings(v, l)),

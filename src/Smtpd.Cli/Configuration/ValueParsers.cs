@@ -48,7 +48,7 @@ internal static class ValueParsers
     /// <summary>Parses a duration: seconds, or a number with ms, s, m or h.</summary>
     /// <param name="text">The value.</param>
     /// <param name="setting">The setting, for the error.</param>
-    /// <returns>The duration, more than zero and at most one day (the core's range).</returns>
+    /// <returns>The duration, in the range of the core's timeouts (more than zero, at most one day).</returns>
     public static TimeSpan ParseDuration(string text, string setting)
     {
         if (!TryParseSpan(text, out var duration))
@@ -56,12 +56,40 @@ internal static class ValueParsers
             throw new SettingException(setting, $"'{text}' is not a duration; use seconds or a number with ms, s, m or h, e.g. 30s or 5m");
         }
 
-        if (duration > TimeSpan.FromDays(1))
-        {
-            throw new SettingException(setting, $"'{text}' must be more than zero and at most one day");
-        }
+        // Every timeout of the core has the same range: its own validation (of CommandTimeout) says what is allowed.
+        return CheckedByCore(duration, text, static (options, value) => options.CommandTimeout = value, setting);
+    }
 
-        return duration;
+    /// <summary>
+    /// Checks a value the way the core does, by setting it on <see cref="SmtpServerOptions"/>, whose setters validate
+    /// every limit, so the CLI never copies the core's ranges; a refusal is reported against the CLI's flag, in its words.
+    /// </summary>
+    /// <typeparam name="T">The value's type.</typeparam>
+    /// <param name="value">The parsed value.</param>
+    /// <param name="text">The value as given, for the error.</param>
+    /// <param name="apply">Sets the value on the options it configures.</param>
+    /// <param name="setting">The setting, for the error.</param>
+    /// <returns><paramref name="value"/>, when the core accepts it.</returns>
+    /// <exception cref="SettingException">The core refuses it.</exception>
+    public static T CheckedByCore<T>(T value, string text, Action<SmtpServerOptions, T> apply, string setting)
+    {
+        try
+        {
+            apply(new SmtpServerOptions(), value);
+            return value;
+        }
+        catch (ArgumentException ex)
+        {
+            // "MaxRecipients must be from 1 to 100000. (Parameter 'MaxRecipients') Actual value was 0." becomes
+            // "'0' must be from 1 to 100000": the option's name is the core's, the flag is the CLI's.
+            var reason = ex.Message.Split('\n')[0].Replace($" (Parameter '{ex.ParamName}')", string.Empty, StringComparison.Ordinal).TrimEnd('.');
+            if (ex.ParamName is { Length: > 0 } option && reason.StartsWith(option + " ", StringComparison.Ordinal))
+            {
+                reason = reason[(option.Length + 1)..];
+            }
+
+            throw new SettingException(setting, $"'{text.Trim()}' {reason}");
+        }
     }
 
     /// <summary>
@@ -95,7 +123,7 @@ internal static class ValueParsers
     {
         if (!int.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number < min || number > max)
         {
-            throw new SettingException(setting, $"'{text}' is not a whole number from {min} to {max}");
+            throw new SettingException(setting, max == int.MaxValue ? $"'{text}' is not a whole number of {min} or more" : $"'{text}' is not a whole number from {min} to {max}");
         }
 
         return number;
@@ -147,35 +175,10 @@ internal static class ValueParsers
     /// <param name="text">The value.</param>
     /// <param name="setting">The setting, for the error.</param>
     /// <returns>The network.</returns>
-    public static IPNetwork ParseCidr(string text, string setting)
-    {
-        var value = text.Trim();
-        var slash = value.IndexOf('/', StringComparison.Ordinal);
-        var addressText = slash < 0 ? value : value[..slash];
-        if (IPAddress.TryParse(addressText, out var address) && IsCanonical(addressText, address))
-        {
-            var bits = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128;
-            var prefix = bits;
-            if (slash < 0 || (int.TryParse(value.AsSpan(slash + 1), NumberStyles.None, CultureInfo.InvariantCulture, out prefix) && prefix <= bits))
-            {
-                try
-                {
-                    // Bits set past the prefix (10.0.0.1/8) are most likely a typo: refused, not masked.
-                    var network = new IPNetwork(address, prefix);
-                    if (network.BaseAddress.Equals(address))
-                    {
-                        return network;
-                    }
-                }
-                catch (ArgumentException)
-                {
-                    // Older runtimes refuse such bits in the constructor itself.
-                }
-            }
-        }
-
-        throw new SettingException(setting, $"'{text}' is not a CIDR block; use e.g. 10.0.0.0/8, 192.168.1.7 or 2001:db8::/32 (no bits set past the prefix)");
-    }
+    public static IPNetwork ParseCidr(string text, string setting) =>
+        Smtpd.Configuration.NetworkParser.TryParseCidr(text, out var network)
+            ? network
+            : throw new SettingException(setting, $"'{text}' is not a CIDR block; use e.g. 10.0.0.0/8, 192.168.1.7 or 2001:db8::/32 (no bits set past the prefix)");
 
     /// <summary>Whether an address was written in full: IPAddress also takes legacy forms such as "10.0.0" or "10".</summary>
     private static bool IsCanonical(string text, IPAddress address) =>

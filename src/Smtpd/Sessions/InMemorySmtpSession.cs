@@ -13,6 +13,7 @@ namespace Smtpd.Sessions;
 /// </summary>
 internal sealed class InMemorySmtpSession : IDisposable
 {
+    private readonly SmtpServerOptions _options;
     private readonly SmtpProtocol _protocol;
     private readonly SmtpCallbackInvoker _callbacks;
     private readonly ArrayBufferWriter<byte> _replies = new();
@@ -34,6 +35,7 @@ internal sealed class InMemorySmtpSession : IDisposable
         {
             IsLmtp = lmtp,
         };
+        _options = options;
         _callbacks = new SmtpCallbackInvoker(logger);
         _protocol = new SmtpProtocol(options, logger, Context, lmtp, time ?? TimeProvider.System, _callbacks, _replies);
     }
@@ -73,7 +75,7 @@ internal sealed class InMemorySmtpSession : IDisposable
         ProtocolInput processed;
         try
         {
-            processed = await _protocol.ProcessAsync(buffer);
+            processed = await MessageDelivery.ProcessAsync(_protocol, buffer, _options, _callbacks);
         }
         catch (SmtpDisconnectRequestedException)
         {

@@ -1,3 +1,5 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace Smtpd.Sessions;
@@ -9,6 +11,41 @@ namespace Smtpd.Sessions;
 /// </summary>
 internal static class MessageDelivery
 {
+    /// <summary>
+    /// Drives <paramref name="protocol"/> over <paramref name="input"/> and acts on every "deliver this" it returns
+    /// (<see cref="ProtocolInput.Deliver"/>): hands the message to the delivery callback, or accepts it when there is
+    /// none, reports the outcome, and goes on with the rest of the input. Both drivers, the connection and the
+    /// in-memory session, process input through here.
+    /// </summary>
+    /// <returns>What the protocol did with the input, over all its steps.</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public static async ValueTask<ProtocolInput> ProcessAsync(SmtpProtocol protocol, ReadOnlySequence<byte> input, SmtpServerOptions options, SmtpCallbackInvoker callbacks)
+    {
+        var processed = await protocol.ProcessAsync(input);
+        var progressed = processed.Progressed;
+        while (processed.Deliver)
+        {
+            if (!HasCallback(options))
+            {
+                // A sink, like Postfix's smtp-sink: accepted without building a message object.
+                protocol.Delivered(SmtpVerdict.Accept, recipientVerdicts: null);
+            }
+            else
+            {
+                var message = protocol.MessageToDeliver();
+                var verdict = await callbacks.InvokeAsync(static (s, ct) => DeliverAsync(s.options, s.message, ct), (options, message), "Deliver");
+
+                // Taken even after a failure, so that a late SetRecipientVerdict throws.
+                protocol.Delivered(verdict, message.TakeRecipientVerdicts());
+            }
+
+            processed = await protocol.ProcessAsync(input.Slice(processed.Consumed));
+            progressed |= processed.Progressed;
+        }
+
+        return processed with { Progressed = progressed };
+    }
+
     /// <summary>Whether any delivery callback is set; without one the server is a sink, like Postfix's smtp-sink.</summary>
     public static bool HasCallback(SmtpServerOptions options) =>
         options.DeliverMime is not null || options.Deliver is not null || options.DeliverLines is not null;

@@ -312,7 +312,7 @@ internal sealed partial class SmtpConnection : IAsyncDisposable, IThreadPoolWork
             bool close;
             try
             {
-                var processed = await _protocol.ProcessAsync(result.Buffer);
+                var processed = await MessageDelivery.ProcessAsync(_protocol, result.Buffer, _options, _callbacks);
                 consumed = processed.Consumed;
                 close = processed.Close;
 

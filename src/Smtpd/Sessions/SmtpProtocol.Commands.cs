@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Smtpd.Logging;
 using Smtpd.Protocol;
 using Smtpd.Protocol.Commands;
@@ -277,7 +278,7 @@ internal sealed partial class SmtpProtocol
         _mode = InputMode.Chunk;
     }
 
-    private async ValueTask<bool> CompleteChunkAsync()
+    private bool CompleteChunk()
     {
         var content = Transaction.Content!;
         if (Transaction.ChunkRejection is { } rejection)
@@ -311,19 +312,19 @@ internal sealed partial class SmtpProtocol
             return false;
         }
 
-        // The last chunk ends the message as the end of DATA does, an overflow included (DeliverAsync answers it).
-        return await DeliverAsync(textChecks: false);
+        // The last chunk ends the message as the end of DATA does, an overflow included (EndContent answers it).
+        return EndContent(textChecks: false);
     }
 
     /// <summary>
-    /// Checks the finished content, hands it to the delivery callback, and answers: once in SMTP, once per accepted
-    /// recipient in LMTP (RFC 2033 4.2, 4.3).
+    /// Checks the finished content. A message that passes every check is not answered here: the protocol stops with
+    /// <see cref="ProtocolInput.Deliver"/>, and its driver hands the message to delivery and reports the outcome to
+    /// <see cref="Delivered"/>. Content that fails a check is answered at once.
     /// </summary>
-    private async ValueTask<bool> DeliverAsync(bool textChecks)
+    private bool EndContent(bool textChecks)
     {
         var content = Transaction.Content!;
         SmtpReply reply;
-        SmtpVerdict?[]? recipientVerdicts = null;
         if (textChecks && Transaction.Decoder!.StoppedAtBareEndMarker)
         {
             // A 421: what followed the lone dot is neither content nor commands, so the session closes (DataDecoder).
@@ -345,27 +346,44 @@ internal sealed partial class SmtpProtocol
         else
         {
             content.Complete();
-            if (!Transaction.HasDeliveryCallback)
-            {
-                // No delivery callback: the server is a sink, like Postfix's smtp-sink, and builds no message object.
-                reply = SmtpReplies.MessageAccepted;
-            }
-            else
-            {
-                var message = new SmtpMessage(_context, Transaction.ToEnvelope(), content);
-                var verdict = await _callbacks.InvokeAsync(static (s, ct) => MessageDelivery.DeliverAsync(s.Item1, s.message, ct), (_options, message), "Deliver");
-                reply = Rejection(verdict, SmtpReplies.DeliveryRejected) ?? verdict!.Reply ?? SmtpReplies.MessageAccepted;
-
-                // Taken even after a failure, so that a late SetRecipientVerdict throws; but a callback that failed
-                // fails every recipient with 451, whatever it had set.
-                recipientVerdicts = message.TakeRecipientVerdicts();
-                if (verdict is null)
-                {
-                    recipientVerdicts = null;
-                }
-            }
+            _deliveryDue = true;
+            return false;
         }
 
+        EndTransaction(reply, recipientVerdicts: null);
+        return false;
+    }
+
+    /// <summary>
+    /// The message of <see cref="ProtocolInput.Deliver"/>, for the delivery callback: the session, the envelope and
+    /// the content. Built only when a callback will see it (a sink builds none).
+    /// </summary>
+    public SmtpMessage MessageToDeliver()
+    {
+        Debug.Assert(_deliveryDue, "Only a message due for delivery is handed out.");
+        return new SmtpMessage(_context, Transaction.ToEnvelope(), Transaction.Content!);
+    }
+
+    /// <summary>
+    /// The driver has delivered the message of <see cref="ProtocolInput.Deliver"/>: answers it, once in SMTP, once per
+    /// accepted recipient in LMTP (RFC 2033 4.2, 4.3), and ends the transaction. The driver then feeds the rest of the
+    /// input to <see cref="ProcessAsync"/>.
+    /// </summary>
+    /// <param name="verdict">The delivery's verdict; <see langword="null"/> when the callback failed (451).</param>
+    /// <param name="recipientVerdicts">Per-recipient verdicts the callback set, if any.</param>
+    public void Delivered(SmtpVerdict? verdict, SmtpVerdict?[]? recipientVerdicts)
+    {
+        Debug.Assert(_deliveryDue, "Only a message due for delivery is answered.");
+        _deliveryDue = false;
+        var reply = Rejection(verdict, SmtpReplies.DeliveryRejected) ?? verdict!.Reply ?? SmtpReplies.MessageAccepted;
+
+        // A callback that failed fails every recipient with 451, whatever it had set.
+        EndTransaction(reply, verdict is null ? null : recipientVerdicts);
+    }
+
+    /// <summary>Answers the end of the content and ends the transaction.</summary>
+    private void EndTransaction(SmtpReply reply, SmtpVerdict?[]? recipientVerdicts)
+    {
         int accepted;
         if (_lmtp)
         {
@@ -385,11 +403,10 @@ internal sealed partial class SmtpProtocol
         if (accepted > 0)
         {
             _junkCommands = 0;
-            Log.MessageAccepted(_logger, content.ReceivedLength, Transaction.Sender?.Address ?? string.Empty, accepted);
+            Log.MessageAccepted(_logger, Transaction.Content!.ReceivedLength, Transaction.Sender?.Address ?? string.Empty, accepted);
         }
 
         ResetTransaction();
-        return false;
     }
 
     /// <summary>

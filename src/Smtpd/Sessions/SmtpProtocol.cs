@@ -13,15 +13,21 @@ namespace Smtpd.Sessions;
 /// <param name="Consumed">Where the unconsumed input starts: a partial line or chunk, or the plaintext after STARTTLS.</param>
 /// <param name="Close">The session must close once the replies are sent.</param>
 /// <param name="Progressed">At least one line, or the end of some content, was complete: the next command line starts now.</param>
-internal readonly record struct ProtocolInput(SequencePosition Consumed, bool Close, bool Progressed);
+/// <param name="Deliver">
+/// A message is complete and passed every check: the driver hands <see cref="SmtpProtocol.MessageToDeliver"/> to
+/// delivery (or accepts it, as a sink), reports the outcome to <see cref="SmtpProtocol.Delivered"/>, and feeds the
+/// input from <paramref name="Consumed"/> on again.
+/// </param>
+internal readonly record struct ProtocolInput(SequencePosition Consumed, bool Close, bool Progressed, bool Deliver);
 
 /// <summary>
 /// The SMTP (and LMTP) protocol of one session, free of I/O, as Kestrel's <c>HttpProtocol</c> is free of its
 /// transport. Bytes go in through <see cref="ProcessAsync"/>; replies come out into <see cref="Output"/>; the
-/// transport learns from <see cref="ProtocolInput.Close"/>, <see cref="CloseRequested"/> and
-/// <see cref="StartTlsRequested"/> what to do next. It owns the session state, the input modes (commands, DATA,
+/// transport learns from <see cref="ProtocolInput.Close"/>, <see cref="CloseRequested"/>,
+/// <see cref="StartTlsRequested"/> and <see cref="ProtocolInput.Deliver"/> ("deliver this") what to do next. It owns the session state, the input modes (commands, DATA,
 /// BDAT, SASL), the dispatch through the state table, the transaction and the replies; the application's callbacks
-/// run through <see cref="SmtpCallbackInvoker"/>, which the transport may watch.
+/// run through <see cref="SmtpCallbackInvoker"/>, which the transport may watch; delivery is the driver's
+/// (<see cref="MessageDelivery.ProcessAsync"/>).
 /// </summary>
 /// <remarks>
 /// <see cref="SmtpConnection"/> drives it over a socket; the transcript tests and the session fuzz target drive it
@@ -53,6 +59,7 @@ internal sealed partial class SmtpProtocol : IDisposable
     private bool _hasPendingReplies;
     private bool _closeAfterReply;
     private bool _startTlsRequested;
+    private bool _deliveryDue;
     private int _draining;
     private bool _drainCloseDue;
 
@@ -175,9 +182,11 @@ internal sealed partial class SmtpProtocol : IDisposable
     public async ValueTask<ProtocolInput> ProcessAsync(ReadOnlySequence<byte> input)
     {
         var buffer = input;
-        var close = false;
+
+        // A 421 written by Delivered ends the session before anything else is read.
+        var close = _closeAfterReply;
         var progressed = false;
-        while (!close && !_startTlsRequested)
+        while (!close && !_startTlsRequested && !_deliveryDue)
         {
             var step = ReadNext(ref buffer, out var command);
             if (step == Step.NeedMoreData)
@@ -190,8 +199,8 @@ internal sealed partial class SmtpProtocol : IDisposable
             {
                 Step.Command => await ExecuteAsync(command!),
                 Step.LineTooLong => CountError(SmtpReplies.LineTooLong),
-                Step.DataComplete => await DeliverAsync(textChecks: true),
-                Step.ChunkComplete => await CompleteChunkAsync(),
+                Step.DataComplete => EndContent(textChecks: true),
+                Step.ChunkComplete => CompleteChunk(),
                 Step.SaslResponse => await ContinueAuthenticationAsync(),
                 _ => false,
             };
@@ -205,7 +214,7 @@ internal sealed partial class SmtpProtocol : IDisposable
             buffer = buffer.Slice(buffer.End);
         }
 
-        return new ProtocolInput(buffer.Start, close, progressed);
+        return new ProtocolInput(buffer.Start, close, progressed, _deliveryDue);
     }
 
     /// <summary>

@@ -610,7 +610,8 @@ public sealed class CallbackTests
         var tokens = new List<CancellationToken>();
         var delivering = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var server = TestServer.Start(o =>
+        var time = new TestClock();
+        await using var server = TestServer.StartWithClock(time, o =>
         {
             o.ValidateSender = (_, _, ct) =>
             {
@@ -644,7 +645,11 @@ public sealed class CallbackTests
         Assert.All(tokens, t => Assert.True(t.CanBeCanceled));
         Assert.All(tokens, t => Assert.False(t.IsCancellationRequested));
 
-        await server.Server.StopAsync(TimeSpan.FromMilliseconds(100), Ct);
+        // The drain gives the delivery its time (on the server's clock), then cancels it.
+        var stopping = server.Server.StopAsync(TimeSpan.FromSeconds(30), Ct);
+        Assert.False(cancelled.Task.IsCompleted);
+        time.Advance(TimeSpan.FromSeconds(30));
+        await stopping.WaitAsync(TimeSpan.FromSeconds(10), Ct);
 
         await cancelled.Task.WaitAsync(TimeSpan.FromSeconds(5), Ct);
         Assert.Equal("421 4.3.2 Service shutting down, closing connection", await client.ReadReplyAsync());
@@ -724,12 +729,13 @@ public sealed class CallbackTests
         // Every callback delegate documents: "Cancelled when the server shuts down or the connection closes."
         var waiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var server = TestServer.Start(o => o.ValidateSender = async (_, _, ct) =>
+        var time = new TestClock();
+        await using var server = TestServer.StartWithClock(time, o => o.ValidateSender = async (_, _, ct) =>
         {
             waiting.SetResult();
             try
             {
-                await Task.Delay(TimeSpan.FromSeconds(5), ct);
+                await Task.Delay(Timeout.InfiniteTimeSpan, ct);
             }
             catch (OperationCanceledException)
             {
@@ -745,8 +751,8 @@ public sealed class CallbackTests
 
         await client.DisposeAsync();
 
-        var first = await Task.WhenAny(cancelled.Task, Task.Delay(TimeSpan.FromSeconds(3), Ct));
-        Assert.True(first == cancelled.Task, "The callback's token was not cancelled when the client went away.");
+        // The heartbeat (a tick of the clock) finds the waiting callback and watches the socket for the departure.
+        await time.AdvanceUntilAsync(HeartbeatPeriod, cancelled.Task, "the callback's token was cancelled when the client went away");
     }
 
     [Fact]
@@ -755,27 +761,25 @@ public sealed class CallbackTests
         // The heartbeat starts one socket watch per waiting callback: the first watch, cancelled when its callback
         // finished, must not stop the second callback from being watched.
         var calls = 0;
-        var firstWatched = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstWaiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var releaseFirst = new TaskCompletionSource<SmtpVerdict>(TaskCreationOptions.RunContinuationsAsynchronously);
         var secondWaiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var secondCancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var server = TestServer.Start(o =>
+        var time = new TestClock();
+        await using var server = TestServer.StartWithClock(time, o =>
         {
-            // A heartbeat tick every 250 ms (a quarter of the shortest timeout).
-            o.CommandTimeout = TimeSpan.FromSeconds(1);
             o.ValidateSender = async (_, _, ct) =>
             {
                 if (Interlocked.Increment(ref calls) == 1)
                 {
-                    // Outlive two ticks, so that a watch is surely started for this wait, then finish normally.
-                    await Task.Delay(TimeSpan.FromMilliseconds(700), ct);
-                    firstWatched.SetResult();
-                    return SmtpVerdict.Accept;
+                    firstWaiting.SetResult();
+                    return await releaseFirst.Task;
                 }
 
                 secondWaiting.SetResult();
                 try
                 {
-                    await Task.Delay(TimeSpan.FromSeconds(5), ct);
+                    await Task.Delay(Timeout.InfiniteTimeSpan, ct);
                 }
                 catch (OperationCanceledException)
                 {
@@ -787,17 +791,25 @@ public sealed class CallbackTests
             };
         });
         await using var client = await server.ConnectAndEhloAsync();
-        Assert.Equal("250 2.1.0 Sender OK", await client.CommandAsync("MAIL FROM:<a@example.com>"));
-        await firstWatched.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+        await client.SendAsync("MAIL FROM:<a@example.com>\r\n");
+        await firstWaiting.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
+
+        // Ticks of the heartbeat while the first callback waits start a watch for it; it then finishes normally.
+        time.Advance(HeartbeatPeriod);
+        time.Advance(HeartbeatPeriod);
+        releaseFirst.SetResult(SmtpVerdict.Accept);
+        Assert.Equal("250 2.1.0 Sender OK", await client.ReadReplyAsync());
         Assert.StartsWith("250", await client.CommandAsync("RSET"));
         await client.SendAsync("MAIL FROM:<b@example.com>\r\n");
         await secondWaiting.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
 
         await client.DisposeAsync();
 
-        var first = await Task.WhenAny(secondCancelled.Task, Task.Delay(TimeSpan.FromSeconds(3), Ct));
-        Assert.True(first == secondCancelled.Task, "The second callback's token was not cancelled when the client went away.");
+        await time.AdvanceUntilAsync(HeartbeatPeriod, secondCancelled.Task, "the second callback's token was cancelled when the client went away");
     }
+
+    // The heartbeat ticks every second with the default timeouts (a quarter of the shortest, at most one second).
+    private static TimeSpan HeartbeatPeriod => TimeSpan.FromSeconds(1);
 
     private static async ValueTask<SmtpVerdict> Outcome(string kind)
     {

@@ -406,7 +406,7 @@ public sealed class LimitTests
     [Fact]
     public async Task ContentAtAHealthyRateIsNotCutOff()
     {
-        var time = new FakeTimeProvider();
+        var time = new TestClock();
         await using var server = TestServer.StartWithClock(time, o =>
         {
             o.MinimumDataRate = 100;
@@ -417,11 +417,15 @@ public sealed class LimitTests
         await client.CommandAsync("RCPT TO:<r@b.example>");
         Assert.StartsWith("354", await client.CommandAsync("DATA"));
 
-        // 202 octets a second, twice the minimum, for ten seconds.
+        // 202 octets a second, twice the minimum, for ten seconds. The clock moves only once the server has read the
+        // second's octets (it reads the clock after every read of content): advanced any earlier, the heartbeat would
+        // measure a rate the client never had.
         for (var i = 0; i < 10; i++)
         {
-            time.Advance(TimeSpan.FromSeconds(1));
+            var reads = time.Reads;
             await client.SendAsync(new string('y', 200) + "\r\n");
+            await time.WaitForReadAfterAsync(reads);
+            time.Advance(TimeSpan.FromSeconds(1));
         }
 
         Assert.StartsWith("250", await client.CommandAsync("."));

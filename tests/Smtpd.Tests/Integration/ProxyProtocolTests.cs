@@ -287,44 +287,54 @@ public sealed class ProxyProtocolTests
     [Fact]
     public async Task AHeaderTrickledPastTheDeadlineIsClosedAtTheDeadline()
     {
-        await using var server = TestServer.Start(o => o.TlsHandshakeTimeout = TimeSpan.FromMilliseconds(500), ProxyListener());
+        var time = new TestClock();
+        await using var server = TestServer.StartWithClock(time, listener: ProxyListener());
+        var timeout = server.Server.Options.TlsHandshakeTimeout;
+        var header = V1(Client, Destination);
+        var reads = time.Reads;
         await using var client = await server.ConnectAsync();
-        var clock = Stopwatch.StartNew();
+        await time.WaitForReadAfterAsync(reads);
         var closed = ReceiveUntilClosedAsync(client.Socket);
 
-        // One octet every 100 ms: each read succeeds, but the deadline covers the whole header.
-        foreach (var octet in V1(Client, Destination))
-        {
-            if (closed.IsCompleted)
-            {
-                break;
-            }
-
-            try
-            {
-                await client.SendAsync(new[] { octet });
-            }
-            catch (SocketException)
-            {
-                break;
-            }
-
-            await Task.Delay(100, TestContext.Current.CancellationToken);
-        }
+        // Each part arrives in time for a read of its own, but the deadline covers the whole header.
+        await client.SendAsync(header.AsMemory(0, 10));
+        time.Advance(timeout / 2);
+        await client.SendAsync(header.AsMemory(10, 10));
+        time.Advance(timeout / 2);
 
         Assert.Empty(await closed);
-        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(450), TimeSpan.FromSeconds(3));
+        await WaitForSessionCountAsync(server.Server, 0);
+    }
+
+    [Fact]
+    public async Task AHeaderCompletedJustBeforeTheDeadlineGetsTheGreeting()
+    {
+        var time = new TestClock();
+        await using var server = TestServer.StartWithClock(time, listener: ProxyListener());
+        var header = V1(Client, Destination);
+        var reads = time.Reads;
+        await using var client = await server.ConnectAsync();
+        await time.WaitForReadAfterAsync(reads);
+
+        await client.SendAsync(header.AsMemory(0, 10));
+        time.Advance(server.Server.Options.TlsHandshakeTimeout - TimeSpan.FromMilliseconds(1));
+        await client.SendAsync(header.AsMemory(10));
+
+        Assert.StartsWith("220 ", await client.ReadReplyAsync(), StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task NoHeaderAtAllIsClosedAtTheDeadlineWithoutAGreeting()
     {
-        await using var server = TestServer.Start(o => o.TlsHandshakeTimeout = TimeSpan.FromMilliseconds(300), ProxyListener());
+        var time = new TestClock();
+        await using var server = TestServer.StartWithClock(time, listener: ProxyListener());
+        var reads = time.Reads;
         await using var client = await server.ConnectAsync();
-        var clock = Stopwatch.StartNew();
+        await time.WaitForReadAfterAsync(reads);
+
+        time.Advance(server.Server.Options.TlsHandshakeTimeout);
 
         Assert.Empty(await ReceiveUntilClosedAsync(client.Socket));
-        Assert.InRange(clock.Elapsed, TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(3));
         await WaitForSessionCountAsync(server.Server, 0);
     }
 

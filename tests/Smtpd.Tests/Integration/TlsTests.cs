@@ -174,6 +174,35 @@ public sealed class TlsTests
     }
 
     [Fact]
+    public async Task AnImplicitTlsClientIsCutOffAtTheHandshakeTimeoutAndNotBefore()
+    {
+        var time = new TestClock();
+        await using var server = TestServer.StartWithClock(
+            time,
+            o => o.ServerCertificate = TestCertificates.Localhost,
+            new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0), ImplicitTls: true));
+        var timeout = server.Server.Options.TlsHandshakeTimeout;
+
+        // Just before the timeout the handshake still succeeds, and the greeting follows it.
+        var reads = time.Reads;
+        await using (var punctual = await server.ConnectAsync())
+        {
+            await time.WaitForReadAfterAsync(reads);
+            time.Advance(timeout - TimeSpan.FromMilliseconds(1));
+            await punctual.StartTlsAsync();
+            Assert.StartsWith("220 ", await punctual.ReadReplyAsync(), StringComparison.Ordinal);
+        }
+
+        reads = time.Reads;
+        await using var silent = await server.ConnectAsync();
+        await time.WaitForReadAfterAsync(reads);
+        time.Advance(timeout);
+
+        Assert.True(await silent.IsClosedByServerAsync());
+        await Eventually.WaitUntilAsync(() => server.Server.SessionCount == 0, "the session ended");
+    }
+
+    [Fact]
     public async Task TheCertificateIsChosenByTheSniHostName()
     {
         var other = TestCertificates.Create("mail.example");

@@ -72,7 +72,7 @@ public sealed class QuickstartSampleTests
     [Fact]
     public void TheReadmeQuotesTheQuickstartWholeAndCountsItsLinesTruly()
     {
-        var root = RepositoryRoot();
+        var root = Repository.Root;
         var sample = File.ReadAllText(Path.Combine(root, "samples", "Quickstart", "Program.cs")).ReplaceLineEndings("\n");
         var readme = File.ReadAllText(Path.Combine(root, "README.md")).ReplaceLineEndings("\n");
         var lines = sample.TrimEnd('\n').Split('\n').Length;
@@ -81,23 +81,11 @@ public sealed class QuickstartSampleTests
         Assert.Contains($"\n```csharp\n{sample}```\n", readme, StringComparison.Ordinal);
     }
 
-    private static string RepositoryRoot()
-    {
-        var root = new DirectoryInfo(AppContext.BaseDirectory);
-        while (root is not null && !File.Exists(Path.Combine(root.FullName, "Smtpd.slnx")))
-        {
-            root = root.Parent;
-        }
-
-        Assert.NotNull(root);
-        return root.FullName;
-    }
-
     /// <summary>The sample's build output, from this assembly's folder: tests/Smtpd.Tests/bin/CONFIG/TFM maps to samples/Quickstart/bin/CONFIG/TFM.</summary>
     private static string SampleDll()
     {
         var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-        var path = Path.Combine(RepositoryRoot(), "samples", "Quickstart", "bin", output.Parent!.Name, output.Name, "Quickstart.dll");
+        var path = Path.Combine(Repository.Root, "samples", "Quickstart", "bin", output.Parent!.Name, output.Name, "Quickstart.dll");
         Assert.True(File.Exists(path), $"samples/Quickstart is not built: {path} (the test project's reference builds it)");
         return path;
     }

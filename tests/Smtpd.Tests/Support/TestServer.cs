@@ -39,8 +39,8 @@ public sealed class TestServer : IAsyncDisposable
     /// Starts a server as <see cref="Start"/> does whose timeouts, deadlines and data rate read <paramref name="time"/>:
     /// a test advances a <c>FakeTimeProvider</c> past a timeout instead of waiting for it.
     /// </summary>
-    public static TestServer StartWithClock(TimeProvider time, Action<SmtpServerOptions>? configure = null) =>
-        StartCore(configure, loggerFactory: null, time, new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
+    public static TestServer StartWithClock(TimeProvider time, Action<SmtpServerOptions>? configure = null, SmtpListener? listener = null) =>
+        StartCore(configure, loggerFactory: null, time, listener ?? new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
 
     /// <summary>
     /// Starts a server whose first listener (<see cref="EndPoint"/>) speaks LMTP and whose second
