@@ -82,6 +82,9 @@ public sealed class CatcherOptions
     /// <summary>The limits of the HTTP API that <c>MapSmtpdCatcher</c> serves.</summary>
     public Http.CatcherHttpOptions Http { get; } = new();
 
+    /// <summary>The limits of the live events: WebSocket and SSE subscribers, waits, replay and keep-alive.</summary>
+    public Http.Live.CatcherLiveOptions Live { get; } = new();
+
     /// <summary>A Maildir to write every message to as well (tmp, fsync, rename into new), or <see langword="null"/>.</summary>
     public string? Maildir { get; set; }
 }
