@@ -95,6 +95,9 @@ internal sealed class CatcherSettings
     /// <summary>Whether the HTTP API is served over HTTPS.</summary>
     public bool HttpTls { get; init; }
 
+    /// <summary>The HTTP security rules: login, trusted host names, CORS origins.</summary>
+    public Smtpd.Catcher.Http.Security.CatcherHttpSecurityOptions HttpSecurity { get; init; } = new();
+
     public bool Json { get; init; }
 
     public bool Quiet { get; init; }
@@ -151,6 +154,7 @@ internal sealed class CatcherSettings
             HttpLabel = httpSetting?.Label ?? Flags.Http.Option,
             BasePath = Single(sources, Flags.BasePath, ValueParsers.ParseBasePath),
             HttpTls = sources.IsOn(Flags.HttpTls),
+            HttpSecurity = HttpSecuritySettings.Load(sources),
             Listeners = listeners,
             Hostname = Single(sources, Flags.Hostname, (v, l) => ValidateHostname(v, l)),
             MaxSize = Single(sources, Flags.MaxSize, (v, l) => (long?)ValueParsers.ParseSize(v, l)),
