@@ -186,6 +186,42 @@ public sealed class ProductWiringTests
         Assert.Empty(webui.GetProperty("Smtpd").GetProperty("SmtpsListeners").EnumerateArray());
     }
 
+    [Fact]
+    public async Task PartsFollowTheOneRuleForWhatABrowserMayShowInline()
+    {
+        await using var host = await CatcherHost.StartAsync();
+        var message = new MimeKit.MimeMessage();
+        message.From.Add(MimeKit.MailboxAddress.Parse("alice@example.com"));
+        message.To.Add(MimeKit.MailboxAddress.Parse("bob@example.com"));
+        message.Subject = "Parts";
+        var body = new MimeKit.BodyBuilder { TextBody = "see attached" };
+        body.Attachments.Add("logo.png", [0x89, 0x50, 0x4E, 0x47], new MimeKit.ContentType("image", "png"));
+        body.Attachments.Add("page.html", "<script>alert(1)</script>"u8.ToArray(), new MimeKit.ContentType("text", "html"));
+        message.Body = body.ToMessageBody();
+        var id = await host.SendAsync(message);
+        var attachments = (await host.GetJsonAsync($"/api/v1/message/{id}?read=false")).GetProperty("Attachments");
+        var png = attachments[0].GetProperty("PartID").GetString();
+        var html = attachments[1].GetProperty("PartID").GetString();
+
+        using (var image = await host.Client.GetAsync($"/api/v1/message/{id}/part/{png}", Cancel))
+        {
+            Assert.Equal("image/png", image.Content.Headers.ContentType?.MediaType);
+            Assert.Equal("inline", image.Content.Headers.ContentDisposition?.DispositionType);
+            Assert.Equal(Smtpd.Catcher.Http.Security.CatcherContentSecurityPolicy.Part, image.Headers.GetValues("Content-Security-Policy").Single());
+            Assert.Equal("nosniff", image.Headers.GetValues("X-Content-Type-Options").Single());
+        }
+
+        using (var download = await host.Client.GetAsync($"/api/v1/message/{id}/part/{png}?dl=1", Cancel))
+        {
+            Assert.Equal("attachment", download.Content.Headers.ContentDisposition?.DispositionType);
+        }
+
+        using var script = await host.Client.GetAsync($"/api/v1/message/{id}/part/{html}", Cancel);
+        Assert.Equal("application/octet-stream", script.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("attachment", script.Content.Headers.ContentDisposition?.DispositionType);
+        Assert.Equal("page.html", script.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
+    }
+
     private static async Task<ClientWebSocket> ConnectAsync(CatcherHost host)
     {
         var socket = new ClientWebSocket();
