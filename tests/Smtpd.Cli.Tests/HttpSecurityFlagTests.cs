@@ -247,6 +247,26 @@ public sealed class HttpSecurityFlagTests
         Assert.Equal(0, JsonDocument.Parse(await response.Content.ReadAsStringAsync(Cancel)).RootElement.GetProperty("total").GetInt32());
     }
 
+    [Fact]
+    public async Task TheStartupLineNamesTheInboxAddressAndTheLogin()
+    {
+        using var dir = new TestDirectory();
+        using var process = System.Diagnostics.Process.Start(SmtpdCli.StartInfo(dir, ["--listen", "127.0.0.1:0", "--db", dir.Database, "--ui-auth", "alice:pw"]))!;
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
+            timeout.CancelAfter(TimeSpan.FromSeconds(60));
+            var line = await process.StandardOutput.ReadLineAsync(timeout.Token);
+            Assert.NotNull(line);
+            Assert.Matches(@"; inbox and HTTP API on http://127\.0\.0\.1:\d+/ \(login for 1 user\(s\)\); Ctrl-C to stop$", line);
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync(CancellationToken.None);
+        }
+    }
+
     private static HttpClient Client(CatcherProcess catcher) => new() { BaseAddress = new Uri($"http://{catcher.HttpListeners[0].EndPoint}") };
 
     private static AuthenticationHeaderValue Basic(string user, string password) =>
