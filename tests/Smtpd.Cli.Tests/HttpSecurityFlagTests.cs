@@ -153,6 +153,31 @@ public sealed class HttpSecurityFlagTests
         Assert.Equal(HttpStatusCode.Unauthorized, await StatusAsync(http, "/api/v1/info", host: "mail.test"));
     }
 
+    [Fact]
+    public async Task HttpAndBasePathComeFromTheConfigFileAndTheEnvironment()
+    {
+        using var dir = new TestDirectory();
+        var config = dir.Combine("smtpd.conf");
+        await File.WriteAllTextAsync(config, "http = 127.0.0.1:0\nbase-path = /cfg/\n", Cancel);
+        // An empty SMTPD_HTTP is no value, so the config file's http applies.
+        await using (var fromFile = await CatcherProcess.StartAsync(dir, ["--config", config], new Dictionary<string, string> { ["SMTPD_HTTP"] = string.Empty }))
+        {
+            using var http = Client(fromFile);
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(http, "/cfg/api/v1/messages"));
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(http, "/cfg/"));
+            Assert.Equal(HttpStatusCode.NotFound, await StatusAsync(http, "/api/v1/messages"));
+        }
+
+        await using (var fromEnvironment = await CatcherProcess.StartAsync(dir, [], new Dictionary<string, string> { ["SMTPD_BASE_PATH"] = "/env" }))
+        {
+            using var http = Client(fromEnvironment);
+            Assert.Equal(HttpStatusCode.OK, await StatusAsync(http, "/env/api/v1/messages"));
+        }
+
+        await using var off = await CatcherProcess.StartAsync(dir, [], new Dictionary<string, string> { ["SMTPD_NO_HTTP"] = "true" });
+        Assert.Empty(off.HttpListeners);
+    }
+
     [Theory]
     [InlineData("--ui-auth", "no-colon")]
     [InlineData("--ui-auth", ":nouser")]
