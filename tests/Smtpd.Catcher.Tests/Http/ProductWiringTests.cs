@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
+using Smtpd.Catcher.Http.Security;
 using Smtpd.Catcher.Tests.Http.Live;
 
 namespace Smtpd.Catcher.Tests.Http;
@@ -137,6 +138,28 @@ public sealed class ProductWiringTests
     }
 
     [Fact]
+    public async Task WithUseCatcherSecurityAForeignPageCannotOpenTheEventSocket()
+    {
+        await using var host = await CatcherHost.StartAsync(map: app =>
+        {
+            app.UseCatcherSecurity(new CatcherHttpSecurityOptions());
+            app.MapSmtpdCatcher();
+        });
+        var uri = new UriBuilder(new Uri(host.Client.BaseAddress!, "api/events")) { Scheme = "ws" }.Uri;
+        using var foreign = new ClientWebSocket();
+        foreign.Options.SetRequestHeader("Origin", "https://attacker.example");
+        foreign.Options.CollectHttpResponseDetails = true;
+        await Assert.ThrowsAsync<WebSocketException>(() => foreign.ConnectAsync(uri, Cancel));
+        Assert.Equal(HttpStatusCode.Forbidden, foreign.HttpStatusCode);
+
+        using var own = new ClientWebSocket();
+        own.Options.SetRequestHeader("Origin", host.Client.BaseAddress!.GetLeftPart(UriPartial.Authority));
+        await own.ConnectAsync(uri, Cancel);
+        var id = await host.SendSimpleAsync("Seen by the inbox's own page");
+        Assert.Equal(id, (await LiveClients.NextFrameAsync(own)).GetProperty("Data").GetProperty("ID").GetString());
+    }
+
+    [Fact]
     public async Task InfoReportsRealCountersWithMailpitsFieldNamesAndTypes()
     {
         await using var host = await CatcherHost.StartAsync(o => o.RejectRecipients.Add(new System.Text.RegularExpressions.Regex("^blocked@")));
@@ -207,7 +230,7 @@ public sealed class ProductWiringTests
         {
             Assert.Equal("image/png", image.Content.Headers.ContentType?.MediaType);
             Assert.Equal("inline", image.Content.Headers.ContentDisposition?.DispositionType);
-            Assert.Equal(Smtpd.Catcher.Http.Security.CatcherContentSecurityPolicy.Part, image.Headers.GetValues("Content-Security-Policy").Single());
+            Assert.Equal(CatcherContentSecurityPolicy.Part, image.Headers.GetValues("Content-Security-Policy").Single());
             Assert.Equal("nosniff", image.Headers.GetValues("X-Content-Type-Options").Single());
         }
 
