@@ -85,6 +85,8 @@ public sealed class CatcherOptions
 
     /// <summary>Failing on purpose: Mailpit's chaos triggers and deterministic fault scripts.</summary>
     public CatcherChaosOptions Chaos { get; } = new();
+    /// <summary>The limits of the live events: WebSocket and SSE subscribers, waits, replay and keep-alive.</summary>
+    public Http.Live.CatcherLiveOptions Live { get; } = new();
 
     /// <summary>A Maildir to write every message to as well (tmp, fsync, rename into new), or <see langword="null"/>.</summary>
     public string? Maildir { get; set; }

@@ -35,6 +35,7 @@ public sealed class MailCatcher : IAsyncDisposable
     private SmtpServer? _server;
     private long _acceptedCount;
     private long _acceptedSize;
+    private long _rejectedCount;
 
     /// <summary>Creates a catcher; <see cref="Start"/> opens the store and the listeners.</summary>
     /// <param name="options">The options; read once, at <see cref="Start"/>.</param>
@@ -54,7 +55,7 @@ public sealed class MailCatcher : IAsyncDisposable
     /// <summary>Raised after a message is stored (after its commit, before its <c>250</c>), on the session's thread.</summary>
     internal event Action<string, MessageRecord>? MessageStored;
 
-    /// <summary>Where this catcher's mailbox changes are announced (the live events subscribe).</summary>
+    /// <summary>Where this catcher's mailbox changes other than new messages are announced (the live events subscribe).</summary>
     internal Http.CatcherEventHub Events { get; } = new();
 
     /// <summary>The options the catcher was made with.</summary>
@@ -68,6 +69,9 @@ public sealed class MailCatcher : IAsyncDisposable
 
     /// <summary>How many octets of messages were accepted since <see cref="Start"/>.</summary>
     internal long AcceptedSize => Interlocked.Read(ref _acceptedSize);
+
+    /// <summary>How many clients, senders and recipients the catcher's policies refused since <see cref="Start"/> (Mailpit's <c>SMTPRejected</c>).</summary>
+    internal long RejectedCount => Interlocked.Read(ref _rejectedCount);
 
     /// <summary>The bound listeners, with their real ports; empty until <see cref="Start"/>.</summary>
     public IReadOnlyList<SmtpListener> Listeners => _server?.Listeners ?? [];
@@ -168,10 +172,10 @@ public sealed class MailCatcher : IAsyncDisposable
         options.DeliverLines = null;
         options.ValidateHost = o.RejectHosts.Count > 0 ? ValidateHost : null;
         options.ValidateSender = o.AllowSenders.Count > 0 || o.RejectSenders.Count > 0
-            ? (session, sender, ct) => ValueTask.FromResult(Check(sender?.Address ?? string.Empty, o.AllowSenders, o.RejectSenders))
+            ? (session, sender, ct) => ValueTask.FromResult(Counted(Check(sender?.Address ?? string.Empty, o.AllowSenders, o.RejectSenders)))
             : null;
         options.ValidateRecipient = o.AllowRecipients.Count > 0 || o.RejectRecipients.Count > 0
-            ? (session, recipient, ct) => ValueTask.FromResult(Check(recipient.Address, o.AllowRecipients, o.RejectRecipients))
+            ? (session, recipient, ct) => ValueTask.FromResult(Counted(Check(recipient.Address, o.AllowRecipients, o.RejectRecipients)))
             : null;
         options.Authenticate = o.AuthEnabled ? Authenticate : null;
         // Last, so an injected fault acts before the policies and the store see the command or the message.
@@ -225,11 +229,6 @@ public sealed class MailCatcher : IAsyncDisposable
         Interlocked.Increment(ref _acceptedCount);
         Interlocked.Add(ref _acceptedSize, record.Size);
         MessageStored?.Invoke(id, record);
-        if (Events.HasSubscribers && record.Id != 0)
-        {
-            // Only the fields a list shows: the event never carries a body.
-            Events.Publish("new", Http.ApiMapper.Summary(record with { SearchBody = null }));
-        }
     }
 
     private ValueTask<SmtpVerdict> ValidateHost(SmtpSessionContext session, CancellationToken cancellationToken)
@@ -241,7 +240,17 @@ public sealed class MailCatcher : IAsyncDisposable
         }
 
         // No reason text: the client gets exactly "550 Access denied", the Tcl validate_host reply.
-        return ValueTask.FromResult(_options.RejectHosts.Any(n => n.Contains(address)) ? SmtpVerdict.Reject() : SmtpVerdict.Accept);
+        return ValueTask.FromResult(Counted(_options.RejectHosts.Any(n => n.Contains(address)) ? SmtpVerdict.Reject() : SmtpVerdict.Accept));
+    }
+
+    private SmtpVerdict Counted(SmtpVerdict verdict)
+    {
+        if (!verdict.IsAccepted)
+        {
+            Interlocked.Increment(ref _rejectedCount);
+        }
+
+        return verdict;
     }
 
     private static SmtpVerdict Check(string address, IList<System.Text.RegularExpressions.Regex> allow, IList<System.Text.RegularExpressions.Regex> reject)

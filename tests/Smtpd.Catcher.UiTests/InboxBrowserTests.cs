@@ -29,9 +29,9 @@ public sealed class InboxBrowserTests(BrowserFixture browser)
         await using var host = await CatcherHost.StartAsync();
         var page = await OpenInboxAsync(browser, host);
         await Expect(page.Locator("#empty-inbox")).ToBeVisibleAsync();
-        // The API does not report the SMTP listeners yet, so the page names the catcher's default; the commands use it.
-        var address = await page.Locator("#smtp-address").TextContentAsync();
-        Assert.False(string.IsNullOrEmpty(address));
+        // /api/v1/webui reports the catcher's SMTP listener, with its real port.
+        var address = host.Smtp.ToString();
+        await Expect(page.Locator("#smtp-address")).ToHaveTextAsync(address);
         await Expect(page.Locator("#send-command")).ToContainTextAsync($"smtpd send --server {address} ");
         await Expect(page.Locator("#swaks-command")).ToContainTextAsync($"swaks --server {address} ");
         await BrowserFixture.ScreenshotAsync(page, "empty-inbox");
@@ -210,6 +210,43 @@ public sealed class InboxBrowserTests(BrowserFixture browser)
             {
                 held.SetResult();
                 await release.Task;
+    public async Task AListRefreshThatOverlapsAnEarlierOneStillShowsTheListAfterIt()
+    {
+        // The CI flake of DeleteRemovesOneAndDeleteAllAsksForConfirmation: the delete's own refresh and the one its
+        // live delete event asks for overlapped; the second reused the first's request, whose answer was dropped as
+        // out of date, and the list kept its stale rows. Here the first list request after the delete is held until
+        // another list request arrives (the second refresh's own), so the overlap happens on every run.
+        await using var host = await CatcherHost.StartAsync();
+        await host.SendAsync("First");
+        await host.SendAsync("Second");
+        await host.SendAsync("Third");
+        var page = await OpenInboxAsync(browser, host);
+        await Row(page, "Second").Locator("a.open").ClickAsync();
+        await Expect(page.Locator("#msg-subject")).ToHaveTextAsync("Second");
+        await Expect(Row(page, "Second")).Not.ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\bunread\b"));
+
+        var armed = false;
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var another = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var listRequests = 0;
+        await page.RouteAsync(url => url.Contains("/api/v1/messages?", StringComparison.Ordinal), async route =>
+        {
+            if (route.Request.Method != "GET" || !Volatile.Read(ref armed))
+            {
+                await route.ContinueAsync();
+                return;
+            }
+
+            if (Interlocked.Increment(ref listRequests) == 1)
+            {
+                held.TrySetResult();
+                // Released by the next list request; the bound only ends a run in which none comes (the old bug),
+                // which the row count below then reports.
+                await Task.WhenAny(another.Task, Task.Delay(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken));
+            }
+            else
+            {
+                another.TrySetResult();
             }
 
             await route.ContinueAsync();
@@ -226,6 +263,13 @@ public sealed class InboxBrowserTests(BrowserFixture browser)
         await Expect(Row(page, "Delete me")).ToHaveCountAsync(0);
         await Expect(Rows(page)).ToHaveCountAsync(2);
         await Expect(Row(page, "Arrives during the delete")).ToBeVisibleAsync();
+
+        Volatile.Write(ref armed, true);
+        await page.Locator("#msg-delete").ClickAsync();
+        await held.Task.WaitAsync(TestContext.Current.CancellationToken);
+        await Expect(Rows(page)).ToHaveCountAsync(2);
+        await Expect(Row(page, "Second")).ToHaveCountAsync(0);
+        Assert.True(another.Task.IsCompleted, "the second refresh sent no request of its own");
     }
 
     [Fact]

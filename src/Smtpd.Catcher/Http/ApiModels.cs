@@ -273,6 +273,10 @@ internal sealed class ApiRuntimeStats
     public long SMTPAccepted { get; init; }
 
     public long SMTPAcceptedSize { get; init; }
+
+    public long SMTPRejected { get; init; }
+
+    public long SMTPIgnored { get; init; }
 }
 
 /// <summary>Mailpit's <c>WebUIConfiguration</c>, as it is for a catcher that relays nothing.</summary>
@@ -289,6 +293,19 @@ internal sealed class ApiWebUi
     public bool DuplicatesIgnored { get; init; }
 
     public bool HideDeleteAllButton { get; init; }
+
+    /// <summary>smtpd's addition: where to send mail, for the inbox's empty state.</summary>
+    public ApiWebUiSmtpd Smtpd { get; init; } = new();
+}
+
+/// <summary>The catcher's SMTP listeners, as <c>HOST:PORT</c> (IPv6 in brackets), with their real ports.</summary>
+internal sealed class ApiWebUiSmtpd
+{
+    /// <summary>Plain listeners (STARTTLS where offered).</summary>
+    public IReadOnlyList<string> SmtpListeners { get; init; } = [];
+
+    /// <summary>Implicit-TLS listeners (RFC 8314, <c>--smtps</c>).</summary>
+    public IReadOnlyList<string> SmtpsListeners { get; init; } = [];
 }
 
 /// <summary>Mailpit's relay settings: smtpd never relays.</summary>

@@ -5,8 +5,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Net.Http.Headers;
 using MimeKit;
+using Smtpd.Catcher.Http.Security;
 using Smtpd.Catcher.Mime;
 using Smtpd.Catcher.Storage;
 
@@ -205,22 +205,13 @@ internal static partial class CatcherEndpoints
             return;
         }
 
-        var response = context.Response;
         var type = part.Entity.ContentType;
-        var inline = ViewSecurity.IsInlineSafe(type.MimeType);
-        response.ContentType = type.MimeType.StartsWith("text/", StringComparison.OrdinalIgnoreCase)
-            ? $"{type.MimeType}; charset={type.Charset ?? "utf-8"}"
-            : type.MimeType;
-        var disposition = new ContentDispositionHeaderValue(inline ? "inline" : "attachment");
-        var name = ApiMapper.FileName(part.Entity);
-        if (name.Length > 0)
-        {
-            // Quoted and, past ASCII, RFC 5987-encoded: a hostile file name cannot break out of the header.
-            disposition.SetHttpFileName(name);
-        }
-
-        response.Headers.ContentDisposition = disposition.ToString();
-        response.Headers.XContentTypeOptions = "nosniff";
+        var declared = type.Charset is { } charset ? $"{type.MimeType}; charset={charset}" : type.MimeType;
+        // One rule for every part: raster images, audio, video and plain text inline; anything that could run
+        // script as an attachment; a sandboxing CSP either way.
+        MimePartHeaders.For(declared, ApiMapper.FileName(part.Entity), download: context.Request.Query["dl"] == "1").ApplyTo(context.Response);
+        context.Response.Headers.XContentTypeOptions = "nosniff";
+        var response = context.Response;
         switch (part.Entity)
         {
             case MimePart { Content: { } body }:
@@ -301,11 +292,25 @@ internal static partial class CatcherEndpoints
                 MessagesDeleted = mailbox.Deleted,
                 SMTPAccepted = catcher.AcceptedCount,
                 SMTPAcceptedSize = catcher.AcceptedSize,
+                SMTPRejected = catcher.RejectedCount,
+                // Mailpit counts messages it drops as duplicates; the catcher keeps every one.
+                SMTPIgnored = 0,
             },
         }, ApiJsonContext.Default.ApiInfo);
     }
 
-    private static IResult WebUi() => Results.Json(new ApiWebUi(), ApiJsonContext.Default.ApiWebUi);
+    private static IResult WebUi(CatcherMailbox mailbox)
+    {
+        var listeners = mailbox.Catcher.Listeners;
+        return Results.Json(new ApiWebUi
+        {
+            Smtpd = new ApiWebUiSmtpd
+            {
+                SmtpListeners = [.. listeners.Where(l => !l.ImplicitTls).Select(l => l.EndPoint.ToString())],
+                SmtpsListeners = [.. listeners.Where(l => l.ImplicitTls).Select(l => l.EndPoint.ToString())],
+            },
+        }, ApiJsonContext.Default.ApiWebUi);
+    }
 
     private static IResult View(string file, HttpContext context, CatcherMailbox mailbox)
     {
@@ -324,7 +329,7 @@ internal static partial class CatcherEndpoints
             return Results.Text(body, ApiRequests.TextPlain);
         }
 
-        context.Response.Headers.ContentSecurityPolicy = request.Query["remote"] == "1" ? ViewSecurity.ViewPolicyWithRemote : ViewSecurity.ViewPolicy;
+        CatcherContentSecurityPolicy.ApplyToView(context.Response, allowRemoteContent: request.Query["remote"] == "1");
         return Results.Text(body, "text/html; charset=utf-8");
     }
 

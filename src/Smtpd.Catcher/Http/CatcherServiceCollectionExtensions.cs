@@ -6,6 +6,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Smtpd.Catcher;
 using Smtpd.Catcher.Http;
+using Smtpd.Catcher.Http.Live;
 using Smtpd.Catcher.Storage;
 
 // In Microsoft.Extensions.DependencyInjection and Microsoft.AspNetCore.Builder, where hosts look for Add… and Map… methods.
@@ -16,8 +17,10 @@ namespace Microsoft.Extensions.DependencyInjection
     public static class SmtpdCatcherServiceCollectionExtensions
     {
         /// <summary>
-        /// Adds a <see cref="MailCatcher"/> that starts and stops with the host, and the services its HTTP API needs.
-        /// Map the API with <see cref="Microsoft.AspNetCore.Builder.SmtpdCatcherEndpointRouteBuilderExtensions.MapSmtpdCatcher(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)"/>.
+        /// Adds a <see cref="MailCatcher"/> that starts and stops with the host, and the services its HTTP API needs:
+        /// the mailbox, the search, and the live-event hub that every stored message and every change made through
+        /// the API is published to. Map the routes with
+        /// <see cref="Microsoft.AspNetCore.Builder.SmtpdCatcherEndpointRouteBuilderExtensions.MapSmtpdCatcher(Microsoft.AspNetCore.Routing.IEndpointRouteBuilder)"/>.
         /// </summary>
         /// <param name="services">The services.</param>
         /// <param name="configure">Sets the catcher's options: SMTP listeners, store path (<see cref="CatcherOptions.DatabasePath"/> is required for the API), limits.</param>
@@ -58,6 +61,10 @@ namespace Microsoft.Extensions.DependencyInjection
             // The query language plugs in by registering its compiler before this; until then, substring search.
             services.TryAddSingleton<IMessageQueryCompiler, SubstringQueryCompiler>();
             services.AddSingleton<CatcherMailbox>();
+            // The wait searches exactly as /api/v1/search does: the same compiler, the same store.
+            services.TryAddSingleton<ICatcherMessageQuery>(sp => new MailboxMessageQuery(sp.GetRequiredService<CatcherMailbox>()));
+            services.AddSingleton(sp => new CatcherLive(
+                sp.GetRequiredService<MailCatcher>(), sp.GetRequiredService<ICatcherMessageQuery>(), sp.GetService<ILoggerFactory>()));
             return services;
         }
     }
@@ -85,31 +92,46 @@ namespace Microsoft.Extensions.DependencyInjection
 
 namespace Microsoft.AspNetCore.Builder
 {
-    /// <summary>Maps the smtpd mail catcher's HTTP API.</summary>
+    /// <summary>Maps the smtpd mail catcher's HTTP API, live events and browser inbox.</summary>
     public static class SmtpdCatcherEndpointRouteBuilderExtensions
     {
         /// <summary>
-        /// Maps Mailpit's API v1 (<c>/api/v1/…</c>), the message views (<c>/view/{ID}.html</c>, <c>.txt</c>) and the
-        /// health checks (<c>/livez</c>, <c>/readyz</c>). docs/api.md lists every route. Call
-        /// <see cref="SmtpdCatcherServiceCollectionExtensions.AddSmtpdCatcher(IServiceCollection, Action{CatcherOptions})"/> first.
+        /// Maps the whole catcher: the API (<see cref="MapSmtpdCatcherApi"/>) and the browser inbox at <c>/</c>
+        /// (<see cref="SmtpdCatcherUiEndpointRouteBuilderExtensions.MapSmtpdCatcherUi"/>). An application that
+        /// wants the API without the inbox calls <see cref="MapSmtpdCatcherApi"/> instead. docs/api.md lists every
+        /// route. Call
+        /// <see cref="SmtpdCatcherServiceCollectionExtensions.AddSmtpdCatcher(IServiceCollection, Action{CatcherOptions})"/> first,
+        /// and <see cref="Smtpd.Catcher.Http.Security.CatcherSecurityApplicationBuilderExtensions.UseCatcherSecurity"/>
+        /// before it to put the catcher's HTTP security rules in front.
         /// </summary>
-        /// <param name="routes">The application or a route group (a group's prefix becomes the API's base path).</param>
-        /// <returns><paramref name="routes"/>.</returns>
-        public static IEndpointRouteBuilder MapSmtpdCatcher(this IEndpointRouteBuilder routes)
+        /// <param name="routes">The application or a route group (a group's prefix becomes the catcher's base path).</param>
+        /// <returns>The group of every route mapped, for conventions such as <c>RequireAuthorization()</c>.</returns>
+        public static RouteGroupBuilder MapSmtpdCatcher(this IEndpointRouteBuilder routes)
         {
             ArgumentNullException.ThrowIfNull(routes);
-            CatcherEndpoints.Map(routes);
-            return routes;
+            var group = routes.MapGroup(string.Empty);
+            group.MapSmtpdCatcherApi();
+            group.MapSmtpdCatcherUi();
+            return group;
         }
 
-        /// <summary>Maps the API under a base path (the smtpd tool's <c>--base-path</c>), or at the root for <see langword="null"/>.</summary>
-        /// <param name="routes">The application.</param>
-        /// <param name="basePath">The prefix, such as <c>/mail</c>.</param>
-        /// <returns><paramref name="routes"/>.</returns>
-        internal static IEndpointRouteBuilder MapSmtpdCatcher(this IEndpointRouteBuilder routes, string? basePath)
+        /// <summary>
+        /// Maps the catcher's API without the browser inbox: Mailpit's API v1 (<c>/api/v1/…</c>), the message views
+        /// (<c>/view/{ID}.html</c>, <c>.txt</c>), the health checks (<c>/livez</c>, <c>/readyz</c>) and the live
+        /// events (the WebSocket <c>/api/events</c>, Server-Sent Events at <c>/api/v1/events</c> and the blocking
+        /// <c>/api/v1/wait</c>), which announce every change the API and SMTP make.
+        /// </summary>
+        /// <param name="routes">The application or a route group.</param>
+        /// <returns>The group of the API's routes, for conventions.</returns>
+        public static RouteGroupBuilder MapSmtpdCatcherApi(this IEndpointRouteBuilder routes)
         {
-            CatcherEndpoints.Map(basePath is null ? routes : routes.MapGroup(basePath));
-            return routes;
+            ArgumentNullException.ThrowIfNull(routes);
+            var live = routes.ServiceProvider.GetService<CatcherLive>()
+                ?? throw new InvalidOperationException("Call services.AddSmtpdCatcher(...) before mapping the catcher's routes.");
+            var group = routes.MapGroup(string.Empty);
+            CatcherEndpoints.Map(group);
+            group.MapCatcherLive(live.Hub, live.Query);
+            return group;
         }
     }
 }

@@ -45,11 +45,12 @@ public static class SmtpdCatcherUiEndpointRouteBuilderExtensions
     private static IResult ServePage(HttpContext context)
     {
         var request = context.Request;
-        // Under a path base, "/mail" reaches this endpoint with an empty path. The page's relative URLs
-        // ("ui/app.js", "api/v1/…") resolve against the directory of the page's URL, so it must end in a slash.
-        if (!request.Path.HasValue && request.PathBase.HasValue)
+        // The page's relative URLs ("ui/app.js", "api/v1/…") resolve against the directory of the page's URL, so it
+        // must end in a slash: under a path base "/mail" reaches this endpoint with an empty path, and in a route
+        // group "/mail" with the path "/mail".
+        if (!(request.Path.Value?.EndsWith('/') ?? false))
         {
-            return TypedResults.Redirect(request.PathBase + "/" + request.QueryString);
+            return TypedResults.Redirect(request.PathBase + request.Path + "/" + request.QueryString);
         }
 
         return Serve(context, "index.html");

@@ -52,7 +52,7 @@ internal static class CatcherRunner
         var startup = StartupLine(catcher, settings, certificate, certificateSource);
         if (http is not null)
         {
-            startup = startup.Replace("; Ctrl-C to stop", $"; HTTP API on {string.Join(", ", http.EndPoints.Select(e => $"{(settings.HttpTls ? "https" : "http")}://{e}{settings.BasePath}/"))}; Ctrl-C to stop", StringComparison.Ordinal);
+            startup = startup.Replace("; Ctrl-C to stop", $"; inbox and HTTP API on {string.Join(", ", http.EndPoints.Select(e => $"{(settings.HttpTls ? "https" : "http")}://{e}{settings.BasePath}/"))}{(settings.HttpSecurity.AuthenticationEnabled ? $" (login for {settings.HttpSecurity.UserNames.Count} user(s))" : "")}; Ctrl-C to stop", StringComparison.Ordinal);
         }
 
         events.Startup(startup);

@@ -4,17 +4,21 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Smtpd.Catcher;
+using Smtpd.Catcher.Http.Security;
 using Smtpd.Cli.Configuration;
 
 namespace Smtpd.Cli.Catcher;
 
 /// <summary>
-/// The catcher's HTTP API on Kestrel, for the command line (<c>--http</c>, <c>--base-path</c>, <c>--http-tls</c>):
-/// an empty web host (no appsettings, no ASPNETCORE_* surprises) with only Kestrel, routing and the catcher's routes.
+/// The catcher's HTTP API, live events and inbox on Kestrel, for the command line (<c>--http</c>, <c>--base-path</c>,
+/// <c>--http-tls</c>, and the security flags <c>--ui-auth</c>, <c>--ui-auth-file</c>, <c>--http-host</c>,
+/// <c>--api-cors</c>): an empty web host (no appsettings, no ASPNETCORE_* surprises) with only Kestrel, the
+/// catcher's security rules, routing and the catcher's routes.
 /// </summary>
 internal sealed class HttpHost : IAsyncDisposable
 {
@@ -61,9 +65,17 @@ internal sealed class HttpHost : IAsyncDisposable
         });
         builder.Services.AddSmtpdCatcher(catcher);
         var app = builder.Build();
+        if (settings.BasePath is { } basePath)
+        {
+            // UsePathBase, so the security rules (the framable /view, the login) see paths below the prefix as an
+            // ASP.NET Core host sees them; and nothing answers outside the prefix.
+            app.UsePathBase(basePath);
+            app.Use((context, next) => context.Request.PathBase.HasValue ? next(context) : NotFoundAsync(context));
+        }
+
+        app.UseCatcherSecurity(settings.HttpSecurity);
         app.UseRouting();
-        // A route group, not UsePathBase: nothing answers outside the prefix.
-        app.MapSmtpdCatcher(settings.BasePath);
+        app.MapSmtpdCatcher();
         try
         {
             await app.StartAsync();
@@ -77,6 +89,12 @@ internal sealed class HttpHost : IAsyncDisposable
         var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
         var bound = addresses.Select(a => new Uri(a)).Select(u => new IPEndPoint(IPAddress.Parse(u.Host.Trim('[', ']')), u.Port)).ToList();
         return new HttpHost(app, bound);
+    }
+
+    private static Task NotFoundAsync(HttpContext context)
+    {
+        context.Response.StatusCode = StatusCodes.Status404NotFound;
+        return Task.CompletedTask;
     }
 
     /// <inheritdoc/>

@@ -106,6 +106,8 @@ internal sealed class CatcherSettings
 
     /// <summary>The seed of the chaos draws, or <see langword="null"/> for a random one.</summary>
     public int? ChaosSeed { get; init; }
+    /// <summary>The HTTP security rules: login, trusted host names, CORS origins.</summary>
+    public Smtpd.Catcher.Http.Security.CatcherHttpSecurityOptions HttpSecurity { get; init; } = new();
 
     public bool Json { get; init; }
 
@@ -174,6 +176,7 @@ internal sealed class CatcherSettings
             HttpLabel = httpSetting?.Label ?? Flags.Http.Option,
             BasePath = Single(sources, Flags.BasePath, ValueParsers.ParseBasePath),
             HttpTls = sources.IsOn(Flags.HttpTls),
+            HttpSecurity = HttpSecuritySettings.Load(sources),
             Listeners = listeners,
             Hostname = Single(sources, Flags.Hostname, (v, l) => ValidateHostname(v, l)),
             MaxSize = Single(sources, Flags.MaxSize, (v, l) => (long?)ValueParsers.ParseSize(v, l)),

@@ -9,7 +9,7 @@ internal enum FlagKind
     /// <summary>Repeatable; in an environment variable, several values separated by commas.</summary>
     List,
 
-    /// <summary>Repeatable, but an environment variable holds exactly one value (a regular expression may contain commas).</summary>
+    /// <summary>Repeatable, but an environment variable holds exactly one value (a regular expression or a password may contain commas).</summary>
     RegexList,
 
     /// <summary>A switch; in the environment or the config file <c>true</c>/<c>false</c> (also 1/0, yes/no, on/off).</summary>
@@ -68,6 +68,10 @@ internal static class Flags
     public static readonly Flag Chaos = new("chaos", FlagKind.List, "KEY:CODE:PERCENT", "Fail MAIL (sender), RCPT (recipient) or AUTH (authentication) with CODE, PERCENT of the time, e.g. recipient:451:20 (repeatable or comma-separated, Mailpit's --chaos-triggers; enables the chaos API).");
     public static readonly Flag ChaosScript = new("chaos-script", FlagKind.List, "SCRIPT", "Fail deterministically: POINT ACTION [xN|always] [after N], e.g. 'rcpt 452 x2' (repeatable; enables the chaos API).");
     public static readonly Flag ChaosSeed = new("chaos-seed", FlagKind.Single, "N", "The seed of the chaos draws, to replay a run (default: random, shown at start).");
+    public static readonly Flag UiAuth = new("ui-auth", FlagKind.RegexList, "USER:PASS", "Require HTTP Basic login for the HTTP API and inbox with this user and password (repeatable; SMTPD_UI_AUTH takes a space-separated list, as Mailpit's MP_UI_AUTH).");
+    public static readonly Flag UiAuthFile = new("ui-auth-file", FlagKind.Single, "FILE", "Require HTTP Basic login with the users of an htpasswd FILE of bcrypt hashes (htpasswd -B).");
+    public static readonly Flag HttpHost = new("http-host", FlagKind.List, "NAME", "Also accept requests whose Host is NAME (repeatable), e.g. a reverse proxy's or a Compose service's name; others get 403 (DNS rebinding).");
+    public static readonly Flag ApiCors = new("api-cors", FlagKind.List, "ORIGIN", "Let pages of ORIGIN (scheme://host[:port], or *) call the HTTP API from a browser (repeatable); CORS is off by default.");
     public static readonly Flag Json = new("json", FlagKind.Switch, null, "Print one JSON event per line on stdout, and nothing else.");
     public static readonly Flag Quiet = new("quiet", FlagKind.Switch, null, "Print nothing but errors.");
     public static readonly Flag Verbose = new("verbose", FlagKind.Switch, null, "Print SMTP transcripts on stderr, with secrets masked.");
@@ -79,7 +83,7 @@ internal static class Flags
         Listen, Smtps, Hostname, MaxSize, MaxRecipients, MaxConnections, MaxConnectionsPerIp, CapLoopback, Timeout,
         BareLineEndings, RejectHost, AllowSender, RejectSender, AllowRecipient, RejectRecipient,
         TlsCert, TlsKey, TlsSelfSigned, RequireTls, Auth, AuthAny, RequireAuth, NoDsn,
-        Db, Maildir, NoStore, Retain, Http, NoHttp, BasePath, HttpTls,
+        Db, Maildir, NoStore, Retain, Http, NoHttp, BasePath, HttpTls, UiAuth, UiAuthFile, HttpHost, ApiCors,
         EnableChaos, Chaos, ChaosScript, ChaosSeed,
         Json, Quiet, Verbose, Config,
     ];

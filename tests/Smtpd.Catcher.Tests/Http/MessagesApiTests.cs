@@ -272,7 +272,7 @@ public sealed class MessagesApiTests
         await using var host = await CatcherHost.StartAsync();
         var a = await host.SendSimpleAsync("Alpha");
         var b = await host.SendSimpleAsync("Bravo");
-        var events = new List<CatcherEvent>();
+        var events = new List<CatcherChange>();
         host.Catcher.Events.Published += e => { lock (events) { events.Add(e); } };
 
         using (var response = await host.Client.PutAsync("/api/v1/messages", JsonContent("{\"IDs\":[\"" + a + "\"],\"Read\":true}"), Cancel))
@@ -331,7 +331,7 @@ public sealed class MessagesApiTests
         var a = await host.SendSimpleAsync("A");
         var b = await host.SendSimpleAsync("B");
         var c = await host.SendSimpleAsync("C");
-        var events = new List<CatcherEvent>();
+        var events = new List<CatcherChange>();
         host.Catcher.Events.Published += e => { lock (events) { events.Add(e); } };
 
         using (var request = new HttpRequestMessage(HttpMethod.Delete, "/api/v1/messages") { Content = JsonContent("{\"IDs\":[\"" + b + "\"]}") })

@@ -103,7 +103,7 @@ public sealed class MoreRoutesTests
         Assert.Equal(1, info.GetProperty("Messages").GetInt32());
         Assert.Equal(1, info.GetProperty("RuntimeStats").GetProperty("SMTPAccepted").GetInt32());
         var webui = await host.GetJsonAsync("/api/v1/webui");
-        Json.HasMembers(webui, "Label", "MessageRelay", "SpamAssassin", "ChaosEnabled", "DuplicatesIgnored", "HideDeleteAllButton");
+        Json.HasMembers(webui, "Label", "MessageRelay", "SpamAssassin", "ChaosEnabled", "DuplicatesIgnored", "HideDeleteAllButton", "Smtpd");
         Assert.False(webui.GetProperty("MessageRelay").GetProperty("Enabled").GetBoolean());
         foreach (var path in new[] { "/livez", "/readyz" })
         {
@@ -129,10 +129,10 @@ public sealed class MoreRoutesTests
 
         using var view = await host.Client.GetAsync($"/view/{id}.html", Cancel);
         Assert.Equal("text/html", view.Content.Headers.ContentType?.MediaType);
-        Assert.Equal("sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'", view.Headers.GetValues("Content-Security-Policy").Single());
+        Assert.Equal(Smtpd.Catcher.Http.Security.CatcherContentSecurityPolicy.View, view.Headers.GetValues("Content-Security-Policy").Single());
         Assert.Contains($"src=\"../api/v1/message/{id}/part/{partId}\"", await view.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
         using var remote = await host.Client.GetAsync($"/view/{id}.html?remote=1", Cancel);
-        Assert.Contains("img-src 'self' data: http: https:", remote.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+        Assert.Equal(Smtpd.Catcher.Http.Security.CatcherContentSecurityPolicy.ViewWithRemoteContent, remote.Headers.GetValues("Content-Security-Policy").Single());
     }
 
     [Fact]

@@ -19,12 +19,10 @@ public sealed class CatcherHost : IAsyncDisposable
 {
     private readonly WebApplication app;
     private readonly string directory;
-    private readonly IDisposable? live;
 
-    private CatcherHost(WebApplication app, string directory, Uri root, IPEndPoint smtp, IDisposable? live)
+    private CatcherHost(WebApplication app, string directory, Uri root, IPEndPoint smtp)
     {
         this.app = app;
-        this.live = live;
         this.directory = directory;
         Root = root;
         Smtp = smtp;
@@ -63,13 +61,12 @@ public sealed class CatcherHost : IAsyncDisposable
         }
 
         app.UseRouting();
+        // The product's wiring: the API, the live events and the inbox in one call.
         app.MapSmtpdCatcher();
-        app.MapSmtpdCatcherUi();
-        var live = LiveEventsBridge.MapIfMissing(app);
         await app.StartAsync(TestContext.Current.CancellationToken);
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         var smtp = app.Services.GetRequiredService<MailCatcher>().Listeners[0].EndPoint;
-        return new CatcherHost(app, directory, new Uri(address.TrimEnd('/') + (pathBase ?? string.Empty) + "/"), smtp, live);
+        return new CatcherHost(app, directory, new Uri(address.TrimEnd('/') + (pathBase ?? string.Empty) + "/"), smtp);
     }
 
     /// <summary>Sends a message with MailKit and waits for the 250.</summary>
@@ -101,7 +98,6 @@ public sealed class CatcherHost : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await app.StopAsync(TestContext.Current.CancellationToken);
-        live?.Dispose();
         await app.DisposeAsync();
         SqliteConnection.ClearAllPools();
         try

@@ -1,11 +1,10 @@
-using System.Globalization;
 using Microsoft.AspNetCore.Http;
 
 namespace Smtpd.Catcher.Http.Security;
 
 /// <summary>
 /// The security settings of the catcher's HTTP surface: who may log in, which <c>Host</c> names and CORS origins are
-/// trusted, and the caps on request size. <see cref="CatcherSecurityApplicationBuilderExtensions.UseCatcherSecurity"/>
+/// trusted, and the caps on request size (the API's own limits, such as the page size, are in <see cref="CatcherHttpOptions"/>). <see cref="CatcherSecurityApplicationBuilderExtensions.UseCatcherSecurity"/>
 /// takes a validated snapshot of them. Every limit documents its default and why; the setters refuse values that
 /// would turn a limit off by accident.
 /// </summary>
@@ -13,7 +12,7 @@ namespace Smtpd.Catcher.Http.Security;
 /// The smtpd tool maps its flags onto this type: <c>--ui-auth USER:PASS</c> to <see cref="AddUser"/>,
 /// <c>SMTPD_UI_AUTH</c> to <see cref="AddUsers"/>, <c>--ui-auth-file FILE</c> to <see cref="AddHtpasswdFile"/>,
 /// <c>--http-host NAME</c> to <see cref="AllowedHosts"/> and <c>--api-cors ORIGIN</c> to <see cref="AddCorsOrigins"/>.
-/// docs/http-security.md describes every rule.
+/// docs/api.md ("Security of the HTTP surface") describes every rule.
 /// </remarks>
 public sealed class CatcherHttpSecurityOptions
 {
@@ -34,18 +33,6 @@ public sealed class CatcherHttpSecurityOptions
     /// in JSON bodies, not in the query. It bounds the work of the search parser per request.
     /// </summary>
     public const int DefaultMaxQueryStringLength = 4096;
-
-    /// <summary>The page size when a request gives no <c>limit</c>: 50, Mailpit's default for its message list and search.</summary>
-    public const int DefaultPageSize = 50;
-
-    /// <summary>
-    /// The default <see cref="MaxPageSize"/>, 1000 messages: a page of summaries then stays near a megabyte of JSON
-    /// and one SQLite query; a client that wants more pages on with <c>start</c>.
-    /// </summary>
-    public const int DefaultMaxPageSize = 1000;
-
-    /// <summary>The largest <see cref="MaxPageSize"/> accepted: 100,000 summaries are already about 100 MB of JSON.</summary>
-    public const int MaximumMaxPageSize = 100_000;
 
     private readonly HttpBasicUsers _users = new();
 
@@ -72,20 +59,6 @@ public sealed class CatcherHttpSecurityOptions
         get;
         set => field = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaxQueryStringLength), value, "MaxQueryStringLength must be 1 character or more.");
     } = DefaultMaxQueryStringLength;
-
-    /// <summary>
-    /// The largest page a list or search returns; <see cref="TryParsePageSize"/> refuses a larger <c>limit</c> with a
-    /// reason. Default <see cref="DefaultMaxPageSize"/>. Valid: <see cref="DefaultPageSize"/> to
-    /// <see cref="MaximumMaxPageSize"/>, so the default page always fits.
-    /// </summary>
-    /// <exception cref="ArgumentOutOfRangeException">Outside that range.</exception>
-    public int MaxPageSize
-    {
-        get;
-        set => field = value is >= DefaultPageSize and <= MaximumMaxPageSize
-            ? value
-            : throw new ArgumentOutOfRangeException(nameof(MaxPageSize), value, $"MaxPageSize must be {DefaultPageSize} to {MaximumMaxPageSize}.");
-    } = DefaultMaxPageSize;
 
     /// <summary>
     /// Host names a request may name in its <c>Host</c> header besides <c>localhost</c> and IP literals
@@ -200,38 +173,4 @@ public sealed class CatcherHttpSecurityOptions
     /// <summary>Checks every setting and throws for the first bad one; <c>UseCatcherSecurity</c> calls it too.</summary>
     /// <exception cref="ArgumentException">A bad allowed host, CORS origin or framable path; the message names it.</exception>
     public void Validate() => _ = new CatcherHttpSecurityPolicy(this);
-
-    /// <summary>
-    /// Reads a page size (Mailpit's <c>limit</c> query parameter) for a list or search endpoint: absent, empty or
-    /// <c>0</c> give <see cref="DefaultPageSize"/>; a number above <see cref="MaxPageSize"/>, a negative number or a
-    /// non-number give a one-line reason for a <c>400</c> (see <see cref="CatcherHttpResults.BadRequest"/>).
-    /// </summary>
-    /// <param name="value">The parameter as sent, or <see langword="null"/>.</param>
-    /// <param name="pageSize">The page size, when valid.</param>
-    /// <param name="error">Why the value is refused, when it is.</param>
-    /// <returns>Whether the value is valid.</returns>
-    public bool TryParsePageSize(string? value, out int pageSize, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out string? error)
-    {
-        error = null;
-        pageSize = DefaultPageSize;
-        if (string.IsNullOrEmpty(value))
-        {
-            return true;
-        }
-
-        if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
-        {
-            error = $"limit must be a whole number from 0 to {MaxPageSize}";
-            return false;
-        }
-
-        if (parsed > MaxPageSize)
-        {
-            error = $"limit {parsed} is above the largest page, {MaxPageSize}; page on with start";
-            return false;
-        }
-
-        pageSize = parsed == 0 ? DefaultPageSize : parsed;
-        return true;
-    }
 }

@@ -12,9 +12,6 @@ const maxCachedPages = 60;
 // Browsers cap an element's height (Chromium near 33.5 million px); past this the scroll position is scaled.
 const maxSpacerPx = 10_000_000;
 
-/** The key of an in-flight page fetch: a page of one list generation. */
-const pendingKey = (generation, page) => `${generation}:${page}`;
-
 export class MessageList {
   constructor(root, { onOpen, onSummary, onSelection, onError }) {
     this.root = root;
@@ -154,7 +151,7 @@ export class MessageList {
     this.fetchTimer = setTimeout(() => {
       const generation = this.generation;
       for (let page = Math.floor(from / pageSize); page <= Math.floor(to / pageSize); page++) {
-        if (!this.pages.has(page) && !this.pending.has(pendingKey(generation, page))) {
+        if (!this.pages.has(page) && this.pending.get(page)?.generation !== generation) {
           this.fetchPage(page, generation).then(() => this.schedule(), (error) => this.onError(error));
         }
       }
@@ -162,16 +159,18 @@ export class MessageList {
   }
 
   async fetchPage(page, generation) {
-    // A fetch from an older generation (issued before a delete or a new search) is never shared with a newer one:
-    // its rows are stale, and its result is dropped when it lands.
-    const key = pendingKey(generation, page);
-    if (this.pending.has(key)) return this.pending.get(key);
+    // A fetch in flight is shared only within its generation: one started before a refresh (before a delete, say)
+    // answers for the old list and is dropped on arrival, so the refresh must ask again, or the rows stay stale.
+    const inFlight = this.pending.get(page);
+    if (inFlight && inFlight.generation === generation) return inFlight.promise;
     const promise = api.list(this.query, page * pageSize, pageSize).then((result) => {
       if (generation !== this.generation) return null;
       this.accept(page, result);
       return result;
-    }).finally(() => this.pending.delete(key));
-    this.pending.set(key, promise);
+    }).finally(() => {
+      if (this.pending.get(page)?.promise === promise) this.pending.delete(page);
+    });
+    this.pending.set(page, { generation, promise });
     return promise;
   }
 

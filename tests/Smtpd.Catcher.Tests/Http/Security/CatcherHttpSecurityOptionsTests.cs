@@ -7,13 +7,11 @@ namespace Smtpd.Catcher.Tests.Http.Security;
 public sealed class CatcherHttpSecurityOptionsTests
 {
     [Fact]
-    public void DefaultsAreKestrelsBodyCapFourKilobytesOfQueryAndPagesOfAThousand()
+    public void DefaultsAreKestrelsBodyCapAndFourKilobytesOfQuery()
     {
         var options = new CatcherHttpSecurityOptions();
         Assert.Equal(30_000_000, options.MaxRequestBodySize);
         Assert.Equal(4096, options.MaxQueryStringLength);
-        Assert.Equal(1000, options.MaxPageSize);
-        Assert.Equal(50, CatcherHttpSecurityOptions.DefaultPageSize);
         Assert.Empty(options.AllowedHosts);
         Assert.Empty(options.CorsOrigins);
         Assert.False(options.AuthenticationEnabled);
@@ -23,15 +21,11 @@ public sealed class CatcherHttpSecurityOptionsTests
     [Fact]
     public void LimitsAcceptValidValuesAndRefuseOnesThatWouldTurnThemOff()
     {
-        var options = new CatcherHttpSecurityOptions { MaxRequestBodySize = 1, MaxQueryStringLength = 1, MaxPageSize = 50 };
+        var options = new CatcherHttpSecurityOptions { MaxRequestBodySize = 1, MaxQueryStringLength = 1 };
         Assert.Equal(1, options.MaxRequestBodySize);
         Assert.Equal(1, options.MaxQueryStringLength);
-        Assert.Equal(50, options.MaxPageSize);
-        options.MaxPageSize = 100_000;
         Assert.Throws<ArgumentOutOfRangeException>(() => options.MaxRequestBodySize = 0);
         Assert.Throws<ArgumentOutOfRangeException>(() => options.MaxQueryStringLength = 0);
-        Assert.Throws<ArgumentOutOfRangeException>(() => options.MaxPageSize = 49);
-        Assert.Throws<ArgumentOutOfRangeException>(() => options.MaxPageSize = 100_001);
     }
 
     [Theory]
@@ -114,30 +108,6 @@ public sealed class CatcherHttpSecurityOptionsTests
         options.AllowedHosts.Add("[::1]");
         options.AllowedHosts.Add("*");
         options.Validate();
-    }
-
-    [Theory]
-    [InlineData(null, 50)]
-    [InlineData("", 50)]
-    [InlineData("0", 50)]
-    [InlineData("1", 1)]
-    [InlineData("1000", 1000)]
-    public void APageSizeWithinTheCapIsAccepted(string? value, int expected)
-    {
-        Assert.True(new CatcherHttpSecurityOptions().TryParsePageSize(value, out var size, out var error));
-        Assert.Equal(expected, size);
-        Assert.Null(error);
-    }
-
-    [Theory]
-    [InlineData("1001", "limit 1001 is above the largest page, 1000; page on with start")]
-    [InlineData("-1", "limit must be a whole number from 0 to 1000")]
-    [InlineData("ten", "limit must be a whole number from 0 to 1000")]
-    [InlineData("99999999999", "limit must be a whole number from 0 to 1000")]
-    public void APageSizeOverTheCapOrNotANumberGetsAReason(string value, string reason)
-    {
-        Assert.False(new CatcherHttpSecurityOptions().TryParsePageSize(value, out _, out var error));
-        Assert.Equal(reason, error);
     }
 
     [Fact]
