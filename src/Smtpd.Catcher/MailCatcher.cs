@@ -29,6 +29,7 @@ public sealed class MailCatcher : IAsyncDisposable
 {
     private readonly CatcherOptions _options;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly TimeProvider _time;
     private StoreWriter? _store;
     private MaildirWriter? _maildir;
     private SmtpServer? _server;
@@ -39,14 +40,32 @@ public sealed class MailCatcher : IAsyncDisposable
     /// <param name="options">The options; read once, at <see cref="Start"/>.</param>
     /// <param name="loggerFactory">Where the SMTP server logs, or <see langword="null"/> for nowhere.</param>
     public MailCatcher(CatcherOptions options, ILoggerFactory? loggerFactory = null)
+        : this(options, loggerFactory, TimeProvider.System)
+    {
+    }
+
+    /// <summary>Creates a catcher whose retention by age reads <paramref name="time"/> (tests).</summary>
+    /// <param name="options">The options.</param>
+    /// <param name="loggerFactory">Where the SMTP server logs.</param>
+    /// <param name="time">The clock.</param>
+    internal MailCatcher(CatcherOptions options, ILoggerFactory? loggerFactory, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
         _options = options;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
+        _time = time;
     }
 
     /// <summary>Raised after a message is stored (after its commit, before its <c>250</c>), on the session's thread.</summary>
     internal event Action<string, MessageRecord>? MessageStored;
+
+    /// <summary>
+    /// Raised after retention (<see cref="CatcherOptions.Retain"/>, <see cref="CatcherOptions.RetainAge"/>,
+    /// <see cref="CatcherOptions.RetainSize"/>) pruned messages from the store, after the commit, on a thread-pool
+    /// thread. The same prune is published on <see cref="Events"/> as Mailpit's <c>prune</c> event.
+    /// </summary>
+    internal event Action<StorePruned>? MessagesPruned;
 
     /// <summary>Where this catcher's mailbox changes are announced (the live events subscribe).</summary>
     internal Http.CatcherEventHub Events { get; } = new();
@@ -144,7 +163,8 @@ public sealed class MailCatcher : IAsyncDisposable
         {
             try
             {
-                _store = new StoreWriter(database, _options.Retain);
+                _store = new StoreWriter(database, new StoreRetention(_options.Retain, _options.RetainAge, _options.RetainSize), _time);
+                _store.Pruned += OnPruned;
             }
             catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or InvalidOperationException)
             {
@@ -222,6 +242,13 @@ public sealed class MailCatcher : IAsyncDisposable
             // Only the fields a list shows: the event never carries a body.
             Events.Publish("new", Http.ApiMapper.Summary(record with { SearchBody = null }));
         }
+    }
+
+    private void OnPruned(StorePruned pruned)
+    {
+        MessagesPruned?.Invoke(pruned);
+        // Mailpit's prune event carries no data: a client reloads its list.
+        Events.Publish("prune", null);
     }
 
     private ValueTask<SmtpVerdict> ValidateHost(SmtpSessionContext session, CancellationToken cancellationToken)
