@@ -163,8 +163,7 @@ public sealed class MailCatcher : IAsyncDisposable
         {
             try
             {
-                _store = new StoreWriter(database, new StoreRetention(_options.Retain, _options.RetainAge, _options.RetainSize), _time);
-                _store.Pruned += OnPruned;
+                _store = new StoreWriter(database, new StoreRetention(_options.Retain, _options.RetainAge, _options.RetainSize), _time, OnPruned);
             }
             catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or InvalidOperationException)
             {

@@ -39,6 +39,7 @@ internal sealed class StoreWriter : IDisposable
     private readonly StoreRetention _retention;
     private readonly TimeProvider _time;
     private readonly ITimer? _ageTimer;
+    private readonly Action<StorePruned>? _pruned;
     /// <summary>The columns a new message fills, in the order <see cref="InsertRecord"/> sets them.</summary>
     private static readonly string[] InsertColumns =
     [
@@ -65,11 +66,16 @@ internal sealed class StoreWriter : IDisposable
     /// <param name="path">The database file.</param>
     /// <param name="retention">Which messages to keep.</param>
     /// <param name="time">The clock retention by age reads.</param>
-    public StoreWriter(string path, StoreRetention retention, TimeProvider time)
+    /// <param name="pruned">
+    /// Called after each commit that pruned messages by retention, on a thread-pool thread (never the writer's):
+    /// the catcher turns it into its <c>prune</c> event. The prune at opening calls it before this returns.
+    /// </param>
+    public StoreWriter(string path, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned = null)
     {
         Path = System.IO.Path.GetFullPath(path);
         _retention = retention;
         _time = time;
+        _pruned = pruned;
         _connection = StoreSchema.OpenForWriting(Path);
         _insertMessage = _connection.CreateCommand();
         _insertMessage.CommandText = $"INSERT INTO messages ({string.Join(", ", InsertColumns)}) VALUES ({string.Join(", ", InsertColumns.Select(c => "$" + c))})";
@@ -102,21 +108,32 @@ internal sealed class StoreWriter : IDisposable
         _nextId = Convert.ToInt64(StoreSchema.Scalar(_connection, """
             SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), coalesce((SELECT max(id) FROM messages), 0)) + 1
             """), System.Globalization.CultureInfo.InvariantCulture);
+        // A store opened with a smaller retention is pruned before the first message is taken, one batch (one
+        // short transaction) at a time, so the catcher never shows what it no longer keeps.
+        while (!retention.IsUnlimited)
+        {
+            _begin.ExecuteNonQuery();
+            var startup = Prune();
+            _commit.ExecuteNonQuery();
+            if (startup is null)
+            {
+                break;
+            }
+
+            _pruned?.Invoke(startup);
+            if (startup.Messages < PruneBatch)
+            {
+                break;
+            }
+        }
+
         _thread = new Thread(Run) { Name = "smtpd store writer", IsBackground = true };
         _thread.Start();
-        // The first prune (a store opened with a smaller retention) runs on the writer thread, in batches.
-        RequestPrune();
         if (retention.Age is not null)
         {
             _ageTimer = time.CreateTimer(static state => ((StoreWriter)state!).RequestPrune(), this, AgeCheckInterval, AgeCheckInterval);
         }
     }
-
-    /// <summary>
-    /// Raised after a commit that pruned messages by retention, on a thread-pool thread (never the writer's): the
-    /// catcher turns it into its <c>prune</c> event.
-    /// </summary>
-    public event Action<StorePruned>? Pruned;
 
     /// <summary>The full path of the database file.</summary>
     public string Path { get; }
@@ -297,23 +314,15 @@ internal sealed class StoreWriter : IDisposable
             Array.Fill(failures, ex);
         }
 
-        if (batch.Count > 0)
+        if (pruned?.Messages == PruneBatch)
         {
-            Release([.. batch], ids, failures);
+            // There may be more: go on after whatever sessions queued meanwhile.
+            RequestPrune();
         }
 
-        if (pruned is not null)
+        if (batch.Count > 0 || pruned is not null)
         {
-            if (pruned.Messages == PruneBatch)
-            {
-                // There may be more: go on after whatever sessions queued meanwhile.
-                RequestPrune();
-            }
-
-            if (Pruned is { } handler)
-            {
-                ThreadPool.UnsafeQueueUserWorkItem(static state => state.handler(state.pruned), (handler, pruned), preferLocal: false);
-            }
+            Release([.. batch], ids, failures, pruned is null ? null : _pruned, pruned);
         }
     }
 
@@ -335,9 +344,18 @@ internal sealed class StoreWriter : IDisposable
     /// docs/performance.md). The writer thread itself never runs session code, so it goes straight on to the
     /// next group.
     /// </summary>
-    private static void Release(PendingMessage[] group, long[] ids, Exception?[] failures) =>
+    /// <remarks>
+    /// A prune in the same commit is reported first, from the same work item: whoever watches the events sees the
+    /// old messages go before the new ones that made them go.
+    /// </remarks>
+    private static void Release(PendingMessage[] group, long[] ids, Exception?[] failures, Action<StorePruned>? onPruned = null, StorePruned? pruned = null) =>
         ThreadPool.UnsafeQueueUserWorkItem(static state =>
         {
+            if (state.pruned is not null)
+            {
+                state.onPruned?.Invoke(state.pruned);
+            }
+
             for (var i = 0; i < state.group.Length; i++)
             {
                 if (state.failures[i] is { } failure)
@@ -349,7 +367,7 @@ internal sealed class StoreWriter : IDisposable
                     state.group[i].Completion.TrySetResult(state.ids[i]);
                 }
             }
-        }, (group, ids, failures), preferLocal: false);
+        }, (group, ids, failures, onPruned, pruned), preferLocal: false);
 
     private long InsertRecord(MessageRecord r)
     {

@@ -35,6 +35,7 @@ internal static class CatcherRunner
         var options = ToOptions(settings, certificate);
         await using var catcher = new MailCatcher(options, logging);
         catcher.MessageStored += events.Message;
+        catcher.MessagesPruned += events.Pruned;
         Start(catcher, settings);
         await using var http = await HttpHost.StartAsync(catcher, settings, certificate, logging);
 
@@ -103,6 +104,8 @@ internal static class CatcherRunner
         {
             DatabasePath = s.NoStore ? null : s.DatabasePath,
             Retain = s.Retain,
+            RetainAge = s.RetainAge,
+            RetainSize = s.RetainSize,
             Maildir = s.Maildir,
             AuthAny = s.AuthAny,
         };

@@ -83,6 +83,12 @@ internal sealed class CatcherSettings
 
     public int Retain { get; init; } = DefaultRetain;
 
+    /// <summary><c>--retain-age</c>: the oldest a stored message may be; <see langword="null"/> for any age.</summary>
+    public TimeSpan? RetainAge { get; init; }
+
+    /// <summary><c>--retain-size</c>: the most octets of messages stored; 0 for no limit.</summary>
+    public long RetainSize { get; init; }
+
     /// <summary>The HTTP API's listeners; empty with <c>--no-http</c>.</summary>
     public IReadOnlyList<IPEndPoint> HttpEndPoints { get; init; } = [];
 
@@ -178,6 +184,8 @@ internal sealed class CatcherSettings
             Maildir = sources.Get(Flags.Maildir)?.Value,
             NoStore = sources.IsOn(Flags.NoStore),
             Retain = Single(sources, Flags.Retain, (v, l) => (int?)ValueParsers.ParseInt(v, 0, int.MaxValue, l)) ?? DefaultRetain,
+            RetainAge = Single(sources, Flags.RetainAge, ValueParsers.ParseRetainAge),
+            RetainSize = Single(sources, Flags.RetainSize, (v, l) => (long?)ValueParsers.ParseRetainSize(v, l)) ?? 0,
             Json = sources.IsOn(Flags.Json),
             Quiet = sources.IsOn(Flags.Quiet),
             Verbose = sources.IsOn(Flags.Verbose),
