@@ -39,6 +39,24 @@ internal static class CatcherRunner
         Start(catcher, settings);
         await using var http = await HttpHost.StartAsync(catcher, settings, certificate, logging);
 
+        var signalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var forced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnSignal(PosixSignalContext context)
+        {
+            // Handled here: the runtime would otherwise end the process before the drain. A second signal cuts the
+            // drain short.
+            context.Cancel = true;
+            if (!signalled.TrySetResult())
+            {
+                forced.TrySetResult();
+            }
+        }
+
+        // Registered before the listening events: a reader that signals as soon as it sees them must find the
+        // handler in place, or the runtime's own SIGTERM handling races the drain and the process can hang.
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
         // HTTP first: a reader waiting for the SMTP listeners has then seen every listening event.
         foreach (var endPoint in http?.EndPoints ?? [])
         {
@@ -58,21 +76,6 @@ internal static class CatcherRunner
 
         events.Startup(startup);
 
-        var signalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var forced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        void OnSignal(PosixSignalContext context)
-        {
-            // Handled here: the runtime would otherwise end the process before the drain. A second signal cuts the
-            // drain short.
-            context.Cancel = true;
-            if (!signalled.TrySetResult())
-            {
-                forced.TrySetResult();
-            }
-        }
-
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using (stop.Register(() => signalled.TrySetResult()))
         {
             await signalled.Task;
