@@ -229,6 +229,9 @@ internal sealed class MessageStore : IDisposable
     /// <returns>The page.</returns>
     public MessagePage Page(CompiledQuery? query, int start, int limit)
     {
+        // Read before the snapshot starts: a commit in between makes the stamp older than the counts, which only
+        // costs a recount next time, never a stale answer.
+        var stamp = CountCache.Stamp(_connection);
         using var transaction = _connection.BeginTransaction(deferred: true);
         using var command = _connection.CreateCommand();
         command.Transaction = transaction;
@@ -238,25 +241,27 @@ internal sealed class MessageStore : IDisposable
         command.Parameters.AddWithValue("$start", start);
         AddParameters(command, query);
         var messages = WithTags(Read(command), transaction);
+        var counts = CountCache.For(_connection).GetOrCount(query, stamp, () => Count(query, transaction));
+        return new MessagePage(messages, counts.Total, counts.Unread, counts.Matched, counts.MatchedUnread, AllTags(transaction));
+    }
 
+    /// <summary>
+    /// The list's counts. messages_by_read makes the two store-wide counts index counts (schema v3); the search's
+    /// matches and unread matches are one pass over the matches.
+    /// </summary>
+    private PageCounts Count(CompiledQuery? query, SqliteTransaction transaction)
+    {
         using var counts = _connection.CreateCommand();
         counts.Transaction = transaction;
-        // messages_by_read makes both counts index counts (schema v3).
         counts.CommandText = query is null
             ? "SELECT count(*), (SELECT count(*) FROM messages WHERE is_read = 0) FROM messages"
-            : $"SELECT count(*), (SELECT count(*) FROM messages WHERE is_read = 0), (SELECT count(*) FROM messages{where}), (SELECT count(*) FROM messages WHERE is_read = 0 AND ({query.Where})) FROM messages";
+            : $"SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM messages WHERE is_read = 0), count(*), coalesce(sum(is_read = 0), 0) FROM messages WHERE ({query.Where})";
         AddParameters(counts, query);
         using var reader = counts.ExecuteReader();
         reader.Read();
         var total = reader.GetInt64(0);
         var unread = reader.GetInt64(1);
-        return new MessagePage(
-            messages,
-            total,
-            unread,
-            query is null ? total : reader.GetInt64(2),
-            query is null ? unread : reader.GetInt64(3),
-            AllTags(transaction));
+        return query is null ? new PageCounts(total, unread, total, unread) : new PageCounts(total, unread, reader.GetInt64(2), reader.GetInt64(3));
     }
 
     /// <summary>The newest message a search matches.</summary>
