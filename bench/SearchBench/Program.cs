@@ -8,6 +8,13 @@ using Smtpd.Catcher.Tests.Search;
 // newest first) of the plain list and of each search, and the count of each search's matches, timed RUNS times each.
 var messages = Option("--messages", 100_000);
 var runs = Option("--runs", 200);
+if (args.Contains("--store"))
+{
+    // The catcher's own path: the real writer fills the store, the API's store calls are timed (StoreBench.cs).
+    Smtpd.SearchBench.StoreBench.Run(messages, runs, args.SkipWhile(a => a != "--db").Skip(1).FirstOrDefault());
+    return;
+}
+
 var path = args.SkipWhile(a => a != "--db").Skip(1).FirstOrDefault() ?? Path.Combine(Path.GetTempPath(), $"smtpd-search-bench-{messages}.db");
 var extraDdl = args.SkipWhile(a => a != "--ddl").Skip(1).FirstOrDefault();
 
@@ -121,43 +128,43 @@ int Option(string name, int fallback)
     return value is null ? fallback : int.Parse(value, CultureInfo.InvariantCulture);
 }
 
-static TestMessage Synthetic(int id, Random random)
-{
-    var sender = $"sender{random.Next(1000)}@example{random.Next(20)}.com";
-    var recipients = Enumerable.Range(0, 1 + random.Next(3)).Select(_ => $"user{random.Next(5000)}@corp{random.Next(50)}.example").ToArray();
-    var kind = random.Next(5);
-    var subject = kind switch
-    {
-        0 => $"Invoice {id} for order {random.Next(100_000)}",
-        1 => $"Your one-time code is {random.Next(1_000_000):D6}",
-        2 => $"Welcome, {Words(random, 2)}",
-        3 => $"Re: {Words(random, 4)}",
-        _ => $"Order {id} shipped",
-    };
-    return new TestMessage(id)
-    {
-        ReceivedAt = new DateTimeOffset(2024, 1, 1, 0, 0, 0, TimeSpan.Zero).AddMinutes(id * 3),
-        MailFrom = sender,
-        HeaderFrom = $"Sender {random.Next(1000)} <{sender}>",
-        HeaderTo = string.Join(", ", recipients.Take(1)),
-        HeaderCc = recipients.Length > 1 ? recipients[1] : null,
-        Recipients = recipients,
-        Subject = subject,
-        Body = $"{subject}. {Words(random, 50 + random.Next(250))}" + (random.Next(1000) == 0 ? " zebra" : ""),
-        Size = 1_000 + random.Next(200_000),
-        IsRead = random.Next(2) == 0,
-        Attachments = random.Next(10) == 0 ? 1 : 0,
-        MessageId = $"{id}.{random.Next()}@example.com",
-        Tags = random.Next(100) == 0 ? ["urgent"] : [],
-        Headers = [("X-Mailer", random.Next(4) == 0 ? "PHPMailer 6.9" : "smtpd-bench"), ("Subject", subject), ("From", sender)],
-    };
-}
-
-static string Words(Random random, int count) =>
-    string.Join(' ', Enumerable.Range(0, count).Select(_ => Vocabulary[random.Next(Vocabulary.Length)]));
-
 internal static partial class Program
 {
+    internal static TestMessage Synthetic(int id, Random random)
+    {
+        var sender = $"sender{random.Next(1000)}@example{random.Next(20)}.com";
+        var recipients = Enumerable.Range(0, 1 + random.Next(3)).Select(_ => $"user{random.Next(5000)}@corp{random.Next(50)}.example").ToArray();
+        var kind = random.Next(5);
+        var subject = kind switch
+        {
+            0 => $"Invoice {id} for order {random.Next(100_000)}",
+            1 => $"Your one-time code is {random.Next(1_000_000):D6}",
+            2 => $"Welcome, {Words(random, 2)}",
+            3 => $"Re: {Words(random, 4)}",
+            _ => $"Order {id} shipped",
+        };
+        return new TestMessage(id)
+        {
+            ReceivedAt = new DateTimeOffset(2024, 1, 1, 0, 0, 0, TimeSpan.Zero).AddMinutes(id * 3),
+            MailFrom = sender,
+            HeaderFrom = $"Sender {random.Next(1000)} <{sender}>",
+            HeaderTo = string.Join(", ", recipients.Take(1)),
+            HeaderCc = recipients.Length > 1 ? recipients[1] : null,
+            Recipients = recipients,
+            Subject = subject,
+            Body = $"{subject}. {Words(random, 50 + random.Next(250))}" + (random.Next(1000) == 0 ? " zebra" : ""),
+            Size = 1_000 + random.Next(200_000),
+            IsRead = random.Next(2) == 0,
+            Attachments = random.Next(10) == 0 ? 1 : 0,
+            MessageId = $"{id}.{random.Next()}@example.com",
+            Tags = random.Next(100) == 0 ? ["urgent"] : [],
+            Headers = [("X-Mailer", random.Next(4) == 0 ? "PHPMailer 6.9" : "smtpd-bench"), ("Subject", subject), ("From", sender)],
+        };
+    }
+
+    private static string Words(Random random, int count) =>
+        string.Join(' ', Enumerable.Range(0, count).Select(_ => Vocabulary[random.Next(Vocabulary.Length)]));
+
     // 200 ordinary words plus "lorem ipsum": enough variety for an FTS index that looks like mail, deterministic.
     private static readonly string[] Vocabulary = [.. """
         the of and to in is you that it he was for on are as with his they at be this have from or one had by word but not

@@ -91,6 +91,10 @@ internal static class Internals
     [UnsafeAccessor(UnsafeAccessorKind.Method, Name = "get_Overflowed")]
     public static extern bool Overflowed([UnsafeAccessorType(MessageBufferType)] object buffer);
     private const string SearchQueryType = "Smtpd.Catcher.Search.SearchQuery, Smtpd.Catcher";
+
+    /// <summary><c>StoreSchema.OpenInMemory()</c>: an empty in-memory database with the catcher store's schema.</summary>
+    [UnsafeAccessor(UnsafeAccessorKind.StaticMethod, Name = "OpenInMemory")]
+    public static extern Microsoft.Data.Sqlite.SqliteConnection OpenStoreInMemory([UnsafeAccessorType("Smtpd.Catcher.Storage.StoreSchema, Smtpd.Catcher")] object? type);
     private const string CompiledSearchType = "Smtpd.Catcher.Search.CompiledSearch, Smtpd.Catcher";
 
     /// <summary><c>SearchQuery.Parse(text, limits)</c>: a <c>SearchQuery</c>.</summary>

@@ -1,7 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
-using Smtpd.Catcher.Tests.Search;
 
 namespace Smtpd.Fuzz;
 
@@ -88,14 +87,12 @@ internal static partial class SearchTarget
         }
     }
 
-    /// <summary>A database with the store's schema and two messages, so correlated subqueries and json_each run.</summary>
+    /// <summary>A database with the store's schema (StoreSchema itself) and two messages, so correlated subqueries and json_each run.</summary>
     private static SqliteConnection Open()
     {
-        var connection = new SqliteConnection("Data Source=:memory:");
-        connection.Open();
+        var connection = Internals.OpenStoreInMemory(null);
         using var command = connection.CreateCommand();
-        command.CommandText = SearchTestSchema.Ddl + """
-            ;
+        command.CommandText = """
             INSERT INTO messages (id, received_at, mail_from, rcpt_to, client, tls, size, sha256, subject, header_from, header_to, header_cc, message_id, has_attachments)
             VALUES (1, '2024-04-01T00:00:00.0000000Z', 'a@b.example', '["c@d.example","e@f.example"]', '127.0.0.1:1', 0, 1000, '', 'Hello "world"', 'A <a@b.example>', 'c@d.example', NULL, 'x@y', 0),
                    (2, '2024-04-02T00:00:00.0000000Z', '', '[]', '127.0.0.1:1', 0, 5000000, '', NULL, NULL, NULL, 'E <e@f.example>', NULL, 1);

@@ -80,6 +80,34 @@ public sealed class CatcherOptions
         set => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(Retain), value, "Retain must be 0 (keep all) or more.");
     } = DefaultRetain;
 
+    /// <summary>
+    /// The oldest a stored message may be, by when it was received; older ones are pruned, oldest first, as messages
+    /// arrive and once a minute. <see langword="null"/> (the default) keeps messages of any age, as Mailpit does
+    /// without <c>--max-age</c>: a catcher's store is usually short-lived, and <see cref="Retain"/> already bounds it.
+    /// At least one minute (the check runs once a minute, so a shorter age could not be honoured).
+    /// </summary>
+    public TimeSpan? RetainAge
+    {
+        get;
+        set => field = value is null || value.Value >= MinimumRetainAge
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(RetainAge), value, "RetainAge must be at least one minute, or null to keep messages of any age.");
+    }
+
+    /// <summary>The shortest <see cref="RetainAge"/>: the interval at which the store looks for messages to age out.</summary>
+    public static readonly TimeSpan MinimumRetainAge = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// The most octets of messages (their raw size, as received) the store keeps; the oldest are pruned beyond it.
+    /// 0 (the default) sets no limit, since <see cref="Retain"/> already bounds the store at <see cref="DefaultRetain"/>
+    /// messages of at most the SMTP size limit each. Index overhead is not counted, so the file is somewhat larger.
+    /// </summary>
+    public long RetainSize
+    {
+        get;
+        set => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(RetainSize), value, "RetainSize must be 0 (no limit) or more.");
+    }
+
     /// <summary>The limits of the HTTP API that <c>MapSmtpdCatcher</c> serves.</summary>
     public Http.CatcherHttpOptions Http { get; } = new();
 

@@ -30,6 +30,7 @@ public sealed class MailCatcher : IAsyncDisposable
 {
     private readonly CatcherOptions _options;
     private readonly ILoggerFactory _loggerFactory;
+    private readonly TimeProvider _time;
     private StoreWriter? _store;
     private MaildirWriter? _maildir;
     private SmtpServer? _server;
@@ -42,11 +43,22 @@ public sealed class MailCatcher : IAsyncDisposable
     /// <param name="loggerFactory">Where the SMTP server logs, or <see langword="null"/> for nowhere.</param>
     /// <exception cref="CatcherConfigurationException">A chaos script in <see cref="CatcherOptions.Chaos"/> is malformed.</exception>
     public MailCatcher(CatcherOptions options, ILoggerFactory? loggerFactory = null)
+        : this(options, loggerFactory, TimeProvider.System)
+    {
+    }
+
+    /// <summary>Creates a catcher whose retention by age reads <paramref name="time"/> (tests).</summary>
+    /// <param name="options">The options.</param>
+    /// <param name="loggerFactory">Where the SMTP server logs.</param>
+    /// <param name="time">The clock.</param>
+    internal MailCatcher(CatcherOptions options, ILoggerFactory? loggerFactory, TimeProvider time)
     {
         ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(time);
         _options = options;
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         Chaos = new CatcherChaos(options.Chaos);
+        _time = time;
     }
 
     /// <summary>Failing on purpose: Mailpit's chaos triggers, and deterministic faults scripted from code or the API.</summary>
@@ -54,6 +66,13 @@ public sealed class MailCatcher : IAsyncDisposable
 
     /// <summary>Raised after a message is stored (after its commit, before its <c>250</c>), on the session's thread.</summary>
     internal event Action<string, MessageRecord>? MessageStored;
+
+    /// <summary>
+    /// Raised after retention (<see cref="CatcherOptions.Retain"/>, <see cref="CatcherOptions.RetainAge"/>,
+    /// <see cref="CatcherOptions.RetainSize"/>) pruned messages from the store, after the commit, on a thread-pool
+    /// thread. The same prune is published on <see cref="Events"/> as Mailpit's <c>prune</c> event.
+    /// </summary>
+    internal event Action<StorePruned>? MessagesPruned;
 
     /// <summary>Where this catcher's mailbox changes other than new messages are announced (the live events subscribe).</summary>
     internal Http.CatcherEventHub Events { get; } = new();
@@ -154,7 +173,7 @@ public sealed class MailCatcher : IAsyncDisposable
         {
             try
             {
-                _store = new StoreWriter(database, _options.Retain);
+                _store = new StoreWriter(database, new StoreRetention(_options.Retain, _options.RetainAge, _options.RetainSize), _time, OnPruned);
             }
             catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or InvalidOperationException)
             {
@@ -229,6 +248,13 @@ public sealed class MailCatcher : IAsyncDisposable
         Interlocked.Increment(ref _acceptedCount);
         Interlocked.Add(ref _acceptedSize, record.Size);
         MessageStored?.Invoke(id, record);
+    }
+
+    private void OnPruned(StorePruned pruned)
+    {
+        MessagesPruned?.Invoke(pruned);
+        // Mailpit's prune event carries no data: a client reloads its list.
+        Events.Publish("prune", null);
     }
 
     private ValueTask<SmtpVerdict> ValidateHost(SmtpSessionContext session, CancellationToken cancellationToken)

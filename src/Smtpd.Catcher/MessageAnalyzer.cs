@@ -33,6 +33,13 @@ internal static class MessageAnalyzer
     public const int SearchBodyLimit = 256 * 1024;
 
     /// <summary>The most HTML characters read to make the text of an HTML-only message: the markup around the cap of text.</summary>
+    /// <summary>
+    /// The most header fields of one message kept for <c>header:</c>: real messages have a few dozen (a long relay
+    /// path adds one <c>Received</c> per hop, and Postfix bounces mail past 50 hops), so this never cuts an honest
+    /// message and bounds what a hostile one costs.
+    /// </summary>
+    public const int SearchHeaderLimit = 1000;
+
     private const int HtmlReadLimit = 4 * SearchBodyLimit;
 
     private const int BufferSize = 64 * 1024;
@@ -115,6 +122,15 @@ internal static class MessageAnalyzer
         return new AnalyzedMessage(AddHeaders(record, memory, CancellationToken.None), content);
     }
 
+    /// <summary>
+    /// Analyses a stored message again from its content (the upgrade of an older store): the listing headers, part
+    /// counts, snippet and search texts, exactly as at ingest. The envelope, size and hash stay as stored.
+    /// </summary>
+    /// <param name="stored">The stored record.</param>
+    /// <param name="content">Its exact content.</param>
+    /// <returns>The record with the analysed members filled in.</returns>
+    public static MessageRecord Reanalyze(MessageRecord stored, Stream content) => AddHeaders(stored, content, CancellationToken.None);
+
     private static async Task<string> HashAsync(SmtpMessage message, CancellationToken cancellationToken)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -168,6 +184,7 @@ internal static class MessageAnalyzer
                 Snippet = MessageParts.Collapse(body, SnippetLength),
                 SearchBody = body,
                 SearchAddresses = SearchAddresses(record, mime),
+                SearchHeaders = SearchHeaders(mime),
             };
         }
         catch (FormatException)
@@ -200,6 +217,36 @@ internal static class MessageAnalyzer
         }
 
         return string.Empty;
+    }
+
+    /// <summary>
+    /// The header fields <c>header:</c> searches, in order: at most <see cref="SearchHeaderLimit"/> fields and
+    /// <see cref="SearchBodyLimit"/> characters of values in all, so a message of nothing but headers indexes no more
+    /// than its body would. Names are lower-cased (RFC 5322 1.2.2: field names are case-insensitive); MimeKit's
+    /// <c>Header.Value</c> is the unfolded (RFC 5322 2.2.3), RFC 2047-decoded value.
+    /// </summary>
+    private static KeyValuePair<string, string>[] SearchHeaders(MimeMessage mime)
+    {
+        var headers = new List<KeyValuePair<string, string>>(Math.Min(mime.Headers.Count, SearchHeaderLimit));
+        var budget = SearchBodyLimit;
+        foreach (var header in mime.Headers)
+        {
+            if (headers.Count == SearchHeaderLimit || budget <= 0)
+            {
+                break;
+            }
+
+            var value = header.Value ?? string.Empty;
+            if (value.Length > budget)
+            {
+                value = value[..budget];
+            }
+
+            budget -= value.Length;
+            headers.Add(new(header.Field.ToLowerInvariant(), value));
+        }
+
+        return [.. headers];
     }
 
     /// <summary>The index's <c>addresses</c> column: the envelope and every address header, names and addresses.</summary>

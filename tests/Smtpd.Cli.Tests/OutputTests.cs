@@ -71,8 +71,11 @@ public sealed class OutputTests
         Assert.Equal(1, (await SmtpdCli.RunAsync(dir, "show", ids[0], "--raw", "--db", dir.Database)).ExitCode);
         Assert.Equal(0, await catcher.StopAsync());
 
-        // A restart with a smaller N trims at once.
+        // A restart with a smaller N trims at once, and says so before the listening events.
         await using var again = await CatcherProcess.StartAsync(dir, "--retain", "1");
+        var prune = Assert.Single(again.Prunes);
+        Assert.Equal(2, prune.GetProperty("messages").GetInt64());
+        Assert.Equal(ids[^2], prune.GetProperty("lastId").GetString());
         list = await SmtpdCli.RunAsync(dir, "list", "--json", "--db", dir.Database);
         Assert.Equal([ids[^1]], JsonDocument.Parse(list.Output).RootElement.EnumerateArray().Select(m => m.GetProperty("id").GetString()));
     }

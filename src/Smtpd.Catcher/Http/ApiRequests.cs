@@ -127,7 +127,8 @@ internal static class ApiRequests
         }
         catch (MessageQueryException ex)
         {
-            throw new ApiRequestException(400, "bad search: " + OneLine(ex.Message));
+            // The compiler's message is the whole line already: "bad search query: <reason> at offset <n>".
+            throw new ApiRequestException(400, OneLine(ex.Message));
         }
     }
 

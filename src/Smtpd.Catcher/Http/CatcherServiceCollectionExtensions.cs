@@ -58,8 +58,8 @@ namespace Microsoft.Extensions.DependencyInjection
         private static IServiceCollection AddApiServices(IServiceCollection services)
         {
             services.AddRouting();
-            // The query language plugs in by registering its compiler before this; until then, substring search.
-            services.TryAddSingleton<IMessageQueryCompiler, SubstringQueryCompiler>();
+            // Mailpit's search language (docs/search.md), unless the application registered its own compiler first.
+            services.TryAddSingleton<IMessageQueryCompiler>(Smtpd.Catcher.Search.SearchQueryCompiler.Instance);
             services.AddSingleton<CatcherMailbox>();
             // The wait searches exactly as /api/v1/search does: the same compiler, the same store.
             services.TryAddSingleton<ICatcherMessageQuery>(sp => new MailboxMessageQuery(sp.GetRequiredService<CatcherMailbox>()));

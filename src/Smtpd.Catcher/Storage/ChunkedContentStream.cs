@@ -13,6 +13,7 @@ internal sealed class ChunkedContentStream : Stream
     private readonly long _id;
     private readonly SqliteTransaction? _transaction;
     private readonly IDisposable? _owner;
+    private readonly bool _ownsTransaction;
     private long _position;
     private int _loadedSeq = -1;
     private byte[] _chunk = [];
@@ -23,10 +24,12 @@ internal sealed class ChunkedContentStream : Stream
     /// <param name="length">The content size.</param>
     /// <param name="transaction">A read transaction to read in (a consistent snapshot), disposed with the stream.</param>
     /// <param name="owner">What owns the connection, disposed with the stream (a stream handed to an HTTP response).</param>
-    public ChunkedContentStream(SqliteConnection connection, long id, long length, SqliteTransaction? transaction = null, IDisposable? owner = null)
+    /// <param name="ownsTransaction">Whether disposing the stream disposes <paramref name="transaction"/>; not when the caller goes on writing in it (the upgrade's backfill).</param>
+    public ChunkedContentStream(SqliteConnection connection, long id, long length, SqliteTransaction? transaction = null, IDisposable? owner = null, bool ownsTransaction = true)
     {
         _length = length;
         _transaction = transaction;
+        _ownsTransaction = ownsTransaction;
         _owner = owner;
         _select = connection.CreateCommand();
         _select.Transaction = transaction;
@@ -124,7 +127,11 @@ internal sealed class ChunkedContentStream : Stream
         if (disposing)
         {
             _select.Dispose();
-            _transaction?.Dispose();
+            if (_ownsTransaction)
+            {
+                _transaction?.Dispose();
+            }
+
             _owner?.Dispose();
         }
 

@@ -1,8 +1,8 @@
 namespace Smtpd.Catcher.Storage;
 
 /// <summary>
-/// A search compiled to SQL: a boolean expression over the columns of the <c>messages</c> table (schema v3, see
-/// docs/cli.md), and the values of the parameters it names. The store puts it in
+/// A search compiled to SQL: a boolean expression over the columns of the <c>messages</c> table and its index tables
+/// (schema v4, see docs/search.md), and the values of the parameters it names. The store puts it in
 /// <c>SELECT … FROM messages WHERE (<see cref="Where"/>) ORDER BY id DESC</c>, and in the same form for counts,
 /// read-status updates and deletes, so one compiled query serves every use of a search.
 /// </summary>
@@ -13,7 +13,8 @@ internal sealed record CompiledQuery(string Where, IReadOnlyDictionary<string, o
 /// <summary>
 /// Turns a search (Mailpit's syntax, issue 13) into a <see cref="CompiledQuery"/>. The HTTP API resolves this from
 /// the service provider for <c>/api/v1/search</c>, <c>latest?query=</c> and <c>PUT /api/v1/messages</c> with a
-/// <c>Search</c>; <see cref="SubstringQueryCompiler"/> is registered only if nothing else is.
+/// <c>Search</c>, and <c>smtpd list --query</c> compiles with it too; <see cref="Search.SearchQueryCompiler"/> is
+/// registered unless something else is.
 /// </summary>
 internal interface IMessageQueryCompiler
 {
@@ -33,34 +34,5 @@ internal sealed class MessageQueryException : FormatException
     public MessageQueryException(string message)
         : base(message)
     {
-    }
-}
-
-/// <summary>
-/// The search used until the query language is plugged in: every whitespace-separated word must occur, in any
-/// letter case, in the subject, the From or To header, the envelope sender or a recipient.
-/// </summary>
-internal sealed class SubstringQueryCompiler : IMessageQueryCompiler
-{
-    /// <inheritdoc/>
-    public CompiledQuery Compile(string query, TimeZoneInfo timeZone)
-    {
-        var words = query.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        if (words.Length == 0)
-        {
-            throw new MessageQueryException("the search is empty");
-        }
-
-        var parameters = new Dictionary<string, object?>(StringComparer.Ordinal);
-        var clauses = new List<string>(words.Length);
-        for (var i = 0; i < words.Length; i++)
-        {
-            var name = "$q" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            parameters[name] = words[i];
-            // instr on lower-cased text is a substring test with no wildcard characters to escape, unlike LIKE.
-            clauses.Add($"instr(lower(coalesce(subject, '') || ' ' || coalesce(header_from, '') || ' ' || coalesce(header_to, '') || ' ' || mail_from || ' ' || rcpt_to), lower({name})) > 0");
-        }
-
-        return new CompiledQuery(string.Join(" AND ", clauses), parameters);
     }
 }

@@ -90,6 +90,12 @@ internal sealed record MessageRecord
     /// <summary>What the full-text index gets for the addresses; only on the way in.</summary>
     public string? SearchAddresses { get; init; }
 
+    /// <summary>
+    /// The header fields of the top-level message, in order, for <c>header:</c> searches (table
+    /// <c>message_headers</c>): the name in lower case, the value unfolded and decoded. Only on the way in.
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, string>> SearchHeaders { get; init; } = [];
+
     /// <summary>The RFC 3461 <c>RET</c> parameter as sent on the wire, <c>FULL</c> or <c>HDRS</c>; <see langword="null"/> without one.</summary>
     public string? DsnReturn { get; init; }
 

@@ -10,7 +10,8 @@ namespace Smtpd.Catcher.Storage;
 /// <param name="Subject">A substring of the subject, in any letter case.</param>
 /// <param name="Since">Only messages received at or after this time.</param>
 /// <param name="Limit">The most messages to return, newest first; 0 for all.</param>
-internal sealed record MessageFilter(string? From = null, string? To = null, string? Subject = null, DateTimeOffset? Since = null, int Limit = 0);
+/// <param name="Query">A compiled search (<c>--query</c>) the messages must match too.</param>
+internal sealed record MessageFilter(string? From = null, string? To = null, string? Subject = null, DateTimeOffset? Since = null, int Limit = 0, CompiledQuery? Query = null);
 
 /// <summary>One page of the list, with the counts Mailpit's list answer carries.</summary>
 /// <param name="Messages">The page, newest first.</param>
@@ -24,13 +25,12 @@ internal sealed record MessagePage(IReadOnlyList<MessageRecord> Messages, long T
 /// <summary>The store as the store commands and the HTTP API see it: queries, content streams, tags, deletion.</summary>
 internal sealed class MessageStore : IDisposable
 {
-    private const string Columns = """
+    /// <summary>The columns <see cref="Read"/> expects, in its order.</summary>
+    internal const string Columns = """
         id, received_at, mail_from, rcpt_to, client, helo, tls, tls_protocol, auth_user, size, sha256,
         subject, header_from, header_to, header_date, message_id, has_attachments, dsn_ret, dsn_envid, rcpt_dsn,
         header_cc, header_bcc, header_reply_to, attachments, inline_parts, snippet, tls_cipher, is_read
         """;
-
-
 
     private readonly SqliteConnection _connection;
 
@@ -70,6 +70,11 @@ internal sealed class MessageStore : IDisposable
         DefaultTimeout = StoreSchema.BusyTimeoutMilliseconds / 1000,
     }.ToString();
 
+    /// <summary>Wraps an open connection; disposing the store closes it.</summary>
+    /// <param name="connection">The connection.</param>
+    /// <returns>The store.</returns>
+    internal static MessageStore Wrap(SqliteConnection connection) => new(connection);
+
     /// <summary>Opens an existing store.</summary>
     /// <param name="path">The database file.</param>
     /// <param name="readOnly">Whether only reads will follow.</param>
@@ -107,6 +112,12 @@ internal sealed class MessageStore : IDisposable
         {
             sql.Append(" AND received_at >= $since");
             command.Parameters.AddWithValue("$since", MessageRecord.FormatTime(since));
+        }
+
+        if (filter.Query is { } query)
+        {
+            sql.Append(" AND (").Append(query.Where).Append(')');
+            AddParameters(command, query);
         }
 
         sql.Append(" ORDER BY id DESC");
@@ -159,30 +170,23 @@ internal sealed class MessageStore : IDisposable
     {
         var deleted = new List<long>();
         using var transaction = _connection.BeginTransaction(deferred: false);
-        using var chunks = _connection.CreateCommand();
-        chunks.Transaction = transaction;
-        chunks.CommandText = "DELETE FROM message_chunks WHERE chunk_key >= $id * $factor AND chunk_key < ($id + 1) * $factor";
-        var chunkId = chunks.Parameters.Add(new SqliteParameter("$id", 0L));
-        chunks.Parameters.AddWithValue("$factor", StoreSchema.ChunkKeyFactor);
         using var messages = _connection.CreateCommand();
         messages.Transaction = transaction;
         messages.CommandText = "DELETE FROM messages WHERE id = $id";
         var messageId = messages.Parameters.Add(new SqliteParameter("$id", 0L));
         using var related = _connection.CreateCommand();
         related.Transaction = transaction;
-        related.CommandText = """
-            DELETE FROM message_tags WHERE message_id = $id;
-            DELETE FROM messages_fts WHERE rowid = $id;
-            """;
-        var relatedId = related.Parameters.Add(new SqliteParameter("$id", 0L));
+        related.CommandText = StoreSchema.DeleteRelatedRangeSql;
+        var first = related.Parameters.Add(new SqliteParameter("$first", 0L));
+        var last = related.Parameters.Add(new SqliteParameter("$last", 0L));
+        related.Parameters.AddWithValue("$factor", StoreSchema.ChunkKeyFactor);
         foreach (var id in ids)
         {
-            chunkId.Value = id;
-            chunks.ExecuteNonQuery();
             messageId.Value = id;
             if (messages.ExecuteNonQuery() > 0)
             {
-                relatedId.Value = id;
+                first.Value = id;
+                last.Value = id;
                 related.ExecuteNonQuery();
                 deleted.Add(id);
             }
@@ -208,11 +212,8 @@ internal sealed class MessageStore : IDisposable
     public int Clear()
     {
         using var transaction = _connection.BeginTransaction(deferred: false);
-        StoreSchema.Execute(_connection, "DELETE FROM message_chunks", transaction);
-        StoreSchema.Execute(_connection, "DELETE FROM message_tags", transaction);
-        // The FTS5 command that empties a contentless index in one step.
-        StoreSchema.Execute(_connection, "INSERT INTO messages_fts (messages_fts) VALUES ('delete-all')", transaction);
-        var count = StoreSchema.Execute(_connection, "DELETE FROM messages", transaction);
+        var count = Convert.ToInt32(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages", transaction), CultureInfo.InvariantCulture);
+        StoreSchema.Execute(_connection, StoreSchema.DeleteAllSql, transaction);
         transaction.Commit();
         return count;
     }
@@ -228,6 +229,9 @@ internal sealed class MessageStore : IDisposable
     /// <returns>The page.</returns>
     public MessagePage Page(CompiledQuery? query, int start, int limit)
     {
+        // Read before the snapshot starts: a commit in between makes the stamp older than the counts, which only
+        // costs a recount next time, never a stale answer.
+        var stamp = CountCache.Stamp(_connection);
         using var transaction = _connection.BeginTransaction(deferred: true);
         using var command = _connection.CreateCommand();
         command.Transaction = transaction;
@@ -237,25 +241,27 @@ internal sealed class MessageStore : IDisposable
         command.Parameters.AddWithValue("$start", start);
         AddParameters(command, query);
         var messages = WithTags(Read(command), transaction);
+        var counts = CountCache.For(_connection).GetOrCount(query, stamp, () => Count(query, transaction));
+        return new MessagePage(messages, counts.Total, counts.Unread, counts.Matched, counts.MatchedUnread, AllTags(transaction));
+    }
 
+    /// <summary>
+    /// The list's counts. messages_by_read makes the two store-wide counts index counts (schema v3); the search's
+    /// matches and unread matches are one pass over the matches.
+    /// </summary>
+    private PageCounts Count(CompiledQuery? query, SqliteTransaction transaction)
+    {
         using var counts = _connection.CreateCommand();
         counts.Transaction = transaction;
-        // messages_by_read makes both counts index counts (schema v3).
         counts.CommandText = query is null
             ? "SELECT count(*), (SELECT count(*) FROM messages WHERE is_read = 0) FROM messages"
-            : $"SELECT count(*), (SELECT count(*) FROM messages WHERE is_read = 0), (SELECT count(*) FROM messages{where}), (SELECT count(*) FROM messages WHERE is_read = 0 AND ({query.Where})) FROM messages";
+            : $"SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM messages WHERE is_read = 0), count(*), coalesce(sum(is_read = 0), 0) FROM messages WHERE ({query.Where})";
         AddParameters(counts, query);
         using var reader = counts.ExecuteReader();
         reader.Read();
         var total = reader.GetInt64(0);
         var unread = reader.GetInt64(1);
-        return new MessagePage(
-            messages,
-            total,
-            unread,
-            query is null ? total : reader.GetInt64(2),
-            query is null ? unread : reader.GetInt64(3),
-            AllTags(transaction));
+        return query is null ? new PageCounts(total, unread, total, unread) : new PageCounts(total, unread, reader.GetInt64(2), reader.GetInt64(3));
     }
 
     /// <summary>The newest message a search matches.</summary>
@@ -269,6 +275,19 @@ internal sealed class MessageStore : IDisposable
             : $"SELECT id FROM messages WHERE ({query.Where}) ORDER BY id DESC LIMIT 1";
         AddParameters(command, query);
         return command.ExecuteScalar() is long id ? id : null;
+    }
+
+    /// <summary>Whether one message matches a search.</summary>
+    /// <param name="query">The compiled search.</param>
+    /// <param name="id">The message id.</param>
+    /// <returns>Whether the message exists and matches.</returns>
+    public bool Matches(CompiledQuery query, long id)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = $"SELECT 1 FROM messages WHERE id = $id AND ({query.Where})";
+        command.Parameters.AddWithValue("$id", id);
+        AddParameters(command, query);
+        return command.ExecuteScalar() is not null;
     }
 
     /// <summary>Finds one message with its tags and read flag.</summary>
@@ -439,7 +458,10 @@ internal sealed class MessageStore : IDisposable
     /// <inheritdoc/>
     public void Dispose() => _connection.Dispose();
 
-    private static List<MessageRecord> Read(SqliteCommand command)
+    /// <summary>Reads the records a <c>SELECT</c> of <see cref="Columns"/> returns.</summary>
+    /// <param name="command">The query.</param>
+    /// <returns>The records.</returns>
+    internal static List<MessageRecord> Read(SqliteCommand command)
     {
         using var reader = command.ExecuteReader();
         var messages = new List<MessageRecord>();

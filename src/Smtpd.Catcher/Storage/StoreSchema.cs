@@ -12,9 +12,12 @@ internal static class StoreSchema
     /// The schema version kept in <c>PRAGMA user_version</c>. 1: the first layout. 2: adds the DSN columns
     /// <c>dsn_ret</c>, <c>dsn_envid</c> and <c>rcpt_dsn</c>. 3: adds what the HTTP API lists and searches (read flag,
     /// Cc, Bcc, Reply-To, part counts, snippet, TLS cipher), the <c>message_tags</c> table and the
-    /// <c>messages_fts</c> full-text index. An older store is upgraded in place when opened.
+    /// <c>messages_fts</c> full-text index. 4: adds what search needs beyond that (docs/search.md "What the store
+    /// provides"): the trigram index <c>messages_fields_fts</c>, the index on <c>lower(tag)</c> and the
+    /// <c>message_headers</c> table. An older store is upgraded in place when opened, and its messages are indexed
+    /// again from their stored content (<see cref="StoreBackfill"/>), so every message is searchable.
     /// </summary>
-    public const int Version = 3;
+    public const int Version = 4;
 
     /// <summary>
     /// Raw content is kept in rows of at most this many octets, so neither writing nor reading a message ever holds
@@ -78,7 +81,7 @@ internal static class StoreSchema
             seq        INTEGER NOT NULL,
             data       BLOB    NOT NULL
         );
-        """ + Version3TablesSql;
+        """ + Version3TablesSql + Version4TablesSql;
 
     /// <summary>
     /// The tables and indexes version 3 adds. <c>messages_by_read</c> exists for the list's counts: SQLite counts
@@ -100,10 +103,53 @@ internal static class StoreSchema
         """;
 
     /// <summary>
+    /// What version 4 adds for search. <c>messages_fields_fts</c> is a trigram index over the fields that
+    /// <c>from:</c>, <c>to:</c>, <c>cc:</c>, <c>bcc:</c>, <c>reply-to:</c>, <c>subject:</c> and <c>message-id:</c> look
+    /// in as substrings: without it each such term reads every message. Row <c>rowid = messages.id</c>;
+    /// <c>from_text</c> is the From header, a line feed and MAIL FROM; <c>to_text</c> the To header, then every
+    /// envelope recipient one a line. <c>message_headers</c> holds every header field of the top-level message for
+    /// <c>header:</c>, its name lower-cased and its value unfolded and decoded (RFC 5322 2.2.3, RFC 2047).
+    /// </summary>
+    private const string Version4TablesSql = """
+        CREATE VIRTUAL TABLE IF NOT EXISTS messages_fields_fts USING fts5(from_text, to_text, cc_text, bcc_text, reply_to_text, subject, message_id,
+            content='', contentless_delete=1, tokenize='trigram');
+        CREATE INDEX IF NOT EXISTS message_tags_by_lower_tag ON message_tags(lower(tag), message_id);
+        CREATE TABLE IF NOT EXISTS message_headers (
+            message_id INTEGER NOT NULL,
+            seq        INTEGER NOT NULL,
+            name       TEXT    NOT NULL,
+            value      TEXT    NOT NULL,
+            PRIMARY KEY (message_id, seq)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS message_headers_by_name ON message_headers(name, message_id);
+        """;
+
+    /// <summary>
+    /// Deletes the rows that belong to the messages with ids from <c>$first</c> to <c>$last</c>, besides the
+    /// <c>messages</c> row itself: content chunks (one key range, see <see cref="ChunkKeyFactor"/>), tags, and the
+    /// rows of every index. Retention, delete and the upgrade share it, so no table is ever forgotten by one of them.
+    /// </summary>
+    public const string DeleteRelatedRangeSql = """
+        DELETE FROM message_chunks WHERE chunk_key >= $first * $factor AND chunk_key < ($last + 1) * $factor;
+        DELETE FROM message_tags WHERE message_id BETWEEN $first AND $last;
+        DELETE FROM message_headers WHERE message_id BETWEEN $first AND $last;
+        DELETE FROM messages_fts WHERE rowid BETWEEN $first AND $last;
+        DELETE FROM messages_fields_fts WHERE rowid BETWEEN $first AND $last;
+        """;
+
+    /// <summary>Empties every table of messages (the <c>delete-all</c> command empties a contentless FTS5 index in one step).</summary>
+    public const string DeleteAllSql = """
+        DELETE FROM message_chunks;
+        DELETE FROM message_tags;
+        DELETE FROM message_headers;
+        INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
+        INSERT INTO messages_fields_fts (messages_fields_fts) VALUES ('delete-all');
+        DELETE FROM messages;
+        """;
+
+    /// <summary>
     /// Upgrades a version 2 store to 3: the new columns have defaults or are nullable, so ADD COLUMN rewrites nothing.
-    /// Stored messages keep empty Cc, snippet and counts, and have no full-text rows: they are found by the
-    /// column filters but not by free text, which is cheaper than reparsing every stored message while a
-    /// catcher waits to start.
+    /// <see cref="StoreBackfill"/> then fills them, and the full-text rows, from each stored message's content.
     /// </summary>
     private const string UpgradeFrom2Sql = """
         ALTER TABLE messages ADD COLUMN is_read INTEGER NOT NULL DEFAULT 0;
@@ -116,6 +162,9 @@ internal static class StoreSchema
         ALTER TABLE messages ADD COLUMN tls_cipher TEXT;
         UPDATE messages SET attachments = 1 WHERE has_attachments <> 0;
         """ + Version3TablesSql;
+
+    /// <summary>Upgrades a version 3 store to 4: new tables only; <see cref="StoreBackfill"/> then fills them.</summary>
+    private const string UpgradeFrom3Sql = Version4TablesSql;
 
     /// <summary>
     /// Upgrades a version 1 store: the DSN columns are nullable, so adding them is all it takes and every stored
@@ -173,6 +222,25 @@ internal static class StoreSchema
             }
 
             Upgrade(connection);
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens a new, empty store in memory with this schema (<see cref="ScratchStore"/>).</summary>
+    /// <returns>The open connection; the database goes with it.</returns>
+    public static SqliteConnection OpenInMemory()
+    {
+        var connection = new SqliteConnection("Data Source=:memory:");
+        try
+        {
+            connection.Open();
+            Execute(connection, CreateSql);
+            Execute(connection, $"PRAGMA user_version = {Version}");
             return connection;
         }
         catch
@@ -243,13 +311,19 @@ internal static class StoreSchema
         }
         else
         {
-            // Each step brings the store one version up, so a version 1 store takes both.
+            // Each step brings the store one version up, so a version 1 store takes them all.
             if (version < 2)
             {
                 Execute(connection, UpgradeFrom1Sql, transaction);
             }
 
-            Execute(connection, UpgradeFrom2Sql, transaction);
+            if (version < 3)
+            {
+                Execute(connection, UpgradeFrom2Sql, transaction);
+            }
+
+            Execute(connection, UpgradeFrom3Sql, transaction);
+            StoreBackfill.Run(connection, transaction, fromVersion: version);
         }
 
         Execute(connection, $"PRAGMA user_version = {Version}", transaction);
@@ -280,11 +354,13 @@ internal static class StoreSchema
     /// <summary>Runs one query and returns its first value.</summary>
     /// <param name="connection">The connection.</param>
     /// <param name="sql">The query.</param>
+    /// <param name="transaction">The transaction the connection is in, if any.</param>
     /// <returns>The value.</returns>
-    public static object? Scalar(SqliteConnection connection, string sql)
+    public static object? Scalar(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
     {
         using var command = connection.CreateCommand();
         command.CommandText = sql;
+        command.Transaction = transaction;
         return command.ExecuteScalar();
     }
 }

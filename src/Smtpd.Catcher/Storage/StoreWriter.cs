@@ -21,11 +21,25 @@ internal sealed class StoreWriter : IDisposable
     /// <summary>The most content in one transaction, so large messages commit without waiting for a crowd.</summary>
     private const long MaxBatchBytes = 64L * 1024 * 1024;
 
-    private readonly Channel<PendingMessage> _queue = Channel.CreateUnbounded<PendingMessage>(new UnboundedChannelOptions { SingleReader = true });
+    /// <summary>
+    /// The most messages one transaction prunes. Deleting a message touches its row, its chunks and five index
+    /// tables; a thousand of them commit in tens of milliseconds, so a large prune (a store opened with a smaller
+    /// retention, a week of mail aging out at once) runs as many short transactions between which queued messages
+    /// are committed, and never holds a session's 250 for long.
+    /// </summary>
+    internal const int PruneBatch = 1000;
+
+    /// <summary>How often the store checks for messages past <see cref="StoreRetention.Age"/> when no mail arrives.</summary>
+    internal static readonly TimeSpan AgeCheckInterval = TimeSpan.FromMinutes(1);
+
+    private readonly Channel<WriterWork> _queue = Channel.CreateUnbounded<WriterWork>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SqliteConnection _connection;
     private readonly Thread _thread;
     private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly int _retain;
+    private readonly StoreRetention _retention;
+    private readonly TimeProvider _time;
+    private readonly ITimer? _ageTimer;
+    private readonly Action<StorePruned>? _pruned;
     /// <summary>The columns a new message fills, in the order <see cref="InsertRecord"/> sets them.</summary>
     private static readonly string[] InsertColumns =
     [
@@ -35,7 +49,7 @@ internal sealed class StoreWriter : IDisposable
     ];
 
     private readonly SqliteCommand _insertMessage;
-    private readonly SqliteCommand _insertSearch;
+    private readonly SearchIndexWriter _index;
     private readonly SqliteCommand _insertChunk;
     private readonly SqliteCommand _begin;
     private readonly SqliteCommand _commit;
@@ -44,16 +58,24 @@ internal sealed class StoreWriter : IDisposable
     private readonly SqliteCommand _rollbackToSavepoint;
     private readonly byte[] _chunkBuffer = new byte[StoreSchema.ChunkSize];
     private long _count;
+    private long _totalSize;
     private long _nextId;
     private long _dataVersion;
 
     /// <summary>Opens (creating if needed) the store at <paramref name="path"/> and starts the writer thread.</summary>
     /// <param name="path">The database file.</param>
-    /// <param name="retain">How many messages to keep, newest first; 0 keeps all.</param>
-    public StoreWriter(string path, int retain)
+    /// <param name="retention">Which messages to keep.</param>
+    /// <param name="time">The clock retention by age reads.</param>
+    /// <param name="pruned">
+    /// Called after each commit that pruned messages by retention, on a thread-pool thread (never the writer's):
+    /// the catcher turns it into its <c>prune</c> event. The prune at opening calls it before this returns.
+    /// </param>
+    public StoreWriter(string path, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned = null)
     {
         Path = System.IO.Path.GetFullPath(path);
-        _retain = retain;
+        _retention = retention;
+        _time = time;
+        _pruned = pruned;
         _connection = StoreSchema.OpenForWriting(Path);
         _insertMessage = _connection.CreateCommand();
         _insertMessage.CommandText = $"INSERT INTO messages ({string.Join(", ", InsertColumns)}) VALUES ({string.Join(", ", InsertColumns.Select(c => "$" + c))})";
@@ -62,13 +84,8 @@ internal sealed class StoreWriter : IDisposable
             _insertMessage.Parameters.Add(new SqliteParameter("$" + name, null));
         }
 
-        // Schema v3: the full-text row goes in with the message, in its transaction (rowid = the message id).
-        _insertSearch = _connection.CreateCommand();
-        _insertSearch.CommandText = "INSERT INTO messages_fts (rowid, subject, addresses, body) VALUES ($id, $subject, $addresses, $body)";
-        foreach (var name in new[] { "$id", "$subject", "$addresses", "$body" })
-        {
-            _insertSearch.Parameters.Add(new SqliteParameter(name, null));
-        }
+        // The search index rows go in with the message, in its transaction (rowid = the message id).
+        _index = new SearchIndexWriter(_connection);
 
         _insertChunk = _connection.CreateCommand();
         _insertChunk.CommandText = "INSERT INTO message_chunks (chunk_key, message_id, seq, data) VALUES ($chunk_key, $message_id, $seq, $data)";
@@ -84,17 +101,38 @@ internal sealed class StoreWriter : IDisposable
         _release = Prepare("RELEASE message");
         _rollbackToSavepoint = Prepare("ROLLBACK TO message");
 
-        _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+        Recount();
         _dataVersion = DataVersion();
         // The writer is the only process that adds messages, so it numbers them itself (no RETURNING round trip);
         // AUTOINCREMENT's sqlite_sequence still guarantees that an id is never reused after a delete.
         _nextId = Convert.ToInt64(StoreSchema.Scalar(_connection, """
             SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), coalesce((SELECT max(id) FROM messages), 0)) + 1
             """), System.Globalization.CultureInfo.InvariantCulture);
-        Trim();
+        // A store opened with a smaller retention is pruned before the first message is taken, one batch (one
+        // short transaction) at a time, so the catcher never shows what it no longer keeps.
+        while (!retention.IsUnlimited)
+        {
+            _begin.ExecuteNonQuery();
+            var startup = Prune();
+            _commit.ExecuteNonQuery();
+            if (startup is null)
+            {
+                break;
+            }
+
+            _pruned?.Invoke(startup);
+            if (startup.Messages < PruneBatch)
+            {
+                break;
+            }
+        }
 
         _thread = new Thread(Run) { Name = "smtpd store writer", IsBackground = true };
         _thread.Start();
+        if (retention.Age is not null)
+        {
+            _ageTimer = time.CreateTimer(static state => ((StoreWriter)state!).RequestPrune(), this, AgeCheckInterval, AgeCheckInterval);
+        }
     }
 
     /// <summary>The full path of the database file.</summary>
@@ -124,6 +162,7 @@ internal sealed class StoreWriter : IDisposable
     /// <returns>A task that completes when the store is closed.</returns>
     public Task CloseAsync()
     {
+        _ageTimer?.Dispose();
         _queue.Writer.TryComplete();
         return _finished.Task;
     }
@@ -131,6 +170,7 @@ internal sealed class StoreWriter : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
+        _ageTimer?.Dispose();
         _queue.Writer.TryComplete();
         if (_thread.IsAlive && Thread.CurrentThread != _thread)
         {
@@ -146,13 +186,23 @@ internal sealed class StoreWriter : IDisposable
             while (_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
             {
                 long bytes = 0;
-                while (batch.Count < MaxBatchMessages && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var pending))
+                var prune = false;
+                while (batch.Count < MaxBatchMessages && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var work))
                 {
-                    batch.Add(pending);
-                    bytes += pending.Record.Size;
+                    if (work is PendingMessage pending)
+                    {
+                        batch.Add(pending);
+                        bytes += pending.Record.Size;
+                    }
+                    else
+                    {
+                        prune = true;
+                    }
                 }
 
-                WriteBatch(batch);
+                // Every batch of messages checks retention; a prune request alone (the age timer, a batch that
+                // left more to prune) runs as a transaction of its own.
+                WriteBatch(batch, prune || batch.Count > 0);
                 batch.Clear();
             }
         }
@@ -160,9 +210,12 @@ internal sealed class StoreWriter : IDisposable
         {
             // Nothing queued after a fatal error can be committed: fail it so each session answers 451, never 250.
             _queue.Writer.TryComplete(ex);
-            while (_queue.Reader.TryRead(out var pending))
+            while (_queue.Reader.TryRead(out var work))
             {
-                batch.Add(pending);
+                if (work is PendingMessage pending)
+                {
+                    batch.Add(pending);
+                }
             }
 
             var failures = new Exception?[batch.Count];
@@ -171,7 +224,8 @@ internal sealed class StoreWriter : IDisposable
         }
         finally
         {
-            foreach (var command in new[] { _insertMessage, _insertSearch, _insertChunk, _begin, _commit, _savepoint, _release, _rollbackToSavepoint })
+            _index.Dispose();
+            foreach (var command in new[] { _insertMessage, _insertChunk, _begin, _commit, _savepoint, _release, _rollbackToSavepoint })
             {
                 command.Dispose();
             }
@@ -190,20 +244,21 @@ internal sealed class StoreWriter : IDisposable
         }
     }
 
-    private void WriteBatch(List<PendingMessage> batch)
+    private void WriteBatch(List<PendingMessage> batch, bool prune)
     {
         var ids = new long[batch.Count];
         var failures = new Exception?[batch.Count];
         var firstId = _nextId;
+        StorePruned? pruned = null;
         try
         {
             _begin.ExecuteNonQuery();
             var version = DataVersion();
             if (version != _dataVersion)
             {
-                // Another process (smtpd delete or clear) changed the store: recount before trimming by count.
+                // Another connection (the HTTP API, smtpd delete or clear) changed the store: recount before pruning.
                 _dataVersion = version;
-                _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+                Recount();
             }
 
             for (var i = 0; i < batch.Count; i++)
@@ -214,6 +269,7 @@ internal sealed class StoreWriter : IDisposable
                     ids[i] = InsertRecord(batch[i].Record);
                     InsertChunk(ids[i], 0, content);
                     _count++;
+                    _totalSize += batch[i].Record.Size;
                     continue;
                 }
 
@@ -224,6 +280,7 @@ internal sealed class StoreWriter : IDisposable
                     InsertStreamed(ids[i], batch[i]);
                     _release.ExecuteNonQuery();
                     _count++;
+                    _totalSize += batch[i].Record.Size;
                 }
                 catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidDataException or OperationCanceledException)
                 {
@@ -233,7 +290,11 @@ internal sealed class StoreWriter : IDisposable
                 }
             }
 
-            Trim();
+            if (prune)
+            {
+                pruned = Prune();
+            }
+
             _commit.ExecuteNonQuery();
         }
         catch (Exception ex)
@@ -247,12 +308,33 @@ internal sealed class StoreWriter : IDisposable
                 // SQLite rolls back by itself after some errors; there is nothing left to undo.
             }
 
-            _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+            Recount();
             _nextId = firstId;
+            pruned = null;
             Array.Fill(failures, ex);
         }
 
-        Release([.. batch], ids, failures);
+        if (pruned?.Messages == PruneBatch)
+        {
+            // There may be more: go on after whatever sessions queued meanwhile.
+            RequestPrune();
+        }
+
+        if (batch.Count > 0 || pruned is not null)
+        {
+            Release([.. batch], ids, failures, pruned is null ? null : _pruned, pruned);
+        }
+    }
+
+    /// <summary>Asks the writer thread to prune by retention (once the messages queued before are written).</summary>
+    private void RequestPrune()
+    {
+        if (_retention.IsUnlimited)
+        {
+            return;
+        }
+
+        _queue.Writer.TryWrite(PruneRequest.Instance);
     }
 
     /// <summary>
@@ -262,9 +344,18 @@ internal sealed class StoreWriter : IDisposable
     /// docs/performance.md). The writer thread itself never runs session code, so it goes straight on to the
     /// next group.
     /// </summary>
-    private static void Release(PendingMessage[] group, long[] ids, Exception?[] failures) =>
+    /// <remarks>
+    /// A prune in the same commit is reported first, from the same work item: whoever watches the events sees the
+    /// old messages go before the new ones that made them go.
+    /// </remarks>
+    private static void Release(PendingMessage[] group, long[] ids, Exception?[] failures, Action<StorePruned>? onPruned = null, StorePruned? pruned = null) =>
         ThreadPool.UnsafeQueueUserWorkItem(static state =>
         {
+            if (state.pruned is not null)
+            {
+                state.onPruned?.Invoke(state.pruned);
+            }
+
             for (var i = 0; i < state.group.Length; i++)
             {
                 if (state.failures[i] is { } failure)
@@ -276,7 +367,7 @@ internal sealed class StoreWriter : IDisposable
                     state.group[i].Completion.TrySetResult(state.ids[i]);
                 }
             }
-        }, (group, ids, failures), preferLocal: false);
+        }, (group, ids, failures, onPruned, pruned), preferLocal: false);
 
     private long InsertRecord(MessageRecord r)
     {
@@ -310,12 +401,7 @@ internal sealed class StoreWriter : IDisposable
         p[25].Value = (object?)r.Snippet ?? DBNull.Value;
         p[26].Value = (object?)r.TlsCipher ?? DBNull.Value;
         _insertMessage.ExecuteNonQuery();
-        var f = _insertSearch.Parameters;
-        f[0].Value = id;
-        f[1].Value = r.Subject ?? string.Empty;
-        f[2].Value = r.SearchAddresses ?? string.Empty;
-        f[3].Value = r.SearchBody ?? string.Empty;
-        _insertSearch.ExecuteNonQuery();
+        _index.Insert(id, r);
         return id;
     }
 
@@ -364,40 +450,83 @@ internal sealed class StoreWriter : IDisposable
         return command;
     }
 
-    /// <summary>Deletes the oldest messages beyond the retention count, inside the current transaction.</summary>
-    private void Trim()
+    /// <summary>
+    /// Deletes, inside the current transaction, the oldest messages that retention no longer keeps: beyond the count,
+    /// older than the age, or beyond the total size. Messages go oldest first (lowest id first), at most
+    /// <see cref="PruneBatch"/> at a time; the oldest are a prefix of the ids and their chunks a prefix of the chunk
+    /// keys, so the delete is one key range in every table.
+    /// </summary>
+    /// <returns>What was pruned, or <see langword="null"/> when nothing was.</returns>
+    private StorePruned? Prune()
     {
-        if (_retain <= 0 || _count <= _retain)
+        var excessCount = _retention.Count > 0 ? _count - _retention.Count : 0;
+        var excessSize = _retention.Size > 0 ? _totalSize - _retention.Size : 0;
+        var ageLimit = _retention.Age is { } age ? MessageRecord.FormatTime(_time.GetUtcNow() - age) : null;
+        if (excessCount <= 0 && excessSize <= 0 && ageLimit is null)
         {
-            return;
+            return null;
         }
 
-        var excess = _count - _retain;
-        using var command = _connection.CreateCommand();
-        // The oldest messages are a prefix of the ids, and their chunks a prefix of the chunk keys.
-        command.CommandText = """
-            DELETE FROM messages WHERE id <= $cutoff;
-            DELETE FROM message_chunks WHERE chunk_key < ($cutoff + 1) * $factor;
-            DELETE FROM message_tags WHERE message_id <= $cutoff;
-            DELETE FROM messages_fts WHERE rowid <= $cutoff;
-            """;
-        var cutoff = StoreSchema.Scalar(_connection, string.Create(System.Globalization.CultureInfo.InvariantCulture, $"SELECT id FROM messages ORDER BY id LIMIT 1 OFFSET {excess - 1}"));
-        if (cutoff is not long)
+        using var oldest = _connection.CreateCommand();
+        oldest.CommandText = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"SELECT id, received_at, size FROM messages ORDER BY id LIMIT {PruneBatch}");
+        long first = 0, last = 0, messages = 0, bytes = 0;
+        using (var reader = oldest.ExecuteReader())
         {
-            // Fewer messages than counted (cannot happen while the count is exact): recount, trim next time.
-            _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
-            return;
+            while (reader.Read())
+            {
+                var size = reader.GetInt64(2);
+                // received_at is ISO 8601 UTC with 7 fraction digits: text order is time order.
+                var tooOld = ageLimit is not null && string.CompareOrdinal(reader.GetString(1), ageLimit) < 0;
+                if (excessCount <= 0 && excessSize <= 0 && !tooOld)
+                {
+                    break;
+                }
+
+                last = reader.GetInt64(0);
+                first = messages == 0 ? last : first;
+                messages++;
+                bytes += size;
+                excessCount--;
+                excessSize -= size;
+            }
         }
 
-        command.Parameters.AddWithValue("$cutoff", cutoff);
-        command.Parameters.AddWithValue("$factor", StoreSchema.ChunkKeyFactor);
-        command.ExecuteNonQuery();
-        _count -= excess;
+        if (messages == 0)
+        {
+            return null;
+        }
+
+        using var delete = _connection.CreateCommand();
+        delete.CommandText = "DELETE FROM messages WHERE id BETWEEN $first AND $last;\n" + StoreSchema.DeleteRelatedRangeSql;
+        delete.Parameters.AddWithValue("$first", first);
+        delete.Parameters.AddWithValue("$last", last);
+        delete.Parameters.AddWithValue("$factor", StoreSchema.ChunkKeyFactor);
+        delete.ExecuteNonQuery();
+        _count -= messages;
+        _totalSize -= bytes;
+        return new StorePruned(messages, bytes, first, last);
+    }
+
+    /// <summary>Counts the messages and (only when retention by size needs it: it reads every row) their total size.</summary>
+    private void Recount()
+    {
+        _count = Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT count(*) FROM messages"), System.Globalization.CultureInfo.InvariantCulture);
+        _totalSize = _retention.Size > 0
+            ? Convert.ToInt64(StoreSchema.Scalar(_connection, "SELECT coalesce(sum(size), 0) FROM messages"), System.Globalization.CultureInfo.InvariantCulture)
+            : 0;
     }
 
     private long DataVersion() => Convert.ToInt64(StoreSchema.Scalar(_connection, "PRAGMA data_version"), System.Globalization.CultureInfo.InvariantCulture);
 
-    private sealed class PendingMessage(MessageRecord record, byte[]? content, Func<Stream> openContent)
+    /// <summary>What the writer thread takes from its queue: a message to store, or a request to prune.</summary>
+    private abstract class WriterWork;
+
+    private sealed class PruneRequest : WriterWork
+    {
+        public static readonly PruneRequest Instance = new();
+    }
+
+    private sealed class PendingMessage(MessageRecord record, byte[]? content, Func<Stream> openContent) : WriterWork
     {
         public MessageRecord Record { get; } = record;
 

@@ -35,8 +35,27 @@ internal static class CatcherRunner
         var options = ToOptions(settings, certificate);
         await using var catcher = new MailCatcher(options, logging);
         catcher.MessageStored += events.Message;
+        catcher.MessagesPruned += events.Pruned;
         Start(catcher, settings);
         await using var http = await HttpHost.StartAsync(catcher, settings, certificate, logging);
+
+        var signalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var forced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnSignal(PosixSignalContext context)
+        {
+            // Handled here: the runtime would otherwise end the process before the drain. A second signal cuts the
+            // drain short.
+            context.Cancel = true;
+            if (!signalled.TrySetResult())
+            {
+                forced.TrySetResult();
+            }
+        }
+
+        // Registered before the listening events: a reader that signals as soon as it sees them must find the
+        // handler in place, or the runtime's own SIGTERM handling races the drain and the process can hang.
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
 
         // HTTP first: a reader waiting for the SMTP listeners has then seen every listening event.
         foreach (var endPoint in http?.EndPoints ?? [])
@@ -57,21 +76,6 @@ internal static class CatcherRunner
 
         events.Startup(startup);
 
-        var signalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var forced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        void OnSignal(PosixSignalContext context)
-        {
-            // Handled here: the runtime would otherwise end the process before the drain. A second signal cuts the
-            // drain short.
-            context.Cancel = true;
-            if (!signalled.TrySetResult())
-            {
-                forced.TrySetResult();
-            }
-        }
-
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         using (stop.Register(() => signalled.TrySetResult()))
         {
             await signalled.Task;
@@ -103,6 +107,8 @@ internal static class CatcherRunner
         {
             DatabasePath = s.NoStore ? null : s.DatabasePath,
             Retain = s.Retain,
+            RetainAge = s.RetainAge,
+            RetainSize = s.RetainSize,
             Maildir = s.Maildir,
             AuthAny = s.AuthAny,
         };

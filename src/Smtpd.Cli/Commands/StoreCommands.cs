@@ -41,16 +41,18 @@ internal static class StoreCommands
         var to = new Option<string>("--to") { Description = "Only messages with a recipient or To header containing this text.", HelpName = "TEXT" };
         var subject = new Option<string>("--subject") { Description = "Only messages whose subject contains this text.", HelpName = "TEXT" };
         var since = new Option<string>("--since") { Description = "Only messages received since a time (2025-01-31T14:00) or for a duration back (10m, 2h, 1d).", HelpName = "WHEN" };
+        var query = new Option<string>("--query") { Description = "Only messages a search matches, in Mailpit's search syntax (docs/search.md), e.g. 'from:shop subject:\"your order\" -is:read'.", HelpName = "QUERY" };
         var limit = new Option<int>("--limit") { Description = "Show at most N messages (default: all).", HelpName = "N", CustomParser = ParseLimit };
         var json = new Option<bool>("--json") { Description = "Print a JSON array instead of a table." };
-        var command = new Command("list", "List stored messages, newest first.") { from, to, subject, since, limit, json };
+        var command = new Command("list", "List stored messages, newest first.") { from, to, subject, since, query, limit, json };
         var db = AddStoreFlags(command, context);
         command.SetAction(parse =>
         {
             var sinceValue = parse.GetValue(since) is { } text ? ValueParsers.ParseSince(text, "--since", DateTimeOffset.Now) : (DateTimeOffset?)null;
             var limitValue = parse.GetValue(limit);
+            var compiled = Compile(parse.GetValue(query));
             using var store = MessageStore.Open(db(parse), readOnly: true);
-            var messages = store.List(new MessageFilter(parse.GetValue(from), parse.GetValue(to), parse.GetValue(subject), sinceValue, limitValue));
+            var messages = store.List(new MessageFilter(parse.GetValue(from), parse.GetValue(to), parse.GetValue(subject), sinceValue, limitValue, compiled));
             if (parse.GetValue(json))
             {
                 WriteJsonList(context.StdoutStream, messages);
@@ -75,6 +77,28 @@ internal static class StoreCommands
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Compiles <c>--query</c> with the HTTP API's compiler, so both answer a query alike; dates without a zone are
+    /// in the machine's local zone, as <c>list</c> prints times. A bad query is a usage error (exit 2) with the
+    /// compiler's one-line reason.
+    /// </summary>
+    private static CompiledQuery? Compile(string? query)
+    {
+        if (string.IsNullOrWhiteSpace(query))
+        {
+            return null;
+        }
+
+        try
+        {
+            return Smtpd.Catcher.Search.SearchQueryCompiler.Instance.Compile(query.Trim(), TimeZoneInfo.Local);
+        }
+        catch (MessageQueryException ex)
+        {
+            throw new SettingException("--query", ex.Message);
+        }
     }
 
     private static Command Show(CommandContext context)

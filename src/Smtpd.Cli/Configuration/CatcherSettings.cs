@@ -83,6 +83,12 @@ internal sealed class CatcherSettings
 
     public int Retain { get; init; } = DefaultRetain;
 
+    /// <summary><c>--retain-age</c>: the oldest a stored message may be; <see langword="null"/> for any age.</summary>
+    public TimeSpan? RetainAge { get; init; }
+
+    /// <summary><c>--retain-size</c>: the most octets of messages stored; 0 for no limit.</summary>
+    public long RetainSize { get; init; }
+
     /// <summary>The HTTP API's listeners; empty with <c>--no-http</c>.</summary>
     public IReadOnlyList<IPEndPoint> HttpEndPoints { get; init; } = [];
 
@@ -208,6 +214,8 @@ internal sealed class CatcherSettings
             ChaosTriggers = chaosTriggers,
             ChaosScripts = chaosScripts,
             ChaosSeed = Single(sources, Flags.ChaosSeed, (v, l) => (int?)ValueParsers.ParseInt(v, 0, int.MaxValue, l)),
+            RetainAge = Single(sources, Flags.RetainAge, ValueParsers.ParseRetainAge),
+            RetainSize = Single(sources, Flags.RetainSize, (v, l) => (long?)ValueParsers.ParseRetainSize(v, l)) ?? 0,
             Json = sources.IsOn(Flags.Json),
             Quiet = sources.IsOn(Flags.Quiet),
             Verbose = sources.IsOn(Flags.Verbose),

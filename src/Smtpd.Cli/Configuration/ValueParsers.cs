@@ -292,6 +292,34 @@ internal static class ValueParsers
         throw new SettingException(setting, $"'{text}' is neither a time (2025-01-31T14:00) nor a duration back from now (30s, 10m, 2h, 1d)");
     }
 
+    /// <summary>
+    /// Parses <c>--retain-age</c>: a duration with s, m, h or d (<c>7d</c>), at least
+    /// <see cref="Smtpd.Catcher.CatcherOptions.MinimumRetainAge"/>; <c>0</c> keeps messages of any age.
+    /// </summary>
+    /// <param name="text">The value.</param>
+    /// <param name="setting">The setting, for the error.</param>
+    /// <returns>The age, or <see langword="null"/> for no limit.</returns>
+    public static TimeSpan? ParseRetainAge(string text, string setting)
+    {
+        if (text.Trim() == "0")
+        {
+            return null;
+        }
+
+        if (!TryParseSpan(text, out var age) || age < Smtpd.Catcher.CatcherOptions.MinimumRetainAge)
+        {
+            throw new SettingException(setting, $"'{text}' is not an age of at least one minute; use a number with m, h or d, e.g. 7d, 12h or 30m (0 keeps any age)");
+        }
+
+        return age;
+    }
+
+    /// <summary>Parses <c>--retain-size</c>: a size as <see cref="ParseSize"/> reads it (<c>2G</c>), or <c>0</c> for no limit.</summary>
+    /// <param name="text">The value.</param>
+    /// <param name="setting">The setting, for the error.</param>
+    /// <returns>The size in octets; 0 for no limit.</returns>
+    public static long ParseRetainSize(string text, string setting) => text.Trim() == "0" ? 0 : ParseSize(text, setting);
+
     /// <summary>Parses a positive number of seconds, or a number with ms, s, m, h or d.</summary>
     private static bool TryParseSpan(string text, out TimeSpan span)
     {

@@ -103,6 +103,32 @@ internal sealed class EventWriter(Stream stdout, OutputMode mode)
         }
     }
 
+    /// <summary>Reports messages that retention (<c>--retain</c>, <c>--retain-age</c>, <c>--retain-size</c>) deleted.</summary>
+    /// <param name="pruned">What went: the oldest messages, up to an id.</param>
+    public void Pruned(StorePruned pruned)
+    {
+        switch (mode)
+        {
+            case OutputMode.Json:
+                WriteJson(writer =>
+                {
+                    writer.WriteString("event", "prune");
+                    writer.WriteNumber("messages", pruned.Messages);
+                    writer.WriteNumber("bytes", pruned.Bytes);
+                    writer.WriteString("firstId", pruned.FirstId.ToString(CultureInfo.InvariantCulture));
+                    writer.WriteString("lastId", pruned.LastId.ToString(CultureInfo.InvariantCulture));
+                });
+                break;
+            case OutputMode.Human:
+                WriteLine(Terminal.Dim(string.Create(CultureInfo.InvariantCulture,
+                    $"pruned {pruned.Messages} old message{(pruned.Messages == 1 ? "" : "s")} (#{pruned.FirstId} to #{pruned.LastId}, {Terminal.Size(pruned.Bytes)})")));
+                break;
+            case OutputMode.Quiet:
+            default:
+                break;
+        }
+    }
+
     private void WriteJson(Action<Utf8JsonWriter> body)
     {
         var buffer = new ArrayBufferWriter<byte>(512);

@@ -28,16 +28,14 @@ internal sealed record TestMessage(long Id)
 }
 
 /// <summary>
-/// A real SQLite database with the store's schema version 3 (<see cref="SearchTestSchema"/>), in memory or in a file,
-/// for compiling searches against.
+/// A real SQLite database with the store's own schema (<see cref="StoreSchema"/>), in memory or in a file, for
+/// compiling searches against. Rows are written as the store's writer writes them (<see cref="SearchIndexWriter"/>).
 /// </summary>
 internal sealed class SearchTestStore : IDisposable
 {
-    public SearchTestStore(string dataSource = ":memory:")
+    public SearchTestStore(string? path = null)
     {
-        Connection = new SqliteConnection($"Data Source={dataSource}");
-        Connection.Open();
-        Execute(SearchTestSchema.Ddl);
+        Connection = path is null ? StoreSchema.OpenInMemory() : StoreSchema.OpenForWriting(path);
     }
 
     public SqliteConnection Connection { get; }
@@ -54,6 +52,7 @@ internal sealed class SearchTestStore : IDisposable
     public void Insert(params TestMessage[] messages)
     {
         using var transaction = Connection.BeginTransaction();
+        using var index = new SearchIndexWriter(Connection, transaction);
         foreach (var m in messages)
         {
             using var insert = Connection.CreateCommand();
@@ -63,17 +62,11 @@ internal sealed class SearchTestStore : IDisposable
                                       message_id, has_attachments, is_read, header_cc, header_bcc, header_reply_to, attachments, inline_parts, snippet)
                 VALUES ($id, $received_at, $mail_from, $rcpt_to, '127.0.0.1:1', 0, $size, '', $subject, $header_from, $header_to,
                         $message_id, $attachments > 0, $is_read, $header_cc, $header_bcc, $header_reply_to, $attachments, $inline_parts, '');
-                INSERT INTO messages_fts (rowid, subject, addresses, body) VALUES ($id, $subject, $addresses, $body);
-                INSERT INTO messages_fields_fts (rowid, from_text, to_text, cc_text, bcc_text, reply_to_text, subject, message_id)
-                VALUES ($id, coalesce($header_from, '') || char(10) || $mail_from, coalesce($header_to, '') || char(10) || $recipients,
-                        $header_cc, $header_bcc, $header_reply_to, $subject, $message_id);
                 """;
             insert.Parameters.AddWithValue("$id", m.Id);
             insert.Parameters.AddWithValue("$received_at", MessageRecord.FormatTime(m.ReceivedAt));
             insert.Parameters.AddWithValue("$mail_from", m.MailFrom);
             insert.Parameters.AddWithValue("$rcpt_to", CatcherJson.StringArray(m.Recipients));
-            // As the store fills messages_fields_fts.to_text: the To header, then the envelope recipients, one a line.
-            insert.Parameters.AddWithValue("$recipients", string.Join('\n', m.Recipients));
             insert.Parameters.AddWithValue("$size", m.Size);
             insert.Parameters.AddWithValue("$subject", (object?)m.Subject ?? DBNull.Value);
             insert.Parameters.AddWithValue("$header_from", (object?)m.HeaderFrom ?? DBNull.Value);
@@ -85,20 +78,33 @@ internal sealed class SearchTestStore : IDisposable
             insert.Parameters.AddWithValue("$attachments", m.Attachments);
             insert.Parameters.AddWithValue("$inline_parts", m.InlineParts);
             insert.Parameters.AddWithValue("$is_read", m.IsRead ? 1 : 0);
-            // As the store fills it: the envelope and every address header, names and addresses, space separated.
-            var addresses = string.Join(' ', new[] { m.MailFrom }.Concat(m.Recipients)
-                .Concat(new[] { m.HeaderFrom, m.HeaderTo, m.HeaderCc, m.HeaderBcc, m.HeaderReplyTo }.OfType<string>()));
-            insert.Parameters.AddWithValue("$addresses", addresses);
-            insert.Parameters.AddWithValue("$body", m.Body);
             insert.ExecuteNonQuery();
+
+            // The index rows exactly as the store's writer fills them.
+            index.Insert(m.Id, new MessageRecord
+            {
+                ReceivedAt = m.ReceivedAt,
+                MailFrom = m.MailFrom,
+                Recipients = m.Recipients,
+                Client = "127.0.0.1:1",
+                Size = m.Size,
+                Sha256 = string.Empty,
+                Subject = m.Subject,
+                HeaderFrom = m.HeaderFrom,
+                HeaderTo = m.HeaderTo,
+                HeaderCc = m.HeaderCc,
+                HeaderBcc = m.HeaderBcc,
+                HeaderReplyTo = m.HeaderReplyTo,
+                MessageId = m.MessageId,
+                SearchBody = m.Body,
+                // As the analyzer fills it: the envelope and every address header, space separated.
+                SearchAddresses = string.Join(' ', new[] { m.MailFrom }.Concat(m.Recipients)
+                    .Concat(new[] { m.HeaderFrom, m.HeaderTo, m.HeaderCc, m.HeaderBcc, m.HeaderReplyTo }.OfType<string>())),
+                SearchHeaders = [.. m.Headers.Select(h => new KeyValuePair<string, string>(h.Name.ToLowerInvariant(), h.Value))],
+            });
             foreach (var tag in m.Tags)
             {
                 Run(transaction, "INSERT INTO message_tags (message_id, tag) VALUES ($1, $2)", m.Id, tag);
-            }
-
-            for (var i = 0; i < m.Headers.Length; i++)
-            {
-                Run(transaction, "INSERT INTO message_headers (message_id, seq, name, value) VALUES ($1, $2, $3, $4)", m.Id, i, m.Headers[i].Name.ToLowerInvariant(), m.Headers[i].Value);
             }
         }
 

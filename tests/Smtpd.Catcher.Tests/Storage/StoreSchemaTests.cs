@@ -5,7 +5,10 @@ using Smtpd.Catcher.Tests.Http;
 
 namespace Smtpd.Catcher.Tests.Storage;
 
-/// <summary>Schema version 3: the upgrade in place, the full-text rows and tags that live and die with their message.</summary>
+/// <summary>
+/// Schema versions 3 and 4: the upgrade in place (with the backfill that makes old messages searchable), and the
+/// full-text, trigram, header and tag rows that live and die with their message.
+/// </summary>
 public sealed class StoreSchemaTests : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("smtpd-schema-").FullName;
@@ -18,19 +21,28 @@ public sealed class StoreSchemaTests : IDisposable
         Directory.Delete(_directory, recursive: true);
     }
 
-    [Fact]
-    public async Task AVersion2StoreIsUpgradedInPlaceAndItsMessagesListWithEmptyNewColumns()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task AnOlderStoreIsUpgradedInPlaceAndItsMessagesAreIndexedFromTheirContent(int version)
     {
-        CreateVersion2Store(Database);
+        CreateOldStore(Database, version);
         await using (var host = await CatcherHost.StartAsync(o => o.DatabasePath = Database))
         {
-            Assert.Equal(3L, Scalar("PRAGMA user_version"));
+            Assert.Equal(4L, Scalar("PRAGMA user_version"));
             await host.SendSimpleAsync("New message");
             var list = await host.GetJsonAsync("/api/v1/messages");
             var messages = list.GetProperty("messages").EnumerateArray().ToList();
             Assert.Equal(["New message", "Old message"], messages.Select(m => m.GetProperty("Subject").GetString()));
-            Assert.Equal(string.Empty, messages[1].GetProperty("Snippet").GetString());
-            Assert.Equal(0, messages[1].GetProperty("Cc").GetArrayLength());
+            // The version 3 columns come from the stored content, as at ingest.
+            Assert.Equal("old body", messages[1].GetProperty("Snippet").GetString());
+            Assert.Equal("carol@example.com", messages[1].GetProperty("Cc").EnumerateArray().Single().GetProperty("Address").GetString());
+            foreach (var query in new[] { "body", "subject:\"Old message\"", "from:old@example", "cc:carol", "header:X-Legacy=yes", "message-id:old.1@example" })
+            {
+                var found = await host.GetJsonAsync("/api/v1/search?query=" + Uri.EscapeDataString(query));
+                Assert.Equal(["Old message"], found.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("Subject").GetString()));
+            }
+
             Assert.False(messages[1].GetProperty("Read").GetBoolean());
 
             // Tags and deletes work on the upgraded message too.
@@ -43,6 +55,35 @@ public sealed class StoreSchemaTests : IDisposable
 
         Assert.Equal(0L, Scalar("SELECT count(*) FROM message_tags"));
         Assert.Equal(1L, Scalar("SELECT count(*) FROM messages"));
+        Assert.Equal(0L, Scalar("SELECT count(*) FROM message_headers WHERE message_id = 1"));
+        Assert.Equal(0L, Scalar("SELECT count(*) FROM messages_fields_fts WHERE messages_fields_fts MATCH '\"Old message\"'"));
+    }
+
+    [Fact]
+    public async Task DeletingAndClearingRemoveEveryIndexRow()
+    {
+        await using (var host = await CatcherHost.StartAsync(o => o.DatabasePath = Database))
+        {
+            var first = await host.SendSimpleAsync("Alpha unique");
+            await host.SendSimpleAsync("Beta unique");
+            Assert.Equal(2L, Scalar("SELECT count(*) FROM messages_fields_fts WHERE messages_fields_fts MATCH 'subject : unique'"));
+            using (var request = new HttpRequestMessage(HttpMethod.Delete, "/api/v1/messages") { Content = MessagesApiTests.JsonContent("{\"IDs\":[\"" + first + "\"]}") })
+            using (var delete = await host.Client.SendAsync(request, TestContext.Current.CancellationToken))
+            {
+                Assert.Equal(HttpStatusCode.OK, delete.StatusCode);
+            }
+
+            Assert.Equal(1L, Scalar("SELECT count(*) FROM messages_fields_fts WHERE messages_fields_fts MATCH 'subject : unique'"));
+            Assert.Equal(0L, Scalar($"SELECT count(*) FROM message_headers WHERE message_id = {first}"));
+            using (var clear = await host.Client.DeleteAsync("/api/v1/messages", TestContext.Current.CancellationToken))
+            {
+                Assert.Equal(HttpStatusCode.OK, clear.StatusCode);
+            }
+        }
+
+        Assert.Equal(0L, Scalar("SELECT count(*) FROM messages_fields_fts WHERE messages_fields_fts MATCH 'subject : unique'"));
+        Assert.Equal(0L, Scalar("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'unique'"));
+        Assert.Equal(0L, Scalar("SELECT count(*) FROM message_headers"));
     }
 
     [Fact]
@@ -65,6 +106,9 @@ public sealed class StoreSchemaTests : IDisposable
         Assert.Equal(0L, Scalar("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'hidden'"));
         Assert.Equal("Hello wonderful world", Scalar("SELECT snippet FROM messages"));
         Assert.Equal("carol@example.com", Scalar("SELECT header_cc FROM messages"));
+        Assert.Equal(1L, Scalar("SELECT count(*) FROM messages_fields_fts WHERE messages_fields_fts MATCH 'from_text : \"Zoë Sender\"'"));
+        Assert.Equal(1L, Scalar("SELECT count(*) FROM messages_fields_fts WHERE messages_fields_fts MATCH 'cc_text : \"carol@\"'"));
+        Assert.Equal("Quarterly numbers", Scalar("SELECT value FROM message_headers WHERE name = 'subject'"));
     }
 
     [Fact]
@@ -84,6 +128,8 @@ public sealed class StoreSchemaTests : IDisposable
 
         Assert.Equal(0L, Scalar("SELECT count(*) FROM message_tags"));
         Assert.Equal(0L, Scalar("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'first'"));
+        Assert.Equal(0L, Scalar("SELECT count(*) FROM messages_fields_fts WHERE messages_fields_fts MATCH 'subject : first'"));
+        Assert.Equal(1L, Scalar("SELECT count(DISTINCT message_id) FROM message_headers"));
         Assert.Equal(1L, Scalar("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'second'"));
     }
 
@@ -97,15 +143,17 @@ public sealed class StoreSchemaTests : IDisposable
     }
 
     /// <summary>
-    /// The schema as smtpd wrote it with DSN (version 2), with one message. A frozen copy on purpose: the test must
-    /// keep the old store's shape however the live schema changes.
+    /// The schema as smtpd wrote it before DSN (version 1) or with DSN (version 2), with one message. A frozen copy
+    /// on purpose: the test must keep the old store's shape however the live schema changes.
     /// </summary>
-    private static void CreateVersion2Store(string path)
+    private static void CreateOldStore(string path, int version)
     {
+        const string content = "From: old@example.com\r\nTo: bob@example.com\r\nCc: carol@example.com\r\nSubject: Old message\r\n"
+            + "Message-ID: <old.1@example>\r\nX-Legacy: yes\r\n\r\nold body\r\n";
         using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
         connection.Open();
         using var command = connection.CreateCommand();
-        command.CommandText = """
+        command.CommandText = $"""
             PRAGMA journal_mode = WAL;
             CREATE TABLE messages (
                 id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -124,10 +172,7 @@ public sealed class StoreSchemaTests : IDisposable
                 header_to       TEXT,
                 header_date     TEXT,
                 message_id      TEXT,
-                has_attachments INTEGER NOT NULL,
-                dsn_ret         TEXT,
-                dsn_envid       TEXT,
-                rcpt_dsn        TEXT
+                has_attachments INTEGER NOT NULL{(version >= 2 ? ", dsn_ret TEXT, dsn_envid TEXT, rcpt_dsn TEXT" : "")}
             );
             CREATE TABLE message_chunks (
                 chunk_key  INTEGER PRIMARY KEY,
@@ -136,11 +181,12 @@ public sealed class StoreSchemaTests : IDisposable
                 data       BLOB    NOT NULL
             );
             INSERT INTO messages (id, received_at, mail_from, rcpt_to, client, helo, tls, size, sha256, subject, header_from, has_attachments)
-            VALUES (1, '2025-01-31T14:00:00.0000000Z', 'old@example.com', '["bob@example.com"]', '127.0.0.1:40000', 'old.test', 0, 29,
+            VALUES (1, '2025-01-31T14:00:00.0000000Z', 'old@example.com', '["bob@example.com"]', '127.0.0.1:40000', 'old.test', 0, {content.Length},
                     '0000000000000000000000000000000000000000000000000000000000000000', 'Old message', 'old@example.com', 0);
-            INSERT INTO message_chunks (chunk_key, message_id, seq, data) VALUES (1048576, 1, 0, CAST('Subject: Old message' || char(13, 10, 13, 10) || 'old' || char(13, 10) AS BLOB));
-            PRAGMA user_version = 2;
+            INSERT INTO message_chunks (chunk_key, message_id, seq, data) VALUES (1048576, 1, 0, $content);
+            PRAGMA user_version = {version};
             """;
+        command.Parameters.AddWithValue("$content", System.Text.Encoding.ASCII.GetBytes(content));
         command.ExecuteNonQuery();
     }
 }

@@ -104,6 +104,13 @@ public sealed class CatcherProcess : IAsyncDisposable
             while (listeners.Count < expected)
             {
                 var e = await catcher._events.Reader.ReadAsync(timeout.Token);
+                if (e.GetProperty("event").GetString() == "prune")
+                {
+                    // A store opened with a smaller retention is pruned before the listeners open (docs/cli.md).
+                    catcher.Prunes.Add(e);
+                    continue;
+                }
+
                 if (e.GetProperty("event").GetString() != "listening")
                 {
                     throw new InvalidOperationException("An event came before every listener was reported: " + e);
@@ -126,12 +133,35 @@ public sealed class CatcherProcess : IAsyncDisposable
     }
 
     /// <summary>Waits for the next <c>message</c> event.</summary>
+    /// <summary>The events not read yet (after <see cref="StopAsync"/>, every event the catcher wrote).</summary>
+    /// <returns>The events, in order.</returns>
+    public List<JsonElement> RemainingEvents()
+    {
+        var events = new List<JsonElement>();
+        while (_events.Reader.TryRead(out var e))
+        {
+            events.Add(e);
+        }
+
+        return events;
+    }
+
+    /// <summary>The <c>prune</c> events <see cref="NextMessageAsync"/> passed over, in order.</summary>
+    public List<JsonElement> Prunes { get; } = [];
+
     public async Task<JsonElement> NextMessageAsync(TimeSpan? timeout = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? EventTimeout);
         try
         {
             var e = await _events.Reader.ReadAsync(cts.Token);
+            while (e.GetProperty("event").GetString() == "prune")
+            {
+                // Retention reports after its commit, on its own thread: before or after the message it made room for.
+                Prunes.Add(e);
+                e = await _events.Reader.ReadAsync(cts.Token);
+            }
+
             Assert.Equal("message", e.GetProperty("event").GetString());
             return e;
         }
