@@ -1,0 +1,331 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Smtpd.Parsing;
+
+namespace Smtpd.Catcher.Pop3;
+
+/// <summary>
+/// The transport of one POP3 session: the socket, STLS, reads, writes and the inactivity timer. It drives an I/O-free
+/// <see cref="Pop3Session"/> in the System.IO.Pipelines order: <c>ReadAsync</c>, split lines with a
+/// <see cref="SequenceReader{T}"/> capped at the line limit, <c>AdvanceTo(consumed, examined)</c> in a <c>finally</c>,
+/// and only then <c>IsCompleted</c>. Responses to a pipelined batch (RFC 2449 section 6.6) go out in one flush.
+/// </summary>
+internal sealed class Pop3Connection : IAsyncDisposable
+{
+    private const int StackLineLimit = 1024;
+    private const int ContentChunkSize = 16 * 1024;
+
+    // Flush a message in progress at this many unflushed octets, so a 10 MiB message is never buffered whole.
+    private const int FlushThreshold = 64 * 1024;
+
+    private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 4 * 1024, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true);
+    private static readonly StreamPipeWriterOptions WriterOptions = new(minimumBufferSize: 4 * 1024, leaveOpen: true);
+
+    private readonly Socket _socket;
+    private readonly NetworkStream _network;
+    private readonly Pop3Options _options;
+    private readonly X509Certificate2? _certificate;
+    private readonly ILogger _logger;
+    private readonly Pop3Session _session;
+    private readonly CancellationTokenSource _timer;
+    private readonly CancellationTokenSource _cancel;
+    private readonly CancellationToken _shutdown;
+    private Stream _transport;
+    private PipeReader _input;
+    private PipeWriter _output;
+
+    // A line went over the limit: its remainder is discarded up to the next LF, across reads.
+    private bool _skippingLongLine;
+
+    // A message is being streamed: a timeout or shutdown now cannot add a response line into its middle.
+    private bool _sending;
+
+    /// <param name="socket">The accepted connection.</param>
+    /// <param name="options">The POP3 options.</param>
+    /// <param name="settings">The session's settings.</param>
+    /// <param name="maildrops">Where logins find their maildrops.</param>
+    /// <param name="certificate">The certificate STLS uses, or <see langword="null"/> when STLS is not offered.</param>
+    /// <param name="logger">Where the session logs.</param>
+    /// <param name="shutdown">Cancelled when the server stops.</param>
+    public Pop3Connection(Socket socket, Pop3Options options, Pop3SessionSettings settings, IPop3MaildropSource maildrops, X509Certificate2? certificate, ILogger logger, CancellationToken shutdown)
+    {
+        _socket = socket;
+        _options = options;
+        _certificate = certificate;
+        _logger = logger;
+        _shutdown = shutdown;
+        _network = new NetworkStream(socket, ownsSocket: true);
+        _transport = _network;
+        (_input, _output) = CreatePipes(_network);
+        _session = new Pop3Session(settings, maildrops);
+        // One timer for the connection's life, re-armed before each read and write (RFC 1939 section 3 autologout).
+        _timer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, options.TimeProvider);
+        _cancel = CancellationTokenSource.CreateLinkedTokenSource(shutdown, _timer.Token);
+    }
+
+    private CancellationToken Token => _cancel.Token;
+
+    /// <summary>Runs the session to its end. Never throws.</summary>
+    /// <returns>A task that completes when the connection is closed.</returns>
+    public async Task RunAsync()
+    {
+        Pop3Log.SessionStarted(_logger, _socket.RemoteEndPoint);
+        try
+        {
+            Pop3Session.Greet(_output);
+            await FlushAsync();
+            await ProcessInputAsync();
+        }
+        catch (OperationCanceledException) when (_cancel.IsCancellationRequested)
+        {
+            await SayGoodbyeAsync();
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
+        {
+            Pop3Log.ConnectionLost(_logger, ex);
+        }
+        catch (Exception ex)
+        {
+            Pop3Log.SessionFailed(_logger, ex);
+        }
+        finally
+        {
+            await DisposeAsync();
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        _session.Dispose();
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+
+        // The transport goes first: every response that matters has been flushed, and completing a writer that still
+        // holds octets for a client that does not read would wait for that client.
+        await QuietlyAsync(_transport.DisposeAsync());
+        await QuietlyAsync(_network.DisposeAsync());
+        await QuietlyAsync(_input.CompleteAsync());
+        await QuietlyAsync(_output.CompleteAsync());
+        _cancel.Dispose();
+        _timer.Dispose();
+    }
+
+    private static async ValueTask QuietlyAsync(ValueTask completion)
+    {
+        try
+        {
+            await completion;
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        {
+            // The connection is already gone: there is nothing left to flush to.
+        }
+    }
+
+    private static (PipeReader Input, PipeWriter Output) CreatePipes(Stream transport) =>
+        (PipeReader.Create(transport, ReaderOptions), PipeWriter.Create(transport, WriterOptions));
+
+    private async Task ProcessInputAsync()
+    {
+        while (true)
+        {
+            _timer.CancelAfter(_options.CommandTimeout);
+            var result = await _input.ReadAsync(Token);
+            var buffer = result.Buffer;
+            var consumed = buffer.Start;
+            var step = Pop3Step.Continue;
+            try
+            {
+                while (step is Pop3Step.Continue or Pop3Step.SendMessage && TryProcessLine(buffer, ref consumed, out step))
+                {
+                    if (step == Pop3Step.SendMessage)
+                    {
+                        await SendMessageAsync(_session.TakeTransfer());
+                    }
+                }
+
+                // The input is drained (or the session is closing): the batch's responses go out in one write.
+                await FlushAsync();
+            }
+            finally
+            {
+                _input.AdvanceTo(consumed, buffer.End);
+            }
+
+            if (step == Pop3Step.Close)
+            {
+                return;
+            }
+
+            if (step == Pop3Step.StartTls)
+            {
+                // Whatever the client sent after STLS is discarded with the plaintext pipe, so it cannot be taken
+                // for a command sent under TLS (RFC 2595 section 4; the STARTTLS injection of CVE-2011-0411).
+                await UpgradeToTlsAsync();
+                continue;
+            }
+
+            if (result.IsCompleted)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Takes one line from the buffer and runs it; returns <see langword="false"/> when no whole line is left.</summary>
+    private bool TryProcessLine(ReadOnlySequence<byte> buffer, ref SequencePosition consumed, out Pop3Step step)
+    {
+        step = Pop3Step.Continue;
+        var reader = new SequenceReader<byte>(buffer.Slice(consumed));
+        if (_skippingLongLine)
+        {
+            _skippingLongLine = !CommandLineReader.SkipPastLineFeed(ref reader);
+            consumed = reader.Position;
+            if (_skippingLongLine)
+            {
+                return false;
+            }
+        }
+
+        switch (CommandLineReader.TryReadLine(ref reader, _options.MaxLineLength, out var line))
+        {
+            case LineReadStatus.Line:
+                consumed = reader.Position;
+                step = Process(line);
+                return true;
+            case LineReadStatus.TooLong:
+                step = _session.LineTooLong(_output);
+                _skippingLongLine = !CommandLineReader.SkipPastLineFeed(ref reader);
+                consumed = reader.Position;
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private Pop3Step Process(ReadOnlySequence<byte> line)
+    {
+        if (line.IsSingleSegment)
+        {
+            return _session.Process(line.FirstSpan, _output);
+        }
+
+        // A line split across segments is copied once; it is at most MaxLineLength octets.
+        var length = (int)line.Length;
+        byte[]? rented = null;
+        var copy = length <= StackLineLimit ? stackalloc byte[StackLineLimit] : (rented = ArrayPool<byte>.Shared.Rent(length));
+        try
+        {
+            line.CopyTo(copy);
+            return _session.Process(copy[..length], _output);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    /// <summary>Streams a message in chunks from the store: it is never held whole in memory.</summary>
+    private async Task SendMessageAsync(Pop3Transfer transfer)
+    {
+        var encoder = new Pop3MessageEncoder(transfer.BodyLines);
+        var chunk = ArrayPool<byte>.Shared.Rent(ContentChunkSize);
+        _sending = true;
+        try
+        {
+            await using var content = transfer.Content;
+            while (!encoder.IsDone)
+            {
+                var read = await content.ReadAsync(chunk.AsMemory(0, ContentChunkSize), Token);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                encoder.Write(chunk.AsSpan(0, read), _output);
+                if (_output.UnflushedBytes >= FlushThreshold)
+                {
+                    await FlushAsync();
+                }
+            }
+
+            encoder.Complete(_output);
+            _sending = false;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+    }
+
+    private async ValueTask FlushAsync()
+    {
+        // A client that does not read its responses is timed out like one that does not write.
+        _timer.CancelAfter(_options.CommandTimeout);
+        await _output.FlushAsync(Token);
+    }
+
+    private async Task UpgradeToTlsAsync()
+    {
+        await _input.CompleteAsync();
+        await _output.CompleteAsync();
+        var tls = new SslStream(_network, leaveInnerStreamOpen: true);
+        _transport = tls;
+        using var handshake = new CancellationTokenSource(_options.TlsHandshakeTimeout, _options.TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(handshake.Token, _shutdown);
+        try
+        {
+            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = _certificate,
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            }, linked.Token);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException)
+        {
+            Pop3Log.TlsHandshakeFailed(_logger, ex);
+            throw new AuthenticationException("The TLS handshake after STLS failed.", ex);
+        }
+
+        (_input, _output) = CreatePipes(tls);
+        _session.TlsEstablished();
+    }
+
+    /// <summary>
+    /// The inactivity timer ran out or the server is stopping: the session ends without the UPDATE state, so nothing
+    /// is deleted (RFC 1939 section 3), with a last line the client can log.
+    /// </summary>
+    private async Task SayGoodbyeAsync()
+    {
+        if (_sending)
+        {
+            return;
+        }
+
+        try
+        {
+            Pop3Replies.Err(_output, _shutdown.IsCancellationRequested ? "[SYS/TEMP] the server is shutting down" : "autologout: idle for too long");
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(1), _options.TimeProvider);
+            await _output.FlushAsync(bound.Token);
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        {
+            // The client is gone or not reading; it gets no goodbye.
+        }
+    }
+}
