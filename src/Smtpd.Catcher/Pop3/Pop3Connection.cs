@@ -5,7 +5,6 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
-using Smtpd.Parsing;
 
 namespace Smtpd.Catcher.Pop3;
 
@@ -17,7 +16,6 @@ namespace Smtpd.Catcher.Pop3;
 /// </summary>
 internal sealed class Pop3Connection : IAsyncDisposable
 {
-    private const int StackLineLimit = 1024;
     private const int ContentChunkSize = 16 * 1024;
 
     // Flush a message in progress at this many unflushed octets, so a 10 MiB message is never buffered whole.
@@ -32,15 +30,13 @@ internal sealed class Pop3Connection : IAsyncDisposable
     private readonly X509Certificate2? _certificate;
     private readonly ILogger _logger;
     private readonly Pop3Session _session;
+    private readonly Pop3Protocol _protocol;
     private readonly CancellationTokenSource _timer;
     private readonly CancellationTokenSource _cancel;
     private readonly CancellationToken _shutdown;
     private Stream _transport;
     private PipeReader _input;
     private PipeWriter _output;
-
-    // A line went over the limit: its remainder is discarded up to the next LF, across reads.
-    private bool _skippingLongLine;
 
     // A message is being streamed: a timeout or shutdown now cannot add a response line into its middle.
     private bool _sending;
@@ -63,6 +59,7 @@ internal sealed class Pop3Connection : IAsyncDisposable
         _transport = _network;
         (_input, _output) = CreatePipes(_network);
         _session = new Pop3Session(settings, maildrops);
+        _protocol = new Pop3Protocol(_session, options.MaxLineLength);
         // One timer for the connection's life, re-armed before each read and write (RFC 1939 section 3 autologout).
         _timer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, options.TimeProvider);
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(shutdown, _timer.Token);
@@ -147,7 +144,7 @@ internal sealed class Pop3Connection : IAsyncDisposable
             var step = Pop3Step.Continue;
             try
             {
-                while (step is Pop3Step.Continue or Pop3Step.SendMessage && TryProcessLine(buffer, ref consumed, out step))
+                while (step is Pop3Step.Continue or Pop3Step.SendMessage && _protocol.TryProcessLine(buffer, ref consumed, _output, out step))
                 {
                     if (step == Pop3Step.SendMessage)
                     {
@@ -179,62 +176,6 @@ internal sealed class Pop3Connection : IAsyncDisposable
             if (result.IsCompleted)
             {
                 return;
-            }
-        }
-    }
-
-    /// <summary>Takes one line from the buffer and runs it; returns <see langword="false"/> when no whole line is left.</summary>
-    private bool TryProcessLine(ReadOnlySequence<byte> buffer, ref SequencePosition consumed, out Pop3Step step)
-    {
-        step = Pop3Step.Continue;
-        var reader = new SequenceReader<byte>(buffer.Slice(consumed));
-        if (_skippingLongLine)
-        {
-            _skippingLongLine = !CommandLineReader.SkipPastLineFeed(ref reader);
-            consumed = reader.Position;
-            if (_skippingLongLine)
-            {
-                return false;
-            }
-        }
-
-        switch (CommandLineReader.TryReadLine(ref reader, _options.MaxLineLength, out var line))
-        {
-            case LineReadStatus.Line:
-                consumed = reader.Position;
-                step = Process(line);
-                return true;
-            case LineReadStatus.TooLong:
-                step = _session.LineTooLong(_output);
-                _skippingLongLine = !CommandLineReader.SkipPastLineFeed(ref reader);
-                consumed = reader.Position;
-                return true;
-            default:
-                return false;
-        }
-    }
-
-    private Pop3Step Process(ReadOnlySequence<byte> line)
-    {
-        if (line.IsSingleSegment)
-        {
-            return _session.Process(line.FirstSpan, _output);
-        }
-
-        // A line split across segments is copied once; it is at most MaxLineLength octets.
-        var length = (int)line.Length;
-        byte[]? rented = null;
-        var copy = length <= StackLineLimit ? stackalloc byte[StackLineLimit] : (rented = ArrayPool<byte>.Shared.Rent(length));
-        try
-        {
-            line.CopyTo(copy);
-            return _session.Process(copy[..length], _output);
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<byte>.Shared.Return(rented);
             }
         }
     }

@@ -206,10 +206,13 @@ internal sealed class Pop3Session(Pop3SessionSettings settings, IPop3MaildropSou
         }
         catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or InvalidOperationException)
         {
+            _maildrop!.Dispose();
             Pop3Replies.Err(output, "[SYS/TEMP] some deleted messages not removed");
             return Pop3Step.Close;
         }
 
+        // RFC 1939 section 6: the lock is released once the UPDATE state is done.
+        _maildrop!.Dispose();
         Pop3Replies.Ok(output, marked.Count == 0 ? "smtpd POP3 server signing off" : $"smtpd POP3 server signing off ({marked.Count} message(s) deleted)");
         return Pop3Step.Close;
     }
