@@ -13,6 +13,8 @@ namespace Smtpd.Catcher.Pop3;
 /// <see cref="Pop3Session"/> in the System.IO.Pipelines order: <c>ReadAsync</c>, split lines with a
 /// <see cref="SequenceReader{T}"/> capped at the line limit, <c>AdvanceTo(consumed, examined)</c> in a <c>finally</c>,
 /// and only then <c>IsCompleted</c>. Responses to a pipelined batch (RFC 2449 section 6.6) go out in one flush.
+/// The inactivity timer reads <see cref="Pop3Options.TimeProvider"/>; a timeout or a server stop ends the session
+/// without the UPDATE state, so nothing is deleted.
 /// </summary>
 internal sealed class Pop3Connection : IAsyncDisposable
 {
@@ -37,6 +39,10 @@ internal sealed class Pop3Connection : IAsyncDisposable
     private Stream _transport;
     private PipeReader _input;
     private PipeWriter _output;
+
+    // A flush is in progress: only then does an interruption cancel it (a cancel with no flush pending would
+    // cancel the next one, the goodbye).
+    private volatile bool _flushing;
 
     // A message is being streamed: a timeout or shutdown now cannot add a response line into its middle.
     private bool _sending;
@@ -63,6 +69,10 @@ internal sealed class Pop3Connection : IAsyncDisposable
         // One timer for the connection's life, re-armed before each read and write (RFC 1939 section 3 autologout).
         _timer = new CancellationTokenSource(Timeout.InfiniteTimeSpan, options.TimeProvider);
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(shutdown, _timer.Token);
+
+        // The pending read or flush is woken through the pipes, not by cancelling the socket operation under them,
+        // so the connection is still there to say why it closes (the core's SmtpConnection does the same).
+        _cancel.Token.Register(Interrupt);
     }
 
     private CancellationToken Token => _cancel.Token;
@@ -137,8 +147,16 @@ internal sealed class Pop3Connection : IAsyncDisposable
     {
         while (true)
         {
-            _timer.CancelAfter(_options.CommandTimeout);
-            var result = await _input.ReadAsync(Token);
+            // The deadline of this read was fixed when the last responses were flushed (FlushAsync), before the client
+            // could see them: a client (or a test on a fake clock) that has read them can count on it.
+            var result = await _input.ReadAsync();
+            if (result.IsCanceled || _cancel.IsCancellationRequested)
+            {
+                _input.AdvanceTo(result.Buffer.Start);
+                await SayGoodbyeAsync();
+                return;
+            }
+
             var buffer = result.Buffer;
             var consumed = buffer.Start;
             var step = Pop3Step.Continue;
@@ -191,7 +209,7 @@ internal sealed class Pop3Connection : IAsyncDisposable
             await using var content = transfer.Content;
             while (!encoder.IsDone)
             {
-                var read = await content.ReadAsync(chunk.AsMemory(0, ContentChunkSize), Token);
+                var read = await content.ReadAsync(chunk.AsMemory(0, ContentChunkSize));
                 if (read == 0)
                 {
                     break;
@@ -215,9 +233,41 @@ internal sealed class Pop3Connection : IAsyncDisposable
 
     private async ValueTask FlushAsync()
     {
-        // A client that does not read its responses is timed out like one that does not write.
+        // One deadline for the flush and the next command (RFC 1939 section 3 autologout): a client that does not
+        // read its responses is timed out like one that does not write, and octets that trickle in without a
+        // whole line do not extend it.
         _timer.CancelAfter(_options.CommandTimeout);
-        await _output.FlushAsync(Token);
+        _flushing = true;
+        FlushResult flushed;
+        try
+        {
+            flushed = await _output.FlushAsync();
+        }
+        finally
+        {
+            _flushing = false;
+        }
+
+        if (flushed.IsCanceled || _cancel.IsCancellationRequested)
+        {
+            throw new OperationCanceledException(Token);
+        }
+    }
+
+    private void Interrupt()
+    {
+        try
+        {
+            _input.CancelPendingRead();
+            if (_flushing)
+            {
+                _output.CancelPendingFlush();
+            }
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or InvalidOperationException)
+        {
+            // The session ended, or swapped its pipes for TLS, while it was being interrupted: nothing is left to wake.
+        }
     }
 
     private async Task UpgradeToTlsAsync()
@@ -245,6 +295,9 @@ internal sealed class Pop3Connection : IAsyncDisposable
 
         (_input, _output) = CreatePipes(tls);
         _session.TlsEstablished();
+
+        // The client speaks first after the handshake: its command gets a fresh deadline.
+        _timer.CancelAfter(_options.CommandTimeout);
     }
 
     /// <summary>
@@ -261,8 +314,13 @@ internal sealed class Pop3Connection : IAsyncDisposable
         try
         {
             Pop3Replies.Err(_output, _shutdown.IsCancellationRequested ? "[SYS/TEMP] the server is shutting down" : "autologout: idle for too long");
-            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(1), _options.TimeProvider);
-            await _output.FlushAsync(bound.Token);
+            // A safety bound on the real clock, not a protocol timeout: a client that does not read gets no goodbye.
+            using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            if ((await _output.FlushAsync(bound.Token)).IsCanceled)
+            {
+                // The interruption cancelled a flush that had just ended: this one went nowhere, so try once more.
+                await _output.FlushAsync(bound.Token);
+            }
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
         {

@@ -180,6 +180,14 @@ public sealed class Pop3SessionTests
         session.TlsEstablished();
         Assert.True(session.IsSecure);
         Assert.Equal(Pop3State.Authorization, session.State);
+
+        // RFC 2595 section 4: after the handshake, CAPA no longer offers STLS, and a second STLS is refused.
+        var output2 = new System.Buffers.ArrayBufferWriter<byte>();
+        session.Process("CAPA"u8, output2);
+        session.Process("STLS"u8, output2);
+        var after = Encoding.ASCII.GetString(output2.WrittenSpan);
+        Assert.DoesNotContain("STLS\r\n", after, StringComparison.Ordinal);
+        Assert.EndsWith("-ERR TLS is already in use\r\n", after);
     }
 
     [Fact]
