@@ -63,7 +63,11 @@ public sealed class Pop3EndToEndTests
         Assert.Equal([first.Length, second.Length], await client.GetMessageSizesAsync(Ct));
         var uids = await client.GetMessageUidsAsync(Ct);
         Assert.Equal(2, uids.Count);
-        Assert.StartsWith("1-", uids[0], StringComparison.Ordinal);
+        using (var store = MessageStore.Open(host.DatabasePath, readOnly: true))
+        {
+            Assert.Equal($"1-{store.Find(1)!.Sha256[..16]}", uids[0]);
+        }
+
         Assert.Equal(uids[1], await client.GetMessageUidAsync(1, Ct));
 
         var headers = await client.GetMessageHeadersAsync(0, Ct);
@@ -108,14 +112,19 @@ public sealed class Pop3EndToEndTests
     public async Task DeleThenQuitRemovesTheMessageFromTheStoreAndTheHttpApi()
     {
         await using var host = await StartAsync();
-        await host.SendSimpleAsync("doomed");
+        var doomed = await host.SendSimpleAsync("doomed");
         await host.SendSimpleAsync("kept");
+        var events = new List<string>();
+        host.Catcher.Events.Published += e => events.Add($"{e.Type} {(e.Data as Smtpd.Catcher.Http.DeleteEvent)?.ID}");
         using (var client = await ConnectAsync(host))
         {
             await client.AuthenticateAsync("alice", "secret", Ct);
             await client.DeleteMessageAsync(0, Ct);
             await client.DisconnectAsync(true, Ct);
         }
+
+        // QUIT's +OK came after the removal and its announcement.
+        Assert.Equal([$"delete {doomed}"], events);
 
         var list = await host.GetJsonAsync("/api/v1/messages");
         var remaining = Assert.Single(list.GetProperty("messages").EnumerateArray());
@@ -140,6 +149,53 @@ public sealed class Pop3EndToEndTests
         using var again = await ConnectAsync(host);
         await again.AuthenticateAsync("bob", "builder", Ct);
         Assert.Equal(1, again.Count);
+    }
+
+    [Fact]
+    public async Task UsersLogInAtOnceAndSeeMessagesThatArriveAfterLoginAtTheNextLogin()
+    {
+        await using var host = await StartAsync();
+        await host.SendSimpleAsync("before");
+        using var alice = await ConnectAsync(host);
+        await alice.AuthenticateAsync("alice", "secret", Ct);
+        using var bob = await ConnectAsync(host);
+        await bob.AuthenticateAsync("bob", "builder", Ct);
+        await host.SendSimpleAsync("after");
+        Assert.Equal(1, await alice.GetMessageCountAsync(Ct));
+        Assert.Equal(1, bob.Count);
+        await alice.DisconnectAsync(true, Ct);
+
+        using var again = await ConnectAsync(host);
+        await again.AuthenticateAsync("alice", "secret", Ct);
+        Assert.Equal(2, again.Count);
+    }
+
+    [Fact]
+    public async Task CommandsSentWithStlsInOnePacketAreDiscardedNotRunUnderTls()
+    {
+        using var certificate = SelfSigned();
+        await using var host = await StartAsync(o => o.Smtp.ServerCertificate = certificate);
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(host.Catcher.Pop3EndPoints[0], Ct);
+        var plain = tcp.GetStream();
+        var greeting = new byte[128];
+        var read = await plain.ReadAsync(greeting, Ct);
+        Assert.StartsWith("+OK", Encoding.ASCII.GetString(greeting, 0, read), StringComparison.Ordinal);
+        // The injected USER would be answered "+OK send PASS" under TLS if it were kept (CVE-2011-0411's pattern).
+        await plain.WriteAsync("STLS\r\nUSER injected\r\n"u8.ToArray(), Ct);
+        var line = new StringBuilder();
+        for (int b; (b = plain.ReadByte()) is >= 0 and not '\n';)
+        {
+            line.Append((char)b);
+        }
+
+        Assert.Equal("+OK begin TLS negotiation\r", line.ToString());
+        using var tls = new System.Net.Security.SslStream(plain, leaveInnerStreamOpen: true, (_, _, _, _) => true);
+        await tls.AuthenticateAsClientAsync(new System.Net.Security.SslClientAuthenticationOptions { TargetHost = "localhost" }, Ct);
+        await tls.WriteAsync("NOOP\r\nQUIT\r\n"u8.ToArray(), Ct);
+        using var secure = new StreamReader(tls, Encoding.ASCII);
+        Assert.Equal("-ERR command not valid before login", await secure.ReadLineAsync(Ct));
+        Assert.Equal("+OK smtpd POP3 server signing off", await secure.ReadLineAsync(Ct));
     }
 
     [Fact]
