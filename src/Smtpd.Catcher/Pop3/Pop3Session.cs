@@ -412,55 +412,36 @@ internal sealed class Pop3Session(Pop3SessionSettings settings, IPop3MaildropSou
         return Pop3Step.Continue;
     }
 
-    private Pop3Step List(int number, IBufferWriter<byte> output)
+    private Pop3Step List(int number, IBufferWriter<byte> output) =>
+        Listing(number, output, "+OK scan listing follows\r\n"u8, static (o, n, message) => Pop3Replies.Pair(o, n, message.Size));
+
+    private Pop3Step Uidl(int number, IBufferWriter<byte> output) =>
+        Listing(number, output, "+OK unique-id listing follows\r\n"u8, UniqueIdLine);
+
+    /// <summary>
+    /// LIST and UIDL (RFC 1939 sections 5 and 7): with a number, one <c>+OK</c> line for that message; without, a
+    /// multi-line listing of every message not marked as deleted.
+    /// </summary>
+    private Pop3Step Listing(int number, IBufferWriter<byte> output, ReadOnlySpan<byte> header, Action<IBufferWriter<byte>, int, Pop3Message> line)
     {
         var messages = _maildrop!.Messages;
         if (number != 0)
         {
-            if (!TryFind(number, output))
+            if (TryFind(number, output))
             {
-                return Pop3Step.Continue;
+                output.Write("+OK "u8);
+                line(output, number, messages[number - 1]);
             }
 
-            output.Write("+OK "u8);
-            Pop3Replies.Pair(output, number, messages[number - 1].Size);
             return Pop3Step.Continue;
         }
 
-        output.Write("+OK scan listing follows\r\n"u8);
+        output.Write(header);
         for (var i = 0; i < messages.Count; i++)
         {
             if (!_deleted[i])
             {
-                Pop3Replies.Pair(output, i + 1, messages[i].Size);
-            }
-        }
-
-        output.Write(Pop3Replies.EndOfMultiLine);
-        return Pop3Step.Continue;
-    }
-
-    private Pop3Step Uidl(int number, IBufferWriter<byte> output)
-    {
-        var messages = _maildrop!.Messages;
-        if (number != 0)
-        {
-            if (!TryFind(number, output))
-            {
-                return Pop3Step.Continue;
-            }
-
-            output.Write("+OK "u8);
-            UniqueIdLine(output, number, messages[number - 1]);
-            return Pop3Step.Continue;
-        }
-
-        output.Write("+OK unique-id listing follows\r\n"u8);
-        for (var i = 0; i < messages.Count; i++)
-        {
-            if (!_deleted[i])
-            {
-                UniqueIdLine(output, i + 1, messages[i]);
+                line(output, i + 1, messages[i]);
             }
         }
 
