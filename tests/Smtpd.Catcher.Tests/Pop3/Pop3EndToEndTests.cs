@@ -244,6 +244,26 @@ public sealed class Pop3EndToEndTests
     }
 
     [Fact]
+    public async Task AMessageLargerThanAStoreChunkPostedToTheSendApiIsRetrievedWhole()
+    {
+        await using var host = await StartAsync();
+        // Over 256 KiB (StoreSchema.ChunkSize): the store must split it into chunks for its readers to find them.
+        var text = string.Concat(Enumerable.Repeat(new string('y', 70) + "\n", 8000));
+        var body = $$"""{"From":{"Email":"app@example.com"},"To":[{"Email":"user@example.com"}],"Subject":"big over HTTP","Text":"{{text.Replace("\n", "\\n", StringComparison.Ordinal)}}"}""";
+        using var sent = await host.Client.PostAsync("/api/v1/send", new StringContent(body, Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.OK, sent.StatusCode);
+        var stored = Stored(host, 0);
+        Assert.True(stored.Length > 256 * 1024);
+
+        using var client = await ConnectAsync(host);
+        await client.AuthenticateAsync("alice", "secret", Ct);
+        using var raw = await client.GetStreamAsync(0, headersOnly: false, Ct);
+        using var copy = new MemoryStream();
+        await raw.CopyToAsync(copy, Ct);
+        Assert.Equal(stored, copy.ToArray());
+    }
+
+    [Fact]
     public async Task BadCommandsOverARawSocketGetErrAndTheLimitClosesTheConnection()
     {
         await using var host = await StartAsync(o => o.Pop3.MaxBadCommands = 3);
