@@ -465,7 +465,18 @@ internal sealed class Pop3Session(Pop3SessionSettings settings, IPop3MaildropSou
         }
 
         var message = _maildrop!.Messages[number - 1];
-        var content = _maildrop.Open(message);
+        Stream? content;
+        try
+        {
+            content = _maildrop.Open(message);
+        }
+        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or InvalidOperationException)
+        {
+            // RFC 3206 section 4: a transient failure of the server, not of the client's command.
+            Pop3Replies.Err(output, "[SYS/TEMP] the store cannot be read now; try again");
+            return Pop3Step.Continue;
+        }
+
         if (content is null)
         {
             Pop3Replies.Err(output, "[SYS/PERM] the message was removed from the store by other means");

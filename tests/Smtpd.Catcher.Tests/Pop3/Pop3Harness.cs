@@ -15,6 +15,9 @@ internal sealed class MemoryMaildrops : IPop3MaildropSource
 
     public Pop3LockResult Result { get; set; } = Pop3LockResult.Locked;
 
+    /// <summary>Makes <see cref="IPop3Maildrop.Open"/> fail as a store that cannot be read does.</summary>
+    public bool FailOpen { get; set; }
+
     public MemoryMaildrops Add(string content)
     {
         _messages.Add((_messages.Count + 1, Encoding.ASCII.GetBytes(content)));
@@ -45,7 +48,8 @@ internal sealed class MemoryMaildrops : IPop3MaildropSource
         public IReadOnlyList<Pop3Message> Messages { get; } = [.. owner._messages.Select(m => new Pop3Message(m.Id, m.Content.Length, $"uid{m.Id}"))];
 
         public Stream? Open(Pop3Message message) =>
-            owner.Removed.Contains(message.Id) ? null : new MemoryStream(owner._messages.Single(m => m.Id == message.Id).Content, writable: false);
+            owner.FailOpen ? throw new IOException("disk gone")
+            : owner.Removed.Contains(message.Id) ? null : new MemoryStream(owner._messages.Single(m => m.Id == message.Id).Content, writable: false);
 
         public void Remove(IReadOnlyList<Pop3Message> messages) => owner.Removed.AddRange(messages.Select(m => m.Id));
 

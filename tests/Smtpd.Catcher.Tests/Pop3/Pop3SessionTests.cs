@@ -226,6 +226,13 @@ public sealed class Pop3SessionTests
     }
 
     [Fact]
+    public void AStoreThatFailsDuringRetrGetsSysTempAndTheSessionGoesOn()
+    {
+        var output = Pop3Harness.RunEveryWay(Login + "RETR 1\r\nNOOP\r\n", () => { var m = TwoMessages(); m.FailOpen = true; return m; });
+        Assert.EndsWith("-ERR [SYS/TEMP] the store cannot be read now; try again\r\n+OK NOOP\r\n", output);
+    }
+
+    [Fact]
     public void BadCommandsGetReasonsAndTheLimitClosesTheConnection()
     {
         var (output, last, _) = Pop3Harness.Run(
