@@ -103,7 +103,7 @@ internal static class HealthCommand
             }
 
             var reason = (await response.Content.ReadAsStringAsync(cancellationToken)).Trim();
-            return $"{where} answered {(int)response.StatusCode}{(reason.Length > 0 ? ": " + Output.Terminal.Fit(reason, 200) : string.Empty)}";
+            return $"{where} answered {(int)response.StatusCode}{(reason.Length > 0 ? ": " + Output.Terminal.Shorten(reason, 200) : string.Empty)}";
         }
         catch (HttpRequestException ex)
         {

@@ -128,7 +128,7 @@ internal static class WaitCommand
     private static string Reason(byte[] body)
     {
         var text = Encoding.UTF8.GetString(body).Trim();
-        return Terminal.Fit(text.Length == 0 ? "(no reason given)" : text, 500);
+        return Terminal.Shorten(text.Length == 0 ? "(no reason given)" : text, 500);
     }
 
     /// <summary>One line per message, newest first: ID, time, sender and subject, read from the list's summaries.</summary>
