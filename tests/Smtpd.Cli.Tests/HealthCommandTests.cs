@@ -50,6 +50,31 @@ public sealed class HealthCommandTests
     }
 
     [Fact]
+    public async Task HealthExitsOneWhenReadyzAnswersAnErrorAndPrintsItsReason()
+    {
+        using var dir = new TestDirectory();
+        await using var catcher = await CatcherProcess.StartAsync(dir, "--no-http");
+        // A real HTTP server that is not ready, as a catcher whose listeners are gone answers /readyz.
+        var port = FreePort();
+        using var notReady = new HttpListener();
+        notReady.Prefixes.Add($"http://127.0.0.1:{port}/");
+        notReady.Start();
+        var answered = AnswerNotReadyAsync(notReady);
+        var result = await SmtpdCli.RunAsync(dir, "health", "--url", $"http://127.0.0.1:{port}/", "--smtp", catcher.EndPoint.ToString());
+        await answered;
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal($"smtpd: unhealthy: http://127.0.0.1:{port}/readyz answered 503: the catcher is not listening\n", result.Stderr);
+    }
+
+    private static async Task AnswerNotReadyAsync(HttpListener listener)
+    {
+        var context = await listener.GetContextAsync();
+        context.Response.StatusCode = 503;
+        await context.Response.OutputStream.WriteAsync("the catcher is not listening\n"u8.ToArray(), TestContext.Current.CancellationToken);
+        context.Response.Close();
+    }
+
+    [Fact]
     public async Task HealthWaitGivesUpAtTheTimeoutAgainstNothing()
     {
         using var dir = new TestDirectory();
