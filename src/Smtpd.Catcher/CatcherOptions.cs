@@ -118,4 +118,10 @@ public sealed class CatcherOptions
 
     /// <summary>A Maildir to write every message to as well (tmp, fsync, rename into new), or <see langword="null"/>.</summary>
     public string? Maildir { get; set; }
+
+    /// <summary>
+    /// POP3 access to the store (RFC 1939 with UIDL, TOP, STLS and AUTH PLAIN): off until it has an endpoint. Needs
+    /// <see cref="DatabasePath"/>; STLS uses the certificate of <see cref="Smtp"/>.
+    /// </summary>
+    public Pop3.Pop3Options Pop3 { get; } = new();
 }

@@ -34,6 +34,7 @@ public sealed class MailCatcher : IAsyncDisposable
     private StoreWriter? _store;
     private MaildirWriter? _maildir;
     private SmtpServer? _server;
+    private Pop3.Pop3Server? _pop3;
     private long _acceptedCount;
     private long _acceptedSize;
     private long _rejectedCount;
@@ -95,6 +96,9 @@ public sealed class MailCatcher : IAsyncDisposable
     /// <summary>The bound listeners, with their real ports; empty until <see cref="Start"/>.</summary>
     public IReadOnlyList<SmtpListener> Listeners => _server?.Listeners ?? [];
 
+    /// <summary>The bound POP3 endpoints, with their real ports; empty without POP3 or until <see cref="Start"/>.</summary>
+    public IReadOnlyList<System.Net.IPEndPoint> Pop3EndPoints => _pop3?.EndPoints ?? [];
+
     /// <summary>The full path of the store, or <see langword="null"/> when nothing is stored.</summary>
     public string? StorePath => _store?.Path;
 
@@ -116,6 +120,7 @@ public sealed class MailCatcher : IAsyncDisposable
         IReadOnlyList<SmtpListener> listeners = _options.Listeners.Count > 0 ? [.. _options.Listeners] : [new SmtpListener(CatcherOptions.DefaultEndPoint)];
         server.Start([.. listeners]);
         _server = server;
+        StartPop3();
         StartedAt = DateTimeOffset.UtcNow;
     }
 
@@ -128,6 +133,7 @@ public sealed class MailCatcher : IAsyncDisposable
     /// <returns>A task that completes when the store is closed.</returns>
     public async Task StopAsync(TimeSpan drainTimeout, CancellationToken cutShort = default)
     {
+        await StopPop3Async();
         if (_server is not null)
         {
             await _server.StopAsync(drainTimeout, cutShort);
@@ -143,6 +149,7 @@ public sealed class MailCatcher : IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
+        await StopPop3Async();
         if (_server is not null)
         {
             await _server.DisposeAsync();
@@ -155,8 +162,44 @@ public sealed class MailCatcher : IAsyncDisposable
         }
     }
 
+    /// <summary>Starts POP3 when it has endpoints; a bind failure stops the SMTP listeners too, so none is left bound.</summary>
+    private void StartPop3()
+    {
+        if (_options.Pop3.EndPoints.Count == 0)
+        {
+            return;
+        }
+
+        var pop3 = new Pop3.Pop3Server(_options.Pop3, new Pop3.StoreMaildrops(this), _options.Smtp.ServerCertificate, _loggerFactory.CreateLogger("Smtpd.Catcher.Pop3"));
+        try
+        {
+            pop3.Start();
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            _server!.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            _server = null;
+            throw;
+        }
+
+        _pop3 = pop3;
+    }
+
+    private async Task StopPop3Async()
+    {
+        if (Interlocked.Exchange(ref _pop3, null) is { } pop3)
+        {
+            await pop3.DisposeAsync();
+        }
+    }
+
     private void Open()
     {
+        if (_options.Pop3.EndPoints.Count > 0 && _options.DatabasePath is null)
+        {
+            throw new CatcherConfigurationException(nameof(CatcherOptions.Pop3), "POP3 serves the store: it needs DatabasePath (the smtpd tool: drop --no-store)");
+        }
+
         if (_options.Maildir is { } maildir)
         {
             try

@@ -119,7 +119,9 @@ internal static class MessageAnalyzer
     {
         var record = envelope with { Size = content.Length, Sha256 = Convert.ToHexStringLower(SHA256.HashData(content)) };
         using var memory = new MemoryStream(content, writable: false);
-        return new AnalyzedMessage(AddHeaders(record, memory, CancellationToken.None), content);
+        // As for SMTP ingest, only a small message is handed over whole: the store writes inline content as one
+        // chunk, and a larger one must be streamed into chunks of StoreSchema.ChunkSize for its readers to find them.
+        return new AnalyzedMessage(AddHeaders(record, memory, CancellationToken.None), content.Length <= InlineLimit ? content : null);
     }
 
     /// <summary>

@@ -68,10 +68,20 @@ internal static class CatcherRunner
             events.Listening(listener);
         }
 
+        foreach (var endPoint in catcher.Pop3EndPoints)
+        {
+            events.Pop3Listening(endPoint);
+        }
+
         var startup = StartupLine(catcher, settings, certificate, certificateSource);
         if (http is not null)
         {
             startup = startup.Replace("; Ctrl-C to stop", $"; inbox and HTTP API on {string.Join(", ", http.EndPoints.Select(e => $"{(settings.HttpTls ? "https" : "http")}://{e}{settings.BasePath}/"))}{(settings.HttpSecurity.AuthenticationEnabled ? $" (login for {settings.HttpSecurity.UserNames.Count} user(s))" : "")}; Ctrl-C to stop", StringComparison.Ordinal);
+        }
+
+        if (catcher.Pop3EndPoints.Count > 0)
+        {
+            startup = startup.Replace("; Ctrl-C to stop", $"; POP3 on {string.Join(", ", catcher.Pop3EndPoints)}; Ctrl-C to stop", StringComparison.Ordinal);
         }
 
         events.Startup(startup);
@@ -181,6 +191,12 @@ internal static class CatcherRunner
             options.AuthUsers[user] = password;
         }
 
+        AddAll(options.Pop3.EndPoints, s.Pop3EndPoints);
+        foreach (var (user, password) in s.Pop3Users)
+        {
+            options.Pop3.Users[user] = password;
+        }
+
         return options;
     }
 
@@ -219,13 +235,20 @@ internal static class CatcherRunner
         }
         catch (CatcherConfigurationException ex)
         {
-            var flag = ex.Setting == nameof(CatcherOptions.Maildir) ? Flags.Maildir.Option : Flags.Db.Option;
+            var flag = ex.Setting switch
+            {
+                nameof(CatcherOptions.Maildir) => Flags.Maildir.Option,
+                nameof(CatcherOptions.Pop3) => Flags.Pop3.Option,
+                _ => Flags.Db.Option,
+            };
             throw new SettingException(flag, ex.Message);
         }
         catch (SocketException ex)
         {
             // The core binds all or none; find the listener that failed so the message names it.
-            var culprit = settings.Listeners.FirstOrDefault(l => !CanBind(l.EndPoint)) ?? settings.Listeners[0];
+            var culprit = settings.Listeners.FirstOrDefault(l => !CanBind(l.EndPoint))
+                ?? settings.Pop3EndPoints.Where(e => !CanBind(e)).Select(e => new ListenerSetting(e, false, Flags.Pop3.Option)).FirstOrDefault()
+                ?? settings.Listeners[0];
             var reason = ex.SocketErrorCode switch
             {
                 SocketError.AddressAlreadyInUse => "the port is already in use",

@@ -139,7 +139,7 @@ internal static class SendCommand
     }
 
     /// <summary>The failure in a line: the server's reply for an SMTP error, the socket's reason, or the TLS problem.</summary>
-    private static string Reason(Exception ex) => ex switch
+    internal static string Reason(Exception ex) => ex switch
     {
         SmtpCommandException command => $"the server said {(int)command.StatusCode} {command.Message}",
         System.Net.Sockets.SocketException socket => socket.SocketErrorCode switch
@@ -153,7 +153,7 @@ internal static class SendCommand
         _ => ex.Message,
     };
 
-    private static (string Host, int Port) ParseServer(string text)
+    internal static (string Host, int Port) ParseServer(string text, string setting = "--server")
     {
         var colon = text.LastIndexOf(':');
         if (colon > 0 && colon > text.LastIndexOf(']') && int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is > 0 and <= 65535)
@@ -161,7 +161,7 @@ internal static class SendCommand
             return (text[..colon].Trim('[', ']'), port);
         }
 
-        throw new SettingException("--server", $"'{text}' is not HOST:PORT, e.g. 127.0.0.1:2525");
+        throw new SettingException(setting, $"'{text}' is not HOST:PORT, e.g. 127.0.0.1:2525");
     }
 
     private static MailboxAddress ParseAddress(string text, string setting) =>

@@ -121,6 +121,12 @@ internal sealed class CatcherSettings
 
     public bool Verbose { get; init; }
 
+    /// <summary>The POP3 listeners (<c>--pop3</c>); empty serves no POP3.</summary>
+    public IReadOnlyList<IPEndPoint> Pop3EndPoints { get; init; } = [];
+
+    /// <summary>The POP3 users (<c>--pop3-auth</c>); empty accepts anyone.</summary>
+    public IReadOnlyDictionary<string, string> Pop3Users { get; init; } = new Dictionary<string, string>();
+
     /// <summary>Whether AUTH is offered.</summary>
     public bool AuthEnabled => AuthAny || AuthUsers.Count > 0;
 
@@ -219,6 +225,8 @@ internal sealed class CatcherSettings
             Json = sources.IsOn(Flags.Json),
             Quiet = sources.IsOn(Flags.Quiet),
             Verbose = sources.IsOn(Flags.Verbose),
+            Pop3EndPoints = List(sources, Flags.Pop3, ValueParsers.ParseEndpoint),
+            Pop3Users = Credentials(sources, Flags.Pop3Auth),
         };
 
         settings.CheckCombinations();
@@ -261,6 +269,16 @@ internal sealed class CatcherSettings
         {
             throw new SettingException(Flags.Quiet.Option, "cannot be combined with --verbose");
         }
+
+        if (Pop3Users.Count > 0 && Pop3EndPoints.Count == 0)
+        {
+            throw new SettingException(Flags.Pop3Auth.Option, "needs --pop3 ADDR:PORT");
+        }
+
+        if (Pop3EndPoints.Count > 0 && NoStore)
+        {
+            throw new SettingException(Flags.Pop3.Option, "serves the store: it cannot be combined with --no-store");
+        }
     }
 
     private static string ValidateHostname(string value, string label)
@@ -271,6 +289,21 @@ internal sealed class CatcherSettings
         }
 
         return value;
+    }
+
+    private static Dictionary<string, string> Credentials(SettingSources sources, Flag flag)
+    {
+        var credentials = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (sources.Get(flag) is { } setting)
+        {
+            foreach (var value in setting.Values)
+            {
+                var (user, password) = ValueParsers.ParseCredentials(value, setting.Label);
+                credentials[user] = password;
+            }
+        }
+
+        return credentials;
     }
 
     private static T? Single<T>(SettingSources sources, Flag flag, Func<string, string, T?> parse) =>

@@ -78,6 +78,8 @@ internal static class Flags
     public static readonly Flag Quiet = new("quiet", FlagKind.Switch, null, "Print nothing but errors.");
     public static readonly Flag Verbose = new("verbose", FlagKind.Switch, null, "Print SMTP transcripts on stderr, with secrets masked.");
     public static readonly Flag Config = new("config", FlagKind.Single, "FILE", "Read settings from FILE (default: " + DefaultPaths.ConfigDisplay + " if it exists).");
+    public static readonly Flag Pop3 = new("pop3", FlagKind.List, "ADDR:PORT", "Serve the store over POP3 (RFC 1939, with UIDL, TOP, STLS and AUTH PLAIN) on ADDR:PORT (repeatable; port 0 picks a free one; off by default).");
+    public static readonly Flag Pop3Auth = new("pop3-auth", FlagKind.List, "USER:PASS", "Accept this POP3 user and password (repeatable; without it, POP3 accepts any user and password).");
 
     /// <summary>The catcher's flags.</summary>
     public static readonly IReadOnlyList<Flag> Catcher =
@@ -88,5 +90,6 @@ internal static class Flags
         Db, Maildir, NoStore, Retain, RetainAge, RetainSize, Http, NoHttp, BasePath, HttpTls, UiAuth, UiAuthFile, HttpHost, ApiCors,
         EnableChaos, Chaos, ChaosScript, ChaosSeed,
         Json, Quiet, Verbose, Config,
+        Pop3, Pop3Auth,
     ];
 }

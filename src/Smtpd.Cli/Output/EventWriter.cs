@@ -63,6 +63,22 @@ internal sealed class EventWriter(Stream stdout, OutputMode mode)
         }
     }
 
+    /// <summary>Reports a POP3 listener after it is bound, with its real port: <c>"pop3":true</c> tells it from SMTP and HTTP.</summary>
+    /// <param name="endPoint">The bound endpoint.</param>
+    public void Pop3Listening(System.Net.IPEndPoint endPoint)
+    {
+        if (mode == OutputMode.Json)
+        {
+            WriteJson(writer =>
+            {
+                writer.WriteString("event", "listening");
+                writer.WriteString("endpoint", endPoint.ToString());
+                writer.WriteBoolean("tls", false);
+                writer.WriteBoolean("pop3", true);
+            });
+        }
+    }
+
     /// <summary>Prints the human startup line.</summary>
     /// <param name="text">The line.</param>
     public void Startup(string text)

@@ -41,6 +41,9 @@ public sealed class CatcherProcess : IAsyncDisposable
     /// <summary>The HTTP API's listeners (their <c>listening</c> events come before the SMTP ones).</summary>
     public IReadOnlyList<Listener> HttpListeners { get; private set; } = [];
 
+    /// <summary>The POP3 listeners (<c>--pop3</c>; their <c>listening</c> events come after the SMTP ones).</summary>
+    public IReadOnlyList<Listener> Pop3Listeners { get; private set; } = [];
+
     /// <summary>The first plain listener's endpoint.</summary>
     public IPEndPoint EndPoint => Listeners.First(l => !l.Tls).EndPoint;
 
@@ -98,10 +101,12 @@ public sealed class CatcherProcess : IAsyncDisposable
         var catcher = new CatcherProcess(process, directory);
         var listeners = new List<Listener>();
         var http = new List<Listener>();
+        var pop3 = new List<Listener>();
+        var expectedPop3 = all.Count(a => a == "--pop3");
         using var timeout = new CancellationTokenSource(StartTimeout);
         try
         {
-            while (listeners.Count < expected)
+            while (listeners.Count < expected || pop3.Count < expectedPop3)
             {
                 var e = await catcher._events.Reader.ReadAsync(timeout.Token);
                 if (e.GetProperty("event").GetString() == "prune")
@@ -117,7 +122,9 @@ public sealed class CatcherProcess : IAsyncDisposable
                 }
 
                 var listener = new Listener(IPEndPoint.Parse(e.GetProperty("endpoint").GetString()!), e.GetProperty("tls").GetBoolean());
-                (e.TryGetProperty("http", out var isHttp) && isHttp.GetBoolean() ? http : listeners).Add(listener);
+                (e.TryGetProperty("http", out var isHttp) && isHttp.GetBoolean() ? http
+                    : e.TryGetProperty("pop3", out var isPop3) && isPop3.GetBoolean() ? pop3
+                    : listeners).Add(listener);
             }
         }
         catch (Exception ex) when (ex is OperationCanceledException or ChannelClosedException)
@@ -129,6 +136,7 @@ public sealed class CatcherProcess : IAsyncDisposable
 
         catcher.Listeners = listeners;
         catcher.HttpListeners = http;
+        catcher.Pop3Listeners = pop3;
         return catcher;
     }
 
