@@ -84,4 +84,10 @@ public sealed class CatcherOptions
 
     /// <summary>A Maildir to write every message to as well (tmp, fsync, rename into new), or <see langword="null"/>.</summary>
     public string? Maildir { get; set; }
+
+    /// <summary>Release and automatic relay of caught messages to a real SMTP server (off until <c>Relay.Server</c> is set).</summary>
+    public Relay.RelayOptions Relay { get; } = new();
+
+    /// <summary>The webhook POSTed for every new message (off until <c>Webhook.Url</c> is set).</summary>
+    public Webhooks.WebhookOptions Webhook { get; } = new();
 }

@@ -32,6 +32,7 @@ public sealed class MailCatcher : IAsyncDisposable
     private StoreWriter? _store;
     private MaildirWriter? _maildir;
     private SmtpServer? _server;
+    private Webhooks.CatcherHooks? _hooks;
     private long _acceptedCount;
     private long _acceptedSize;
 
@@ -50,6 +51,9 @@ public sealed class MailCatcher : IAsyncDisposable
 
     /// <summary>Where this catcher's mailbox changes are announced (the live events subscribe).</summary>
     internal Http.CatcherEventHub Events { get; } = new();
+
+    /// <summary>The webhook and automatic relay queues, or <see langword="null"/> when neither is configured.</summary>
+    internal Webhooks.CatcherHooks? Hooks => _hooks;
 
     /// <summary>The options the catcher was made with.</summary>
     internal CatcherOptions Options => _options;
@@ -83,6 +87,7 @@ public sealed class MailCatcher : IAsyncDisposable
         }
 
         Open();
+        _hooks = Webhooks.CatcherHooks.Attach(this, _loggerFactory);
         var server = new SmtpServer(BuildOptions(), _loggerFactory);
         IReadOnlyList<SmtpListener> listeners = _options.Listeners.Count > 0 ? [.. _options.Listeners] : [new SmtpListener(CatcherOptions.DefaultEndPoint)];
         server.Start([.. listeners]);
@@ -104,6 +109,11 @@ public sealed class MailCatcher : IAsyncDisposable
             await _server.StopAsync(drainTimeout, cutShort);
         }
 
+        if (_hooks is not null)
+        {
+            await _hooks.DisposeAsync();
+        }
+
         // Every session has ended, so nothing more can be queued: commit what is left and close the store.
         if (_store is not null)
         {
@@ -117,6 +127,11 @@ public sealed class MailCatcher : IAsyncDisposable
         if (_server is not null)
         {
             await _server.DisposeAsync();
+        }
+
+        if (_hooks is not null)
+        {
+            await _hooks.DisposeAsync();
         }
 
         if (_store is not null)
