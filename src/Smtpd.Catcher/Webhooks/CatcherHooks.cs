@@ -13,6 +13,7 @@ namespace Smtpd.Catcher.Webhooks;
 internal sealed class CatcherHooks : IAsyncDisposable
 {
     private readonly MailCatcher _catcher;
+    private int _disposed;
 
     private CatcherHooks(MailCatcher catcher, WebhookQueue? webhook, RelayQueue? relay)
     {
@@ -60,10 +61,15 @@ internal sealed class CatcherHooks : IAsyncDisposable
         return webhook is null && relay is null ? null : new CatcherHooks(catcher, webhook, relay);
     }
 
-    /// <summary>Detaches, then stops both loops.</summary>
+    /// <summary>Detaches, then stops both loops; a second call (stop, then dispose) does nothing.</summary>
     /// <returns>A task that completes when both have stopped.</returns>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         _catcher.MessageStored -= OnStored;
         if (Webhook is not null)
         {
