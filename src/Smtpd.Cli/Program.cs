@@ -51,6 +51,7 @@ internal static class Program
         StoreCommands.Add(root, context);
         root.Subcommands.Add(SendCommand.Create(context));
         root.Subcommands.Add(WaitCommand.Create(context));
+        root.Subcommands.Add(ReleaseCommand.Create(context));
 
         // No response files: a policy pattern such as "@example\.com$" starts with '@' and must stay a value.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });

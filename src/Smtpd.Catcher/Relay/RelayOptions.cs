@@ -141,20 +141,24 @@ public sealed class RelayOptions
 
     private static void Validate(Uri value)
     {
+        // The URL may carry a password: errors show it without the user info.
+        var shown = value.IsAbsoluteUri && value.UserInfo.Length > 0
+            ? value.GetComponents(UriComponents.AbsoluteUri & ~UriComponents.UserInfo, UriFormat.UriEscaped)
+            : value.ToString();
         if (!value.IsAbsoluteUri
             || !(string.Equals(value.Scheme, "smtp", StringComparison.OrdinalIgnoreCase) || string.Equals(value.Scheme, "smtps", StringComparison.OrdinalIgnoreCase)))
         {
-            throw new ArgumentException($"'{value}' is not an smtp:// or smtps:// URL.", nameof(value));
+            throw new ArgumentException($"'{shown}' is not an smtp:// or smtps:// URL.", nameof(value));
         }
 
         if (value.Host.Length == 0)
         {
-            throw new ArgumentException($"'{value}' has no host.", nameof(value));
+            throw new ArgumentException($"'{shown}' has no host.", nameof(value));
         }
 
         if (value.AbsolutePath is not ("/" or "") || value.Query.Length > 0 || value.Fragment.Length > 0)
         {
-            throw new ArgumentException($"'{value}' has a path, query or fragment; give only smtp://host:port.", nameof(value));
+            throw new ArgumentException($"'{shown}' has a path, query or fragment; give only smtp://host:port.", nameof(value));
         }
     }
 }

@@ -167,6 +167,7 @@ internal static class CatcherRunner
             options.AuthUsers[user] = password;
         }
 
+        s.Hooks.Apply(options);
         return options;
     }
 

@@ -105,7 +105,7 @@ internal static class WaitCommand
     }
 
     /// <summary>Parses the catcher's address; a <c>user:password@</c> in it becomes HTTP Basic credentials.</summary>
-    private static (Uri Base, string? Credentials) ParseUrl(string text, string setting)
+    internal static (Uri Base, string? Credentials) ParseUrl(string text, string setting)
     {
         if (!Uri.TryCreate(text.Trim(), UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || uri.Query.Length > 0)
         {
@@ -123,9 +123,9 @@ internal static class WaitCommand
         return (builder.Uri, credentials);
     }
 
-    private static string Redacted(Uri uri) => uri.GetLeftPart(UriPartial.Path);
+    internal static string Redacted(Uri uri) => uri.GetLeftPart(UriPartial.Path);
 
-    private static string Reason(byte[] body)
+    internal static string Reason(byte[] body)
     {
         var text = Encoding.UTF8.GetString(body).Trim();
         return Terminal.Fit(text.Length == 0 ? "(no reason given)" : text, 500);

@@ -101,6 +101,9 @@ internal sealed class CatcherSettings
 
     public bool Verbose { get; init; }
 
+    /// <summary>Release, automatic relay and the webhook.</summary>
+    public HookSettings Hooks { get; init; } = HookSettings.None;
+
     /// <summary>Whether AUTH is offered.</summary>
     public bool AuthEnabled => AuthAny || AuthUsers.Count > 0;
 
@@ -181,6 +184,7 @@ internal sealed class CatcherSettings
             Json = sources.IsOn(Flags.Json),
             Quiet = sources.IsOn(Flags.Quiet),
             Verbose = sources.IsOn(Flags.Verbose),
+            Hooks = HookSettings.Load(sources),
         };
 
         settings.CheckCombinations();
@@ -218,6 +222,8 @@ internal sealed class CatcherSettings
         {
             throw new SettingException(Flags.RequireAuth.Option, "needs --auth USER:PASS or --auth-any");
         }
+
+        Hooks.CheckCombinations(NoStore);
 
         if (Quiet && Verbose)
         {

@@ -67,6 +67,14 @@ internal static class Flags
     public static readonly Flag Json = new("json", FlagKind.Switch, null, "Print one JSON event per line on stdout, and nothing else.");
     public static readonly Flag Quiet = new("quiet", FlagKind.Switch, null, "Print nothing but errors.");
     public static readonly Flag Verbose = new("verbose", FlagKind.Switch, null, "Print SMTP transcripts on stderr, with secrets masked.");
+    public static readonly Flag Relay = new("relay", FlagKind.Single, "smtp[s]://[USER:PASS@]HOST[:PORT]", "Relay released messages through this server: smtp:// (port 25, STARTTLS when offered) or smtps:// (port 465, implicit TLS).");
+    public static readonly Flag RelayAuth = new("relay-auth", FlagKind.Single, "USER:PASS", "AUTH to the relay server with this user and password (instead of putting them in the --relay URL).");
+    public static readonly Flag RelaySender = new("relay-sender", FlagKind.Single, "ADDRESS", "The MAIL FROM of relayed messages (default: each message's own MAIL FROM).");
+    public static readonly Flag RelayAllow = new("relay-allow", FlagKind.Single, "REGEX", "Relay only to recipients matching REGEX (case-insensitive); others are refused with 400.");
+    public static readonly Flag RelayMatching = new("relay-matching", FlagKind.Single, "REGEX", "Relay every stored message to its recipients matching REGEX, on its own, after its 250.");
+    public static readonly Flag RelayStartTls = new("relay-starttls", FlagKind.Switch, null, "Refuse to relay over smtp:// when the server does not offer STARTTLS.");
+    public static readonly Flag RelayInsecure = new("relay-insecure", FlagKind.Switch, null, "Accept a relay server certificate this machine does not trust (self-signed, wrong name).");
+    public static readonly Flag WebhookUrl = new("webhook-url", FlagKind.Single, "URL", "POST each new message's summary JSON to URL (bounded queue of 1000, 5 attempts with backoff; never delays SMTP).");
     public static readonly Flag Config = new("config", FlagKind.Single, "FILE", "Read settings from FILE (default: " + DefaultPaths.ConfigDisplay + " if it exists).");
 
     /// <summary>The catcher's flags.</summary>
@@ -75,6 +83,7 @@ internal static class Flags
         Listen, Smtps, Hostname, MaxSize, MaxRecipients, MaxConnections, MaxConnectionsPerIp, CapLoopback, Timeout,
         BareLineEndings, RejectHost, AllowSender, RejectSender, AllowRecipient, RejectRecipient,
         TlsCert, TlsKey, TlsSelfSigned, RequireTls, Auth, AuthAny, RequireAuth, NoDsn,
-        Db, Maildir, NoStore, Retain, Http, NoHttp, BasePath, HttpTls, Json, Quiet, Verbose, Config,
+        Db, Maildir, NoStore, Retain, Http, NoHttp, BasePath, HttpTls, Json, Quiet, Verbose,
+        Relay, RelayAuth, RelaySender, RelayAllow, RelayMatching, RelayStartTls, RelayInsecure, WebhookUrl, Config,
     ];
 }
