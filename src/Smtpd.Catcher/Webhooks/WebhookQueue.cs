@@ -62,6 +62,9 @@ internal sealed class WebhookQueue : IAsyncDisposable
     /// <summary>How many summaries were given up on after their last attempt or a final answer.</summary>
     public long Failed => Interlocked.Read(ref _failed);
 
+    /// <summary>Raised on the loop after each summary is delivered or given up on (tests wait on it).</summary>
+    public event Action? Settled;
+
     /// <summary>Queues a new message's summary; never waits.</summary>
     /// <param name="summary">The summary, as <c>/api/v1/messages</c> lists it.</param>
     public void Offer(ApiMessageSummary summary)
@@ -108,6 +111,7 @@ internal sealed class WebhookQueue : IAsyncDisposable
             if (reason is null)
             {
                 Interlocked.Increment(ref _delivered);
+                Settled?.Invoke();
                 return;
             }
 
@@ -115,6 +119,7 @@ internal sealed class WebhookQueue : IAsyncDisposable
             {
                 Interlocked.Increment(ref _failed);
                 _logger.LogWarning("Webhook {Url} did not take message {Id} after {Attempts} attempt(s): {Reason}", _url, id, attempt, reason);
+                Settled?.Invoke();
                 return;
             }
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Smtpd.Catcher.Tests.Http;
+using Smtpd.Catcher.Webhooks;
 
 namespace Smtpd.Catcher.Tests.Webhooks;
 
@@ -28,7 +29,7 @@ public sealed class WebhookTests
         Assert.Equal(listed.GetProperty("ID").GetString(), summary.GetProperty("ID").GetString());
         Assert.Equal(listed.GetProperty("MessageID").GetString(), summary.GetProperty("MessageID").GetString());
         Assert.Equal(listed.GetProperty("Size").GetInt64(), summary.GetProperty("Size").GetInt64());
-        await WaitForAsync(() => host.Catcher.Hooks!.Webhook!.Delivered == 1);
+        await WaitForAsync(host.Catcher.Hooks!.Webhook!, q => q.Delivered == 1);
     }
 
     [Fact]
@@ -48,7 +49,7 @@ public sealed class WebhookTests
         Assert.Equal(first.Body, second.Body);
         Assert.Contains(id, second.Body, StringComparison.Ordinal);
         var queue = host.Catcher.Hooks!.Webhook!;
-        await WaitForAsync(() => queue.Delivered == 1);
+        await WaitForAsync(queue, q => q.Delivered == 1);
         Assert.Equal(0, queue.Failed);
     }
 
@@ -66,11 +67,11 @@ public sealed class WebhookTests
 
         await host.SendSimpleAsync("Not found");
         await receiver.NextAsync();
-        await WaitForAsync(() => queue.Failed == 1);
+        await WaitForAsync(queue, q => q.Failed == 1);
         await host.SendSimpleAsync("Unavailable");
         await receiver.NextAsync();
         await receiver.NextAsync();
-        await WaitForAsync(() => queue.Failed == 2);
+        await WaitForAsync(queue, q => q.Failed == 2);
 
         // 404 once, 503 twice: three POSTs in all, nothing more queued.
         Assert.Equal(0, queue.Delivered);
@@ -107,7 +108,7 @@ public sealed class WebhookTests
         Assert.Equal(2, queue.Dropped);
         Assert.Equal(4, (await host.GetJsonAsync("/api/v1/messages")).GetProperty("total").GetInt32());
         hang.SetResult();
-        await WaitForAsync(() => queue.Delivered == 2);
+        await WaitForAsync(queue, q => q.Delivered == 2);
     }
 
     [Fact]
@@ -123,14 +124,27 @@ public sealed class WebhookTests
         Assert.Equal(nameof(CatcherOptions.Webhook), error.Setting);
     }
 
-    /// <summary>Waits for a counter the background loop moves; a bounded poll on a signal-free counter, never a fixed sleep.</summary>
-    private static async Task WaitForAsync(Func<bool> condition)
+    /// <summary>Waits until the queue's counters satisfy <paramref name="condition"/>, woken by its Settled signal (30 s only as a failure bound).</summary>
+    private static async Task WaitForAsync(WebhookQueue queue, Func<WebhookQueue, bool> condition)
     {
-        using var bound = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
-        bound.CancelAfter(TimeSpan.FromSeconds(30));
-        while (!condition())
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void Check()
         {
-            await Task.Delay(5, bound.Token);
+            if (condition(queue))
+            {
+                reached.TrySetResult();
+            }
+        }
+
+        queue.Settled += Check;
+        try
+        {
+            Check();
+            await reached.Task.WaitAsync(TimeSpan.FromSeconds(30), Cancel);
+        }
+        finally
+        {
+            queue.Settled -= Check;
         }
     }
 }
