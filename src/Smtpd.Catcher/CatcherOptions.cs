@@ -124,4 +124,9 @@ public sealed class CatcherOptions
     /// <see cref="DatabasePath"/>; STLS uses the certificate of <see cref="Smtp"/>.
     /// </summary>
     public Pop3.Pop3Options Pop3 { get; } = new();
+    /// <summary>Release and automatic relay of caught messages to a real SMTP server (off until <c>Relay.Server</c> is set).</summary>
+    public Relay.RelayOptions Relay { get; } = new();
+
+    /// <summary>The webhook POSTed for every new message (off until <c>Webhook.Url</c> is set).</summary>
+    public Webhooks.WebhookOptions Webhook { get; } = new();
 }

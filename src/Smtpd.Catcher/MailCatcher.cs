@@ -35,6 +35,7 @@ public sealed class MailCatcher : IAsyncDisposable
     private MaildirWriter? _maildir;
     private SmtpServer? _server;
     private Pop3.Pop3Server? _pop3;
+    private Webhooks.CatcherHooks? _hooks;
     private long _acceptedCount;
     private long _acceptedSize;
     private long _rejectedCount;
@@ -78,6 +79,9 @@ public sealed class MailCatcher : IAsyncDisposable
     /// <summary>Where this catcher's mailbox changes other than new messages are announced (the live events subscribe).</summary>
     internal Http.CatcherEventHub Events { get; } = new();
 
+    /// <summary>The webhook and automatic relay queues, or <see langword="null"/> when neither is configured.</summary>
+    internal Webhooks.CatcherHooks? Hooks => _hooks;
+
     /// <summary>The options the catcher was made with.</summary>
     internal CatcherOptions Options => _options;
 
@@ -116,6 +120,7 @@ public sealed class MailCatcher : IAsyncDisposable
         }
 
         Open();
+        _hooks = Webhooks.CatcherHooks.Attach(this, _loggerFactory);
         var server = new SmtpServer(BuildOptions(), _loggerFactory);
         IReadOnlyList<SmtpListener> listeners = _options.Listeners.Count > 0 ? [.. _options.Listeners] : [new SmtpListener(CatcherOptions.DefaultEndPoint)];
         server.Start([.. listeners]);
@@ -139,6 +144,11 @@ public sealed class MailCatcher : IAsyncDisposable
             await _server.StopAsync(drainTimeout, cutShort);
         }
 
+        if (_hooks is not null)
+        {
+            await _hooks.DisposeAsync();
+        }
+
         // Every session has ended, so nothing more can be queued: commit what is left and close the store.
         if (_store is not null)
         {
@@ -153,6 +163,11 @@ public sealed class MailCatcher : IAsyncDisposable
         if (_server is not null)
         {
             await _server.DisposeAsync();
+        }
+
+        if (_hooks is not null)
+        {
+            await _hooks.DisposeAsync();
         }
 
         if (_store is not null)

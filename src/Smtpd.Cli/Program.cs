@@ -52,6 +52,7 @@ internal static class Program
         root.Subcommands.Add(SendCommand.Create(context));
         root.Subcommands.Add(WaitCommand.Create(context));
         root.Subcommands.Add(HealthCommand.Create(context));
+        root.Subcommands.Add(ReleaseCommand.Create(context));
 
         // No response files: a policy pattern such as "@example\.com$" starts with '@' and must stay a value.
         var parse = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });

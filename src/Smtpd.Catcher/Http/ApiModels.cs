@@ -460,4 +460,6 @@ internal sealed class DeleteEvent
 [JsonSerializable(typeof(DeleteEvent))]
 [JsonSerializable(typeof(IReadOnlyList<string>))]
 [JsonSerializable(typeof(Dictionary<string, List<string>>))]
+[JsonSerializable(typeof(ReleaseRequest))]
+[JsonSerializable(typeof(Relay.ErrorEvent))]
 internal sealed partial class ApiJsonContext : JsonSerializerContext;

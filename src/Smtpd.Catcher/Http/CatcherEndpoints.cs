@@ -44,6 +44,7 @@ internal static partial class CatcherEndpoints
         api.MapGet("/info", Info);
         api.MapGet("/webui", WebUi);
         api.MapPost("/send", SendEndpoint.Send);
+        ReleaseEndpoint.Map(api);
 
         var view = routes.MapGroup("/view").AddEndpointFilter(Guard);
         view.MapGet("/{file}", View);

@@ -197,6 +197,7 @@ internal static class CatcherRunner
             options.Pop3.Users[user] = password;
         }
 
+        s.Hooks.Apply(options);
         return options;
     }
 

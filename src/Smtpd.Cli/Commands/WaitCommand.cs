@@ -125,7 +125,7 @@ internal static class WaitCommand
 
     internal static string Redacted(Uri uri) => uri.GetLeftPart(UriPartial.Path);
 
-    private static string Reason(byte[] body)
+    internal static string Reason(byte[] body)
     {
         var text = Encoding.UTF8.GetString(body).Trim();
         return Terminal.Shorten(text.Length == 0 ? "(no reason given)" : text, 500);

@@ -126,6 +126,8 @@ internal sealed class CatcherSettings
 
     /// <summary>The POP3 users (<c>--pop3-auth</c>); empty accepts anyone.</summary>
     public IReadOnlyDictionary<string, string> Pop3Users { get; init; } = new Dictionary<string, string>();
+    /// <summary>Release, automatic relay and the webhook.</summary>
+    public HookSettings Hooks { get; init; } = HookSettings.None;
 
     /// <summary>Whether AUTH is offered.</summary>
     public bool AuthEnabled => AuthAny || AuthUsers.Count > 0;
@@ -227,6 +229,7 @@ internal sealed class CatcherSettings
             Verbose = sources.IsOn(Flags.Verbose),
             Pop3EndPoints = List(sources, Flags.Pop3, ValueParsers.ParseEndpoint),
             Pop3Users = Credentials(sources, Flags.Pop3Auth),
+            Hooks = HookSettings.Load(sources),
         };
 
         settings.CheckCombinations();
@@ -264,6 +267,8 @@ internal sealed class CatcherSettings
         {
             throw new SettingException(Flags.RequireAuth.Option, "needs --auth USER:PASS or --auth-any");
         }
+
+        Hooks.CheckCombinations(NoStore);
 
         if (Quiet && Verbose)
         {

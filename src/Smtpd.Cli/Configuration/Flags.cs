@@ -77,6 +77,14 @@ internal static class Flags
     public static readonly Flag Json = new("json", FlagKind.Switch, null, "Print one JSON event per line on stdout, and nothing else.");
     public static readonly Flag Quiet = new("quiet", FlagKind.Switch, null, "Print nothing but errors.");
     public static readonly Flag Verbose = new("verbose", FlagKind.Switch, null, "Print SMTP transcripts on stderr, with secrets masked.");
+    public static readonly Flag Relay = new("relay", FlagKind.Single, "smtp[s]://[USER:PASS@]HOST[:PORT]", "Relay released messages through this server: smtp:// (port 25, STARTTLS when offered) or smtps:// (port 465, implicit TLS).");
+    public static readonly Flag RelayAuth = new("relay-auth", FlagKind.Single, "USER:PASS", "AUTH to the relay server with this user and password (instead of putting them in the --relay URL).");
+    public static readonly Flag RelaySender = new("relay-sender", FlagKind.Single, "ADDRESS", "The MAIL FROM of relayed messages (default: each message's own MAIL FROM).");
+    public static readonly Flag RelayAllow = new("relay-allow", FlagKind.Single, "REGEX", "Relay only to recipients matching REGEX (case-insensitive); others are refused with 400.");
+    public static readonly Flag RelayMatching = new("relay-matching", FlagKind.Single, "REGEX", "Relay every stored message to its recipients matching REGEX, on its own, after its 250.");
+    public static readonly Flag RelayStartTls = new("relay-starttls", FlagKind.Switch, null, "Refuse to relay over smtp:// when the server does not offer STARTTLS.");
+    public static readonly Flag RelayInsecure = new("relay-insecure", FlagKind.Switch, null, "Accept a relay server certificate this machine does not trust (self-signed, wrong name).");
+    public static readonly Flag WebhookUrl = new("webhook-url", FlagKind.Single, "URL", "POST each new message's summary JSON to URL (bounded queue of 1000, 5 attempts with backoff; never delays SMTP).");
     public static readonly Flag Config = new("config", FlagKind.Single, "FILE", "Read settings from FILE (default: " + DefaultPaths.ConfigDisplay + " if it exists).");
     public static readonly Flag Pop3 = new("pop3", FlagKind.List, "ADDR:PORT", "Serve the store over POP3 (RFC 1939, with UIDL, TOP, STLS and AUTH PLAIN) on ADDR:PORT (repeatable; port 0 picks a free one; off by default).");
     public static readonly Flag Pop3Auth = new("pop3-auth", FlagKind.List, "USER:PASS", "Accept this POP3 user and password (repeatable; without it, POP3 accepts any user and password).");
@@ -89,7 +97,8 @@ internal static class Flags
         TlsCert, TlsKey, TlsSelfSigned, RequireTls, Auth, AuthAny, RequireAuth, NoDsn,
         Db, Maildir, NoStore, Retain, RetainAge, RetainSize, Http, NoHttp, BasePath, HttpTls, UiAuth, UiAuthFile, HttpHost, ApiCors,
         EnableChaos, Chaos, ChaosScript, ChaosSeed,
-        Json, Quiet, Verbose, Config,
         Pop3, Pop3Auth,
+        Relay, RelayAuth, RelaySender, RelayAllow, RelayMatching, RelayStartTls, RelayInsecure, WebhookUrl,
+        Json, Quiet, Verbose, Config,
     ];
 }
