@@ -66,7 +66,7 @@ public sealed class AutomaticRelayTests
         var queue = host.Catcher.Hooks!.Relay!;
         var attempted = new TaskCompletionSource<(long, RelayException?)>(TaskCreationOptions.RunContinuationsAsynchronously);
         queue.Attempted += (id, error) => attempted.TrySetResult((id, error));
-        var announced = new TaskCompletionSource<Smtpd.Catcher.Http.CatcherEvent>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var announced = new TaskCompletionSource<Smtpd.Catcher.Http.CatcherChange>(TaskCreationOptions.RunContinuationsAsynchronously);
         host.Catcher.Events.Published += e =>
         {
             if (e.Type == "error")
