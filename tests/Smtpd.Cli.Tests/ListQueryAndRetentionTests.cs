@@ -6,7 +6,7 @@ namespace Smtpd.Cli.Tests;
 public sealed class ListQueryAndRetentionTests
 {
     [Fact]
-    public async Task List_query_takes_the_search_syntax_of_the_HTTP_API()
+    public async Task ListQueryTakesTheSearchSyntaxOfTheHTTPAPI()
     {
         using var dir = new TestDirectory();
         await using (var catcher = await CatcherProcess.StartAsync(dir))
@@ -37,7 +37,7 @@ public sealed class ListQueryAndRetentionTests
     [Theory]
     [InlineData("is:starred", "smtpd: --query: bad search query: unknown is: value 'starred' (expected read, unread or tagged) at offset 3")]
     [InlineData("subject:\"open", "smtpd: --query: bad search query: unterminated quote at offset 8")]
-    public async Task A_bad_query_is_one_line_and_exit_code_2(string query, string line)
+    public async Task ABadQueryIsOneLineAndExitCode2(string query, string line)
     {
         using var dir = new TestDirectory();
         // The query is refused before the store is opened, so no store is needed to see it.
@@ -48,7 +48,7 @@ public sealed class ListQueryAndRetentionTests
     }
 
     [Fact]
-    public async Task Retain_size_from_its_environment_variable_deletes_the_oldest_and_reports_a_prune_event()
+    public async Task RetainSizeFromItsEnvironmentVariableDeletesTheOldestAndReportsAPruneEvent()
     {
         using var dir = new TestDirectory();
         await using var catcher = await CatcherProcess.StartAsync(dir, [], new Dictionary<string, string> { ["SMTPD_RETAIN_SIZE"] = "3K" });

@@ -11,18 +11,18 @@ public sealed class ValueParserTests
     [InlineData("12h", 12 * 60)]
     [InlineData("1m", 1)]
     [InlineData("90m", 90)]
-    public void Retain_age_takes_a_duration_of_at_least_a_minute(string text, int minutes) =>
+    public void RetainAgeTakesADurationOfAtLeastAMinute(string text, int minutes) =>
         Assert.Equal(TimeSpan.FromMinutes(minutes), ValueParsers.ParseRetainAge(text, "--retain-age"));
 
     [Fact]
-    public void Retain_age_0_keeps_any_age_as_without_the_flag() => Assert.Null(ValueParsers.ParseRetainAge("0", "--retain-age"));
+    public void RetainAge0KeepsAnyAgeAsWithoutTheFlag() => Assert.Null(ValueParsers.ParseRetainAge("0", "--retain-age"));
 
     [Theory]
     [InlineData("59s")]
     [InlineData("-1d")]
     [InlineData("week")]
     [InlineData("")]
-    public void Bad_retain_ages_are_refused_naming_the_flag(string text)
+    public void BadRetainAgesAreRefusedNamingTheFlag(string text)
     {
         var ex = Assert.Throws<SettingException>(() => ValueParsers.ParseRetainAge(text, "--retain-age"));
         Assert.StartsWith("--retain-age: ", ex.Message, StringComparison.Ordinal);
@@ -32,7 +32,7 @@ public sealed class ValueParserTests
     [InlineData("0", 0L)]
     [InlineData("2G", 2L << 30)]
     [InlineData("500M", 500L << 20)]
-    public void Retain_size_takes_a_size_or_0_for_no_limit(string text, long expected) =>
+    public void RetainSizeTakesASizeOr0ForNoLimit(string text, long expected) =>
         Assert.Equal(expected, ValueParsers.ParseRetainSize(text, "--retain-size"));
 
     [Theory]
