@@ -141,7 +141,9 @@ internal static class WaitCommand
             var id = Text(m, "ID");
             var created = Text(m, "Created");
             var from = m.TryGetProperty("From", out var f) && f.ValueKind == JsonValueKind.Object ? Text(f, "Address") : string.Empty;
-            output.WriteLine($"{Terminal.Fit(id, 24),-24} {Terminal.Fit(created, 20),-20} {Terminal.Fit(from.Length == 0 ? "<>" : from, 30),-30} {Terminal.Fit(Text(m, "Subject"), 60)}");
+            // Fit pads to terminal cells, so no composite-format padding (it counts chars, which misaligns wide text);
+            // the last column is only shortened, never padded, so lines carry no trailing blanks.
+            output.WriteLine($"{Terminal.Fit(id, 24)} {Terminal.Fit(created, 20)} {Terminal.Fit(from.Length == 0 ? "<>" : from, 30)} {Terminal.Shorten(Text(m, "Subject"), 60)}");
         }
     }
 
