@@ -241,30 +241,40 @@ internal sealed class MessageStore : IDisposable
         // costs a recount next time, never a stale answer.
         var stamp = CountCache.Stamp(_connection);
         using var transaction = _connection.BeginTransaction(deferred: true);
-        var messages = WithTags(PageRows(query, start, limit, scanWindow, transaction), transaction);
+        // Counts first, in the same snapshot: they are exact, so they say how common the search is (the plan) and
+        // whether the page is empty.
         var cache = CountCache.For(_connection);
         var counts = cache.GetOrCount(query, stamp, () => cache.Mark(_connection, transaction), () => Count(query, transaction), after => CountAfter(query, after, transaction));
+        var messages = WithTags(PageRows(query, start, limit, scanWindow, counts, transaction), transaction);
         return new MessagePage(messages, counts.Total, counts.Unread, counts.Matched, counts.MatchedUnread, AllTags(transaction));
     }
 
     /// <summary>
     /// How many of the newest ids a search's page is first looked for in with the scan plan
     /// (<see cref="CompiledQuery.ScanWhere"/>) before the index plan is asked. A row costs about a microsecond and a
-    /// half to test on a quiet 2-core machine (docs/performance.md), so a search that finds too few there has lost
-    /// about 1.5 ms; one that matches at least one message in twenty (a subject word, a common domain) finds its
-    /// first page there, without the index collecting every match first (tens of milliseconds at 100,000 messages).
+    /// half to test on a quiet 2-core machine, so the walk costs at most about 1.5 ms; a search that matches at
+    /// least one message in ten (a subject word, a common domain) finds its first page of 50 there, without the index
+    /// collecting every match first (tens of milliseconds at 100,000 messages). Rarer searches go to the indexes.
     /// </summary>
     internal const int ScanWindow = 1000;
 
     /// <summary>
-    /// The page's rows. With a scan plan, the newest <paramref name="scanWindow"/> ids are walked newest first and
-    /// the walk stops at a full page: the matches among the newest ids are the newest matches, so a full page there
-    /// is the page. Fewer means the term is rare (or the window held every message, and then that is the answer);
-    /// the index plan then finds the few matches in the whole store.
+    /// The page's rows. The exact counts of the same snapshot give the search's share of the store: when the page is
+    /// expected within the newest <paramref name="scanWindow"/> ids (with room to spare), those are walked newest
+    /// first with the scan plan and the walk stops at a full page: the matches among the newest ids are the newest
+    /// matches, so a full page there is the page. Fewer (matches bunched in older mail) and the window not holding
+    /// every message, or a rare search, and the index plan finds the page in the whole store.
     /// </summary>
-    private List<MessageRecord> PageRows(CompiledQuery? query, int start, int limit, int scanWindow, SqliteTransaction transaction)
+    private List<MessageRecord> PageRows(CompiledQuery? query, int start, int limit, int scanWindow, PageCounts counts, SqliteTransaction transaction)
     {
-        if (query?.ScanWhere is { } scan && (long)start + limit <= scanWindow)
+        if (query is not null && start >= counts.Matched)
+        {
+            return [];
+        }
+
+        // Rows to walk for start + limit matches if matches are spread evenly, twice over for bunching.
+        var expectedRows = 2.0 * ((long)start + limit) * counts.Total / Math.Max(1, counts.Matched);
+        if (query?.ScanWhere is { } scan && expectedRows <= scanWindow)
         {
             using var windowed = _connection.CreateCommand();
             windowed.Transaction = transaction;
@@ -349,37 +359,13 @@ internal sealed class MessageStore : IDisposable
     /// <returns>Its id, or <see langword="null"/> when none matches.</returns>
     public long? Latest(CompiledQuery? query)
     {
-        if (query is not null)
-        {
-            // The newest match is the first row of a page of one: the same choice of plan (PageRows), ids only.
-            using var transaction = _connection.BeginTransaction(deferred: true);
-            if (query.ScanWhere is { } scan)
-            {
-                using var windowed = _connection.CreateCommand();
-                windowed.Transaction = transaction;
-                windowed.CommandText = $"SELECT id FROM messages WHERE messages.id > $scan_floor AND ({scan}) ORDER BY id DESC LIMIT 1";
-                windowed.Parameters.AddWithValue("$scan_floor", WindowFloor(ScanWindow, transaction));
-                AddParameters(windowed, query);
-                if (windowed.ExecuteScalar() is long found)
-                {
-                    return found;
-                }
-
-                if (WindowHoldsEverything(ScanWindow, transaction))
-                {
-                    return null;
-                }
-            }
-
-            using var indexed = _connection.CreateCommand();
-            indexed.Transaction = transaction;
-            indexed.CommandText = $"SELECT id FROM messages WHERE ({query.Where}) ORDER BY id DESC LIMIT 1";
-            AddParameters(indexed, query);
-            return indexed.ExecuteScalar() is long latest ? latest : null;
-        }
-
+        // The index plan: without counts at hand there is no telling how common the search is, and the newest match
+        // of a rare one is found by the indexes in well under a millisecond.
         using var command = _connection.CreateCommand();
-        command.CommandText = "SELECT max(id) FROM messages";
+        command.CommandText = query is null
+            ? "SELECT max(id) FROM messages"
+            : $"SELECT id FROM messages WHERE ({query.Where}) ORDER BY id DESC LIMIT 1";
+        AddParameters(command, query);
         return command.ExecuteScalar() is long id ? id : null;
     }
 
