@@ -46,7 +46,8 @@ internal sealed record CompiledSearch(string Where, IReadOnlyList<KeyValuePair<s
 /// message that can match (<c>messages.id IN (SELECT rowid … MATCH …)</c>) and checks the exact condition on those:
 /// fast when the term is rare, but a common term (<c>subject:invoice</c>, a fifth of the store) makes SQLite collect
 /// tens of thousands of ids before the first row of a page. <see cref="CompiledSearch.ScanWhere"/> tests one row at
-/// a time (<c>EXISTS (… MATCH … AND rowid = messages.id)</c>, a LIKE on the row's own columns), so a newest-first
+/// a time (a LIKE on the row's own columns, an EXISTS on its tags or headers, and for free text an FTS5 query limited to
+/// the rowids above <see cref="ScanFloorParameter"/>), so a newest-first
 /// walk stops after one page when the term is common. The store picks the plan per query (MessageStore.Page).
 /// </remarks>
 internal static class SqliteSearchCompiler
