@@ -8,7 +8,16 @@ namespace Smtpd.Catcher.Storage;
 /// </summary>
 /// <param name="Where">The expression; parameter names start with <c>$</c> and must not clash with the store's own (<c>$start</c>, <c>$limit</c>, <c>$id</c>).</param>
 /// <param name="Parameters">The parameter values by name, <c>$</c> included.</param>
-internal sealed record CompiledQuery(string Where, IReadOnlyDictionary<string, object?> Parameters);
+internal sealed record CompiledQuery(string Where, IReadOnlyDictionary<string, object?> Parameters)
+{
+    /// <summary>
+    /// The same test for one row at a time, with the same parameters, or <see langword="null"/> when the compiler has
+    /// none: it matches exactly what <see cref="Where"/> matches but costs only the rows it is evaluated on, so the
+    /// store uses it for the newest rows of a page and for the rows added since a count (MessageStore.Page). It may name
+    /// <c>$scan_floor</c>, which the store binds to an id, and it must only be evaluated on rows with a larger id.
+    /// </summary>
+    public string? ScanWhere { get; init; }
+}
 
 /// <summary>
 /// Turns a search (Mailpit's syntax, issue 13) into a <see cref="CompiledQuery"/>. The HTTP API resolves this from

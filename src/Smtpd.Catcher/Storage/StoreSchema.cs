@@ -125,6 +125,23 @@ internal static class StoreSchema
         """;
 
     /// <summary>
+    /// The store's change counter, for the list's counts (CountCache): <c>store_changes.n</c> goes up with every change
+    /// that can alter which stored messages a search matches or whether they are read: a message deleted or updated,
+    /// a tag added or removed. Adding a message does not move it (a new message has a new, higher id, which the counts
+    /// look for), so ingest runs no trigger. Every path that changes the store (the API, retention, another process's
+    /// <c>smtpd delete</c>) goes through SQLite, so triggers catch them all. It is created on every open for writing,
+    /// <c>IF NOT EXISTS</c>: it needs no schema version, and an older smtpd simply never reads it.
+    /// </summary>
+    private const string ChangeCounterSql = """
+        CREATE TABLE IF NOT EXISTS store_changes (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+        INSERT OR IGNORE INTO store_changes (id, n) VALUES (1, 0);
+        CREATE TRIGGER IF NOT EXISTS store_changes_on_delete AFTER DELETE ON messages BEGIN UPDATE store_changes SET n = n + 1 WHERE id = 1; END;
+        CREATE TRIGGER IF NOT EXISTS store_changes_on_update AFTER UPDATE ON messages BEGIN UPDATE store_changes SET n = n + 1 WHERE id = 1; END;
+        CREATE TRIGGER IF NOT EXISTS store_changes_on_tag AFTER INSERT ON message_tags BEGIN UPDATE store_changes SET n = n + 1 WHERE id = 1; END;
+        CREATE TRIGGER IF NOT EXISTS store_changes_on_untag AFTER DELETE ON message_tags BEGIN UPDATE store_changes SET n = n + 1 WHERE id = 1; END;
+        """;
+
+    /// <summary>
     /// Deletes the rows that belong to the messages with ids from <c>$first</c> to <c>$last</c>, besides the
     /// <c>messages</c> row itself: content chunks (one key range, see <see cref="ChunkKeyFactor"/>), tags, and the
     /// rows of every index. Retention, delete and the upgrade share it, so no table is ever forgotten by one of them.
@@ -222,6 +239,7 @@ internal static class StoreSchema
             }
 
             Upgrade(connection);
+            Execute(connection, ChangeCounterSql);
             return connection;
         }
         catch
@@ -240,6 +258,7 @@ internal static class StoreSchema
         {
             connection.Open();
             Execute(connection, CreateSql);
+            Execute(connection, ChangeCounterSql);
             Execute(connection, $"PRAGMA user_version = {Version}");
             return connection;
         }
