@@ -138,6 +138,9 @@ internal sealed class StoreWriter : IDisposable
     /// <summary>The full path of the database file.</summary>
     public string Path { get; }
 
+    /// <summary>How many messages (and prune requests) wait for the writer thread: the store queue's depth.</summary>
+    public int QueueLength => _queue.Reader.Count;
+
     /// <summary>
     /// Queues a message and completes once it is committed and fsynced, with its id. The content stream must stay
     /// readable until then, which holds because the delivery callback awaits this task.
