@@ -58,6 +58,15 @@ internal sealed class SmtpServerMetrics : IDisposable
             _owner = owner;
             _endPoint = endPoint;
             _listenerTag = [new("listener", endPoint)];
+
+            // A listener's series start at zero when it opens, so a scrape shows it before its first client.
+            foreach (var counter in (ReadOnlySpan<Counter<long>>)[owner._connections, owner._accepted, owner._acceptedSize])
+            {
+                if (counter.Enabled)
+                {
+                    counter.Add(0, _listenerTag);
+                }
+            }
         }
 
         public void Connected()
