@@ -129,4 +129,12 @@ public sealed class CatcherOptions
 
     /// <summary>The webhook POSTed for every new message (off until <c>Webhook.Url</c> is set).</summary>
     public Webhooks.WebhookOptions Webhook { get; } = new();
+
+    /// <summary>
+    /// Whether the catcher collects its metrics and <c>MapSmtpdCatcher</c> serves them at <c>GET /metrics</c> in the
+    /// Prometheus text format 0.0.4 (docs/api.md): connections, accepted and rejected by listener, bytes, store size,
+    /// queue depths. Off by default, as in Mailpit (<c>--enable-prometheus</c>): a scrape endpoint is one more thing
+    /// exposed, and most catchers are never scraped. The route sits behind the same HTTP security as the API.
+    /// </summary>
+    public bool Metrics { get; set; }
 }

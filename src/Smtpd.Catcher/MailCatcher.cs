@@ -28,6 +28,13 @@ public sealed class CatcherConfigurationException : Exception
 /// </summary>
 public sealed class MailCatcher : IAsyncDisposable
 {
+    /// <summary>
+    /// The name of the <see cref="System.Diagnostics.Metrics.Meter"/> each catcher creates for its own instruments
+    /// (messages stored, store size, queue depths; docs/api.md lists them), next to its SMTP server's
+    /// <see cref="SmtpServer.MeterName"/> meter. <see cref="CatcherOptions.Metrics"/> serves both at <c>/metrics</c>.
+    /// </summary>
+    public const string MeterName = "Smtpd.Catcher";
+
     private readonly CatcherOptions _options;
     private readonly ILoggerFactory _loggerFactory;
     private readonly TimeProvider _time;
@@ -39,6 +46,8 @@ public sealed class MailCatcher : IAsyncDisposable
     private long _acceptedCount;
     private long _acceptedSize;
     private long _rejectedCount;
+    private readonly Metrics.CatcherMetrics _metrics;
+    private Metrics.PrometheusCollector? _collector;
 
     /// <summary>Creates a catcher; <see cref="Start"/> opens the store and the listeners.</summary>
     /// <param name="options">The options; read once, at <see cref="Start"/>.</param>
@@ -61,6 +70,7 @@ public sealed class MailCatcher : IAsyncDisposable
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         Chaos = new CatcherChaos(options.Chaos);
         _time = time;
+        _metrics = new Metrics.CatcherMetrics(this, () => _store?.QueueLength);
     }
 
     /// <summary>Failing on purpose: Mailpit's chaos triggers, and deterministic faults scripted from code or the API.</summary>
@@ -81,6 +91,9 @@ public sealed class MailCatcher : IAsyncDisposable
 
     /// <summary>The webhook and automatic relay queues, or <see langword="null"/> when neither is configured.</summary>
     internal Webhooks.CatcherHooks? Hooks => _hooks;
+
+    /// <summary>What <c>/metrics</c> serves: this catcher's and its server's instruments, when <see cref="CatcherOptions.Metrics"/> is set and the catcher has started.</summary>
+    internal Metrics.PrometheusCollector? MetricsCollector => _collector;
 
     /// <summary>The options the catcher was made with.</summary>
     internal CatcherOptions Options => _options;
@@ -122,6 +135,14 @@ public sealed class MailCatcher : IAsyncDisposable
         Open();
         _hooks = Webhooks.CatcherHooks.Attach(this, _loggerFactory);
         var server = new SmtpServer(BuildOptions(), _loggerFactory);
+        if (_options.Metrics)
+        {
+            // Before the listeners open, so that the first connection is counted; scoped to these two meters, so that
+            // other catchers in the process (parallel tests) never add to this one's numbers.
+            _collector ??= new Metrics.PrometheusCollector(_metrics.BeginCollect, server.Meter, _metrics.Meter);
+            _metrics.Start();
+        }
+
         IReadOnlyList<SmtpListener> listeners = _options.Listeners.Count > 0 ? [.. _options.Listeners] : [new SmtpListener(CatcherOptions.DefaultEndPoint)];
         server.Start([.. listeners]);
         _server = server;
@@ -175,6 +196,9 @@ public sealed class MailCatcher : IAsyncDisposable
             await _store.CloseAsync();
             _store.Dispose();
         }
+
+        _collector?.Dispose();
+        _metrics.Dispose();
     }
 
     /// <summary>Starts POP3 when it has endpoints; a bind failure stops the SMTP listeners too, so none is left bound.</summary>
@@ -305,6 +329,7 @@ public sealed class MailCatcher : IAsyncDisposable
     {
         Interlocked.Increment(ref _acceptedCount);
         Interlocked.Add(ref _acceptedSize, record.Size);
+        _metrics.Stored();
         MessageStored?.Invoke(id, record);
     }
 

@@ -61,6 +61,7 @@ internal sealed class StoreWriter : IDisposable
     private long _totalSize;
     private long _nextId;
     private long _dataVersion;
+    private int _queued;
 
     /// <summary>Opens (creating if needed) the store at <paramref name="path"/> and starts the writer thread.</summary>
     /// <param name="path">The database file.</param>
@@ -138,6 +139,9 @@ internal sealed class StoreWriter : IDisposable
     /// <summary>The full path of the database file.</summary>
     public string Path { get; }
 
+    /// <summary>How many messages wait for the writer thread to take them: the store queue's depth (a single-reader channel cannot count).</summary>
+    public int QueueLength => Volatile.Read(ref _queued);
+
     /// <summary>
     /// Queues a message and completes once it is committed and fsynced, with its id. The content stream must stay
     /// readable until then, which holds because the delivery callback awaits this task.
@@ -150,8 +154,10 @@ internal sealed class StoreWriter : IDisposable
     public Task<long> StoreAsync(MessageRecord record, byte[]? content, Func<Stream> openContent)
     {
         var pending = new PendingMessage(record, content, openContent);
+        Interlocked.Increment(ref _queued);
         if (!_queue.Writer.TryWrite(pending))
         {
+            Interlocked.Decrement(ref _queued);
             throw new InvalidOperationException("The store is closed.");
         }
 
@@ -191,6 +197,7 @@ internal sealed class StoreWriter : IDisposable
                 {
                     if (work is PendingMessage pending)
                     {
+                        Interlocked.Decrement(ref _queued);
                         batch.Add(pending);
                         bytes += pending.Record.Size;
                     }

@@ -121,6 +121,7 @@ internal static class CatcherRunner
             RetainSize = s.RetainSize,
             Maildir = s.Maildir,
             AuthAny = s.AuthAny,
+            Metrics = s.Metrics,
         };
         options.Chaos.Enabled = s.EnableChaos;
         options.Chaos.Triggers = s.ChaosTriggers;

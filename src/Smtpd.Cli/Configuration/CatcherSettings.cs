@@ -101,6 +101,9 @@ internal sealed class CatcherSettings
     /// <summary>Whether the HTTP API is served over HTTPS.</summary>
     public bool HttpTls { get; init; }
 
+    /// <summary>Whether <c>/metrics</c> serves Prometheus metrics (<c>--metrics</c>).</summary>
+    public bool Metrics { get; init; }
+
     /// <summary>Whether the chaos API answers: <c>--enable-chaos</c>, or any trigger or script.</summary>
     public bool EnableChaos { get; init; }
 
@@ -230,6 +233,7 @@ internal sealed class CatcherSettings
             Pop3EndPoints = List(sources, Flags.Pop3, ValueParsers.ParseEndpoint),
             Pop3Users = Credentials(sources, Flags.Pop3Auth),
             Hooks = HookSettings.Load(sources),
+            Metrics = sources.IsOn(Flags.Metrics),
         };
 
         settings.CheckCombinations();
@@ -261,6 +265,11 @@ internal sealed class CatcherSettings
         if (HttpTls && !TlsEnabled)
         {
             throw new SettingException(Flags.HttpTls.Option, "needs a certificate: add --tls-cert or --tls-self-signed");
+        }
+
+        if (Metrics && HttpEndPoints.Count == 0)
+        {
+            throw new SettingException(Flags.Metrics.Option, "is served on the HTTP API: it cannot be combined with --no-http");
         }
 
         if (RequireAuth && !AuthEnabled)

@@ -85,6 +85,7 @@ internal static class Flags
     public static readonly Flag RelayStartTls = new("relay-starttls", FlagKind.Switch, null, "Refuse to relay over smtp:// when the server does not offer STARTTLS.");
     public static readonly Flag RelayInsecure = new("relay-insecure", FlagKind.Switch, null, "Accept a relay server certificate this machine does not trust (self-signed, wrong name).");
     public static readonly Flag WebhookUrl = new("webhook-url", FlagKind.Single, "URL", "POST each new message's summary JSON to URL (bounded queue of 1000, 5 attempts with backoff; never delays SMTP).");
+    public static readonly Flag Metrics = new("metrics", FlagKind.Switch, null, "Serve Prometheus metrics at GET /metrics on the HTTP API (text format 0.0.4; behind --ui-auth like the API): connections, accepted, rejected and bytes per listener, store size, queue depths.");
     public static readonly Flag Config = new("config", FlagKind.Single, "FILE", "Read settings from FILE (default: " + DefaultPaths.ConfigDisplay + " if it exists).");
     public static readonly Flag Pop3 = new("pop3", FlagKind.List, "ADDR:PORT", "Serve the store over POP3 (RFC 1939, with UIDL, TOP, STLS and AUTH PLAIN) on ADDR:PORT (repeatable; port 0 picks a free one; off by default).");
     public static readonly Flag Pop3Auth = new("pop3-auth", FlagKind.List, "USER:PASS", "Accept this POP3 user and password (repeatable; without it, POP3 accepts any user and password).");
@@ -99,6 +100,7 @@ internal static class Flags
         EnableChaos, Chaos, ChaosScript, ChaosSeed,
         Pop3, Pop3Auth,
         Relay, RelayAuth, RelaySender, RelayAllow, RelayMatching, RelayStartTls, RelayInsecure, WebhookUrl,
+        Metrics,
         Json, Quiet, Verbose, Config,
     ];
 }

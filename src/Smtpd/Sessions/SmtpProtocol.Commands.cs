@@ -354,6 +354,7 @@ internal sealed partial class SmtpProtocol
 
         if (accepted > 0)
         {
+            _metrics?.Accepted(Transaction.Content!.ReceivedLength);
             _junkCommands = 0;
             Log.MessageAccepted(_logger, Transaction.Content!.ReceivedLength, Transaction.Sender?.Address ?? string.Empty, accepted);
         }
