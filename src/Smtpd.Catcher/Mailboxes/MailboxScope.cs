@@ -1,0 +1,41 @@
+using Smtpd.Catcher.Storage;
+
+namespace Smtpd.Catcher.Mailboxes;
+
+/// <summary>
+/// One named mailbox as a <see cref="CompiledQuery"/>: the store's list, search, count, latest, read-status and
+/// delete queries all take a compiled query, so <c>?mailbox=NAME</c> is that query ANDed with the request's search,
+/// and no store method needs a second filter. The membership is the <c>message_mailboxes</c> table (schema v5),
+/// read through its <c>(name, message_id)</c> index.
+/// </summary>
+internal static class MailboxScope
+{
+    /// <summary>The parameter that names the mailbox; the search compilers' parameters never start with <c>$mailbox_</c>.</summary>
+    public const string Parameter = "$mailbox_scope";
+
+    /// <summary>The messages of one mailbox.</summary>
+    /// <param name="name">The mailbox, as configured.</param>
+    /// <returns>The query.</returns>
+    public static CompiledQuery For(string name) =>
+        new($"id IN (SELECT message_id FROM message_mailboxes WHERE name = {Parameter})", new Dictionary<string, object?>(StringComparer.Ordinal) { [Parameter] = name });
+
+    /// <summary>Both queries at once; either may be <see langword="null"/> (every message).</summary>
+    /// <param name="scope">The mailbox, or <see langword="null"/>.</param>
+    /// <param name="query">The search, or <see langword="null"/>.</param>
+    /// <returns>The combined query, or <see langword="null"/> when both are.</returns>
+    public static CompiledQuery? And(CompiledQuery? scope, CompiledQuery? query)
+    {
+        if (scope is null || query is null)
+        {
+            return scope ?? query;
+        }
+
+        var parameters = new Dictionary<string, object?>(query.Parameters, StringComparer.Ordinal);
+        foreach (var (name, value) in scope.Parameters)
+        {
+            parameters[name] = value;
+        }
+
+        return new CompiledQuery($"({scope.Where}) AND ({query.Where})", parameters);
+    }
+}
