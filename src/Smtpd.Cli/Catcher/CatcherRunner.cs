@@ -123,6 +123,11 @@ internal static class CatcherRunner
             AuthAny = s.AuthAny,
         };
         options.Chaos.Enabled = s.EnableChaos;
+        foreach (var rule in s.Mailboxes)
+        {
+            options.Mailboxes.Add(rule);
+        }
+
         options.Chaos.Triggers = s.ChaosTriggers;
         options.Chaos.Seed = s.ChaosSeed;
         foreach (var script in s.ChaosScripts)
