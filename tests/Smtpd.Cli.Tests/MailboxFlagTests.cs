@@ -6,10 +6,10 @@ namespace Smtpd.Cli.Tests;
 public sealed class MailboxFlagTests
 {
     [Fact]
-    public async Task MailboxRulesFromFlagsAndTheEnvironmentRouteMessagesThatListMailboxShows()
+    public async Task MailboxRulesFromTheEnvironmentRouteMessagesThatListMailboxShows()
     {
         using var dir = new TestDirectory();
-        await using (var catcher = await CatcherProcess.StartAsync(dir, ["--no-http", "--mailbox", "dev=to:@dev.example"], new Dictionary<string, string> { ["SMTPD_MAILBOX"] = "alice=to:alice@example.com,dev=keep:10" }))
+        await using (var catcher = await CatcherProcess.StartAsync(dir, ["--no-http"], new Dictionary<string, string> { ["SMTPD_MAILBOX"] = "dev=to:@dev.example,alice=to:alice@example.com,dev=keep:10" }))
         {
             await Mail.SendAsync(catcher.EndPoint, Mail.Simple(subject: "For dev", to: "bob@dev.example"));
             await Mail.SendAsync(catcher.EndPoint, Mail.Simple(subject: "For alice", to: "alice@example.com"));
