@@ -301,6 +301,50 @@ public sealed class MailboxApiTests
         }
     }
 
+    [Fact]
+    public async Task APop3UserNamedLikeAMailboxGetsThatMailboxAndDeleTakesMessagesOutOfItOnly()
+    {
+        await using var host = await CatcherHost.StartAsync(o =>
+        {
+            o.Mailboxes.Add(MailboxRule.Parse("dev=to:@dev.example"));
+            o.Mailboxes.Add(MailboxRule.Parse("alice=to:alice@example.com"));
+            o.Pop3.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+            o.Pop3.Users["dev"] = "secret";
+            o.Pop3.Users["carol"] = "secret";
+        });
+        var both = await host.SendAsync(Message("Both", "bob@dev.example"), ["bob@dev.example", "alice@example.com"]);
+        var devOnly = await host.SendSimpleAsync("Dev only", to: "bob@dev.example");
+        await host.SendSimpleAsync("Neither", to: "dan@else.example");
+
+        using (var dev = await Pop3Async(host, "dev"))
+        {
+            Assert.Equal(2, dev.Count);
+            Assert.Equal(["Both", "Dev only"], [(await dev.GetMessageAsync(0, Cancel)).Subject, (await dev.GetMessageAsync(1, Cancel)).Subject]);
+            await dev.DeleteMessagesAsync([0, 1], Cancel);
+            await dev.DisconnectAsync(true, Cancel);
+        }
+
+        // Any other user's maildrop is every message, as without mailboxes.
+        using (var carol = await Pop3Async(host, "carol"))
+        {
+            Assert.Equal(2, carol.Count);
+            await carol.DisconnectAsync(true, Cancel);
+        }
+
+        Assert.Empty(await IdsAsync(host, "/api/v1/messages?mailbox=dev"));
+        Assert.Equal([both], await IdsAsync(host, "/api/v1/messages?mailbox=alice"));
+        Assert.DoesNotContain(devOnly, await IdsAsync(host, "/api/v1/messages"));
+    }
+
+    private static async Task<MailKit.Net.Pop3.Pop3Client> Pop3Async(CatcherHost host, string user)
+    {
+        var client = new MailKit.Net.Pop3.Pop3Client();
+        var endPoint = host.Catcher.Pop3EndPoints[0];
+        await client.ConnectAsync(endPoint.Address.ToString(), endPoint.Port, MailKit.Security.SecureSocketOptions.None, Cancel);
+        await client.AuthenticateAsync(user, "secret", Cancel);
+        return client;
+    }
+
     internal static Task<CatcherHost> StartAsync() => CatcherHost.StartAsync(o =>
     {
         o.Mailboxes.Add(MailboxRule.Parse("dev=to:@dev.example"));
