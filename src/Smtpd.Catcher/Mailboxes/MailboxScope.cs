@@ -5,8 +5,10 @@ namespace Smtpd.Catcher.Mailboxes;
 /// <summary>
 /// One named mailbox as a <see cref="CompiledQuery"/>: the store's list, search, count, latest, read-status and
 /// delete queries all take a compiled query, so <c>?mailbox=NAME</c> is that query ANDed with the request's search,
-/// and no store method needs a second filter. The membership is the <c>message_mailboxes</c> table (schema v5),
-/// read through its <c>(name, message_id)</c> index.
+/// and no store method needs a second filter. The membership is the <c>message_mailboxes</c> table (schema v5).
+/// A correlated <c>EXISTS</c> on its <c>(message_id, name)</c> key, not <c>id IN (SELECT …)</c>: the list walks
+/// <c>messages</c> newest first and stops after a page, where <c>IN</c> first builds the whole mailbox's id set. At
+/// 100,000 messages with half in the mailbox, a 50-message page took 1.9 ms instead of 60 ms (docs/cli.md "Mailboxes").
 /// </summary>
 internal static class MailboxScope
 {
@@ -17,7 +19,7 @@ internal static class MailboxScope
     /// <param name="name">The mailbox, as configured.</param>
     /// <returns>The query.</returns>
     public static CompiledQuery For(string name) =>
-        new($"id IN (SELECT message_id FROM message_mailboxes WHERE name = {Parameter})", new Dictionary<string, object?>(StringComparer.Ordinal) { [Parameter] = name });
+        new($"EXISTS (SELECT 1 FROM message_mailboxes WHERE message_mailboxes.message_id = messages.id AND message_mailboxes.name = {Parameter})", new Dictionary<string, object?>(StringComparer.Ordinal) { [Parameter] = name });
 
     /// <summary>Both queries at once; either may be <see langword="null"/> (every message).</summary>
     /// <param name="scope">The mailbox, or <see langword="null"/>.</param>
