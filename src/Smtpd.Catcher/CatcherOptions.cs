@@ -108,6 +108,15 @@ public sealed class CatcherOptions
         set => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(RetainSize), value, "RetainSize must be 0 (no limit) or more.");
     }
 
+    /// <summary>
+    /// Named mailboxes (one per developer, tenant or test): each message is routed, once, when it is stored, to every
+    /// mailbox one of whose rules it matches, by envelope recipient or domain, AUTH user or listener port, and is still
+    /// stored once. The HTTP API, the live events and the store commands take <c>?mailbox=NAME</c> (<c>--mailbox</c>)
+    /// to see one mailbox; without it they see every message, as Mailpit does. A <c>keep:N</c> rule bounds a mailbox.
+    /// Empty (the default): no named mailboxes. Checked at <see cref="MailCatcher.Start"/>.
+    /// </summary>
+    public IList<Mailboxes.MailboxRule> Mailboxes { get; } = [];
+
     /// <summary>The limits of the HTTP API that <c>MapSmtpdCatcher</c> serves.</summary>
     public Http.CatcherHttpOptions Http { get; } = new();
 

@@ -94,6 +94,8 @@ public sealed class MailCatcher : IAsyncDisposable
 
     /// <summary>What <c>/metrics</c> serves: this catcher's and its server's instruments, when <see cref="CatcherOptions.Metrics"/> is set and the catcher has started.</summary>
     internal Metrics.PrometheusCollector? MetricsCollector => _collector;
+    /// <summary>The named mailboxes, from <see cref="CatcherOptions.Mailboxes"/>; set by <see cref="Start"/>.</summary>
+    internal Mailboxes.MailboxRouter Mailboxes { get; private set; } = Catcher.Mailboxes.MailboxRouter.None;
 
     /// <summary>The options the catcher was made with.</summary>
     internal CatcherOptions Options => _options;
@@ -234,6 +236,15 @@ public sealed class MailCatcher : IAsyncDisposable
 
     private void Open()
     {
+        try
+        {
+            Mailboxes = Catcher.Mailboxes.MailboxRouter.Create(_options.Mailboxes);
+        }
+        catch (FormatException ex)
+        {
+            throw new CatcherConfigurationException(nameof(CatcherOptions.Mailboxes), ex.Message, ex);
+        }
+
         if (_options.Pop3.EndPoints.Count > 0 && _options.DatabasePath is null)
         {
             throw new CatcherConfigurationException(nameof(CatcherOptions.Pop3), "POP3 serves the store: it needs DatabasePath (the smtpd tool: drop --no-store)");
@@ -255,7 +266,7 @@ public sealed class MailCatcher : IAsyncDisposable
         {
             try
             {
-                _store = new StoreWriter(database, new StoreRetention(_options.Retain, _options.RetainAge, _options.RetainSize), _time, OnPruned);
+                _store = new StoreWriter(database, new StoreRetention(_options.Retain, _options.RetainAge, _options.RetainSize) { MailboxKeep = Mailboxes.Keep }, _time, OnPruned);
             }
             catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or InvalidOperationException)
             {
@@ -287,7 +298,8 @@ public sealed class MailCatcher : IAsyncDisposable
     private async ValueTask<SmtpVerdict> DeliverAsync(SmtpMessage message, CancellationToken cancellationToken)
     {
         var analyzed = await MessageAnalyzer.AnalyzeAsync(message, cancellationToken);
-        var record = analyzed.Record;
+        var record = analyzed.Record with { ListenerPort = message.Session.LocalEndPoint.Port };
+        record = record with { Mailboxes = Mailboxes.Route(record) };
         string? id = null;
         if (_maildir is not null)
         {
@@ -320,8 +332,10 @@ public sealed class MailCatcher : IAsyncDisposable
     {
         var store = _store ?? throw new InvalidOperationException("The catcher keeps no store.");
         var analyzed = MessageAnalyzer.AnalyzeLocal(content, envelope);
-        var id = await store.StoreAsync(analyzed.Record, analyzed.Content, () => new MemoryStream(content, writable: false));
-        Stored(id.ToString(CultureInfo.InvariantCulture), analyzed.Record with { Id = id });
+        // Routed like SMTP mail, by its recipients (it has no listener port or AUTH user of its own).
+        var record = analyzed.Record with { Mailboxes = Mailboxes.Route(analyzed.Record) };
+        var id = await store.StoreAsync(record, analyzed.Content, () => new MemoryStream(content, writable: false));
+        Stored(id.ToString(CultureInfo.InvariantCulture), record with { Id = id });
         return id;
     }
 

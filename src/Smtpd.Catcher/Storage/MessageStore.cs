@@ -530,6 +530,88 @@ internal sealed class MessageStore : IDisposable
         return ReadIds(command);
     }
 
+    /// <summary>How many messages, and unread messages, each named mailbox holds (<c>GET /api/v1/mailboxes</c>).</summary>
+    /// <returns>The counts by mailbox name; a mailbox with no message is absent.</returns>
+    public IReadOnlyDictionary<string, (long Total, long Unread)> MailboxCounts()
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = """
+            SELECT mm.name, count(*), coalesce(sum(m.is_read = 0), 0)
+            FROM message_mailboxes mm JOIN messages m ON m.id = mm.message_id
+            GROUP BY mm.name
+            """;
+        using var reader = command.ExecuteReader();
+        var counts = new Dictionary<string, (long, long)>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            counts[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2));
+        }
+
+        return counts;
+    }
+
+    /// <summary>
+    /// Takes messages out of one named mailbox (a delete scoped with <c>?mailbox=</c>). A message that is then in no
+    /// named mailbox is deleted from the store with its content, tags and index rows; one still in another mailbox
+    /// stays stored, so deleting in mailbox X never takes a message away from mailbox Y.
+    /// </summary>
+    /// <param name="ids">The ids; those not in the mailbox are skipped.</param>
+    /// <param name="mailbox">The mailbox name.</param>
+    /// <returns>The ids taken out of the mailbox, and of those the ids deleted from the store.</returns>
+    public (IReadOnlyList<long> Removed, IReadOnlyList<long> Deleted) RemoveFromMailbox(IReadOnlyList<long> ids, string mailbox)
+    {
+        var removed = new List<long>();
+        var deleted = new List<long>();
+        using var transaction = _connection.BeginTransaction(deferred: false);
+        using var leave = _connection.CreateCommand();
+        leave.Transaction = transaction;
+        leave.CommandText = "DELETE FROM message_mailboxes WHERE message_id = $id AND name = $name";
+        var leaveId = leave.Parameters.Add(new SqliteParameter("$id", 0L));
+        leave.Parameters.AddWithValue("$name", mailbox);
+        using var orphan = _connection.CreateCommand();
+        orphan.Transaction = transaction;
+        orphan.CommandText = "DELETE FROM messages WHERE id = $id AND NOT EXISTS (SELECT 1 FROM message_mailboxes WHERE message_id = $id)";
+        var orphanId = orphan.Parameters.Add(new SqliteParameter("$id", 0L));
+        using var related = _connection.CreateCommand();
+        related.Transaction = transaction;
+        related.CommandText = StoreSchema.DeleteRelatedRangeSql;
+        var first = related.Parameters.Add(new SqliteParameter("$first", 0L));
+        var last = related.Parameters.Add(new SqliteParameter("$last", 0L));
+        related.Parameters.AddWithValue("$factor", StoreSchema.ChunkKeyFactor);
+        foreach (var id in ids)
+        {
+            leaveId.Value = id;
+            if (leave.ExecuteNonQuery() == 0)
+            {
+                continue;
+            }
+
+            removed.Add(id);
+            orphanId.Value = id;
+            if (orphan.ExecuteNonQuery() > 0)
+            {
+                first.Value = id;
+                last.Value = id;
+                related.ExecuteNonQuery();
+                deleted.Add(id);
+            }
+        }
+
+        transaction.Commit();
+        return (removed, deleted);
+    }
+
+    /// <summary>The ids a query matches, oldest first.</summary>
+    /// <param name="query">The compiled query.</param>
+    /// <returns>The ids.</returns>
+    public IReadOnlyList<long> Ids(CompiledQuery query)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = $"SELECT id FROM messages WHERE ({query.Where}) ORDER BY id";
+        AddParameters(command, query);
+        return ReadIds(command);
+    }
+
     /// <summary>The size of the database file and its WAL, for <c>/api/v1/info</c>.</summary>
     /// <returns>The size in octets.</returns>
     public long DatabaseSize() =>

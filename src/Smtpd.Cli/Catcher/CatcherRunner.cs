@@ -124,6 +124,11 @@ internal static class CatcherRunner
             Metrics = s.Metrics,
         };
         options.Chaos.Enabled = s.EnableChaos;
+        foreach (var rule in s.Mailboxes)
+        {
+            options.Mailboxes.Add(rule);
+        }
+
         options.Chaos.Triggers = s.ChaosTriggers;
         options.Chaos.Seed = s.ChaosSeed;
         foreach (var script in s.ChaosScripts)

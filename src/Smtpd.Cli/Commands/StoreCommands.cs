@@ -43,14 +43,20 @@ internal static class StoreCommands
         var since = new Option<string>("--since") { Description = "Only messages received since a time (2025-01-31T14:00) or for a duration back (10m, 2h, 1d).", HelpName = "WHEN" };
         var query = new Option<string>("--query") { Description = "Only messages a search matches, in Mailpit's search syntax (docs/search.md), e.g. 'from:shop subject:\"your order\" -is:read'.", HelpName = "QUERY" };
         var limit = new Option<int>("--limit") { Description = "Show at most N messages (default: all).", HelpName = "N", CustomParser = ParseLimit };
+        var mailbox = new Option<string>("--mailbox") { Description = "Only messages routed to this named mailbox (the catcher's --mailbox); default: every message.", HelpName = "NAME" };
         var json = new Option<bool>("--json") { Description = "Print a JSON array instead of a table." };
-        var command = new Command("list", "List stored messages, newest first.") { from, to, subject, since, query, limit, json };
+        var command = new Command("list", "List stored messages, newest first.") { from, to, subject, since, query, limit, mailbox, json };
         var db = AddStoreFlags(command, context);
         command.SetAction(parse =>
         {
             var sinceValue = parse.GetValue(since) is { } text ? ValueParsers.ParseSince(text, "--since", DateTimeOffset.Now) : (DateTimeOffset?)null;
             var limitValue = parse.GetValue(limit);
             var compiled = Compile(parse.GetValue(query));
+            if (MailboxName(parse.GetValue(mailbox)) is { } box)
+            {
+                compiled = Smtpd.Catcher.Mailboxes.MailboxScope.And(Smtpd.Catcher.Mailboxes.MailboxScope.For(box), compiled);
+            }
+
             using var store = MessageStore.Open(db(parse), readOnly: true);
             var messages = store.List(new MessageFilter(parse.GetValue(from), parse.GetValue(to), parse.GetValue(subject), sinceValue, limitValue, compiled));
             if (parse.GetValue(json))
@@ -283,6 +289,26 @@ internal static class StoreCommands
 
         result.AddError($"ID: '{text}' is not a message id; use the number list shows, e.g. 1");
         return 0;
+    }
+
+    /// <summary>
+    /// Checks a <c>--mailbox</c> name (the store commands read the store, not the catcher's rules, so a valid name
+    /// that no message was routed to simply lists nothing).
+    /// </summary>
+    /// <param name="text">The flag's value, or <see langword="null"/>.</param>
+    /// <returns>The name in lower case, or <see langword="null"/> for every message.</returns>
+    /// <exception cref="SettingException">The name cannot be a mailbox name.</exception>
+    internal static string? MailboxName(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        var name = text.Trim().ToLowerInvariant();
+        return Smtpd.Catcher.Mailboxes.MailboxRule.IsValidName(name)
+            ? name
+            : throw new SettingException("--mailbox", $"'{text}' is not a mailbox name: 1 to {Smtpd.Catcher.Mailboxes.MailboxRule.MaxNameLength} letters, digits, '.', '_' or '-', starting with a letter or digit");
     }
 
     private static int ParseLimit(ArgumentResult result)

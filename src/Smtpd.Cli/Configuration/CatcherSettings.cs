@@ -89,6 +89,9 @@ internal sealed class CatcherSettings
     /// <summary><c>--retain-size</c>: the most octets of messages stored; 0 for no limit.</summary>
     public long RetainSize { get; init; }
 
+    /// <summary><c>--mailbox NAME=RULE</c>: the named mailboxes' rules, checked together (a mailbox with only keep: is refused).</summary>
+    public IReadOnlyList<Smtpd.Catcher.Mailboxes.MailboxRule> Mailboxes { get; init; } = [];
+
     /// <summary>The HTTP API's listeners; empty with <c>--no-http</c>.</summary>
     public IReadOnlyList<IPEndPoint> HttpEndPoints { get; init; } = [];
 
@@ -234,6 +237,7 @@ internal sealed class CatcherSettings
             Pop3Users = Credentials(sources, Flags.Pop3Auth),
             Hooks = HookSettings.Load(sources),
             Metrics = sources.IsOn(Flags.Metrics),
+            Mailboxes = MailboxRules(sources),
         };
 
         settings.CheckCombinations();
@@ -293,6 +297,32 @@ internal sealed class CatcherSettings
         {
             throw new SettingException(Flags.Pop3.Option, "serves the store: it cannot be combined with --no-store");
         }
+    }
+
+    private static Smtpd.Catcher.Mailboxes.MailboxRule[] MailboxRules(SettingSources sources)
+    {
+        var rules = List(sources, Flags.Mailbox, static (value, label) =>
+        {
+            try
+            {
+                return Smtpd.Catcher.Mailboxes.MailboxRule.Parse(value);
+            }
+            catch (FormatException ex)
+            {
+                throw new SettingException(label, ex.Message);
+            }
+        });
+        try
+        {
+            // The same checks the catcher makes at start, made here so the error names the flag and exits 2.
+            _ = Smtpd.Catcher.Mailboxes.MailboxRouter.Create(rules);
+        }
+        catch (FormatException ex)
+        {
+            throw new SettingException(Flags.Mailbox.Option, ex.Message);
+        }
+
+        return rules;
     }
 
     private static string ValidateHostname(string value, string label)
