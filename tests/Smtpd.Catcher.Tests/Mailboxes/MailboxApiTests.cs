@@ -140,6 +140,38 @@ public sealed class MailboxApiTests
     }
 
     [Fact]
+    public async Task AMailboxsCountsDropWhenAMessageLeavesItButStaysStoredForAnother()
+    {
+        await using var host = await StartAsync();
+        var both = await host.SendAsync(Message("Both", "bob@dev.example"), ["bob@dev.example", "alice@example.com"]);
+
+        // Counted once before the delete, so a remembered count would be answered again if leaving a mailbox did
+        // not move the store's change counter: no message row changes here, only its mailbox row goes.
+        for (var i = 0; i < 3; i++)
+        {
+            var before = await host.GetJsonAsync("/api/v1/search?mailbox=dev&query=Both");
+            Assert.Equal(1, before.GetProperty("messages_count").GetInt32());
+            Assert.Equal(1, before.GetProperty("total").GetInt32());
+        }
+
+        using (var delete = await host.Client.DeleteAsync("/api/v1/messages?mailbox=dev", Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, delete.StatusCode);
+        }
+
+        for (var i = 0; i < 3; i++)
+        {
+            var after = await host.GetJsonAsync("/api/v1/search?mailbox=dev&query=Both");
+            Assert.Equal(0, after.GetProperty("messages_count").GetInt32());
+            Assert.Equal(0, after.GetProperty("total").GetInt32());
+            Assert.Empty(after.GetProperty("messages").EnumerateArray());
+        }
+
+        Assert.Equal(1, (await host.GetJsonAsync("/api/v1/search?mailbox=alice&query=Both")).GetProperty("messages_count").GetInt32());
+        Assert.Equal([both], await IdsAsync(host, "/api/v1/messages"));
+    }
+
+    [Fact]
     public async Task ReadStatusAndSearchDeletesWithAMailboxChangeOnlyItsMessages()
     {
         await using var host = await StartAsync();
