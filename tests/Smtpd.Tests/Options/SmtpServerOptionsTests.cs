@@ -110,6 +110,15 @@ public sealed class SmtpServerOptionsTests
     public void EachLimitAcceptsAValidValue(string option, object value)
     {
         var options = new SmtpServerOptions();
+        // A valid value equal to the current one would pass even if the setter ignored it. A boundary that is also
+        // the default (the RFC minimum line lengths) is set after another valid value of the same option.
+        if (Equals(value, Property(option).GetValue(options)))
+        {
+            var other = ValidValues.Select(row => row.Data).First(row => (string)row.Item1 == option && !Equals(row.Item2, value)).Item2;
+            Property(option).SetValue(options, other);
+        }
+
+        Assert.NotEqual(value, Property(option).GetValue(options));
         Property(option).SetValue(options, value);
         Assert.Equal(value, Property(option).GetValue(options));
     }
