@@ -66,8 +66,12 @@ public sealed class MailboxBrowserTests(BrowserFixture browser)
         // Wait for the page's own question about the mailboxes, so the switcher is judged after the answer.
         var answer = page.WaitForResponseAsync(response => response.Url.Contains("/api/v1/mailboxes", StringComparison.Ordinal));
         await page.GotoAsync(host.Root.ToString());
-        Assert.Equal(200, (await answer).Status);
+        var response = await answer;
+        Assert.Equal(200, response.Status);
+        await response.FinishedAsync();
         await Expect(Row(page, "Plain catcher")).ToBeVisibleAsync();
+        // The answer is read and drawn within a task or two of arriving: two frames later the switcher is settled.
+        await page.EvaluateAsync("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))");
 
         await Expect(page.Locator("#mailbox-box")).ToBeHiddenAsync();
         Assert.Equal(0, await page.Locator("#mailbox option").CountAsync());
@@ -91,6 +95,8 @@ public sealed class MailboxBrowserTests(BrowserFixture browser)
         await Expect(page).ToHaveURLAsync(new Regex(@"\?mailbox=dev$"));
         await Expect(page.Locator("#counts")).ToHaveTextAsync("2 messages in dev, 2 unread");
         await Expect(page).ToHaveTitleAsync(new Regex(@"^\(2\) 2 messages · dev · "));
+        // The brand link's own address (a new tab, a copied link) stays in the mailbox.
+        await Expect(page.Locator("#home")).ToHaveAttributeAsync("href", "?mailbox=dev");
 
         // The search is kept beside the mailbox, and searches within it.
         await page.Locator("#search").FillAsync("team");

@@ -71,6 +71,10 @@ function renderCounts() {
   $('#empty-mailbox-rules').textContent = mailboxes.rules(state.mailbox).join(', ');
   $('#empty-clear').textContent = state.mailbox ? `Show all messages in ${state.mailbox}` : 'Show all messages';
   $('#home').title = state.mailbox ? `All messages in ${state.mailbox}` : defaultMailboxLabel;
+  // Their clicks clear the search in place; their addresses (a new tab, a copied link) stay in the mailbox too.
+  const home = state.mailbox ? `?${urlParams({ mailbox: state.mailbox })}` : './';
+  $('#home').href = home;
+  $('#empty-clear').href = home;
 }
 
 function renderTags() {
@@ -272,6 +276,12 @@ async function switchMailbox(name, push) {
   // The live events are per mailbox (?mailbox= on the WebSocket): reconnect, or new mail of another mailbox would
   // still refresh this list, and this mailbox's own deletes would never arrive.
   if (changed || !live) startLive();
+  // Until the list answers, the switcher's own counts of the mailbox are the best there are.
+  const counts = mailboxes.counts(name);
+  if (counts) {
+    state.total = counts.total;
+    state.unread = counts.unread;
+  }
   renderCounts();
   await list.show(state.query, name);
 }
