@@ -80,6 +80,32 @@ public sealed class XssBrowserTests(BrowserFixture browser)
         await BrowserFixture.ScreenshotAsync(page, "xss");
     }
 
+    [Fact]
+    public async Task AMailboxNameFromTheAddressIsShownAsTextAndRunsNothing()
+    {
+        // Configured names are letters, digits, '.', '_' and '-', but ?mailbox= in a shared link is anyone's text.
+        const string MailboxPayload = "<img src=x onerror=\"window.__xss='mailbox';alert('mailbox')\">dev";
+        await using var host = await CatcherHost.StartAsync(configure: options => options.Mailboxes.Add(Mailboxes.MailboxRule.Parse("dev=to:@dev.example")));
+        await host.SendAsync("Still listed");
+        var page = await browser.NewPageAsync();
+        var dialogs = new List<string>();
+        page.Dialog += async (_, dialog) =>
+        {
+            dialogs.Add(dialog.Message);
+            await dialog.DismissAsync();
+        };
+
+        await page.GotoAsync(host.Root + "?mailbox=" + Uri.EscapeDataString(MailboxPayload));
+
+        await Expect(page.Locator("#toast")).ToHaveTextAsync($"There is no mailbox named “{MailboxPayload}”; showing all messages.");
+        await Expect(page.Locator(".row:not(.loading):not([hidden])")).ToHaveCountAsync(1);
+        await Expect(page.Locator("#mailbox")).ToHaveValueAsync(string.Empty);
+        await Expect(page).ToHaveURLAsync(host.Root.ToString());
+        Assert.Empty(dialogs);
+        Assert.Null(await page.EvaluateAsync<string?>("window.__xss ?? null"));
+        Assert.Equal(0, await page.EvaluateAsync<int>("document.querySelectorAll('[onerror]').length"));
+    }
+
     // img elements of the page itself (thumbnails are created only for raster attachments), svg and script.
     private static Task<int> CountInjectableAsync(IPage page) =>
         page.EvaluateAsync<int>("document.querySelectorAll('img:not(.thumb):not(.brand img), svg, script').length");

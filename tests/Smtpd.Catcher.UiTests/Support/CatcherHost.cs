@@ -38,7 +38,8 @@ public sealed class CatcherHost : IAsyncDisposable
     /// <param name="pathBase">A path base such as <c>/mail</c> (as <c>--base-path</c>), or <see langword="null"/>.</param>
     /// <returns>The started catcher.</returns>
     /// <param name="security">The HTTP security rules (<c>--ui-auth</c> and the rest), or <see langword="null"/> for none.</param>
-    public static async Task<CatcherHost> StartAsync(string? pathBase = null, Http.Security.CatcherHttpSecurityOptions? security = null)
+    /// <param name="configure">Sets further catcher options (named mailboxes, say), or <see langword="null"/>.</param>
+    public static async Task<CatcherHost> StartAsync(string? pathBase = null, Http.Security.CatcherHttpSecurityOptions? security = null, Action<CatcherOptions>? configure = null)
     {
         var directory = Directory.CreateTempSubdirectory("smtpd-ui-").FullName;
         var builder = WebApplication.CreateSlimBuilder();
@@ -48,6 +49,7 @@ public sealed class CatcherHost : IAsyncDisposable
         {
             options.DatabasePath = Path.Combine(directory, "store.db");
             options.Listeners.Add(new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
+            configure?.Invoke(options);
         });
         var app = builder.Build();
         if (pathBase is not null)

@@ -21,9 +21,21 @@ export function apiUrl(path, params) {
   return url;
 }
 
-/** The WebSocket URL of the live events, ws: or wss: after the page's own scheme. */
+// The named mailbox the page shows ('' for the default mailbox, every message). Every route that reads or changes
+// messages carries it as ?mailbox=, so the list, a search, a message, its parts, the bulk actions and the live events
+// all see the same messages: a route left out would show or delete what the reader cannot see in the list.
+let mailbox = '';
+
+/** Limits the message routes (and the live events) to one named mailbox; '' for the default mailbox. */
+export function setMailbox(name) {
+  mailbox = name || '';
+}
+
+const scoped = (params) => (mailbox ? { ...params, mailbox } : params);
+
+/** The WebSocket URL of the live events (of the chosen mailbox), ws: or wss: after the page's own scheme. */
 export function eventsUrl() {
-  const url = apiUrl('api/events');
+  const url = apiUrl('api/events', scoped({}));
   url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
   return url;
 }
@@ -50,26 +62,29 @@ export const api = {
   /** One page of the list, or of a search when `query` is not empty; newest first. */
   list(query, start, limit, signal) {
     return query
-      ? request('GET', 'api/v1/search', { params: { query, start, limit }, signal })
-      : request('GET', 'api/v1/messages', { params: { start, limit }, signal });
+      ? request('GET', 'api/v1/search', { params: scoped({ query, start, limit }), signal })
+      : request('GET', 'api/v1/messages', { params: scoped({ start, limit }), signal });
   },
-  message: (messageId, signal) => request('GET', `api/v1/message/${id(messageId)}`, { signal }),
-  headers: (messageId) => request('GET', `api/v1/message/${id(messageId)}/headers`),
-  raw: (messageId) => request('GET', `api/v1/message/${id(messageId)}/raw`, { as: 'text' }),
-  links: (messageId) => request('GET', `api/v1/message/${id(messageId)}/links`),
-  codes: (messageId) => request('GET', `api/v1/message/${id(messageId)}/codes`),
-  setRead: (ids, read) => request('PUT', 'api/v1/messages', { body: { IDs: ids, Read: read }, as: 'text' }),
-  setAllRead: (query) => request('PUT', 'api/v1/messages', { body: query ? { Read: true, Search: query } : { Read: true }, as: 'text' }),
-  delete: (ids) => request('DELETE', 'api/v1/messages', { body: { IDs: ids }, as: 'text' }),
-  deleteAll: () => request('DELETE', 'api/v1/messages', { body: {}, as: 'text' }),
-  deleteSearch: (query) => request('DELETE', 'api/v1/search', { params: { query }, as: 'text' }),
+  message: (messageId, signal) => request('GET', `api/v1/message/${id(messageId)}`, { params: scoped({}), signal }),
+  headers: (messageId) => request('GET', `api/v1/message/${id(messageId)}/headers`, { params: scoped({}) }),
+  raw: (messageId) => request('GET', `api/v1/message/${id(messageId)}/raw`, { params: scoped({}), as: 'text' }),
+  links: (messageId) => request('GET', `api/v1/message/${id(messageId)}/links`, { params: scoped({}) }),
+  codes: (messageId) => request('GET', `api/v1/message/${id(messageId)}/codes`, { params: scoped({}) }),
+  setRead: (ids, read) => request('PUT', 'api/v1/messages', { params: scoped({}), body: { IDs: ids, Read: read }, as: 'text' }),
+  setAllRead: (query) => request('PUT', 'api/v1/messages', { params: scoped({}), body: query ? { Read: true, Search: query } : { Read: true }, as: 'text' }),
+  // In a named mailbox these take the messages out of that mailbox only (docs/api.md "Mailboxes").
+  delete: (ids) => request('DELETE', 'api/v1/messages', { params: scoped({}), body: { IDs: ids }, as: 'text' }),
+  deleteAll: () => request('DELETE', 'api/v1/messages', { params: scoped({}), body: {}, as: 'text' }),
+  deleteSearch: (query) => request('DELETE', 'api/v1/search', { params: scoped({ query }), as: 'text' }),
   setTags: (ids, tags) => request('PUT', 'api/v1/tags', { body: { IDs: ids, Tags: tags }, as: 'text' }),
   info: () => request('GET', 'api/v1/info'),
   webui: () => request('GET', 'api/v1/webui'),
+  /** The named mailboxes with their rules and counts, and the default mailbox's counts (smtpd only). */
+  mailboxes: (signal) => request('GET', 'api/v1/mailboxes', { signal }),
 
-  rawDownloadUrl: (messageId) => apiUrl(`api/v1/message/${id(messageId)}/raw`, { dl: 1 }),
-  partUrl: (messageId, partId) => apiUrl(`api/v1/message/${id(messageId)}/part/${id(partId)}`),
+  rawDownloadUrl: (messageId) => apiUrl(`api/v1/message/${id(messageId)}/raw`, scoped({ dl: 1 })),
+  partUrl: (messageId, partId) => apiUrl(`api/v1/message/${id(messageId)}/part/${id(partId)}`, scoped({})),
   /** The sandboxed HTML view; `remote` asks the view route to leave remote images and styles in. */
-  htmlViewUrl: (messageId, remote) => apiUrl(`view/${id(messageId)}.html`, { embed: 1, remote: remote ? 1 : undefined }),
-  textViewUrl: (messageId) => apiUrl(`view/${id(messageId)}.txt`),
+  htmlViewUrl: (messageId, remote) => apiUrl(`view/${id(messageId)}.html`, scoped({ embed: 1, remote: remote ? 1 : undefined })),
+  textViewUrl: (messageId) => apiUrl(`view/${id(messageId)}.txt`, scoped({})),
 };

@@ -1,14 +1,16 @@
 // The smtpd inbox: wires the list, the message view, search, live updates, the keyboard and the theme together.
-// The address bar holds the state (?q= the search, &m= the open message), so every view can be shared or reloaded.
+// The address bar holds the state (?mailbox= the named mailbox, &q= the search, &m= the open message), so every view
+// can be shared or reloaded.
 
-import { api } from './api.js';
+import { api, setMailbox } from './api.js';
 import { $, h, replace, formatCount, displayName, copyButton, isTyping } from './dom.js';
 import { MessageList } from './list.js';
 import { MessageView } from './message.js';
 import { connectLive } from './live.js';
+import { MailboxSwitcher, defaultMailboxLabel } from './mailboxes.js';
 
 const layout = $('#layout');
-const state = { query: '', total: 0, unread: 0, matching: 0, matchingUnread: 0, tags: [], label: '', hideDeleteAll: false };
+const state = { mailbox: '', query: '', total: 0, unread: 0, matching: 0, matchingUnread: 0, tags: [], label: '', hideDeleteAll: false };
 const splitView = window.matchMedia('(min-width: 900px)');
 
 // ---- toasts and confirmation -------------------------------------------------------------------------------
@@ -43,13 +45,15 @@ function confirmAction(text, okLabel) {
 // ---- counts, title and the empty inbox ---------------------------------------------------------------------
 
 function renderCounts() {
+  const inMailbox = state.mailbox ? ` in ${state.mailbox}` : '';
   const counts = state.query
-    ? `${formatCount(state.matching)} of ${formatCount(state.total)} match`
-    : `${formatCount(state.total)} message${state.total === 1 ? '' : 's'}, ${formatCount(state.unread)} unread`;
+    ? `${formatCount(state.matching)} of ${formatCount(state.total)}${inMailbox} match`
+    : `${formatCount(state.total)} message${state.total === 1 ? '' : 's'}${inMailbox}, ${formatCount(state.unread)} unread`;
   $('#counts').textContent = counts;
   const unread = state.unread > 0 ? `(${formatCount(state.unread)}) ` : '';
   const where = state.query ? `${state.query} · ` : '';
-  document.title = `${unread}${where}${formatCount(state.total)} messages · ${state.label || 'smtpd'}`;
+  const mailbox = state.mailbox ? `${state.mailbox} · ` : '';
+  document.title = `${unread}${where}${formatCount(state.total)} messages · ${mailbox}${state.label || 'smtpd'}`;
   $('#all-delete').textContent = state.query ? `Delete ${formatCount(state.matching)} matching` : 'Delete all';
   $('#all-delete').disabled = (state.query ? state.matching : state.total) === 0;
   $('#all-delete').hidden = state.hideDeleteAll && !state.query;
@@ -61,6 +65,16 @@ function renderCounts() {
   $('#empty-search').hidden = !state.query;
   $('#empty-title').textContent = state.query ? 'No matches' : 'No messages yet';
   $('#empty-query').textContent = state.query;
+  // An empty named mailbox says what it collects: its rules, the one thing that decides what will arrive in it.
+  $('#empty-mailbox').hidden = !state.mailbox;
+  $('#empty-mailbox-name').textContent = state.mailbox;
+  $('#empty-mailbox-rules').textContent = mailboxes.rules(state.mailbox).join(', ');
+  $('#empty-clear').textContent = state.mailbox ? `Show all messages in ${state.mailbox}` : 'Show all messages';
+  $('#home').title = state.mailbox ? `All messages in ${state.mailbox}` : defaultMailboxLabel;
+  // Their clicks clear the search in place; their addresses (a new tab, a copied link) stay in the mailbox too.
+  const home = state.mailbox ? `?${urlParams({ mailbox: state.mailbox })}` : './';
+  $('#home').href = home;
+  $('#empty-clear').href = home;
 }
 
 function renderTags() {
@@ -70,7 +84,7 @@ function renderTags() {
     const query = /\s/.test(tag) ? `tag:"${tag}"` : `tag:${tag}`;
     return h('a', {
       className: 'tag filter',
-      href: `?${new URLSearchParams({ q: query })}`,
+      href: `?${urlParams({ mailbox: state.mailbox, q: query })}`,
       textContent: tag,
       attrs: { 'aria-current': state.query === query ? 'true' : null },
       on: { click: (event) => { event.preventDefault(); search(state.query === query ? '' : query); } },
@@ -128,6 +142,34 @@ const view = new MessageView({
   onError: showError,
   toast,
 });
+
+const mailboxes = new MailboxSwitcher($('#mailbox-box'), $('#mailbox'), {
+  onChange: (name) => switchMailbox(name, true),
+});
+
+// Asked for at once, beside the first page of the list; only an address that names a mailbox waits for it.
+const mailboxesLoaded = mailboxes.load().catch(() => false);
+
+let countsTimer = 0;
+/** Refetches the mailboxes' counts: the stats events count the whole store, and the switcher shows each mailbox. */
+function refreshMailboxesSoon() {
+  if (!mailboxes.any || countsTimer) return;
+  countsTimer = setTimeout(async () => {
+    countsTimer = 0;
+    try {
+      if (!(await mailboxes.load())) return;
+    } catch {
+      return; // The counts stay as they were; the next event tries again.
+    }
+    const counts = mailboxes.counts(state.mailbox);
+    if (state.mailbox && counts) {
+      state.total = counts.total;
+      state.unread = counts.unread;
+      if (!state.query) state.matching = state.total;
+      renderCounts();
+    }
+  }, 150);
+}
 
 function renderSelection(selected) {
   const count = selected.size;
@@ -194,11 +236,17 @@ async function afterDelete(ids) {
 
 // ---- search and the address bar ----------------------------------------------------------------------------
 
-function writeUrl(params, push) {
+/** The address's query for a view: the mailbox first, then the search and the open message, each only when set. */
+function urlParams({ mailbox, q, m }) {
   const search = new URLSearchParams();
-  if (params.q) search.set('q', params.q);
-  if (params.m) search.set('m', params.m);
-  const text = search.toString();
+  if (mailbox) search.set('mailbox', mailbox);
+  if (q) search.set('q', q);
+  if (m) search.set('m', m);
+  return search;
+}
+
+function writeUrl(params, push) {
+  const text = urlParams({ mailbox: state.mailbox, ...params }).toString();
   const url = text ? `?${text}` : location.pathname;
   if (url === `${location.search}` || (url === location.pathname && !location.search)) return;
   if (push) history.pushState(null, '', url);
@@ -213,18 +261,59 @@ async function search(query) {
   closeMessage(false);
   writeUrl({ q: query }, true);
   renderTags();
-  await list.show(query);
+  await list.show(query, state.mailbox);
+}
+
+/** Shows another mailbox ('' for the default), keeping the search: the list, the counts and the live events follow. */
+async function switchMailbox(name, push) {
+  const changed = name !== state.mailbox;
+  state.mailbox = name;
+  setMailbox(name);
+  mailboxes.show(name);
+  list.clearSelection();
+  closeMessage(false);
+  writeUrl({ q: state.query }, push);
+  // The live events are per mailbox (?mailbox= on the WebSocket): reconnect, or new mail of another mailbox would
+  // still refresh this list, and this mailbox's own deletes would never arrive.
+  if (changed || !live) startLive();
+  // Until the list answers, the switcher's own counts of the mailbox are the best there are.
+  const counts = mailboxes.counts(name);
+  if (counts) {
+    state.total = counts.total;
+    state.unread = counts.unread;
+  }
+  renderCounts();
+  await list.show(state.query, name);
+}
+
+/** The mailbox an address names, once the mailboxes are known; an unknown one falls back to the default, said aloud. */
+async function mailboxFromUrl(requested) {
+  if (!requested) return '';
+  try {
+    await mailboxesLoaded;
+  } catch {
+    // Answered below: without the list no name can be checked, so none is trusted.
+  }
+  const name = mailboxes.find(requested);
+  if (name === null) toast(`There is no mailbox named “${requested}”; showing all messages.`);
+  return name ?? '';
 }
 
 async function applyUrl() {
   const params = new URLSearchParams(location.search);
   const query = params.get('q') ?? '';
   const id = params.get('m');
+  const mailbox = await mailboxFromUrl(params.get('mailbox') ?? '');
   $('#search').value = query;
-  if (query !== state.query || !list.loaded) {
+  if (mailbox !== state.mailbox || !live) {
     state.query = query;
     renderTags();
-    await list.show(query);
+    // A corrected or canonical name replaces the address's, so what is shared afterwards is what is shown.
+    await switchMailbox(mailbox, false);
+  } else if (query !== state.query || !list.loaded) {
+    state.query = query;
+    renderTags();
+    await list.show(query, state.mailbox);
   }
   if (id) {
     if (id !== view.id) openMessage(id, { push: false });
@@ -304,9 +393,12 @@ $('#all-read').addEventListener('click', async () => {
 
 $('#all-delete').addEventListener('click', async () => {
   const query = state.query;
+  // In a named mailbox a delete takes the messages out of that mailbox: a copy routed to another mailbox stays.
+  const where = state.mailbox ? ` in ${state.mailbox}` : '';
+  const undo = state.mailbox ? 'This cannot be undone; messages that are also in another mailbox stay there.' : 'This cannot be undone.';
   const text = query
-    ? `Delete the ${formatCount(state.matching)} messages matching “${query}”? This cannot be undone.`
-    : `Delete all ${formatCount(state.total)} messages? This cannot be undone.`;
+    ? `Delete the ${formatCount(state.matching)} messages${where} matching “${query}”? ${undo}`
+    : `Delete all ${formatCount(state.total)} messages${where}? ${undo}`;
   if (!(await confirmAction(text, query ? 'Delete matching' : 'Delete all'))) return;
   try {
     if (query) await api.deleteSearch(query);
@@ -459,14 +551,17 @@ function refreshSoon() {
 }
 
 const statusText = { connecting: 'Connecting…', live: 'Live', offline: 'Offline' };
-connectLive({
+const liveHandlers = {
   onStatus(status, seconds) {
     const box = $('#conn');
     box.dataset.state = status;
     $('#conn-text').textContent = status === 'offline' && seconds ? `Offline, retrying in ${seconds} s` : statusText[status];
     box.title = status === 'live' ? 'New messages appear as they arrive' : 'Live updates are paused; the list still works';
   },
-  onResync: () => list.refresh(),
+  onResync: () => {
+    list.refresh();
+    refreshMailboxesSoon();
+  },
   onEvent(type, data) {
     switch (type) {
       case 'new':
@@ -494,7 +589,11 @@ connectLive({
         refreshSoon();
         break;
       case 'stats':
-        if (data) {
+        // Every change is followed by a stats event (rate-limited by the catcher), so this is where the
+        // switcher's counts follow too.
+        refreshMailboxesSoon();
+        // The stats count the whole store: in a named mailbox its own counts come from the list and the switcher.
+        if (data && !state.mailbox) {
           state.total = Number(data.Total ?? state.total);
           state.unread = Number(data.Unread ?? state.unread);
           if (!state.query) state.matching = state.total;
@@ -504,7 +603,14 @@ connectLive({
       default:
     }
   },
-});
+};
+
+let live = null;
+/** (Re)connects the live events for the mailbox now shown. */
+function startLive() {
+  live?.stop();
+  live = connectLive(liveHandlers);
+}
 
 splitView.addEventListener('change', () => list.schedule());
 describeSmtp();

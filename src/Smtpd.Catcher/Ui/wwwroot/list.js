@@ -21,6 +21,7 @@ export class MessageList {
     this.onSelection = onSelection;
     this.onError = onError;
     this.query = '';
+    this.mailbox = '';
     this.count = 0;
     this.loaded = false;
     this.pages = new Map();
@@ -49,9 +50,10 @@ export class MessageList {
     }
   }
 
-  /** Shows a search (or the whole inbox for ''), from the top. */
-  async show(query) {
+  /** Shows a search (or the whole inbox for '') in a mailbox ('' for the default, every message), from the top. */
+  async show(query, mailbox = '') {
     this.query = query;
+    this.mailbox = mailbox;
     this.pages.clear();
     this.stale.clear();
     this.cursor = -1;
@@ -302,7 +304,12 @@ export class MessageList {
     const sender = displayName(message.From) || '(no sender)';
     const title = message.Subject || '(no subject)';
     pick.setAttribute('aria-label', `Select: ${title}`);
-    link.href = `?${new URLSearchParams(this.query ? { q: this.query, m: message.ID } : { m: message.ID })}`;
+    // The row's own address (for a new tab or a copied link) opens the message in the same mailbox and search.
+    const params = new URLSearchParams();
+    if (this.mailbox) params.set('mailbox', this.mailbox);
+    if (this.query) params.set('q', this.query);
+    params.set('m', message.ID);
+    link.href = `?${params}`;
     link.setAttribute('aria-label', `${message.Read ? '' : 'Unread. '}From ${sender}. ${title}. ${formatShortTime(message.Created)}`);
     from.textContent = sender;
     from.title = formatAddress(message.From);

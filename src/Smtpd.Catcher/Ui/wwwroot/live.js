@@ -1,6 +1,8 @@
 // Live updates over the API's WebSocket (/api/events), whose frames are Mailpit's {"Type": ..., "Data": ...}.
-// The connection is retried with exponential backoff and jitter (1 s doubling to 30 s), so a restarted catcher
-// is found again without a storm of reconnects; after any gap the caller reloads, because events were missed.
+// The URL carries the page's mailbox (?mailbox=, from api.js), so a view of one mailbox gets its events only;
+// switching mailboxes stops this connection and opens another. The connection is retried with exponential backoff
+// and jitter (1 s doubling to 30 s), so a restarted catcher is found again without a storm of reconnects; after any
+// gap the caller reloads, because events were missed.
 
 import { eventsUrl } from './api.js';
 
@@ -29,12 +31,15 @@ export function connectLive({ onEvent, onStatus, onResync }) {
       return;
     }
     socket.addEventListener('open', () => {
+      if (stopped) return;
       attempt = 0;
       onStatus('live');
       if (wasConnected) onResync();
       wasConnected = true;
     });
     socket.addEventListener('message', (message) => {
+      // Frames already queued when the page switched mailboxes belong to the old view.
+      if (stopped) return;
       let frame;
       try {
         frame = JSON.parse(message.data);
