@@ -103,6 +103,19 @@ internal sealed class CatcherHost : IAsyncDisposable
         Client.Dispose();
         await _app.StopAsync(CancellationToken.None);
         await _app.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
+        // A session the host's stop cut short (a POP3 client mid-QUIT, say) can still close its store connection
+        // a moment later, and SQLite removes its -wal/-shm files then: a delete racing that sees "not empty".
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Directory.Delete(_directory, recursive: true);
+                return;
+            }
+            catch (IOException) when (attempt < 10)
+            {
+                await Task.Delay(50 * attempt);
+            }
+        }
     }
 }
