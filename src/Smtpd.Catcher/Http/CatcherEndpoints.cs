@@ -281,7 +281,7 @@ internal static partial class CatcherEndpoints
         return Results.Json(new ApiInfo
         {
             Version = typeof(MailCatcher).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? string.Empty,
-            Database = catcher.StorePath ?? string.Empty,
+            Database = catcher.StoreLocation ?? string.Empty,
             DatabaseSize = size,
             Messages = messages,
             Unread = unread,
@@ -356,7 +356,7 @@ internal static partial class CatcherEndpoints
     }
 
     /// <summary>Finds the message a path names (a store id, or <c>latest</c> with the request's search) or refuses with 404.</summary>
-    private static MessageRecord Resolve(string id, HttpRequest request, CatcherMailbox mailbox, MessageStore store)
+    private static MessageRecord Resolve(string id, HttpRequest request, CatcherMailbox mailbox, IMessageStore store)
     {
         long storeId;
         if (string.Equals(id, Latest, StringComparison.OrdinalIgnoreCase))

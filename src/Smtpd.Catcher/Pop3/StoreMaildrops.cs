@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Microsoft.Data.Sqlite;
 using Smtpd.Catcher.Http;
 using Smtpd.Catcher.Storage;
 
@@ -39,7 +38,7 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
             maildrop = new Maildrop(this, user, messages);
             return Pop3LockResult.Locked;
         }
-        catch (Exception ex) when (ex is SqliteException or IOException or InvalidOperationException)
+        catch (Exception ex) when (ex is System.Data.Common.DbException or StoreUnavailableException or IOException or InvalidOperationException)
         {
             _locked.TryRemove(user, out _);
             return Pop3LockResult.Unavailable;
@@ -53,7 +52,7 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
     private static string UniqueId(MessageRecord record) =>
         string.Concat(record.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "-", record.Sha256.AsSpan(0, Math.Min(16, record.Sha256.Length)));
 
-    private MessageStore Open() => MessageStore.OpenPooled(catcher.StorePath ?? throw new InvalidOperationException("The catcher keeps no store."));
+    private IMessageStore Open() => (catcher.Store ?? throw new InvalidOperationException("The catcher keeps no store.")).Open();
 
     private sealed class Maildrop(StoreMaildrops owner, string user, Pop3Message[] messages) : IPop3Maildrop
     {

@@ -23,7 +23,7 @@ internal sealed record MessageFilter(string? From = null, string? To = null, str
 internal sealed record MessagePage(IReadOnlyList<MessageRecord> Messages, long Total, long Unread, long Matched, long MatchedUnread, IReadOnlyList<string> Tags);
 
 /// <summary>The store as the store commands and the HTTP API see it: queries, content streams, tags, deletion.</summary>
-internal sealed class MessageStore : IDisposable
+internal sealed class MessageStore : IMessageStore
 {
     /// <summary>The columns <see cref="Read"/> expects, in its order.</summary>
     internal const string Columns = """
