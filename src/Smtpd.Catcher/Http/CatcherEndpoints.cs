@@ -74,6 +74,16 @@ internal static partial class CatcherEndpoints
         {
             return ApiRequests.Error(ex.Status, ex.Message);
         }
+        catch (StoreUnavailableException ex)
+        {
+            // PostgreSQL is down or restarting: a reason and 503, and the next request tries again (no restart).
+            return ApiRequests.Error(503, ex.Message);
+        }
+        catch (Npgsql.NpgsqlException ex) when (ex is not Npgsql.PostgresException || ex.IsTransient)
+        {
+            // The connection broke in the middle of the request (pg_terminate_backend, a server restart).
+            return ApiRequests.Error(503, $"the PostgreSQL store is unavailable: {ex.Message}");
+        }
     }
 
     private static IResult List(HttpRequest request, CatcherMailbox mailbox) => Page(request, mailbox, query: null);

@@ -116,6 +116,7 @@ internal static class CatcherRunner
         var options = new CatcherOptions
         {
             DatabasePath = s.NoStore ? null : s.DatabasePath,
+            DatabaseConnectionString = s.NoStore ? null : s.DatabaseConnectionString,
             Retain = s.Retain,
             RetainAge = s.RetainAge,
             RetainSize = s.RetainSize,

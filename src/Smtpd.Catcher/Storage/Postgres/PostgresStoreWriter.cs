@@ -195,6 +195,9 @@ internal sealed class PostgresStoreWriter
         {
             // Nothing of the group is committed: every session answers 451 and its client retries later.
             var unavailable = new StoreUnavailableException($"the PostgreSQL store is unavailable: {ex.Message}", ex);
+            // Idle pooled connections may be as dead as this one (a server restart ends them all): drop them, so the
+            // next group opens a fresh connection and succeeds as soon as the server is back.
+            _dataSource.Clear();
             Array.Fill(failures, unavailable);
             pruned = null;
         }
