@@ -11,7 +11,7 @@ var runs = Option("--runs", 200);
 if (args.Contains("--store"))
 {
     // The catcher's own path: the real writer fills the store, the API's store calls are timed (StoreBench.cs).
-    Smtpd.SearchBench.StoreBench.Run(messages, runs, args.SkipWhile(a => a != "--db").Skip(1).FirstOrDefault());
+    Smtpd.SearchBench.StoreBench.Run(messages, runs, args.SkipWhile(a => a != "--db").Skip(1).FirstOrDefault(), args.Contains("--cold") ? "cold" : args.Contains("--arriving") ? "arriving" : null);
     return;
 }
 

@@ -15,7 +15,7 @@ namespace Smtpd.SearchBench;
 /// </summary>
 internal static class StoreBench
 {
-    public static void Run(int messages, int runs, string? path)
+    public static void Run(int messages, int runs, string? path, string? mode = null)
     {
         path ??= Path.Combine(Path.GetTempPath(), $"smtpd-store-bench-{messages}.db");
         if (!File.Exists(path))
@@ -23,7 +23,31 @@ internal static class StoreBench
             Fill(path, messages);
         }
 
-        Console.WriteLine($"{messages:N0} messages in {path} ({new FileInfo(path).Length / 1048576.0:F0} MiB), {runs} runs each, {Environment.ProcessorCount} cores");
+        // Opening for writing brings the store up to date (the change counter, StoreSchema) as the catcher does.
+        StoreSchema.OpenForWriting(path).Dispose();
+        Console.WriteLine($"{messages:N0} messages in {path} ({new FileInfo(path).Length / 1048576.0:F0} MiB), {runs} runs each, {Environment.ProcessorCount} cores, mode {mode ?? "static"}");
+        // What happens to the store before each call, untimed:
+        //  --cold: another connection flips a read flag, so every call counts every match (no cache can help);
+        //  --arriving: a new message is committed through the real writer, as while a catcher receives mail.
+        using var ticker = mode == "cold" ? new SqliteConnection($"Data Source={path};Pooling=False") : null;
+        using var writer = mode == "arriving" ? new StoreWriter(path, new StoreRetention(0, null, 0), TimeProvider.System) : null;
+        if (ticker is not null)
+        {
+            ticker.Open();
+            Tick = () => StoreSchema.Execute(ticker, "UPDATE messages SET is_read = 1 - is_read WHERE id = 1");
+        }
+        else if (writer is not null)
+        {
+            var arrivals = new Random(11);
+            var next = messages + 1;
+            Tick = () =>
+            {
+                var (content, envelope) = Synthetic(next++, arrivals);
+                var analyzed = MessageAnalyzer.AnalyzeLocal(content, envelope);
+                writer.StoreAsync(analyzed.Record, analyzed.Content, () => new MemoryStream(content, writable: false)).GetAwaiter().GetResult();
+            };
+        }
+
         Console.WriteLine($"{"call",-44} {"p50 ms",9} {"p99 ms",9} {"matches",8}");
         var random = new Random(7);
         Time("list: first page of 50, with counts", runs, path, store => store.Page(null, 0, 50).Matched);
@@ -35,7 +59,11 @@ internal static class StoreBench
         }
 
         SqliteConnection.ClearAllPools();
+        writer?.CloseAsync().GetAwaiter().GetResult();
     }
+
+    /// <summary>Runs before each timed call, untimed (<c>--cold</c>).</summary>
+    private static Action Tick { get; set; } = static () => { };
 
     private static void Time(string label, int runs, string path, Func<MessageStore, long> call)
     {
@@ -43,6 +71,7 @@ internal static class StoreBench
         var times = new double[runs];
         for (var i = -3; i < runs; i++)
         {
+            Tick();
             var start = Stopwatch.GetTimestamp();
             using (var store = MessageStore.OpenPooled(path))
             {

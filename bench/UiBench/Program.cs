@@ -32,7 +32,6 @@ try
     });
     await using var app = builder.Build();
     app.MapSmtpdCatcher();
-    app.MapSmtpdCatcherUi();
     await app.StartAsync();
     var root = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First().TrimEnd('/') + "/";
     var smtp = app.Services.GetRequiredService<MailCatcher>().Listeners[0].EndPoint;

@@ -120,6 +120,15 @@ public sealed class CatcherOptions
         set => field = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(RetainSize), value, "RetainSize must be 0 (no limit) or more.");
     }
 
+    /// <summary>
+    /// Named mailboxes (one per developer, tenant or test): each message is routed, once, when it is stored, to every
+    /// mailbox one of whose rules it matches, by envelope recipient or domain, AUTH user or listener port, and is still
+    /// stored once. The HTTP API, the live events and the store commands take <c>?mailbox=NAME</c> (<c>--mailbox</c>)
+    /// to see one mailbox; without it they see every message, as Mailpit does. A <c>keep:N</c> rule bounds a mailbox.
+    /// Empty (the default): no named mailboxes. Checked at <see cref="MailCatcher.Start"/>.
+    /// </summary>
+    public IList<Mailboxes.MailboxRule> Mailboxes { get; } = [];
+
     /// <summary>The limits of the HTTP API that <c>MapSmtpdCatcher</c> serves.</summary>
     public Http.CatcherHttpOptions Http { get; } = new();
 
@@ -141,4 +150,12 @@ public sealed class CatcherOptions
 
     /// <summary>The webhook POSTed for every new message (off until <c>Webhook.Url</c> is set).</summary>
     public Webhooks.WebhookOptions Webhook { get; } = new();
+
+    /// <summary>
+    /// Whether the catcher collects its metrics and <c>MapSmtpdCatcher</c> serves them at <c>GET /metrics</c> in the
+    /// Prometheus text format 0.0.4 (docs/api.md): connections, accepted and rejected by listener, bytes, store size,
+    /// queue depths. Off by default, as in Mailpit (<c>--enable-prometheus</c>): a scrape endpoint is one more thing
+    /// exposed, and most catchers are never scraped. The route sits behind the same HTTP security as the API.
+    /// </summary>
+    public bool Metrics { get; set; }
 }

@@ -28,6 +28,13 @@ public sealed class CatcherConfigurationException : Exception
 /// </summary>
 public sealed class MailCatcher : IAsyncDisposable
 {
+    /// <summary>
+    /// The name of the <see cref="System.Diagnostics.Metrics.Meter"/> each catcher creates for its own instruments
+    /// (messages stored, store size, queue depths; docs/api.md lists them), next to its SMTP server's
+    /// <see cref="SmtpServer.MeterName"/> meter. <see cref="CatcherOptions.Metrics"/> serves both at <c>/metrics</c>.
+    /// </summary>
+    public const string MeterName = "Smtpd.Catcher";
+
     private readonly CatcherOptions _options;
     private readonly ILoggerFactory _loggerFactory;
     private readonly TimeProvider _time;
@@ -39,6 +46,8 @@ public sealed class MailCatcher : IAsyncDisposable
     private long _acceptedCount;
     private long _acceptedSize;
     private long _rejectedCount;
+    private readonly Metrics.CatcherMetrics _metrics;
+    private Metrics.PrometheusCollector? _collector;
 
     /// <summary>Creates a catcher; <see cref="Start"/> opens the store and the listeners.</summary>
     /// <param name="options">The options; read once, at <see cref="Start"/>.</param>
@@ -61,6 +70,7 @@ public sealed class MailCatcher : IAsyncDisposable
         _loggerFactory = loggerFactory ?? NullLoggerFactory.Instance;
         Chaos = new CatcherChaos(options.Chaos);
         _time = time;
+        _metrics = new Metrics.CatcherMetrics(this, () => _store?.QueueLength);
     }
 
     /// <summary>Failing on purpose: Mailpit's chaos triggers, and deterministic faults scripted from code or the API.</summary>
@@ -88,6 +98,11 @@ public sealed class MailCatcher : IAsyncDisposable
 
     /// <summary>The webhook and automatic relay queues, or <see langword="null"/> when neither is configured.</summary>
     internal Webhooks.CatcherHooks? Hooks => _hooks;
+
+    /// <summary>What <c>/metrics</c> serves: this catcher's and its server's instruments, when <see cref="CatcherOptions.Metrics"/> is set and the catcher has started.</summary>
+    internal Metrics.PrometheusCollector? MetricsCollector => _collector;
+    /// <summary>The named mailboxes, from <see cref="CatcherOptions.Mailboxes"/>; set by <see cref="Start"/>.</summary>
+    internal Mailboxes.MailboxRouter Mailboxes { get; private set; } = Catcher.Mailboxes.MailboxRouter.None;
 
     /// <summary>The options the catcher was made with.</summary>
     internal CatcherOptions Options => _options;
@@ -135,6 +150,14 @@ public sealed class MailCatcher : IAsyncDisposable
         Open();
         _hooks = Webhooks.CatcherHooks.Attach(this, _loggerFactory);
         var server = new SmtpServer(BuildOptions(), _loggerFactory);
+        if (_options.Metrics)
+        {
+            // Before the listeners open, so that the first connection is counted; scoped to these two meters, so that
+            // other catchers in the process (parallel tests) never add to this one's numbers.
+            _collector ??= new Metrics.PrometheusCollector(_metrics.BeginCollect, server.Meter, _metrics.Meter);
+            _metrics.Start();
+        }
+
         IReadOnlyList<SmtpListener> listeners = _options.Listeners.Count > 0 ? [.. _options.Listeners] : [new SmtpListener(CatcherOptions.DefaultEndPoint)];
         server.Start([.. listeners]);
         _server = server;
@@ -188,6 +211,9 @@ public sealed class MailCatcher : IAsyncDisposable
             await _store.CloseAsync();
             _store.Dispose();
         }
+
+        _collector?.Dispose();
+        _metrics.Dispose();
     }
 
     /// <summary>Starts POP3 when it has endpoints; a bind failure stops the SMTP listeners too, so none is left bound.</summary>
@@ -223,6 +249,15 @@ public sealed class MailCatcher : IAsyncDisposable
 
     private void Open()
     {
+        try
+        {
+            Mailboxes = Catcher.Mailboxes.MailboxRouter.Create(_options.Mailboxes);
+        }
+        catch (FormatException ex)
+        {
+            throw new CatcherConfigurationException(nameof(CatcherOptions.Mailboxes), ex.Message, ex);
+        }
+
         if (_options.Pop3.EndPoints.Count > 0 && _options.DatabasePath is null && _options.DatabaseConnectionString is null)
         {
             throw new CatcherConfigurationException(nameof(CatcherOptions.Pop3), "POP3 serves the store: it needs DatabasePath (the smtpd tool: drop --no-store)");
@@ -240,7 +275,7 @@ public sealed class MailCatcher : IAsyncDisposable
             }
         }
 
-        var retention = new StoreRetention(_options.Retain, _options.RetainAge, _options.RetainSize);
+        var retention = new StoreRetention(_options.Retain, _options.RetainAge, _options.RetainSize) { MailboxKeep = Mailboxes.Keep };
         if (_options.DatabaseConnectionString is { } connectionString)
         {
             try
@@ -290,7 +325,8 @@ public sealed class MailCatcher : IAsyncDisposable
     private async ValueTask<SmtpVerdict> DeliverAsync(SmtpMessage message, CancellationToken cancellationToken)
     {
         var analyzed = await MessageAnalyzer.AnalyzeAsync(message, cancellationToken);
-        var record = analyzed.Record;
+        var record = analyzed.Record with { ListenerPort = message.Session.LocalEndPoint.Port };
+        record = record with { Mailboxes = Mailboxes.Route(record) };
         string? id = null;
         if (_maildir is not null)
         {
@@ -323,8 +359,10 @@ public sealed class MailCatcher : IAsyncDisposable
     {
         var store = _store ?? throw new InvalidOperationException("The catcher keeps no store.");
         var analyzed = MessageAnalyzer.AnalyzeLocal(content, envelope);
-        var id = await store.StoreAsync(analyzed.Record, analyzed.Content, () => new MemoryStream(content, writable: false));
-        Stored(id.ToString(CultureInfo.InvariantCulture), analyzed.Record with { Id = id });
+        // Routed like SMTP mail, by its recipients (it has no listener port or AUTH user of its own).
+        var record = analyzed.Record with { Mailboxes = Mailboxes.Route(analyzed.Record) };
+        var id = await store.StoreAsync(record, analyzed.Content, () => new MemoryStream(content, writable: false));
+        Stored(id.ToString(CultureInfo.InvariantCulture), record with { Id = id });
         return id;
     }
 
@@ -332,6 +370,7 @@ public sealed class MailCatcher : IAsyncDisposable
     {
         Interlocked.Increment(ref _acceptedCount);
         Interlocked.Add(ref _acceptedSize, record.Size);
+        _metrics.Stored();
         MessageStored?.Invoke(id, record);
         MessageArrived?.Invoke(id, record);
     }

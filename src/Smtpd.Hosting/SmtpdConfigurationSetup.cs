@@ -35,9 +35,15 @@ internal sealed class SmtpdConfigurationSetup(IConfiguration? configuration = nu
                 continue;
             }
 
+            if (string.Equals(child.Key, nameof(SmtpServerOptions.MaxSessionsPerClientExemptions), StringComparison.OrdinalIgnoreCase))
+            {
+                BindExemptions(options, child);
+                continue;
+            }
+
             if (!ServerProperties.TryGetValue(child.Key, out var property))
             {
-                options.BindingErrors.Add($"{child.Path} is not an Smtpd setting. Settings: {string.Join(", ", HostingKeys.Concat(ServerProperties.Keys.Order(StringComparer.Ordinal)))}.");
+                options.BindingErrors.Add($"{child.Path} is not an Smtpd setting. Settings: {string.Join(", ", HostingKeys.Append(nameof(SmtpServerOptions.MaxSessionsPerClientExemptions)).Concat(ServerProperties.Keys).Order(StringComparer.Ordinal))}.");
                 continue;
             }
 
@@ -69,6 +75,35 @@ internal sealed class SmtpdConfigurationSetup(IConfiguration? configuration = nu
             {
                 options.BindingErrors.Add($"{drainSection.Path}: '{drain}' is not a valid {Describe(typeof(TimeSpan))}.");
             }
+        }
+    }
+
+    /// <summary>
+    /// The networks exempt from the per-client session cap: an array section (<c>Smtpd:MaxSessionsPerClientExemptions:0</c>)
+    /// or one comma-separated value, as environment variables and command lines write lists. Each entry is a CIDR
+    /// block or a single address; an empty value clears the list.
+    /// </summary>
+    private static void BindExemptions(SmtpdOptions options, IConfigurationSection section)
+    {
+        var entries = section.Value is { } text
+            ? text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            : section.GetChildren().Select(entry => entry.Value ?? string.Empty).ToArray();
+        var networks = new List<System.Net.IPNetwork>(entries.Length);
+        foreach (var entry in entries)
+        {
+            if (SmtpdEndpointOptions.TryParseNetwork(entry, out var network))
+            {
+                networks.Add(network);
+            }
+            else
+            {
+                options.BindingErrors.Add($"{section.Path}: '{entry}' is neither a CIDR block (10.0.0.0/8, with no bits set after the prefix) nor an IP address.");
+            }
+        }
+
+        if (networks.Count == entries.Length)
+        {
+            options.Server.MaxSessionsPerClientExemptions = networks;
         }
     }
 

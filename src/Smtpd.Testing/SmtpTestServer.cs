@@ -106,7 +106,7 @@ public sealed class SmtpTestServer : IAsyncDisposable
             RequireAuthentication(server, credentials);
         }
 
-        var faults = new SmtpFaults();
+        var faults = new SmtpFaults(options.FaultTimeProvider);
         var smtpServer = new SmtpServer(server, options.LoggerFactory);
         var test = new SmtpTestServer(smtpServer, options, faults);
         WrapCallbacks(server, faults, test);

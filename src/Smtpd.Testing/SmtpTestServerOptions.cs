@@ -65,6 +65,23 @@ public sealed class SmtpTestServerOptions
     /// <summary>Where the server logs; <see langword="null"/> (the default) for nowhere.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
+    /// <summary>
+    /// The clock that fault delays (<see cref="SmtpFaults.Delay"/>, <see cref="SmtpChaos.Delay"/>) wait on and
+    /// <see cref="SmtpInjectedFault.At"/> is read from. Default <see cref="System.TimeProvider.System"/>.
+    /// </summary>
+    /// <remarks>
+    /// With a fake clock (<c>FakeTimeProvider</c> from Microsoft.Extensions.TimeProvider.Testing), a test advances
+    /// past a delay instead of sleeping through it, and can check what happens before it ends. The server's own
+    /// timeouts and the waits of <see cref="SmtpTestServer.WaitForMessageAsync"/> stay on the system clock: the
+    /// server notices a departed client within about a second of real time, which cancels a pending delay.
+    /// </remarks>
+    /// <exception cref="ArgumentNullException">Set to <see langword="null"/>.</exception>
+    public TimeProvider FaultTimeProvider
+    {
+        get;
+        set => field = value ?? throw new ArgumentNullException(nameof(value));
+    } = TimeProvider.System;
+
     /// <summary>How long a wait lasts when it is given no timeout. Default 10 seconds.</summary>
     /// <exception cref="ArgumentOutOfRangeException">Zero or negative, other than <see cref="Timeout.InfiniteTimeSpan"/>.</exception>
     public TimeSpan DefaultWaitTimeout

@@ -33,6 +33,14 @@ public sealed class SmtpServer : IAsyncDisposable
     /// <summary>The standard SMTP port, used when no port is given (as Tcl smtpd does).</summary>
     public const int DefaultPort = 25;
 
+    /// <summary>
+    /// The name of the <see cref="System.Diagnostics.Metrics.Meter"/> every server creates for its own instruments
+    /// (docs/api.md lists them): add it to an OpenTelemetry <c>MeterProvider</c>, or listen with a
+    /// <see cref="System.Diagnostics.Metrics.MeterListener"/>. Each server has its own meter of this name, disposed
+    /// with the server.
+    /// </summary>
+    public const string MeterName = "Smtpd";
+
     private const int ListenBacklog = 512;
 
     private readonly ILogger _logger;
@@ -53,6 +61,7 @@ public sealed class SmtpServer : IAsyncDisposable
     private CancellationTokenSource? _accepting;
     private TaskCompletionSource _stopped = NewStoppedSource();
     private int _sessionCount;
+    private readonly SmtpServerMetrics _metrics;
 
     /// <summary>Creates a server that is not yet listening.</summary>
     /// <param name="options">The options; <see langword="null"/> for the defaults. The server keeps this instance: changes to it apply to sessions that start afterwards.</param>
@@ -70,7 +79,11 @@ public sealed class SmtpServer : IAsyncDisposable
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("Smtpd.SmtpServer");
         _onSessionEnded = OnSessionEnded;
         _admitClient = TryAdmitClient;
+        _metrics = new SmtpServerMetrics(() => SessionCount);
     }
+
+    /// <summary>This server's meter (<see cref="MeterName"/>), which a collector can tell from other servers' meters.</summary>
+    internal System.Diagnostics.Metrics.Meter Meter => _metrics.Meter;
 
     /// <summary>The live options (Tcl <c>configure</c>/<c>cget</c>). Each new session takes a copy when it starts.</summary>
     public SmtpServerOptions Options { get; }
@@ -206,7 +219,7 @@ public sealed class SmtpServer : IAsyncDisposable
             foreach (var (socket, listener) in bound)
             {
                 Log.Listening(_logger, listener.EndPoint);
-                _ = AcceptLoopAsync(socket, listener, _accepting.Token);
+                _ = AcceptLoopAsync(socket, listener, _metrics.ForListener(listener), _accepting.Token);
             }
         }
     }
@@ -278,6 +291,8 @@ public sealed class SmtpServer : IAsyncDisposable
         {
             await heartbeat.DisposeAsync();
         }
+
+        _metrics.Dispose();
     }
 
     private static TaskCompletionSource NewStoppedSource() => new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -326,7 +341,7 @@ public sealed class SmtpServer : IAsyncDisposable
         return true;
     }
 
-    private async Task AcceptLoopAsync(Socket socket, SmtpListener listener, CancellationToken cancellationToken)
+    private async Task AcceptLoopAsync(Socket socket, SmtpListener listener, SmtpServerMetrics.Listener metrics, CancellationToken cancellationToken)
     {
         while (!cancellationToken.IsCancellationRequested)
         {
@@ -346,11 +361,12 @@ public sealed class SmtpServer : IAsyncDisposable
                 continue;
             }
 
-            StartSession(client, listener);
+            metrics.Connected();
+            StartSession(client, listener, metrics);
         }
     }
 
-    private void StartSession(Socket client, SmtpListener listener)
+    private void StartSession(Socket client, SmtpListener listener, SmtpServerMetrics.Listener metrics)
     {
         var options = Snapshot();
         client.NoDelay = true;
@@ -394,7 +410,7 @@ public sealed class SmtpServer : IAsyncDisposable
         SmtpConnection session;
         try
         {
-            session = new SmtpConnection(client, options, _logger, _time, listener, _onSessionEnded, listener.ProxyProtocol ? _admitClient : null);
+            session = new SmtpConnection(client, options, _logger, _time, listener, _onSessionEnded, listener.ProxyProtocol ? _admitClient : null, metrics);
             session.CountedClient = address;
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)

@@ -116,7 +116,7 @@ public sealed class DsnTests
         var old = Assert.Single(JsonDocument.Parse(before.Output).RootElement.EnumerateArray());
         Assert.Equal("Old message", old.GetProperty("subject").GetString());
         Assert.False(old.TryGetProperty("dsn", out _));
-        Assert.Equal(4L, UserVersion(dir.Database));
+        Assert.Equal(5L, UserVersion(dir.Database));
 
         await using (var catcher = await CatcherProcess.StartAsync(dir))
         {
@@ -140,7 +140,7 @@ public sealed class DsnTests
 
         await using (var catcher = await CatcherProcess.StartAsync(dir))
         {
-            Assert.Equal(4L, UserVersion(dir.Database));
+            Assert.Equal(5L, UserVersion(dir.Database));
             await SendWithDsnAsync(catcher, Mail.Simple(subject: "New message"));
             Assert.Equal("HDRS", (await catcher.NextMessageAsync()).GetProperty("dsn").GetProperty("ret").GetString());
         }

@@ -19,6 +19,24 @@ public sealed class WaitCommandTests
         Assert.StartsWith("ID", lines[0], StringComparison.Ordinal);
         Assert.StartsWith(id + " ", lines[1], StringComparison.Ordinal);
         Assert.Contains("Your code is 424242", lines[1], StringComparison.Ordinal);
+        Assert.EndsWith("Your code is 424242", lines[1], StringComparison.Ordinal);  // the last column is not padded
+    }
+
+    [Fact]
+    public async Task WaitTablePrintsAWideSubjectWholeAtTheSubjectColumn()
+    {
+        using var dir = new TestDirectory();
+        await using var host = await LiveHost.StartAsync();
+        var id = await host.SendAsync("幅広い件名 🎉 wide");
+        var result = await SmtpdCli.RunAsync(dir, ["wait", "--query", "subject:wide", "--timeout", "30s"],
+            new Dictionary<string, string> { ["SMTPD_URL"] = host.BaseAddress.ToString() });
+        Assert.True(result.ExitCode == 0, result.ToString());
+        var lines = result.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        // ID (24 cells), a space, RECEIVED (20), a space, FROM (30), a space: the subject starts at cell 77, and a
+        // subject of wide characters narrower than the column comes out whole, with no padding after it.
+        Assert.Equal(77, lines[0].IndexOf("SUBJECT", StringComparison.Ordinal));
+        Assert.StartsWith(id + " ", lines[1], StringComparison.Ordinal);
+        Assert.Equal("幅広い件名 🎉 wide", lines[1][77..]);
     }
 
     [Fact]

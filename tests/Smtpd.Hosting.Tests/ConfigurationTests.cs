@@ -128,6 +128,39 @@ public sealed class ConfigurationTests
         Assert.Equal(9, error.Failures.Count());
     }
 
+    [Theory]
+    [InlineData("Smtpd:MaxSessionsPerClientExemptions", "127.0.0.0/8, ::1")]
+    [InlineData("Smtpd:MaxSessionsPerClientExemptions:0", "127.0.0.0/8")]
+    public async Task SessionCapExemptionsBindAsACommaListOrAnArray(string key, string value)
+    {
+        var settings = new Dictionary<string, string?> { ["Smtpd:Endpoints:0:Address"] = "127.0.0.1", ["Smtpd:Endpoints:0:Port"] = "0", [key] = value };
+        if (key.EndsWith(":0", StringComparison.Ordinal))
+        {
+            settings["Smtpd:MaxSessionsPerClientExemptions:1"] = "::1";
+        }
+
+        await using var host = await TestHost.StartAsync(settings);
+
+        Assert.Equal([System.Net.IPNetwork.Parse("127.0.0.0/8"), System.Net.IPNetwork.Parse("::1/128")], host.Server.Options.MaxSessionsPerClientExemptions);
+    }
+
+    [Fact]
+    public async Task ABadSessionCapExemptionIsAValidationErrorNamingTheEntry()
+    {
+        await using var host = TestHost.Build(new Dictionary<string, string?>
+        {
+            ["Smtpd:Endpoints:0:Address"] = "127.0.0.1",
+            ["Smtpd:Endpoints:0:Port"] = "0",
+            ["Smtpd:MaxSessionsPerClientExemptions"] = "127.0.0.0/8, localhost",
+        });
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.Host.StartAsync(Ct));
+
+        Assert.Equal(
+            "Smtpd:MaxSessionsPerClientExemptions: 'localhost' is neither a CIDR block (10.0.0.0/8, with no bits set after the prefix) nor an IP address.",
+            Assert.Single(error.Failures));
+    }
+
     [Fact]
     public async Task AProxyProtocolEndpointBindsFromConfigurationAndCallbacksSeeTheClientInTheHeader()
     {

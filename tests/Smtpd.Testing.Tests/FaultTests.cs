@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using MailKit.Security;
 
 namespace Smtpd.Testing.Tests;
@@ -59,54 +58,79 @@ public sealed class FaultTests
     }
 
     [Fact]
-    public async Task DelayingTheReplyToTheMessageSlowsTheSendDown()
+    public async Task DelayingTheReplyToTheMessageHoldsItBackUntilTheDelayHasPassedAndNotBefore()
     {
-        await using var smtp = await SmtpTestServer.StartAsync(cancellationToken: Ct);
-        smtp.Faults.Delay(SmtpFaultPoint.Message, TimeSpan.FromMilliseconds(400));
+        var clock = new FaultClock();
+        var start = clock.GetUtcNow();
+        await using var smtp = await SmtpTestServer.StartAsync(o => o.FaultTimeProvider = clock, Ct);
+        var delay = TimeSpan.FromSeconds(30);
+        smtp.Faults.Delay(SmtpFaultPoint.Message, delay);
 
-        var clock = Stopwatch.StartNew();
-        await Mail.SendAsync(smtp);
-        clock.Stop();
+        var send = Mail.SendAsync(smtp);
+        await clock.WaitForTimerAsync(delay);
+        clock.Advance(delay - TimeSpan.FromTicks(1));
 
-        Assert.True(clock.ElapsedMilliseconds >= 390, $"The send took {clock.ElapsedMilliseconds} ms.");
+        // The server cannot answer, nor record the message, while the delay lasts on the fault clock.
+        Assert.False(send.IsCompleted);
+        Assert.Empty(smtp.Messages);
+
+        clock.Advance(TimeSpan.FromTicks(1));
+        await send;
         Assert.Single(smtp.Messages);
-        Assert.Equal(SmtpFaultKind.Delay, Assert.Single(smtp.Faults.Injected).Kind);
+        var injected = Assert.Single(smtp.Faults.Injected);
+        Assert.Equal(SmtpFaultKind.Delay, injected.Kind);
+        Assert.Equal(start, injected.At);
     }
 
     [Fact]
-    public async Task ADelayLongerThanTheClientTimeoutMakesTheClientGiveUpAndNothingIsRecorded()
+    public async Task AClientThatLeavesDuringADelayCancelsItAndNothingIsRecorded()
     {
-        await using var smtp = await SmtpTestServer.StartAsync(cancellationToken: Ct);
-        smtp.Faults.Delay(SmtpFaultPoint.Message, TimeSpan.FromSeconds(5));
+        var clock = new FaultClock();
+        await using var smtp = await SmtpTestServer.StartAsync(o => o.FaultTimeProvider = clock, Ct);
+        var delay = TimeSpan.FromMinutes(5);
+        smtp.Faults.Delay(SmtpFaultPoint.Message, delay);
 
-        var clock = Stopwatch.StartNew();
-        await Assert.ThrowsAsync<TimeoutException>(() => Mail.SendAsync(smtp, timeoutMilliseconds: 300));
-        clock.Stop();
+        using (var client = await Mail.ConnectAsync(smtp))
+        {
+            using var leave = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+            var send = client.SendAsync(Mail.Create(), leave.Token);
+            await clock.WaitForTimerAsync(delay);
 
-        Assert.True(clock.ElapsedMilliseconds < 4000, $"The client gave up after {clock.ElapsedMilliseconds} ms.");
+            // The content is in and its reply held back: the client gives up and closes its connection.
+            await leave.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => send);
+        }
 
-        // The client's departure cancels the delay (the callbacks' token), so the session ends without recording; a
-        // session that outlived the delay would record the message before it ended, and this would see it.
-        var ended = Stopwatch.StartNew();
+        // The server notices the departure (within about a second of real time) and cancels the callbacks' token,
+        // which ends the delay and with it the session. Nothing advances the fault clock, so a delay that ignored the
+        // token would hold the session open for good, and this wait would fail; a session that ended any other way
+        // than through the cancelled delay would have recorded the message, and the last check would fail.
+        var ended = System.Diagnostics.Stopwatch.StartNew();
         while (smtp.Server.SessionCount > 0)
         {
-            Assert.True(ended.Elapsed < TimeSpan.FromSeconds(15), "The session never ended.");
+            Assert.True(ended.Elapsed < TimeSpan.FromSeconds(15), "The session never ended: the delay was not cancelled.");
             await Task.Delay(20, Ct);
         }
 
+        Assert.Equal(SmtpFaultKind.Delay, Assert.Single(smtp.Faults.Injected).Kind);
         Assert.Empty(smtp.Messages);
     }
 
     [Fact]
     public async Task DelayingTheDataCommandHoldsBackThe354()
     {
-        await using var smtp = await SmtpTestServer.StartAsync(cancellationToken: Ct);
-        smtp.Faults.Delay(SmtpFaultPoint.Data, TimeSpan.FromMilliseconds(300));
+        var clock = new FaultClock();
+        await using var smtp = await SmtpTestServer.StartAsync(o => o.FaultTimeProvider = clock, Ct);
+        var delay = TimeSpan.FromSeconds(20);
+        smtp.Faults.Delay(SmtpFaultPoint.Data, delay);
 
-        var clock = Stopwatch.StartNew();
-        await Mail.SendAsync(smtp);
+        var send = Mail.SendAsync(smtp);
+        await clock.WaitForTimerAsync(delay);
+        Assert.False(send.IsCompleted);
+        Assert.Equal(SmtpFaultPoint.Data, Assert.Single(smtp.Faults.Injected).Point);
 
-        Assert.True(clock.ElapsedMilliseconds >= 290, $"The send took {clock.ElapsedMilliseconds} ms.");
+        clock.Advance(delay);
+        await send;
         Assert.Single(smtp.Messages);
     }
 
@@ -205,17 +229,36 @@ public sealed class FaultTests
     [Fact]
     public async Task ADueDelayAndADueRejectionBothAct()
     {
-        await using var smtp = await SmtpTestServer.StartAsync(cancellationToken: Ct);
-        smtp.Faults.Delay(SmtpFaultPoint.Mail, TimeSpan.FromMilliseconds(250));
+        var clock = new FaultClock();
+        await using var smtp = await SmtpTestServer.StartAsync(o => o.FaultTimeProvider = clock, Ct);
+        var delay = TimeSpan.FromSeconds(15);
+        smtp.Faults.Delay(SmtpFaultPoint.Mail, delay);
         smtp.Faults.Reject(SmtpFaultPoint.Mail, 421);
 
-        var clock = Stopwatch.StartNew();
-        var error = await Assert.ThrowsAsync<SmtpCommandException>(() => Mail.SendAsync(smtp));
+        var send = Mail.SendAsync(smtp);
+        await clock.WaitForTimerAsync(delay);
 
-        Assert.True(clock.ElapsedMilliseconds >= 240);
+        // The rejection waits for the delay too.
+        Assert.False(send.IsCompleted);
+        clock.Advance(delay);
+        var error = await Assert.ThrowsAsync<SmtpCommandException>(() => send);
+
         Assert.Equal(SmtpErrorCode.SenderNotAccepted, error.ErrorCode);
         Assert.Equal(SmtpStatusCode.ServiceNotAvailable, error.StatusCode);
         Assert.Equal([SmtpFaultKind.Delay, SmtpFaultKind.Reject], smtp.Faults.Injected.Select(f => f.Kind));
+    }
+
+    [Fact]
+    public void TheFaultClockIsTheSystemClockUnlessOneIsGiven()
+    {
+        Assert.Same(TimeProvider.System, new SmtpTestServerOptions().FaultTimeProvider);
+        Assert.Same(TimeProvider.System, new SmtpFaults().TimeProvider);
+
+        var clock = new FaultClock();
+        Assert.Same(clock, new SmtpTestServerOptions { FaultTimeProvider = clock }.FaultTimeProvider);
+        Assert.Same(clock, new SmtpFaults(clock).TimeProvider);
+        Assert.Throws<ArgumentNullException>(() => new SmtpTestServerOptions { FaultTimeProvider = null! });
+        Assert.Throws<ArgumentNullException>(() => new SmtpFaults(null!));
     }
 
     [Fact]

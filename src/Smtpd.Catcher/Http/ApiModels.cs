@@ -241,6 +241,30 @@ internal sealed class ApiCodes
     public IReadOnlyList<ApiCode> Codes { get; init; } = [];
 }
 
+/// <summary>One named mailbox in <c>GET /api/v1/mailboxes</c> (an smtpd extension).</summary>
+internal sealed class ApiMailbox
+{
+    public string Name { get; init; } = string.Empty;
+
+    public IReadOnlyList<string> Rules { get; init; } = [];
+
+    public int Keep { get; init; }
+
+    public long Total { get; init; }
+
+    public long Unread { get; init; }
+}
+
+/// <summary>The answer of <c>GET /api/v1/mailboxes</c>: every message (the default mailbox) and each named mailbox.</summary>
+internal sealed class ApiMailboxes
+{
+    public long Total { get; init; }
+
+    public long Unread { get; init; }
+
+    public IReadOnlyList<ApiMailbox> Mailboxes { get; init; } = [];
+}
+
 /// <summary>Mailpit's <c>AppInformation</c>.</summary>
 internal sealed class ApiInfo
 {
@@ -447,6 +471,7 @@ internal sealed class DeleteEvent
 [JsonSerializable(typeof(ApiLinks))]
 [JsonSerializable(typeof(ApiCodes))]
 [JsonSerializable(typeof(ApiInfo))]
+[JsonSerializable(typeof(ApiMailboxes))]
 [JsonSerializable(typeof(ApiWebUi))]
 [JsonSerializable(typeof(ReadStatusRequest))]
 [JsonSerializable(typeof(DeleteRequest))]

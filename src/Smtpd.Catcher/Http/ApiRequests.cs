@@ -101,6 +101,36 @@ internal static class ApiRequests
         return Compile(text, request, mailbox, options, required);
     }
 
+    /// <summary>
+    /// Reads the <c>mailbox</c> parameter: absent or empty is every message (the default mailbox, what Mailpit shows);
+    /// a configured name is that mailbox. A name that is not configured is 404 (the mailbox, a resource the path
+    /// narrows to, does not exist), not an empty list: a typo must not look like an empty mailbox.
+    /// </summary>
+    /// <param name="request">The request.</param>
+    /// <param name="mailbox">The catcher's mailbox, which knows the configured names.</param>
+    /// <returns>The mailbox's canonical name, or <see langword="null"/> for every message.</returns>
+    /// <exception cref="ApiRequestException">The name is not a configured mailbox.</exception>
+    public static string? MailboxName(HttpRequest request, CatcherMailbox mailbox)
+    {
+        var text = request.Query["mailbox"].ToString().Trim();
+        if (text.Length == 0)
+        {
+            return null;
+        }
+
+        return mailbox.Catcher.Mailboxes.TryFind(text, out var name)
+            ? name
+            : throw new ApiRequestException(404, $"no mailbox named \"{Shorten(text)}\": GET /api/v1/mailboxes lists them");
+    }
+
+    /// <summary>The <c>mailbox</c> parameter as a query for the store (see <see cref="MailboxName"/>).</summary>
+    /// <param name="request">The request.</param>
+    /// <param name="mailbox">The catcher's mailbox.</param>
+    /// <returns>The mailbox's messages, or <see langword="null"/> for every message.</returns>
+    /// <exception cref="ApiRequestException">The name is not a configured mailbox.</exception>
+    public static CompiledQuery? MailboxScope(HttpRequest request, CatcherMailbox mailbox) =>
+        MailboxName(request, mailbox) is { } name ? mailbox.Scope(name) : null;
+
     /// <summary>Compiles a search given in a body or the query string.</summary>
     /// <param name="text">The search.</param>
     /// <param name="request">The request (for its <c>tz</c>).</param>

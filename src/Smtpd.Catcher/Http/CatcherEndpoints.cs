@@ -42,6 +42,7 @@ internal static partial class CatcherEndpoints
         api.MapPut("/tags/{tag}", RenameTag);
         api.MapDelete("/tags/{tag}", DeleteTag);
         api.MapGet("/info", Info);
+        api.MapGet("/mailboxes", ListMailboxes);
         api.MapGet("/webui", WebUi);
         api.MapPost("/send", SendEndpoint.Send);
         ReleaseEndpoint.Map(api);
@@ -94,12 +95,25 @@ internal static partial class CatcherEndpoints
     private static IResult Page(HttpRequest request, CatcherMailbox mailbox, CompiledQuery? query)
     {
         var (start, limit) = ApiRequests.Paging(request, mailbox.Catcher.Options.Http);
-        var page = mailbox.Use(store => store.Page(query, start, limit));
+        var scope = ApiRequests.MailboxScope(request, mailbox);
+        var (page, total, unread) = mailbox.Use(store =>
+        {
+            var page = store.Page(Mailboxes.MailboxScope.And(scope, query), start, limit);
+            if (scope is null)
+            {
+                return (page, page.Total, page.Unread);
+            }
+
+            // In a mailbox, total and unread count the mailbox (its own cached count), as they count the store
+            // without one; the page's own counts are then those of the search within the mailbox.
+            var box = query is null ? page : store.Page(scope, 0, 0);
+            return (page, box.Matched, box.MatchedUnread);
+        });
         var messages = page.Messages.Select(ApiMapper.Summary).ToList();
         return Results.Json(new ApiMessagesSummary
         {
-            Total = page.Total,
-            Unread = page.Unread,
+            Total = total,
+            Unread = unread,
             Count = messages.Count,
             MessagesCount = page.Matched,
             MessagesUnread = page.MatchedUnread,
@@ -118,13 +132,15 @@ internal static partial class CatcherEndpoints
             return ApiRequests.Error(400, "give IDs or Search, not both");
         }
 
+        // With ?mailbox=, only the mailbox's messages change, whether named by IDs or by a search.
+        var scope = ApiRequests.MailboxScope(request, mailbox);
         if (body.IDs is { Count: > 0 } ids)
         {
-            mailbox.SetRead(ApiRequests.ParseIds(ids), null, body.Read);
+            mailbox.SetRead(mailbox.InScope(ApiRequests.ParseIds(ids), scope), null, body.Read);
         }
         else
         {
-            mailbox.SetRead(null, ApiRequests.Compile(search, request, mailbox, mailbox.Catcher.Options.Http, required: false), body.Read);
+            mailbox.SetRead(null, Mailboxes.MailboxScope.And(scope, ApiRequests.Compile(search, request, mailbox, mailbox.Catcher.Options.Http, required: false)), body.Read);
         }
 
         return ApiRequests.Ok();
@@ -134,6 +150,13 @@ internal static partial class CatcherEndpoints
     {
         // Mailpit: no body, or no IDs, deletes every message.
         var body = await ApiRequests.ReadJsonAsync(request, ApiJsonContext.Default.DeleteRequest, mailbox.Catcher.Options.Http.MaxJsonBodySize, whenEmpty: new DeleteRequest());
+        if (ApiRequests.MailboxName(request, mailbox) is { } name)
+        {
+            // In a mailbox, a delete takes messages out of that mailbox only (docs/api.md "Mailboxes").
+            mailbox.RemoveFromMailbox(body.IDs is { Count: > 0 } named ? ApiRequests.ParseIds(named) : null, null, name);
+            return ApiRequests.Ok();
+        }
+
         if (body.IDs is { Count: > 0 } ids)
         {
             mailbox.Delete(ApiRequests.ParseIds(ids), null);
@@ -148,7 +171,14 @@ internal static partial class CatcherEndpoints
 
     private static IResult DeleteSearch(HttpRequest request, CatcherMailbox mailbox)
     {
-        mailbox.Delete(null, ApiRequests.Query(request, mailbox, mailbox.Catcher.Options.Http, required: true));
+        var query = ApiRequests.Query(request, mailbox, mailbox.Catcher.Options.Http, required: true);
+        if (ApiRequests.MailboxName(request, mailbox) is { } name)
+        {
+            mailbox.RemoveFromMailbox(null, query, name);
+            return ApiRequests.Ok();
+        }
+
+        mailbox.Delete(null, query);
         return ApiRequests.Ok();
     }
 
@@ -280,12 +310,14 @@ internal static partial class CatcherEndpoints
         return ApiRequests.Ok();
     }
 
-    private static IResult Info(CatcherMailbox mailbox)
+    private static IResult Info(HttpRequest request, CatcherMailbox mailbox)
     {
+        // With ?mailbox=, Messages and Unread count that mailbox; the rest describes the catcher as a whole.
+        var scope = ApiRequests.MailboxScope(request, mailbox);
         var (messages, unread, tags, size) = mailbox.Use(store =>
         {
-            var page = store.Page(null, 0, 0);
-            return (page.Total, page.Unread, store.TagCounts(), store.DatabaseSize());
+            var page = store.Page(scope, 0, 0);
+            return (page.Matched, page.MatchedUnread, store.TagCounts(), store.DatabaseSize());
         });
         var catcher = mailbox.Catcher;
         return Results.Json(new ApiInfo
@@ -308,6 +340,25 @@ internal static partial class CatcherEndpoints
                 SMTPIgnored = 0,
             },
         }, ApiJsonContext.Default.ApiInfo);
+    }
+
+    private static IResult ListMailboxes(CatcherMailbox mailbox)
+    {
+        var router = mailbox.Catcher.Mailboxes;
+        var (all, counts) = mailbox.Use(store => (store.Page(null, 0, 0), store.MailboxCounts()));
+        return Results.Json(new ApiMailboxes
+        {
+            Total = all.Total,
+            Unread = all.Unread,
+            Mailboxes = [.. router.Names.Select(name => new ApiMailbox
+            {
+                Name = name,
+                Rules = router.Rules[name],
+                Keep = router.Keep.GetValueOrDefault(name),
+                Total = counts.TryGetValue(name, out var c) ? c.Total : 0,
+                Unread = counts.TryGetValue(name, out var u) ? u.Unread : 0,
+            })],
+        }, ApiJsonContext.Default.ApiMailboxes);
     }
 
     private static IResult WebUi(CatcherMailbox mailbox)
@@ -371,12 +422,16 @@ internal static partial class CatcherEndpoints
         long storeId;
         if (string.Equals(id, Latest, StringComparison.OrdinalIgnoreCase))
         {
-            var query = ApiRequests.Query(request, mailbox, mailbox.Catcher.Options.Http, required: false);
+            var query = Mailboxes.MailboxScope.And(ApiRequests.MailboxScope(request, mailbox), ApiRequests.Query(request, mailbox, mailbox.Catcher.Options.Http, required: false));
             storeId = store.Latest(query) ?? throw new ApiRequestException(404, query is null ? "there are no messages" : "no message matches the search");
         }
         else if (!ApiRequests.TryParseId(id, out storeId))
         {
             throw new ApiRequestException(404, "message not found");
+        }
+        else if (ApiRequests.MailboxScope(request, mailbox) is { } scope && !store.Matches(scope, storeId))
+        {
+            throw new ApiRequestException(404, "message not found in this mailbox");
         }
 
         return store.FindWithTags(storeId) ?? throw new ApiRequestException(404, "message not found");

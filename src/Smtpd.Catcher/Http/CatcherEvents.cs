@@ -10,7 +10,8 @@ namespace Smtpd.Catcher.Http;
 /// </summary>
 /// <param name="Type">The event type: <c>update</c>, <c>delete</c>, <c>truncate</c> or <c>prune</c>.</param>
 /// <param name="Data">The data, or <see langword="null"/>.</param>
-internal sealed record CatcherChange(string Type, object? Data)
+/// <param name="Mailbox">The named mailbox the change concerns alone (a message taken out of it but still stored), or <see langword="null"/> for a change to the store.</param>
+internal sealed record CatcherChange(string Type, object? Data, string? Mailbox = null)
 {
     /// <summary>Writes <see cref="Data"/> as JSON with the API's context (no reflection).</summary>
     /// <param name="writer">The writer, where a value is expected.</param>
@@ -43,5 +44,6 @@ internal sealed class CatcherEventHub
     /// <summary>Announces a change.</summary>
     /// <param name="type">The event type.</param>
     /// <param name="data">The data.</param>
-    public void Publish(string type, object? data) => Published?.Invoke(new CatcherChange(type, data));
+    /// <param name="mailbox">The named mailbox the change concerns alone, or <see langword="null"/> for a change to the store.</param>
+    public void Publish(string type, object? data, string? mailbox = null) => Published?.Invoke(new CatcherChange(type, data, mailbox));
 }

@@ -35,6 +35,11 @@ internal sealed class CatcherMailbox(MailCatcher catcher, IMessageQueryCompiler 
         // The default compiler writes SQLite's SQL; a PostgreSQL store compiles the same language into its own.
         (ReferenceEquals(compiler, Search.SearchQueryCompiler.Instance) && catcher.Store is { } store ? store.Compiler : compiler).Compile(query, timeZone);
 
+    /// <summary>The messages of one named mailbox, in the store's own SQL.</summary>
+    /// <param name="name">The mailbox, as configured.</param>
+    /// <returns>The query.</returns>
+    public CompiledQuery Scope(string name) => (catcher.Store?.Compiler ?? compiler).Mailbox(name);
+
     /// <summary>Runs <paramref name="work"/> on a pooled connection to the store.</summary>
     /// <typeparam name="T">The result.</typeparam>
     /// <param name="work">The work.</param>
@@ -93,6 +98,33 @@ internal sealed class CatcherMailbox(MailCatcher catcher, IMessageQueryCompiler 
             Events.Publish("delete", new DeleteEvent { ID = ApiMapper.Id(id) });
         }
     }
+
+    /// <summary>
+    /// Takes messages out of one named mailbox and announces it: a message then in no named mailbox is deleted from
+    /// the store (a <c>delete</c> every view sees); one still in another mailbox stays stored, and only the
+    /// mailbox's own view gets its <c>delete</c>.
+    /// </summary>
+    /// <param name="ids">The ids, or <see langword="null"/> for every message <paramref name="query"/> matches in the mailbox.</param>
+    /// <param name="query">A search, or <see langword="null"/> for all of the mailbox's messages.</param>
+    /// <param name="name">The mailbox.</param>
+    public void RemoveFromMailbox(IReadOnlyList<long>? ids, CompiledQuery? query, string name)
+    {
+        var (removed, deleted) = Use(store => store.RemoveFromMailbox(
+            ids ?? store.Ids(Mailboxes.MailboxScope.And(Scope(name), query)!), name));
+        Interlocked.Add(ref _deleted, deleted.Count);
+        var gone = deleted.ToHashSet();
+        foreach (var id in removed)
+        {
+            Events.Publish("delete", new DeleteEvent { ID = ApiMapper.Id(id) }, gone.Contains(id) ? null : name);
+        }
+    }
+
+    /// <summary>The ids among <paramref name="ids"/> that <paramref name="scope"/> matches (all of them without a scope).</summary>
+    /// <param name="ids">The ids.</param>
+    /// <param name="scope">A mailbox, or <see langword="null"/>.</param>
+    /// <returns>The ids in the mailbox.</returns>
+    public IReadOnlyList<long> InScope(IReadOnlyList<long> ids, CompiledQuery? scope) =>
+        scope is null ? ids : Use(store => ids.Where(id => store.Matches(scope, id)).ToList());
 
     /// <summary>Deletes every message and announces a truncation.</summary>
     public void Clear()

@@ -117,7 +117,8 @@ namespace Microsoft.AspNetCore.Builder
 
         /// <summary>
         /// Maps the catcher's API without the browser inbox: Mailpit's API v1 (<c>/api/v1/…</c>), the message views
-        /// (<c>/view/{ID}.html</c>, <c>.txt</c>), the health checks (<c>/livez</c>, <c>/readyz</c>) and the live
+        /// (<c>/view/{ID}.html</c>, <c>.txt</c>), the health checks (<c>/livez</c>, <c>/readyz</c>), the metrics
+        /// (<c>/metrics</c>, when <see cref="CatcherOptions.Metrics"/> is set) and the live
         /// events (the WebSocket <c>/api/events</c>, Server-Sent Events at <c>/api/v1/events</c> and the blocking
         /// <c>/api/v1/wait</c>), which announce every change the API and SMTP make.
         /// </summary>
@@ -131,6 +132,7 @@ namespace Microsoft.AspNetCore.Builder
             var group = routes.MapGroup(string.Empty);
             CatcherEndpoints.Map(group);
             group.MapCatcherLive(live.Hub, live.Query);
+            Smtpd.Catcher.Metrics.MetricsEndpoint.Map(group, routes.ServiceProvider.GetRequiredService<MailCatcher>());
             return group;
         }
     }

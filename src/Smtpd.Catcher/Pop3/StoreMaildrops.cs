@@ -25,8 +25,12 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
 
         try
         {
-            using var store = Open();
-            var records = store.List(new MessageFilter());
+            var catcherStore = catcher.Store ?? throw new InvalidOperationException("The catcher keeps no store.");
+            using var store = catcherStore.Open();
+            // A user named like a configured mailbox gets that mailbox as its maildrop (issue 15: one maildrop per
+            // user or mailbox); any other user gets every message, as before mailboxes.
+            var mailbox = catcher.Mailboxes.TryFind(user, out var name) ? name : null;
+            var records = store.List(new MessageFilter(Query: mailbox is null ? null : catcherStore.Compiler.Mailbox(mailbox)));
             var messages = new Pop3Message[records.Count];
             for (var i = 0; i < records.Count; i++)
             {
@@ -35,7 +39,7 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
                 messages[i] = new Pop3Message(record.Id, record.Size, UniqueId(record));
             }
 
-            maildrop = new Maildrop(this, user, messages);
+            maildrop = new Maildrop(this, user, mailbox, messages);
             return Pop3LockResult.Locked;
         }
         catch (Exception ex) when (ex is System.Data.Common.DbException or StoreUnavailableException or IOException or InvalidOperationException)
@@ -54,7 +58,7 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
 
     private IMessageStore Open() => (catcher.Store ?? throw new InvalidOperationException("The catcher keeps no store.")).Open();
 
-    private sealed class Maildrop(StoreMaildrops owner, string user, Pop3Message[] messages) : IPop3Maildrop
+    private sealed class Maildrop(StoreMaildrops owner, string user, string? mailbox, Pop3Message[] messages) : IPop3Maildrop
     {
         private int _disposed;
 
@@ -83,6 +87,24 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
 
         public void Remove(IReadOnlyList<Pop3Message> marked)
         {
+            if (mailbox is not null)
+            {
+                // DELE in a mailbox's maildrop is a delete in that mailbox, as with ?mailbox= over HTTP: the message
+                // leaves the mailbox, and the store only when no other mailbox holds it.
+                IReadOnlyList<long> removed, gone;
+                using (var store = owner.Open())
+                {
+                    (removed, gone) = store.RemoveFromMailbox([.. marked.Select(m => m.Id)], mailbox);
+                }
+
+                foreach (var id in removed)
+                {
+                    owner.Published(id, gone.Contains(id) ? null : mailbox);
+                }
+
+                return;
+            }
+
             IReadOnlyList<long> deleted;
             using (var store = owner.Open())
             {
@@ -91,7 +113,7 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
 
             foreach (var id in deleted)
             {
-                owner.Published(id);
+                owner.Published(id, null);
             }
         }
 
@@ -104,5 +126,5 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
         }
     }
 
-    private void Published(long id) => catcher.Events.Publish("delete", new DeleteEvent { ID = ApiMapper.Id(id) });
+    private void Published(long id, string? mailbox) => catcher.Events.Publish("delete", new DeleteEvent { ID = ApiMapper.Id(id) }, mailbox);
 }

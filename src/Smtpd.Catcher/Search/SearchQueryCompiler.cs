@@ -32,6 +32,9 @@ internal sealed class SearchQueryCompiler : IMessageQueryCompiler
             parameters[name] = value;
         }
 
-        return new CompiledQuery(search.Where, parameters);
+        return new CompiledQuery(search.Where, parameters) { ScanWhere = search.ScanWhere };
     }
+
+    /// <inheritdoc/>
+    public CompiledQuery Mailbox(string name) => Mailboxes.MailboxScope.Sqlite(name);
 }

@@ -14,7 +14,14 @@ namespace Smtpd.Catcher.Search;
 /// </summary>
 /// <param name="Where">The expression; <c>1</c> for a query without terms.</param>
 /// <param name="Parameters">The parameters <see cref="Where"/> names, each starting with <see cref="SqliteSearchCompiler.ParameterPrefix"/>.</param>
-internal sealed record CompiledSearch(string Where, IReadOnlyList<KeyValuePair<string, object>> Parameters)
+/// <param name="ScanWhere">
+/// The same test written for one row at a time (<see cref="SqliteSearchCompiler"/> "plans"): it matches exactly the
+/// rows <see cref="Where"/> matches, with the same parameters, but looks a row up in the indexes instead of asking
+/// them for every match first. It costs what the rows it is evaluated on cost, so it is the right form for the newest
+/// few hundred rows of a common term and for the rows added since a count; <see cref="Where"/> is for a rare term
+/// over the whole store.
+/// </param>
+internal sealed record CompiledSearch(string Where, IReadOnlyList<KeyValuePair<string, object>> Parameters, string ScanWhere)
 {
     /// <summary>Adds the parameters to a command whose text contains <see cref="Where"/>.</summary>
     /// <param name="command">The command.</param>
@@ -34,8 +41,23 @@ internal sealed record CompiledSearch(string Where, IReadOnlyList<KeyValuePair<s
 /// what each must hold). The HTTP API and <c>smtpd list --query</c>
 /// both search through this, so they answer the same query the same way. docs/search.md says what each term matches.
 /// </summary>
+/// <remarks>
+/// Two plans, one meaning. <see cref="CompiledSearch.Where"/> asks the full-text and trigram indexes for every
+/// message that can match (<c>messages.id IN (SELECT rowid … MATCH …)</c>) and checks the exact condition on those:
+/// fast when the term is rare, but a common term (<c>subject:invoice</c>, a fifth of the store) makes SQLite collect
+/// tens of thousands of ids before the first row of a page. <see cref="CompiledSearch.ScanWhere"/> tests one row at
+/// a time (a LIKE on the row's own columns, an EXISTS on its tags or headers, and for free text an FTS5 query limited to
+/// the rowids above <see cref="ScanFloorParameter"/>), so a newest-first
+/// walk stops after one page when the term is common. The store picks the plan per query (MessageStore.Page).
+/// </remarks>
 internal static class SqliteSearchCompiler
 {
+    /// <summary>
+    /// The parameter <see cref="CompiledSearch.ScanWhere"/> names and the store binds: the scan plan is only ever
+    /// evaluated on rows with ids above it, and its full-text test asks FTS5 for just that rowid range.
+    /// </summary>
+    public const string ScanFloorParameter = "$scan_floor";
+
     /// <summary>Every parameter this compiler names starts with this, so the store's own parameters must not.</summary>
     public const string ParameterPrefix = "$sq";
 
@@ -97,12 +119,20 @@ internal static class SqliteSearchCompiler
     public static string ContainsPattern(string value) =>
         "%" + value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal) + "%";
 
+    /// <summary>One term's test in both plans (see the class remarks).</summary>
+    /// <param name="Indexed">The form that asks the indexes for every match first.</param>
+    /// <param name="Scan">The form that tests one row.</param>
+    private sealed record Plans(string Indexed, string Scan)
+    {
+        public static Plans Same(string predicate) => new(predicate, predicate);
+    }
+
     private sealed class Builder(TimeZoneInfo timeZone)
     {
         private readonly StringBuilder _where = new();
         private readonly List<KeyValuePair<string, object>> _parameters = [];
 
-        public void Add(string predicate, bool negated)
+        private void Add(string predicate, bool negated)
         {
             if (_where.Length > 0)
             {
@@ -113,32 +143,60 @@ internal static class SqliteSearchCompiler
             _where.Append(negated ? "NOT (" : "(").Append(predicate).Append(')');
         }
 
-        public CompiledSearch Build() => new(_where.Length == 0 ? "1" : _where.ToString(), _parameters);
+        private readonly StringBuilder _scan = new();
 
-        public string FullText(IEnumerable<TextTerm> terms) =>
-            $"messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {Parameter(string.Join(" AND ", terms.Select(t => FtsPhrase(t.Text))))})";
+        public void Add(Plans predicate, bool negated)
+        {
+            Add(predicate.Indexed, negated);
+            if (_scan.Length > 0)
+            {
+                _scan.Append(" AND ");
+            }
 
-        public string Predicate(SearchTerm term) => term switch
+            _scan.Append(negated ? "NOT (" : "(").Append(predicate.Scan).Append(')');
+        }
+
+        public CompiledSearch Build() => new(_where.Length == 0 ? "1" : _where.ToString(), _parameters, _scan.Length == 0 ? "1" : _scan.ToString());
+
+        public Plans FullText(IEnumerable<TextTerm> terms)
+        {
+            var match = Parameter(string.Join(" AND ", terms.Select(t => FtsPhrase(t.Text))));
+            // A probe per row (MATCH with rowid = messages.id) sets the whole FTS5 query up again for every row, about
+            // 100 µs; a rowid range lets FTS5 seek past the older entries of each doclist and read only the new ones.
+            return new($"messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {match})",
+                $"messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {match} AND rowid > {ScanFloorParameter})");
+        }
+
+        public Plans Predicate(SearchTerm term) => term switch
         {
             TextTerm text => FullText([text]),
             AddressTerm address => Address(address.Field, address.Value),
             SubjectTerm subject => Substring("{subject}", subject.Value, pattern => Like("messages.subject", pattern)),
             MessageIdTerm id => Substring("{message_id}", id.Value, pattern => Like("messages.message_id", pattern)),
             // lower() on both sides: tags keep the case they were given and match in any (ASCII) case (schema 3); the
-            // IN form lets the index on lower(tag) find the few tagged messages instead of probing every message.
-            TagTerm tag => $"messages.id IN (SELECT t.message_id FROM message_tags AS t WHERE lower(t.tag) = lower({Parameter(tag.Tag)}))",
-            StateTerm { State: MessageState.Read } => "messages.is_read <> 0",
-            StateTerm { State: MessageState.Unread } => "messages.is_read = 0",
-            StateTerm { State: MessageState.Tagged } => "messages.id IN (SELECT t.message_id FROM message_tags AS t)",
-            HasTerm { Kind: PartKind.Attachment } => "messages.attachments > 0",
-            HasTerm { Kind: PartKind.Inline } => "messages.inline_parts > 0",
+            // IN form lets the index on lower(tag) find the few tagged messages instead of probing every message,
+            // the EXISTS form probes one message's tags on the table's key.
+            TagTerm tag => Tag($"lower(t.tag) = lower({Parameter(tag.Tag)})"),
+            StateTerm { State: MessageState.Read } => Plans.Same("messages.is_read <> 0"),
+            StateTerm { State: MessageState.Unread } => Plans.Same("messages.is_read = 0"),
+            StateTerm { State: MessageState.Tagged } => Tag(null),
+            HasTerm { Kind: PartKind.Attachment } => Plans.Same("messages.attachments > 0"),
+            HasTerm { Kind: PartKind.Inline } => Plans.Same("messages.inline_parts > 0"),
             // received_at is ISO 8601 UTC with 7 fraction digits, so text order is time order; before and after split
             // time at the same instant, so before:X and after:X together match everything once.
-            DateTerm date => $"messages.received_at {(date.Bound == DateBound.Before ? "<" : ">=")} {Parameter(MessageRecord.FormatTime(date.Date.ToUtc(timeZone)))}",
-            SizeTerm size => $"messages.size {(size.Bound == SizeBound.Larger ? ">" : "<")} {Parameter(size.Bytes)}",
+            DateTerm date => Plans.Same($"messages.received_at {(date.Bound == DateBound.Before ? "<" : ">=")} {Parameter(MessageRecord.FormatTime(date.Date.ToUtc(timeZone)))}"),
+            SizeTerm size => Plans.Same($"messages.size {(size.Bound == SizeBound.Larger ? ">" : "<")} {Parameter(size.Bytes)}"),
             HeaderTerm header => Header(header),
             _ => throw new InvalidOperationException($"no SQL for {term.GetType().Name}"),
         };
+
+        private static Plans Tag(string? condition)
+        {
+            var and = condition is null ? string.Empty : " AND " + condition;
+            var where = condition is null ? string.Empty : " WHERE " + condition;
+            return new($"messages.id IN (SELECT t.message_id FROM message_tags AS t{where})",
+                $"EXISTS (SELECT 1 FROM message_tags AS t WHERE t.message_id = messages.id{and})");
+        }
 
         private static string Like(string column, string pattern) => $"coalesce({column}, '') LIKE {pattern} ESCAPE '\\'";
 
@@ -156,7 +214,7 @@ internal static class SqliteSearchCompiler
             " AND instr(lower(coalesce(messages.header_to, '') || ' ' || coalesce(messages.header_cc, '')), lower('<' || r.value || '>')) = 0"
             + " AND instr(lower(', ' || coalesce(messages.header_to, '') || ', ' || coalesce(messages.header_cc, '') || ', '), lower(', ' || r.value || ', ')) = 0";
 
-        private string Address(AddressField field, string value) => field switch
+        private Plans Address(AddressField field, string value) => field switch
         {
             AddressField.From => Substring("{from_text}", value, p => $"{Like("messages.header_from", p)} OR messages.mail_from LIKE {p} ESCAPE '\\'"),
             AddressField.To => Substring("{to_text}", value, p => $"{Like("messages.header_to", p)} OR {EnvelopeRecipient(p)}"),
@@ -176,12 +234,13 @@ internal static class SqliteSearchCompiler
         /// trigram tokenizer folds all of Unicode, LIKE only ASCII), so the index changes the speed, never the answer;
         /// without it every search by address or subject reads every message. A trigram phrase is an exact substring.
         /// </summary>
-        private string Substring(string columns, string value, Func<string, string> exact)
+        /// <remarks>The scan plan is the exact test alone: on one row, a LIKE on its columns is cheaper than a trigram probe.</remarks>
+        private Plans Substring(string columns, string value, Func<string, string> exact)
         {
             var predicate = exact(Parameter(ContainsPattern(value)));
             return value.EnumerateRunes().Take(3).Count() < 3
-                ? predicate
-                : $"messages.id IN (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH {Parameter(columns + " : " + FtsString(value))}) AND ({predicate})";
+                ? Plans.Same(predicate)
+                : new($"messages.id IN (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH {Parameter(columns + " : " + FtsString(value))}) AND ({predicate})", predicate);
         }
 
         /// <summary>
@@ -189,11 +248,12 @@ internal static class SqliteSearchCompiler
         /// in lower case and its value unfolded and decoded (RFC 5322 2.2.3, RFC 2047). Field names are ASCII and
         /// compared without regard to case (RFC 5322 1.2.2).
         /// </summary>
-        private string Header(HeaderTerm header)
+        private Plans Header(HeaderTerm header)
         {
             var name = Parameter(header.Name.ToLowerInvariant());
             var value = header.Value is null ? string.Empty : $" AND h.value LIKE {Parameter(ContainsPattern(header.Value))} ESCAPE '\\'";
-            return $"messages.id IN (SELECT h.message_id FROM message_headers AS h WHERE h.name = {name}{value})";
+            return new($"messages.id IN (SELECT h.message_id FROM message_headers AS h WHERE h.name = {name}{value})",
+                $"EXISTS (SELECT 1 FROM message_headers AS h WHERE h.message_id = messages.id AND h.name = {name}{value})");
         }
 
         private string Parameter(object value)

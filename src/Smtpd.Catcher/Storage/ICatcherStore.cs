@@ -112,6 +112,24 @@ internal interface IMessageStore : IDisposable
     /// <summary>The size of the database in octets, for <c>/api/v1/info</c>.</summary>
     /// <returns>The size.</returns>
     long DatabaseSize();
+
+    /// <summary>How many messages, and unread messages, each named mailbox holds (<c>GET /api/v1/mailboxes</c>).</summary>
+    /// <returns>The counts by mailbox name; a mailbox with no message is absent.</returns>
+    IReadOnlyDictionary<string, (long Total, long Unread)> MailboxCounts();
+
+    /// <summary>
+    /// Takes messages out of one named mailbox, in one transaction. A message then in no named mailbox is deleted
+    /// from the store with everything that belongs to it; one still in another mailbox stays stored.
+    /// </summary>
+    /// <param name="ids">The ids; those not in the mailbox are skipped.</param>
+    /// <param name="mailbox">The mailbox name.</param>
+    /// <returns>The ids taken out of the mailbox, and of those the ids deleted from the store.</returns>
+    (IReadOnlyList<long> Removed, IReadOnlyList<long> Deleted) RemoveFromMailbox(IReadOnlyList<long> ids, string mailbox);
+
+    /// <summary>The ids a query matches, oldest first.</summary>
+    /// <param name="query">The compiled query.</param>
+    /// <returns>The ids.</returns>
+    IReadOnlyList<long> Ids(CompiledQuery query);
 }
 
 /// <summary>
@@ -131,6 +149,12 @@ internal interface ICatcherStore : IDisposable
     /// ids, on a thread-pool thread. The SQLite store has no other writer and never raises it.
     /// </summary>
     event Action<IReadOnlyList<long>>? RemoteStored;
+
+    /// <summary>
+    /// How many messages wait for the writer to take them into a transaction: the store queue's depth, for the
+    /// <c>smtpd.catcher.queue.length</c> gauge.
+    /// </summary>
+    int QueueLength { get; }
 
     /// <summary>Opens a reader on a pooled connection; the caller disposes it.</summary>
     /// <returns>The reader.</returns>
@@ -192,6 +216,9 @@ internal sealed class SqliteCatcherStore : ICatcherStore
         add { }
         remove { }
     }
+
+    /// <inheritdoc/>
+    public int QueueLength => _writer.QueueLength;
 
     /// <inheritdoc/>
     public IMessageStore Open() => MessageStore.OpenPooled(_writer.Path);

@@ -8,7 +8,16 @@ namespace Smtpd.Catcher.Storage;
 /// </summary>
 /// <param name="Where">The expression; parameter names start with <c>$</c> and must not clash with the store's own (<c>$start</c>, <c>$limit</c>, <c>$id</c>).</param>
 /// <param name="Parameters">The parameter values by name, <c>$</c> included.</param>
-internal sealed record CompiledQuery(string Where, IReadOnlyDictionary<string, object?> Parameters);
+internal sealed record CompiledQuery(string Where, IReadOnlyDictionary<string, object?> Parameters)
+{
+    /// <summary>
+    /// The same test for one row at a time, with the same parameters, or <see langword="null"/> when the compiler has
+    /// none: it matches exactly what <see cref="Where"/> matches but costs only the rows it is evaluated on, so the
+    /// store uses it for the newest rows of a page and for the rows added since a count (MessageStore.Page). It may name
+    /// <c>$scan_floor</c>, which the store binds to an id, and it must only be evaluated on rows with a larger id.
+    /// </summary>
+    public string? ScanWhere { get; init; }
+}
 
 /// <summary>
 /// Turns a search (Mailpit's syntax, issue 13) into a <see cref="CompiledQuery"/>. The HTTP API resolves this from
@@ -24,6 +33,15 @@ internal interface IMessageQueryCompiler
     /// <returns>The compiled query.</returns>
     /// <exception cref="MessageQueryException">The search is malformed; the API answers 400 with the message.</exception>
     CompiledQuery Compile(string query, TimeZoneInfo timeZone);
+
+    /// <summary>
+    /// The messages of one named mailbox, in this compiler's SQL dialect (the membership table is the store's, so
+    /// the fragment is too): <c>?mailbox=NAME</c> is this ANDed with the request's search
+    /// (<see cref="Mailboxes.MailboxScope.And"/>).
+    /// </summary>
+    /// <param name="name">The mailbox, as configured.</param>
+    /// <returns>The query.</returns>
+    CompiledQuery Mailbox(string name);
 }
 
 /// <summary>A search that cannot be compiled; its message is one line a user can act on.</summary>

@@ -75,6 +75,19 @@ internal sealed record MessageRecord
     /// <summary>The start of the text (or HTML made text), whitespace collapsed, at most <see cref="MessageAnalyzer.SnippetLength"/> characters.</summary>
     public string? Snippet { get; init; }
 
+    /// <summary>
+    /// The port of the listener the message came in on (column <c>listener_port</c>, schema v5), for <c>port:</c>
+    /// mailbox rules; <see langword="null"/> for a message not received over SMTP (<c>POST /api/v1/send</c>). Written,
+    /// not read back by the store's queries.
+    /// </summary>
+    public int? ListenerPort { get; init; }
+
+    /// <summary>
+    /// The named mailboxes the message was routed to when it was stored (table <c>message_mailboxes</c>, schema v5),
+    /// in ordinal order; empty when no rule matched. Only on the way in (and on the <c>new</c> event).
+    /// </summary>
+    public IReadOnlyList<string> Mailboxes { get; init; } = [];
+
     /// <summary>Whether the message was marked read through the HTTP API.</summary>
     public bool IsRead { get; init; }
 

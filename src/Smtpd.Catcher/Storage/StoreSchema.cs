@@ -14,10 +14,11 @@ internal static class StoreSchema
     /// Cc, Bcc, Reply-To, part counts, snippet, TLS cipher), the <c>message_tags</c> table and the
     /// <c>messages_fts</c> full-text index. 4: adds what search needs beyond that (docs/search.md "What the store
     /// provides"): the trigram index <c>messages_fields_fts</c>, the index on <c>lower(tag)</c> and the
-    /// <c>message_headers</c> table. An older store is upgraded in place when opened, and its messages are indexed
+    /// <c>message_headers</c> table. 5: adds mailboxes: the <c>listener_port</c> column and the <c>message_mailboxes</c>
+    /// table. An older store is upgraded in place when opened, and its messages are indexed
     /// again from their stored content (<see cref="StoreBackfill"/>), so every message is searchable.
     /// </summary>
-    public const int Version = 4;
+    public const int Version = 5;
 
     /// <summary>
     /// Raw content is kept in rows of at most this many octets, so neither writing nor reading a message ever holds
@@ -73,7 +74,8 @@ internal static class StoreSchema
             attachments     INTEGER NOT NULL DEFAULT 0,
             inline_parts    INTEGER NOT NULL DEFAULT 0,
             snippet         TEXT,
-            tls_cipher      TEXT
+            tls_cipher      TEXT,
+            listener_port   INTEGER
         );
         CREATE TABLE IF NOT EXISTS message_chunks (
             chunk_key  INTEGER PRIMARY KEY,
@@ -81,7 +83,7 @@ internal static class StoreSchema
             seq        INTEGER NOT NULL,
             data       BLOB    NOT NULL
         );
-        """ + Version3TablesSql + Version4TablesSql;
+        """ + Version3TablesSql + Version4TablesSql + Version5TablesSql;
 
     /// <summary>
     /// The tables and indexes version 3 adds. <c>messages_by_read</c> exists for the list's counts: SQLite counts
@@ -125,6 +127,39 @@ internal static class StoreSchema
         """;
 
     /// <summary>
+    /// The store's change counter, for the list's counts (CountCache): <c>store_changes.n</c> goes up with every change
+    /// that can alter which stored messages a search matches or whether they are read: a message deleted or updated,
+    /// a tag added or removed, a message taken out of a named mailbox. Adding a message does not move it (a new message has a new, higher id, which the counts
+    /// look for), so ingest runs no trigger. Every path that changes the store (the API, retention, another process's
+    /// <c>smtpd delete</c>) goes through SQLite, so triggers catch them all. It is created on every open for writing,
+    /// <c>IF NOT EXISTS</c>: it needs no schema version, and an older smtpd simply never reads it.
+    /// </summary>
+    private const string ChangeCounterSql = """
+        CREATE TABLE IF NOT EXISTS store_changes (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+        INSERT OR IGNORE INTO store_changes (id, n) VALUES (1, 0);
+        CREATE TRIGGER IF NOT EXISTS store_changes_on_delete AFTER DELETE ON messages BEGIN UPDATE store_changes SET n = n + 1 WHERE id = 1; END;
+        CREATE TRIGGER IF NOT EXISTS store_changes_on_update AFTER UPDATE ON messages BEGIN UPDATE store_changes SET n = n + 1 WHERE id = 1; END;
+        CREATE TRIGGER IF NOT EXISTS store_changes_on_tag AFTER INSERT ON message_tags BEGIN UPDATE store_changes SET n = n + 1 WHERE id = 1; END;
+        CREATE TRIGGER IF NOT EXISTS store_changes_on_untag AFTER DELETE ON message_tags BEGIN UPDATE store_changes SET n = n + 1 WHERE id = 1; END;
+        CREATE TRIGGER IF NOT EXISTS store_changes_on_unbox AFTER DELETE ON message_mailboxes BEGIN UPDATE store_changes SET n = n + 1 WHERE id = 1; END;
+        """;
+
+    /// <summary>
+    /// What version 5 adds for mailboxes (docs/cli.md "Mailboxes"): the named mailboxes each message was routed to
+    /// when it was stored, one row per (message, mailbox), so a message in two mailboxes is stored once. The primary
+    /// key serves deleting a message's rows by id range; <c>message_mailboxes_by_name</c> serves listing, counting and
+    /// pruning one mailbox newest or oldest first.
+    /// </summary>
+    private const string Version5TablesSql = """
+        CREATE TABLE IF NOT EXISTS message_mailboxes (
+            message_id INTEGER NOT NULL,
+            name       TEXT    NOT NULL,
+            PRIMARY KEY (message_id, name)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS message_mailboxes_by_name ON message_mailboxes(name, message_id);
+        """;
+
+    /// <summary>
     /// Deletes the rows that belong to the messages with ids from <c>$first</c> to <c>$last</c>, besides the
     /// <c>messages</c> row itself: content chunks (one key range, see <see cref="ChunkKeyFactor"/>), tags, and the
     /// rows of every index. Retention, delete and the upgrade share it, so no table is ever forgotten by one of them.
@@ -133,6 +168,7 @@ internal static class StoreSchema
         DELETE FROM message_chunks WHERE chunk_key >= $first * $factor AND chunk_key < ($last + 1) * $factor;
         DELETE FROM message_tags WHERE message_id BETWEEN $first AND $last;
         DELETE FROM message_headers WHERE message_id BETWEEN $first AND $last;
+        DELETE FROM message_mailboxes WHERE message_id BETWEEN $first AND $last;
         DELETE FROM messages_fts WHERE rowid BETWEEN $first AND $last;
         DELETE FROM messages_fields_fts WHERE rowid BETWEEN $first AND $last;
         """;
@@ -142,6 +178,7 @@ internal static class StoreSchema
         DELETE FROM message_chunks;
         DELETE FROM message_tags;
         DELETE FROM message_headers;
+        DELETE FROM message_mailboxes;
         INSERT INTO messages_fts (messages_fts) VALUES ('delete-all');
         INSERT INTO messages_fields_fts (messages_fields_fts) VALUES ('delete-all');
         DELETE FROM messages;
@@ -165,6 +202,15 @@ internal static class StoreSchema
 
     /// <summary>Upgrades a version 3 store to 4: new tables only; <see cref="StoreBackfill"/> then fills them.</summary>
     private const string UpgradeFrom3Sql = Version4TablesSql;
+
+    /// <summary>
+    /// Upgrades a version 4 store to 5: a nullable column (instant) and a new table. Messages stored before have no
+    /// listener port and belong to no named mailbox: routing is decided once, at ingest, so they stay in the default
+    /// mailbox only.
+    /// </summary>
+    private const string UpgradeFrom4Sql = """
+        ALTER TABLE messages ADD COLUMN listener_port INTEGER;
+        """ + Version5TablesSql;
 
     /// <summary>
     /// Upgrades a version 1 store: the DSN columns are nullable, so adding them is all it takes and every stored
@@ -222,6 +268,7 @@ internal static class StoreSchema
             }
 
             Upgrade(connection);
+            Execute(connection, ChangeCounterSql);
             return connection;
         }
         catch
@@ -240,6 +287,7 @@ internal static class StoreSchema
         {
             connection.Open();
             Execute(connection, CreateSql);
+            Execute(connection, ChangeCounterSql);
             Execute(connection, $"PRAGMA user_version = {Version}");
             return connection;
         }
@@ -322,8 +370,18 @@ internal static class StoreSchema
                 Execute(connection, UpgradeFrom2Sql, transaction);
             }
 
-            Execute(connection, UpgradeFrom3Sql, transaction);
-            StoreBackfill.Run(connection, transaction, fromVersion: version);
+            if (version < 4)
+            {
+                Execute(connection, UpgradeFrom3Sql, transaction);
+            }
+
+            Execute(connection, UpgradeFrom4Sql, transaction);
+            if (version < 4)
+            {
+                // Only the search columns and index rows of versions 3 and 4 come from content; version 5 adds
+                // nothing to backfill, so a version 4 store upgrades without reading a message.
+                StoreBackfill.Run(connection, transaction, fromVersion: version);
+            }
         }
 
         Execute(connection, $"PRAGMA user_version = {Version}", transaction);

@@ -45,12 +45,13 @@ internal sealed class StoreWriter : IDisposable
     [
         "id", "received_at", "mail_from", "rcpt_to", "client", "helo", "tls", "tls_protocol", "auth_user", "size", "sha256",
         "subject", "header_from", "header_to", "header_date", "message_id", "has_attachments", "dsn_ret", "dsn_envid", "rcpt_dsn",
-        "header_cc", "header_bcc", "header_reply_to", "attachments", "inline_parts", "snippet", "tls_cipher",
+        "header_cc", "header_bcc", "header_reply_to", "attachments", "inline_parts", "snippet", "tls_cipher", "listener_port",
     ];
 
     private readonly SqliteCommand _insertMessage;
     private readonly SearchIndexWriter _index;
     private readonly SqliteCommand _insertChunk;
+    private readonly SqliteCommand _insertMailbox;
     private readonly SqliteCommand _begin;
     private readonly SqliteCommand _commit;
     private readonly SqliteCommand _savepoint;
@@ -61,6 +62,8 @@ internal sealed class StoreWriter : IDisposable
     private long _totalSize;
     private long _nextId;
     private long _dataVersion;
+    private int _queued;
+    private bool _morePrune;
 
     /// <summary>Opens (creating if needed) the store at <paramref name="path"/> and starts the writer thread.</summary>
     /// <param name="path">The database file.</param>
@@ -94,6 +97,11 @@ internal sealed class StoreWriter : IDisposable
         _insertChunk.Parameters.Add(new SqliteParameter("$seq", null));
         _insertChunk.Parameters.Add(new SqliteParameter("$data", null));
 
+        _insertMailbox = _connection.CreateCommand();
+        _insertMailbox.CommandText = "INSERT OR IGNORE INTO message_mailboxes (message_id, name) VALUES ($message_id, $name)";
+        _insertMailbox.Parameters.Add(new SqliteParameter("$message_id", null));
+        _insertMailbox.Parameters.Add(new SqliteParameter("$name", null));
+
         // Prepared once: at thousands of messages per second, preparing even BEGIN and COMMIT each time shows.
         _begin = Prepare("BEGIN IMMEDIATE");
         _commit = Prepare("COMMIT");
@@ -113,7 +121,7 @@ internal sealed class StoreWriter : IDisposable
         while (!retention.IsUnlimited)
         {
             _begin.ExecuteNonQuery();
-            var startup = Prune();
+            var startup = PruneAll();
             _commit.ExecuteNonQuery();
             if (startup is null)
             {
@@ -121,7 +129,7 @@ internal sealed class StoreWriter : IDisposable
             }
 
             _pruned?.Invoke(startup);
-            if (startup.Messages < PruneBatch)
+            if (startup.Messages < PruneBatch && !_morePrune)
             {
                 break;
             }
@@ -138,6 +146,9 @@ internal sealed class StoreWriter : IDisposable
     /// <summary>The full path of the database file.</summary>
     public string Path { get; }
 
+    /// <summary>How many messages wait for the writer thread to take them: the store queue's depth (a single-reader channel cannot count).</summary>
+    public int QueueLength => Volatile.Read(ref _queued);
+
     /// <summary>
     /// Queues a message and completes once it is committed and fsynced, with its id. The content stream must stay
     /// readable until then, which holds because the delivery callback awaits this task.
@@ -150,8 +161,10 @@ internal sealed class StoreWriter : IDisposable
     public Task<long> StoreAsync(MessageRecord record, byte[]? content, Func<Stream> openContent)
     {
         var pending = new PendingMessage(record, content, openContent);
+        Interlocked.Increment(ref _queued);
         if (!_queue.Writer.TryWrite(pending))
         {
+            Interlocked.Decrement(ref _queued);
             throw new InvalidOperationException("The store is closed.");
         }
 
@@ -191,6 +204,7 @@ internal sealed class StoreWriter : IDisposable
                 {
                     if (work is PendingMessage pending)
                     {
+                        Interlocked.Decrement(ref _queued);
                         batch.Add(pending);
                         bytes += pending.Record.Size;
                     }
@@ -225,7 +239,7 @@ internal sealed class StoreWriter : IDisposable
         finally
         {
             _index.Dispose();
-            foreach (var command in new[] { _insertMessage, _insertChunk, _begin, _commit, _savepoint, _release, _rollbackToSavepoint })
+            foreach (var command in new[] { _insertMessage, _insertChunk, _insertMailbox, _begin, _commit, _savepoint, _release, _rollbackToSavepoint })
             {
                 command.Dispose();
             }
@@ -292,7 +306,7 @@ internal sealed class StoreWriter : IDisposable
 
             if (prune)
             {
-                pruned = Prune();
+                pruned = PruneAll();
             }
 
             _commit.ExecuteNonQuery();
@@ -314,7 +328,7 @@ internal sealed class StoreWriter : IDisposable
             Array.Fill(failures, ex);
         }
 
-        if (pruned?.Messages == PruneBatch)
+        if (pruned?.Messages == PruneBatch || (pruned is not null && _morePrune))
         {
             // There may be more: go on after whatever sessions queued meanwhile.
             RequestPrune();
@@ -400,8 +414,17 @@ internal sealed class StoreWriter : IDisposable
         p[24].Value = r.InlineParts;
         p[25].Value = (object?)r.Snippet ?? DBNull.Value;
         p[26].Value = (object?)r.TlsCipher ?? DBNull.Value;
+        p[27].Value = (object?)r.ListenerPort ?? DBNull.Value;
         _insertMessage.ExecuteNonQuery();
         _index.Insert(id, r);
+        // Routed once, at ingest: one row per mailbox, so a message for two mailboxes is stored once.
+        foreach (var mailbox in r.Mailboxes)
+        {
+            _insertMailbox.Parameters[0].Value = id;
+            _insertMailbox.Parameters[1].Value = mailbox;
+            _insertMailbox.ExecuteNonQuery();
+        }
+
         return id;
     }
 
@@ -502,6 +525,92 @@ internal sealed class StoreWriter : IDisposable
         delete.Parameters.AddWithValue("$last", last);
         delete.Parameters.AddWithValue("$factor", StoreSchema.ChunkKeyFactor);
         delete.ExecuteNonQuery();
+        _count -= messages;
+        _totalSize -= bytes;
+        return new StorePruned(messages, bytes, first, last);
+    }
+
+    /// <summary>The store-wide prune, then each mailbox's <c>keep:</c>, reported as one prune.</summary>
+    private StorePruned? PruneAll()
+    {
+        _morePrune = false;
+        var pruned = Prune();
+        if (_retention.MailboxKeep.Count == 0)
+        {
+            return pruned;
+        }
+
+        var mailboxes = PruneMailboxes();
+        if (pruned is null || mailboxes is null)
+        {
+            return pruned ?? mailboxes;
+        }
+
+        return new StorePruned(pruned.Messages + mailboxes.Messages, pruned.Bytes + mailboxes.Bytes, Math.Min(pruned.FirstId, mailboxes.FirstId), Math.Max(pruned.LastId, mailboxes.LastId));
+    }
+
+    /// <summary>
+    /// Each mailbox's <c>keep:N</c>, inside the current transaction: its messages beyond the newest N leave it, and
+    /// those then in no named mailbox leave the store (with their content and index rows), as a delete would. At
+    /// most <see cref="PruneBatch"/> per mailbox per transaction, like the store-wide prune; the rest is requested again.
+    /// </summary>
+    /// <returns>What was pruned, or <see langword="null"/> when no message left any mailbox.</returns>
+    private StorePruned? PruneMailboxes()
+    {
+        long first = long.MaxValue, last = 0, messages = 0, bytes = 0;
+        using var excess = _connection.CreateCommand();
+        excess.CommandText = "SELECT message_id FROM message_mailboxes WHERE name = $name ORDER BY message_id DESC LIMIT $batch OFFSET $keep";
+        var excessName = excess.Parameters.Add(new SqliteParameter("$name", string.Empty));
+        var excessKeep = excess.Parameters.Add(new SqliteParameter("$keep", 0));
+        excess.Parameters.AddWithValue("$batch", PruneBatch);
+        using var leave = _connection.CreateCommand();
+        leave.CommandText = """
+            DELETE FROM message_mailboxes WHERE message_id = $id AND name = $name;
+            DELETE FROM messages WHERE id = $id AND NOT EXISTS (SELECT 1 FROM message_mailboxes WHERE message_id = $id) RETURNING size;
+            """;
+        var leaveId = leave.Parameters.Add(new SqliteParameter("$id", 0L));
+        var leaveName = leave.Parameters.Add(new SqliteParameter("$name", string.Empty));
+        using var related = _connection.CreateCommand();
+        related.CommandText = StoreSchema.DeleteRelatedRangeSql;
+        var relatedFirst = related.Parameters.Add(new SqliteParameter("$first", 0L));
+        var relatedLast = related.Parameters.Add(new SqliteParameter("$last", 0L));
+        related.Parameters.AddWithValue("$factor", StoreSchema.ChunkKeyFactor);
+        foreach (var (name, keep) in _retention.MailboxKeep)
+        {
+            excessName.Value = name;
+            excessKeep.Value = keep;
+            var ids = new List<long>();
+            using (var reader = excess.ExecuteReader())
+            {
+                while (reader.Read())
+                {
+                    ids.Add(reader.GetInt64(0));
+                }
+            }
+
+            _morePrune |= ids.Count == PruneBatch;
+            foreach (var id in ids)
+            {
+                leaveId.Value = id;
+                leaveName.Value = name;
+                first = Math.Min(first, id);
+                last = Math.Max(last, id);
+                if (leave.ExecuteScalar() is long size)
+                {
+                    relatedFirst.Value = id;
+                    relatedLast.Value = id;
+                    related.ExecuteNonQuery();
+                    messages++;
+                    bytes += size;
+                }
+            }
+        }
+
+        if (last == 0)
+        {
+            return null;
+        }
+
         _count -= messages;
         _totalSize -= bytes;
         return new StorePruned(messages, bytes, first, last);

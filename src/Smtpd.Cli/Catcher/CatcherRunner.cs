@@ -122,8 +122,14 @@ internal static class CatcherRunner
             RetainSize = s.RetainSize,
             Maildir = s.Maildir,
             AuthAny = s.AuthAny,
+            Metrics = s.Metrics,
         };
         options.Chaos.Enabled = s.EnableChaos;
+        foreach (var rule in s.Mailboxes)
+        {
+            options.Mailboxes.Add(rule);
+        }
+
         options.Chaos.Triggers = s.ChaosTriggers;
         options.Chaos.Seed = s.ChaosSeed;
         foreach (var script in s.ChaosScripts)

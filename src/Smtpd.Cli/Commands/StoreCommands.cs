@@ -30,8 +30,9 @@ internal static class StoreCommands
     private static Func<System.CommandLine.ParseResult, string> AddStoreFlags(Command command, CommandContext context)
     {
         var options = CatcherCommand.AddFlags(command, [Flags.Db, Flags.Config]);
+        // A PostgreSQL URL or connection string is passed on as it is; a SQLite path is made full.
         return parse => SettingSources.Load(parse, options, context.Environment).Get(Flags.Db)?.Value is { Length: > 0 } db
-            ? Path.GetFullPath(db)
+            ? (Smtpd.Catcher.Storage.Postgres.PostgresConnection.IsPostgres(db) ? db : Path.GetFullPath(db))
             : DefaultPaths.Database;
     }
 
@@ -43,15 +44,22 @@ internal static class StoreCommands
         var since = new Option<string>("--since") { Description = "Only messages received since a time (2025-01-31T14:00) or for a duration back (10m, 2h, 1d).", HelpName = "WHEN" };
         var query = new Option<string>("--query") { Description = "Only messages a search matches, in Mailpit's search syntax (docs/search.md), e.g. 'from:shop subject:\"your order\" -is:read'.", HelpName = "QUERY" };
         var limit = new Option<int>("--limit") { Description = "Show at most N messages (default: all).", HelpName = "N", CustomParser = ParseLimit };
+        var mailbox = new Option<string>("--mailbox") { Description = "Only messages routed to this named mailbox (the catcher's --mailbox); default: every message.", HelpName = "NAME" };
         var json = new Option<bool>("--json") { Description = "Print a JSON array instead of a table." };
-        var command = new Command("list", "List stored messages, newest first.") { from, to, subject, since, query, limit, json };
+        var command = new Command("list", "List stored messages, newest first.") { from, to, subject, since, query, limit, mailbox, json };
         var db = AddStoreFlags(command, context);
         command.SetAction(parse =>
         {
             var sinceValue = parse.GetValue(since) is { } text ? ValueParsers.ParseSince(text, "--since", DateTimeOffset.Now) : (DateTimeOffset?)null;
             var limitValue = parse.GetValue(limit);
-            var compiled = Compile(parse.GetValue(query));
-            using var store = MessageStore.Open(db(parse), readOnly: true);
+            var compiler = StoreAccess.CompilerFor(db(parse));
+            var compiled = Compile(compiler, parse.GetValue(query));
+            if (MailboxName(parse.GetValue(mailbox)) is { } box)
+            {
+                compiled = Smtpd.Catcher.Mailboxes.MailboxScope.And(compiler.Mailbox(box), compiled);
+            }
+
+            using var store = StoreAccess.OpenExisting(db(parse), readOnly: true);
             var messages = store.List(new MessageFilter(parse.GetValue(from), parse.GetValue(to), parse.GetValue(subject), sinceValue, limitValue, compiled));
             if (parse.GetValue(json))
             {
@@ -84,7 +92,7 @@ internal static class StoreCommands
     /// in the machine's local zone, as <c>list</c> prints times. A bad query is a usage error (exit 2) with the
     /// compiler's one-line reason.
     /// </summary>
-    private static CompiledQuery? Compile(string? query)
+    private static CompiledQuery? Compile(IMessageQueryCompiler compiler, string? query)
     {
         if (string.IsNullOrWhiteSpace(query))
         {
@@ -93,7 +101,7 @@ internal static class StoreCommands
 
         try
         {
-            return Smtpd.Catcher.Search.SearchQueryCompiler.Instance.Compile(query.Trim(), TimeZoneInfo.Local);
+            return compiler.Compile(query.Trim(), TimeZoneInfo.Local);
         }
         catch (MessageQueryException ex)
         {
@@ -111,7 +119,7 @@ internal static class StoreCommands
         var db = AddStoreFlags(command, context);
         command.SetAction(async (parse, ct) =>
         {
-            using var store = MessageStore.Open(db(parse), readOnly: true);
+            using var store = StoreAccess.OpenExisting(db(parse), readOnly: true);
             var message = store.Find(parse.GetValue(id));
             if (message is null)
             {
@@ -203,7 +211,7 @@ internal static class StoreCommands
                 throw new SettingException("--out", $"cannot create {directory}: {ex.Message}");
             }
 
-            using var store = MessageStore.Open(db(parse), readOnly: true);
+            using var store = StoreAccess.OpenExisting(db(parse), readOnly: true);
             var exitCode = 0;
             var count = 0;
             foreach (var messageId in parse.GetValue(all) ? store.AllIds() : wanted)
@@ -239,7 +247,7 @@ internal static class StoreCommands
         command.SetAction(parse =>
         {
             var wanted = parse.GetValue(ids) ?? [];
-            using var store = MessageStore.Open(db(parse), readOnly: false);
+            using var store = StoreAccess.OpenExisting(db(parse), readOnly: false);
             var deleted = store.Delete(wanted);
             foreach (var missing in wanted.Except(deleted))
             {
@@ -258,7 +266,7 @@ internal static class StoreCommands
         var db = AddStoreFlags(command, context);
         command.SetAction(parse =>
         {
-            using var store = MessageStore.Open(db(parse), readOnly: false);
+            using var store = StoreAccess.OpenExisting(db(parse), readOnly: false);
             context.Out.WriteLine($"deleted {store.Clear()} message(s)");
             return 0;
         });
@@ -283,6 +291,26 @@ internal static class StoreCommands
 
         result.AddError($"ID: '{text}' is not a message id; use the number list shows, e.g. 1");
         return 0;
+    }
+
+    /// <summary>
+    /// Checks a <c>--mailbox</c> name (the store commands read the store, not the catcher's rules, so a valid name
+    /// that no message was routed to simply lists nothing).
+    /// </summary>
+    /// <param name="text">The flag's value, or <see langword="null"/>.</param>
+    /// <returns>The name in lower case, or <see langword="null"/> for every message.</returns>
+    /// <exception cref="SettingException">The name cannot be a mailbox name.</exception>
+    internal static string? MailboxName(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return null;
+        }
+
+        var name = text.Trim().ToLowerInvariant();
+        return Smtpd.Catcher.Mailboxes.MailboxRule.IsValidName(name)
+            ? name
+            : throw new SettingException("--mailbox", $"'{text}' is not a mailbox name: 1 to {Smtpd.Catcher.Mailboxes.MailboxRule.MaxNameLength} letters, digits, '.', '_' or '-', starting with a letter or digit");
     }
 
     private static int ParseLimit(ArgumentResult result)

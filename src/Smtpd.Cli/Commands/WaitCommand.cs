@@ -33,11 +33,12 @@ internal static class WaitCommand
         var query = new Option<string>("--query") { Description = "The search the messages must match (the /api/v1/search language); empty matches any message.", HelpName = "QUERY", DefaultValueFactory = _ => string.Empty };
         var count = new Option<string>("--count") { Description = "How many matching messages to wait for (default 1); messages stored before the call count.", HelpName = "N", DefaultValueFactory = _ => "1" };
         var timeout = new Option<string>("--timeout") { Description = "How long to wait: seconds, or a number with ms, s or m (default 30s).", HelpName = "DURATION", DefaultValueFactory = _ => "30s" };
+        var mailbox = new Option<string>("--mailbox") { Description = "Wait in this named mailbox only (the catcher's --mailbox); default: every message.", HelpName = "NAME" };
         var json = new Option<bool>("--json") { Description = "Print the server's JSON answer (a message list) instead of a table." };
         var url = new Option<string>("--url") { Description = $"The catcher's HTTP address (default {DefaultUrl}, or ${UrlVariable}).", HelpName = "URL" };
         var command = new Command("wait", "Wait until a running catcher has stored messages matching a query; exit 0 when found, 1 on timeout.")
         {
-            query, count, timeout, json, url,
+            query, count, timeout, mailbox, json, url,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -52,7 +53,8 @@ internal static class WaitCommand
             var request = new Uri(baseUri, "api/v1/wait?" + string.Join('&',
                 "query=" + Uri.EscapeDataString(parse.GetValue(query) ?? string.Empty),
                 "count=" + countValue.ToString(CultureInfo.InvariantCulture),
-                "timeout=" + WaitDuration.Format(timeoutValue)));
+                "timeout=" + WaitDuration.Format(timeoutValue))
+                + (StoreCommands.MailboxName(parse.GetValue(mailbox)) is { } box ? "&mailbox=" + Uri.EscapeDataString(box) : string.Empty));
             using var http = new HttpClient { Timeout = timeoutValue + AnswerGrace };
             using var message = new HttpRequestMessage(HttpMethod.Get, request);
             if (credentials is not null)
@@ -141,7 +143,9 @@ internal static class WaitCommand
             var id = Text(m, "ID");
             var created = Text(m, "Created");
             var from = m.TryGetProperty("From", out var f) && f.ValueKind == JsonValueKind.Object ? Text(f, "Address") : string.Empty;
-            output.WriteLine($"{Terminal.Fit(id, 24),-24} {Terminal.Fit(created, 20),-20} {Terminal.Fit(from.Length == 0 ? "<>" : from, 30),-30} {Terminal.Fit(Text(m, "Subject"), 60)}");
+            // Fit pads to terminal cells, so no composite-format padding (it counts chars, which misaligns wide text);
+            // the last column is only shortened, never padded, so lines carry no trailing blanks.
+            output.WriteLine($"{Terminal.Fit(id, 24)} {Terminal.Fit(created, 20)} {Terminal.Fit(from.Length == 0 ? "<>" : from, 30)} {Terminal.Shorten(Text(m, "Subject"), 60)}");
         }
     }
 

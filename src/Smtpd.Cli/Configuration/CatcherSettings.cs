@@ -92,6 +92,9 @@ internal sealed class CatcherSettings
     /// <summary><c>--retain-size</c>: the most octets of messages stored; 0 for no limit.</summary>
     public long RetainSize { get; init; }
 
+    /// <summary><c>--mailbox NAME=RULE</c>: the named mailboxes' rules, checked together (a mailbox with only keep: is refused).</summary>
+    public IReadOnlyList<Smtpd.Catcher.Mailboxes.MailboxRule> Mailboxes { get; init; } = [];
+
     /// <summary>The HTTP API's listeners; empty with <c>--no-http</c>.</summary>
     public IReadOnlyList<IPEndPoint> HttpEndPoints { get; init; } = [];
 
@@ -103,6 +106,9 @@ internal sealed class CatcherSettings
 
     /// <summary>Whether the HTTP API is served over HTTPS.</summary>
     public bool HttpTls { get; init; }
+
+    /// <summary>Whether <c>/metrics</c> serves Prometheus metrics (<c>--metrics</c>).</summary>
+    public bool Metrics { get; init; }
 
     /// <summary>Whether the chaos API answers: <c>--enable-chaos</c>, or any trigger or script.</summary>
     public bool EnableChaos { get; init; }
@@ -234,6 +240,8 @@ internal sealed class CatcherSettings
             Pop3EndPoints = List(sources, Flags.Pop3, ValueParsers.ParseEndpoint),
             Pop3Users = Credentials(sources, Flags.Pop3Auth),
             Hooks = HookSettings.Load(sources),
+            Metrics = sources.IsOn(Flags.Metrics),
+            Mailboxes = MailboxRules(sources),
         };
 
         settings.CheckCombinations();
@@ -267,6 +275,11 @@ internal sealed class CatcherSettings
             throw new SettingException(Flags.HttpTls.Option, "needs a certificate: add --tls-cert or --tls-self-signed");
         }
 
+        if (Metrics && HttpEndPoints.Count == 0)
+        {
+            throw new SettingException(Flags.Metrics.Option, "is served on the HTTP API: it cannot be combined with --no-http");
+        }
+
         if (RequireAuth && !AuthEnabled)
         {
             throw new SettingException(Flags.RequireAuth.Option, "needs --auth USER:PASS or --auth-any");
@@ -288,6 +301,32 @@ internal sealed class CatcherSettings
         {
             throw new SettingException(Flags.Pop3.Option, "serves the store: it cannot be combined with --no-store");
         }
+    }
+
+    private static Smtpd.Catcher.Mailboxes.MailboxRule[] MailboxRules(SettingSources sources)
+    {
+        var rules = List(sources, Flags.Mailbox, static (value, label) =>
+        {
+            try
+            {
+                return Smtpd.Catcher.Mailboxes.MailboxRule.Parse(value);
+            }
+            catch (FormatException ex)
+            {
+                throw new SettingException(label, ex.Message);
+            }
+        });
+        try
+        {
+            // The same checks the catcher makes at start, made here so the error names the flag and exits 2.
+            _ = Smtpd.Catcher.Mailboxes.MailboxRouter.Create(rules);
+        }
+        catch (FormatException ex)
+        {
+            throw new SettingException(Flags.Mailbox.Option, ex.Message);
+        }
+
+        return rules;
     }
 
     private static string ValidateHostname(string value, string label)

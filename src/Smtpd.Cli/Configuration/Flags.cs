@@ -62,6 +62,7 @@ internal static class Flags
     public static readonly Flag Retain = new("retain", FlagKind.Single, "N", "Keep the newest N messages in the store; 0 keeps all (default 10000).");
     public static readonly Flag RetainAge = new("retain-age", FlagKind.Single, "DURATION", "Delete stored messages older than DURATION, oldest first, e.g. 7d, 12h, 30m (at least 1m); 0 keeps any age (default).");
     public static readonly Flag RetainSize = new("retain-size", FlagKind.Single, "SIZE", "Keep at most SIZE of messages in the store, deleting the oldest, e.g. 2G, 500M; 0 sets no limit (default).");
+    public static readonly Flag Mailbox = new("mailbox", FlagKind.List, "NAME=RULE", "Route messages to the named mailbox NAME by RULE: to:ADDRESS, to:@DOMAIN (envelope recipients, Bcc included), user:NAME (AUTH), port:N (listener), or keep:N (the mailbox keeps its newest N) (repeatable).");
     public static readonly Flag Http = new("http", FlagKind.List, "ADDR:PORT", "Serve the HTTP API (Mailpit's API v1) on ADDR:PORT (repeatable; default 127.0.0.1:8025, Mailpit's; port 0 picks a free one).");
     public static readonly Flag NoHttp = new("no-http", FlagKind.Switch, null, "Serve no HTTP API.");
     public static readonly Flag BasePath = new("base-path", FlagKind.Single, "PATH", "Serve the HTTP API under PATH, e.g. /mail/ behind a reverse proxy (default /).");
@@ -85,6 +86,7 @@ internal static class Flags
     public static readonly Flag RelayStartTls = new("relay-starttls", FlagKind.Switch, null, "Refuse to relay over smtp:// when the server does not offer STARTTLS.");
     public static readonly Flag RelayInsecure = new("relay-insecure", FlagKind.Switch, null, "Accept a relay server certificate this machine does not trust (self-signed, wrong name).");
     public static readonly Flag WebhookUrl = new("webhook-url", FlagKind.Single, "URL", "POST each new message's summary JSON to URL (bounded queue of 1000, 5 attempts with backoff; never delays SMTP).");
+    public static readonly Flag Metrics = new("metrics", FlagKind.Switch, null, "Serve Prometheus metrics at GET /metrics on the HTTP API (text format 0.0.4; behind --ui-auth like the API): connections, accepted, rejected and bytes per listener, store size, queue depths.");
     public static readonly Flag Config = new("config", FlagKind.Single, "FILE", "Read settings from FILE (default: " + DefaultPaths.ConfigDisplay + " if it exists).");
     public static readonly Flag Pop3 = new("pop3", FlagKind.List, "ADDR:PORT", "Serve the store over POP3 (RFC 1939, with UIDL, TOP, STLS and AUTH PLAIN) on ADDR:PORT (repeatable; port 0 picks a free one; off by default).");
     public static readonly Flag Pop3Auth = new("pop3-auth", FlagKind.List, "USER:PASS", "Accept this POP3 user and password (repeatable; without it, POP3 accepts any user and password).");
@@ -95,10 +97,11 @@ internal static class Flags
         Listen, Smtps, Hostname, MaxSize, MaxRecipients, MaxConnections, MaxConnectionsPerIp, CapLoopback, Timeout,
         BareLineEndings, RejectHost, AllowSender, RejectSender, AllowRecipient, RejectRecipient,
         TlsCert, TlsKey, TlsSelfSigned, RequireTls, Auth, AuthAny, RequireAuth, NoDsn,
-        Db, Maildir, NoStore, Retain, RetainAge, RetainSize, Http, NoHttp, BasePath, HttpTls, UiAuth, UiAuthFile, HttpHost, ApiCors,
+        Db, Maildir, NoStore, Retain, RetainAge, RetainSize, Mailbox, Http, NoHttp, BasePath, HttpTls, UiAuth, UiAuthFile, HttpHost, ApiCors,
         EnableChaos, Chaos, ChaosScript, ChaosSeed,
         Pop3, Pop3Auth,
         Relay, RelayAuth, RelaySender, RelayAllow, RelayMatching, RelayStartTls, RelayInsecure, WebhookUrl,
+        Metrics,
         Json, Quiet, Verbose, Config,
     ];
 }

@@ -33,23 +33,22 @@ internal sealed class EventWriter(Stream stdout, OutputMode mode)
 
     /// <summary>Reports a listener after it is bound, with its real port.</summary>
     /// <param name="listener">The bound listener.</param>
-    public void Listening(SmtpListener listener)
-    {
-        if (mode == OutputMode.Json)
-        {
-            WriteJson(writer =>
-            {
-                writer.WriteString("event", "listening");
-                writer.WriteString("endpoint", listener.EndPoint.ToString());
-                writer.WriteBoolean("tls", listener.ImplicitTls);
-            });
-        }
-    }
+    public void Listening(SmtpListener listener) => WriteListening(listener.EndPoint, listener.ImplicitTls, protocol: null);
 
     /// <summary>Reports an HTTP API listener after it is bound, with its real port: <c>"http":true</c> tells it from SMTP.</summary>
     /// <param name="endPoint">The bound endpoint.</param>
     /// <param name="tls">Whether it serves HTTPS.</param>
-    public void HttpListening(System.Net.IPEndPoint endPoint, bool tls)
+    public void HttpListening(System.Net.IPEndPoint endPoint, bool tls) => WriteListening(endPoint, tls, "http");
+
+    /// <summary>Reports a POP3 listener after it is bound, with its real port: <c>"pop3":true</c> tells it from SMTP and HTTP.</summary>
+    /// <param name="endPoint">The bound endpoint.</param>
+    public void Pop3Listening(System.Net.IPEndPoint endPoint) => WriteListening(endPoint, tls: false, "pop3");
+
+    /// <summary>
+    /// One <c>listening</c> event: SMTP listeners carry no protocol flag (the event predates the others, and scripts
+    /// read it as is); the others add <c>"http":true</c> or <c>"pop3":true</c>.
+    /// </summary>
+    private void WriteListening(System.Net.EndPoint endPoint, bool tls, string? protocol)
     {
         if (mode == OutputMode.Json)
         {
@@ -58,23 +57,10 @@ internal sealed class EventWriter(Stream stdout, OutputMode mode)
                 writer.WriteString("event", "listening");
                 writer.WriteString("endpoint", endPoint.ToString());
                 writer.WriteBoolean("tls", tls);
-                writer.WriteBoolean("http", true);
-            });
-        }
-    }
-
-    /// <summary>Reports a POP3 listener after it is bound, with its real port: <c>"pop3":true</c> tells it from SMTP and HTTP.</summary>
-    /// <param name="endPoint">The bound endpoint.</param>
-    public void Pop3Listening(System.Net.IPEndPoint endPoint)
-    {
-        if (mode == OutputMode.Json)
-        {
-            WriteJson(writer =>
-            {
-                writer.WriteString("event", "listening");
-                writer.WriteString("endpoint", endPoint.ToString());
-                writer.WriteBoolean("tls", false);
-                writer.WriteBoolean("pop3", true);
+                if (protocol is not null)
+                {
+                    writer.WriteBoolean(protocol, true);
+                }
             });
         }
     }

@@ -42,17 +42,35 @@ public sealed class SmtpFaults
         .ToArray();
 
     private readonly Lock _gate = new();
+    private readonly TimeProvider _time;
     private readonly List<SmtpFault> _scripted = [];
     private readonly List<SmtpInjectedFault> _injected = [];
     private SmtpChaos? _chaos;
 
     /// <summary>
-    /// Creates an empty fault engine. <see cref="SmtpTestServer"/> has its own (<see cref="SmtpTestServer.Faults"/>);
-    /// create one to inject faults into any other server with <see cref="AttachTo"/>.
+    /// Creates an empty fault engine whose delays wait on the system clock. <see cref="SmtpTestServer"/> has its own
+    /// (<see cref="SmtpTestServer.Faults"/>); create one to inject faults into any other server with <see cref="AttachTo"/>.
     /// </summary>
     public SmtpFaults()
+        : this(TimeProvider.System)
     {
     }
+
+    /// <summary>
+    /// Creates an empty fault engine whose delays wait on <paramref name="timeProvider"/> and whose
+    /// <see cref="Injected"/> records are stamped by it. Pass a fake clock (<c>FakeTimeProvider</c>) and a test
+    /// advances it past a delay instead of sleeping through it.
+    /// </summary>
+    /// <param name="timeProvider">The clock.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="timeProvider"/> is <see langword="null"/>.</exception>
+    public SmtpFaults(TimeProvider timeProvider)
+    {
+        ArgumentNullException.ThrowIfNull(timeProvider);
+        _time = timeProvider;
+    }
+
+    /// <summary>The clock that delays wait on and <see cref="Injected"/> records are stamped by.</summary>
+    public TimeProvider TimeProvider => _time;
 
     /// <summary>The scripted faults, in the order they act, including exhausted ones until <see cref="Clear"/>.</summary>
     public IReadOnlyList<SmtpFault> Scripted
@@ -137,8 +155,8 @@ public sealed class SmtpFaults
 
     /// <summary>
     /// Holds back the reply to the next <paramref name="times"/> hits at <paramref name="point"/> by
-    /// <paramref name="delay"/>, then carries on as usual (or with a rejection or disconnect that is also due).
-    /// The wait ends early if the client disconnects or the server stops.
+    /// <paramref name="delay"/> on <see cref="TimeProvider"/>, then carries on as usual (or with a rejection or
+    /// disconnect that is also due). The wait ends early if the client disconnects or the server stops.
     /// </summary>
     /// <param name="point">Where; <see cref="SmtpFaultPoint.Message"/> delays the final reply to the content, <see cref="SmtpFaultPoint.Data"/> the <c>354</c>.</param>
     /// <param name="delay">How long; more than zero.</param>
@@ -276,6 +294,7 @@ public sealed class SmtpFaults
     {
         var delay = TimeSpan.Zero;
         SmtpVerdict? verdict = null;
+        Task? wait = null;
         lock (_gate)
         {
             if (_scripted.Count == 0 && _chaos is null)
@@ -294,13 +313,13 @@ public sealed class SmtpFaults
                 {
                     fault.Fire();
                     delay += fault.Delay;
-                    _injected.Add(new SmtpInjectedFault(point, SmtpFaultKind.Delay, null, fault.Delay, session.Id, byChaos: false));
+                    _injected.Add(new SmtpInjectedFault(point, SmtpFaultKind.Delay, null, fault.Delay, session.Id, byChaos: false, _time.GetUtcNow()));
                 }
                 else if (verdict is null)
                 {
                     fault.Fire();
                     verdict = ToVerdict(fault.Kind, fault.Reply);
-                    _injected.Add(new SmtpInjectedFault(point, fault.Kind, fault.Reply, TimeSpan.Zero, session.Id, byChaos: false));
+                    _injected.Add(new SmtpInjectedFault(point, fault.Kind, fault.Reply, TimeSpan.Zero, session.Id, byChaos: false, _time.GetUtcNow()));
                 }
             }
 
@@ -311,25 +330,33 @@ public sealed class SmtpFaults
                     if (rule.Kind == SmtpFaultKind.Delay)
                     {
                         delay += rule.Delay;
-                        _injected.Add(new SmtpInjectedFault(point, SmtpFaultKind.Delay, null, rule.Delay, session.Id, byChaos: true));
+                        _injected.Add(new SmtpInjectedFault(point, SmtpFaultKind.Delay, null, rule.Delay, session.Id, byChaos: true, _time.GetUtcNow()));
                     }
                     else if (verdict is null)
                     {
                         verdict = ToVerdict(rule.Kind, rule.Reply);
-                        _injected.Add(new SmtpInjectedFault(point, rule.Kind, rule.Reply, TimeSpan.Zero, session.Id, byChaos: true));
+                        _injected.Add(new SmtpInjectedFault(point, rule.Kind, rule.Reply, TimeSpan.Zero, session.Id, byChaos: true, _time.GetUtcNow()));
                     }
                 }
             }
+
+            if (delay > TimeSpan.Zero)
+            {
+                // The timer is set before the delay shows in Injected: a test that sees the record and then advances
+                // a fake clock past the delay can never advance it before the timer exists.
+                wait = Task.Delay(delay, _time, cancellationToken);
+            }
         }
 
-        return delay > TimeSpan.Zero ? DelayThenAsync(delay, verdict, cancellationToken) : new(verdict);
+        return wait is null ? new(verdict) : DelayThenAsync(wait, verdict);
 
-        static async ValueTask<SmtpVerdict?> DelayThenAsync(TimeSpan delay, SmtpVerdict? verdict, CancellationToken cancellationToken)
+        static async ValueTask<SmtpVerdict?> DelayThenAsync(Task wait, SmtpVerdict? verdict)
         {
-            await Task.Delay(delay, cancellationToken);
+            await wait;
             return verdict;
         }
     }
+
 
     private static SmtpFaultPoint? PointOf(string verb) => verb switch
     {

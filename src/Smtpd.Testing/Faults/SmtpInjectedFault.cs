@@ -3,7 +3,7 @@ namespace Smtpd.Testing;
 /// <summary>A record of one fault that the test server injected, scripted or by chaos.</summary>
 public sealed class SmtpInjectedFault
 {
-    internal SmtpInjectedFault(SmtpFaultPoint point, SmtpFaultKind kind, SmtpReply? reply, TimeSpan delay, string sessionId, bool byChaos)
+    internal SmtpInjectedFault(SmtpFaultPoint point, SmtpFaultKind kind, SmtpReply? reply, TimeSpan delay, string sessionId, bool byChaos, DateTimeOffset at)
     {
         Point = point;
         Kind = kind;
@@ -11,7 +11,7 @@ public sealed class SmtpInjectedFault
         Delay = delay;
         SessionId = sessionId;
         ByChaos = byChaos;
-        At = DateTimeOffset.UtcNow;
+        At = at;
     }
 
     /// <summary>Where it acted.</summary>
@@ -32,7 +32,7 @@ public sealed class SmtpInjectedFault
     /// <summary>Whether <see cref="SmtpFaults.Chaos"/> chose it, rather than a script.</summary>
     public bool ByChaos { get; }
 
-    /// <summary>When it acted.</summary>
+    /// <summary>When it acted, on <see cref="SmtpFaults.TimeProvider"/>.</summary>
     public DateTimeOffset At { get; }
 
     /// <inheritdoc/>

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using Smtpd.Sessions;
 
 namespace Smtpd.Protocol;
 
@@ -22,18 +23,25 @@ internal enum EhloCondition
 /// <summary>An EHLO keyword, the condition under which it is advertised, and the verb that serves it, if any.</summary>
 /// <param name="Name">The keyword as advertised (without parameters).</param>
 /// <param name="Condition">When it is advertised.</param>
-/// <param name="Verb">The command it announces, or <see langword="null"/> for a parameter or a property of the service.</param>
-internal sealed record EhloKeyword(string Name, EhloCondition Condition, SmtpVerb? Verb);
+/// <param name="Verb">
+/// The command that serves it: the verb that takes the parameter, the command it announces (set from the command
+/// table's row), or <see langword="null"/> for a property of the service.
+/// </param>
+internal sealed record EhloKeyword(string Name, EhloCondition Condition, SmtpVerb? Verb = null);
 
 /// <summary>
-/// The EHLO (and LHLO) reply: the first line names the client, the rest lists the extensions. Adding an extension
-/// is one row of <see cref="Keywords"/>; a test checks that each row's condition switches it on and off and that
-/// the verb it announces has a handler.
+/// The EHLO (and LHLO) reply: the first line names the client, the rest lists the extensions. A keyword that
+/// announces a command is declared on that command's row of <see cref="SmtpProtocol.CommandTable"/>; the others
+/// (parameters of MAIL and RCPT, properties of the service) are rows of <see cref="ServiceKeywords"/>. A test checks
+/// that each keyword's condition switches it on and off and that every condition has a case here.
 /// </summary>
 internal static class EhloReply
 {
-    /// <summary>Every keyword the server can advertise, in the order it advertises them.</summary>
-    public static readonly EhloKeyword[] Keywords =
+    /// <summary>
+    /// The keywords that announce no command of their own, in the order they are advertised, before the command
+    /// keywords: RFC 5321 4.1.1.1 gives the ehlo-lines no order.
+    /// </summary>
+    public static readonly EhloKeyword[] ServiceKeywords =
     [
         // RFC 1870: SIZE with the limit, checked at MAIL.
         new("SIZE", EhloCondition.Always, SmtpVerb.Mail),
@@ -41,17 +49,23 @@ internal static class EhloReply
         new("8BITMIME", EhloCondition.Always, SmtpVerb.Mail),
         new("SMTPUTF8", EhloCondition.Always, SmtpVerb.Mail),
         // RFC 2920: a property of the service, no command.
-        new("PIPELINING", EhloCondition.Always, null),
-        // RFC 3030: BDAT, and BODY=BINARYMIME at MAIL.
-        new("CHUNKING", EhloCondition.Always, SmtpVerb.Bdat),
+        new("PIPELINING", EhloCondition.Always),
+        // RFC 3030: BODY=BINARYMIME at MAIL (its CHUNKING keyword is on the BDAT row).
         new("BINARYMIME", EhloCondition.Always, SmtpVerb.Mail),
         // RFC 2034: every reply carries its enhanced status code once advertised.
-        new("ENHANCEDSTATUSCODES", EhloCondition.Always, null),
+        new("ENHANCEDSTATUSCODES", EhloCondition.Always),
         // RFC 3461 4: the keyword has no parameters.
         new("DSN", EhloCondition.DsnEnabled, SmtpVerb.Mail),
-        new("STARTTLS", EhloCondition.TlsOffered, SmtpVerb.StartTls),
-        new("AUTH", EhloCondition.AuthOffered, SmtpVerb.Auth),
-        new("HELP", EhloCondition.Always, SmtpVerb.Help),
+    ];
+
+    /// <summary>
+    /// Every keyword the server can advertise, in the order it advertises them: <see cref="ServiceKeywords"/>, then
+    /// the command keywords in the order of the command table's rows.
+    /// </summary>
+    public static readonly EhloKeyword[] Keywords =
+    [
+        .. ServiceKeywords,
+        .. SmtpProtocol.CommandTable.Where(row => row.Ehlo is not null).Select(row => row.Ehlo! with { Verb = row.Verb }),
     ];
 
     /// <summary>Writes the whole reply: <c>250-NAME Hello CLIENT</c>, then the extensions.</summary>
@@ -74,15 +88,7 @@ internal static class EhloReply
         string? previous = null;
         foreach (var keyword in Keywords)
         {
-            var offered = keyword.Condition switch
-            {
-                EhloCondition.Always => true,
-                EhloCondition.DsnEnabled => options.EnableDsn,
-                EhloCondition.TlsOffered => offerStartTls,
-                EhloCondition.AuthOffered => authKeyword is not null,
-                _ => throw new InvalidOperationException($"EHLO condition {keyword.Condition} has no case"),
-            };
-            if (!offered)
+            if (!IsOffered(keyword.Condition, options, offerStartTls, authKeyword))
             {
                 continue;
             }
@@ -103,6 +109,18 @@ internal static class EhloReply
         text.Append("250 ").Append(previous).Append("\r\n");
         return Encoding.ASCII.GetBytes(text.ToString());
     }
+
+    /// <summary>Whether a keyword advertised under <paramref name="condition"/> is in the reply.</summary>
+    /// <exception cref="InvalidOperationException">The condition has no case here.</exception>
+    internal static bool IsOffered(EhloCondition condition, SmtpServerOptions options, bool offerStartTls, string? authKeyword) =>
+        condition switch
+        {
+            EhloCondition.Always => true,
+            EhloCondition.DsnEnabled => options.EnableDsn,
+            EhloCondition.TlsOffered => offerStartTls,
+            EhloCondition.AuthOffered => authKeyword is not null,
+            _ => throw new InvalidOperationException($"EHLO condition {condition} has no case"),
+        };
 
     /// <summary>Writes text (already checked to hold no CR or LF) straight into the output as UTF-8.</summary>
     private static void WriteText(IBufferWriter<byte> output, string text)

@@ -1,8 +1,11 @@
+using Smtpd.Sessions;
+
 namespace Smtpd.Protocol;
 
 /// <summary>
-/// The declarative table of which command is legal in which session state, and the 503 reply for every
-/// illegal pair. Sessions look the pair up before they run a command, so no command handler checks state itself.
+/// Which command is legal in which session state, as the rows of <see cref="SmtpProtocol.CommandTable"/> declare it,
+/// and the 503 reply for every illegal pair. Sessions look the pair up before they run a command, so no command
+/// handler checks state itself.
 /// LMTP (RFC 2033) has the same sequence rules; only the greeting it asks for differs, so it has its own replies.
 /// </summary>
 internal static class SmtpStateTable
@@ -12,34 +15,18 @@ internal static class SmtpStateTable
     // Indexed by protocol (0 SMTP, 1 LMTP), then verb and state.
     private static readonly SmtpReply?[][,] Rejections = [BuildRejections(lmtp: false), BuildRejections(lmtp: true)];
 
-    /// <summary>Which states accept each verb. RFC 5321 4.1.4 gives the order; RFC 3030 section 2 restricts BDAT transfers.</summary>
+    /// <summary>
+    /// Which states accept each verb, from the rows of <see cref="SmtpProtocol.CommandTable"/>, which cite the RFC
+    /// sections (RFC 5321 4.1.4 gives the order; RFC 3030 section 2 restricts BDAT transfers).
+    /// </summary>
     private static SessionStates[] BuildAllowed()
     {
         var allowed = new SessionStates[Enum.GetValues<SmtpVerb>().Length];
-        allowed[(int)SmtpVerb.Unknown] = SessionStates.AnyAccepted;
-        // RFC 5321 4.1.4: EHLO or HELO may be sent at any time; it resets any open transaction.
-        allowed[(int)SmtpVerb.Helo] = SessionStates.AnyAccepted;
-        allowed[(int)SmtpVerb.Ehlo] = SessionStates.AnyAccepted;
-        // RFC 2033 4.1: LHLO has the semantics of EHLO. The parser only makes it a verb on LMTP listeners.
-        allowed[(int)SmtpVerb.Lhlo] = SessionStates.AnyAccepted;
-        allowed[(int)SmtpVerb.Mail] = SessionStates.Ready;
-        allowed[(int)SmtpVerb.Rcpt] = SessionStates.MailGiven | SessionStates.RecipientGiven;
-        // RFC 5321 3.3: DATA needs at least one accepted recipient. RFC 3030 section 2: no DATA once BDAT began.
-        allowed[(int)SmtpVerb.Data] = SessionStates.RecipientGiven;
-        allowed[(int)SmtpVerb.Bdat] = SessionStates.RecipientGiven | SessionStates.BdatInProgress;
-        allowed[(int)SmtpVerb.Rset] = SessionStates.AnyAccepted;
-        allowed[(int)SmtpVerb.Noop] = SessionStates.AnyAccepted;
-        allowed[(int)SmtpVerb.Vrfy] = SessionStates.AnyAccepted;
-        allowed[(int)SmtpVerb.Expn] = SessionStates.AnyAccepted;
-        allowed[(int)SmtpVerb.Help] = SessionStates.AnyAccepted;
-        // RFC 3207 4.2: STARTTLS may come at any time; the handler refuses a second one.
-        allowed[(int)SmtpVerb.StartTls] = SessionStates.AnyAccepted;
-        // RFC 4954 4: AUTH after EHLO and outside a transaction.
-        allowed[(int)SmtpVerb.Auth] = SessionStates.Ready;
-        // Another protocol's request is answered and the connection closed, whatever the state.
-        allowed[(int)SmtpVerb.Forbidden] = SessionStates.AnyAccepted | SessionStates.Rejected;
-        // A refused client may still say goodbye (Tcl smtpd: "we wait for the client to send a QUIT command").
-        allowed[(int)SmtpVerb.Quit] = SessionStates.AnyAccepted | SessionStates.Rejected;
+        foreach (var row in SmtpProtocol.CommandTable)
+        {
+            allowed[(int)row.Verb] = row.States;
+        }
+
         return allowed;
     }
 
@@ -64,7 +51,7 @@ internal static class SmtpStateTable
 
     private static string DescribeRejection(SmtpVerb verb, SessionState state, bool lmtp)
     {
-        var name = verb == SmtpVerb.StartTls ? "STARTTLS" : verb.ToString().ToUpperInvariant();
+        var name = SmtpProtocol.Row(verb).Name;
         return state switch
         {
             SessionState.Rejected => "Bad sequence of commands: access denied, only QUIT is accepted",
@@ -77,13 +64,6 @@ internal static class SmtpStateTable
             _ => $"Bad sequence of commands: {name} not allowed here",
         };
     }
-
-    /// <summary>
-    /// Whether a verb is accepted before TLS when <see cref="SmtpServerOptions.RequireTls"/> is set: RFC 3207 4 lets
-    /// the server refuse everything but the commands needed to start TLS or leave.
-    /// </summary>
-    public static bool IsAllowedBeforeTls(SmtpVerb verb) =>
-        verb is SmtpVerb.Ehlo or SmtpVerb.Helo or SmtpVerb.Lhlo or SmtpVerb.StartTls or SmtpVerb.Noop or SmtpVerb.Rset or SmtpVerb.Quit;
 
     /// <summary>Whether <paramref name="verb"/> may run in <paramref name="state"/>.</summary>
     public static bool IsAllowed(SmtpVerb verb, SessionState state) =>

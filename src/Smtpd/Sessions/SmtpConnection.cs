@@ -82,7 +82,8 @@ internal sealed partial class SmtpConnection : IAsyncDisposable, IThreadPoolWork
     /// For a PROXY protocol listener, asked once the header names the real client: counts it against the limit
     /// (<see cref="SmtpServerOptions.MaxSessionsPerClient"/>) and says whether it may have this session.
     /// </param>
-    public SmtpConnection(Socket socket, SmtpServerOptions options, ILogger logger, TimeProvider time, SmtpListener listener, Action<SmtpConnection>? onEnded = null, Func<IPAddress, int, bool>? admitClient = null)
+    /// <param name="metrics">The listener's instruments, or <see langword="null"/> to count nothing.</param>
+    public SmtpConnection(Socket socket, SmtpServerOptions options, ILogger logger, TimeProvider time, SmtpListener listener, Action<SmtpConnection>? onEnded = null, Func<IPAddress, int, bool>? admitClient = null, SmtpServerMetrics.Listener? metrics = null)
     {
         _onEnded = onEnded;
         _admitClient = admitClient;
@@ -104,7 +105,7 @@ internal sealed partial class SmtpConnection : IAsyncDisposable, IThreadPoolWork
             IsLmtp = lmtp,
         };
         _callbacks = new SmtpCallbackInvoker(logger) { DisconnectProbe = this };
-        _protocol = new SmtpProtocol(options, logger, _context, lmtp, time, _callbacks, _output);
+        _protocol = new SmtpProtocol(options, logger, _context, lmtp, time, _callbacks, _output, metrics);
     }
 
     public SmtpSessionContext Context => _context;

@@ -6,59 +6,11 @@ using Smtpd.Protocol.Commands;
 namespace Smtpd.Sessions;
 
 /// <summary>
-/// The command handlers: one row of <see cref="Handlers"/> per verb, run once the state table has accepted the
-/// command. Adding a command is a command type, a parser case, a row in <see cref="SmtpStateTable"/> and a row here
-/// (docs/contributing.md); <c>SmtpProtocolTableTests</c> fails if a verb lacks either row.
+/// Dispatch and the command handlers. Each handler is named by its verb's row in <see cref="CommandTable"/>
+/// (SmtpProtocol.Table.cs) and runs only once the state table has accepted the command.
 /// </summary>
 internal sealed partial class SmtpProtocol
 {
-    private static readonly string[] VerbNames = Enum.GetValues<SmtpVerb>()
-        .Select(v => v == SmtpVerb.StartTls ? "STARTTLS" : v.ToString().ToUpperInvariant())
-        .ToArray();
-
-    /// <summary>The handler of each verb, indexed by <see cref="SmtpVerb"/>; <see langword="true"/> when the session must close.</summary>
-    private static readonly Func<SmtpProtocol, SmtpCommand, ValueTask<bool>>?[] Handlers = BuildHandlers();
-
-    private static Func<SmtpProtocol, SmtpCommand, ValueTask<bool>>?[] BuildHandlers()
-    {
-        var handlers = new Func<SmtpProtocol, SmtpCommand, ValueTask<bool>>?[Enum.GetValues<SmtpVerb>().Length];
-        handlers[(int)SmtpVerb.Unknown] = static (p, _) => new(p.CountError(SmtpReplies.CommandUnrecognized));
-        handlers[(int)SmtpVerb.Helo] = static (p, c) => p.ExecuteHelo((HeloCommand)c);
-        handlers[(int)SmtpVerb.Ehlo] = static (p, c) => p.ExecuteHelo((HeloCommand)c);
-        handlers[(int)SmtpVerb.Lhlo] = static (p, c) => p.ExecuteHelo((HeloCommand)c);
-        handlers[(int)SmtpVerb.Mail] = static (p, c) => p.ExecuteMailAsync((MailCommand)c);
-        handlers[(int)SmtpVerb.Rcpt] = static (p, c) => p.ExecuteRcptAsync((RcptCommand)c);
-        handlers[(int)SmtpVerb.Data] = static (p, _) => new(p.ExecuteData());
-        handlers[(int)SmtpVerb.Bdat] = static (p, c) => p.ExecuteBdat((BdatCommand)c);
-
-        // RFC 5321 4.1.1.5: RSET clears the transaction but not the HELO/EHLO state.
-        handlers[(int)SmtpVerb.Rset] = static (p, _) =>
-        {
-            p.ResetTransaction();
-            return new(p.CountJunk(SmtpReplies.ResetOk));
-        };
-        handlers[(int)SmtpVerb.Noop] = static (p, _) => new(p.CountJunk(SmtpReplies.Ok));
-        handlers[(int)SmtpVerb.Quit] = static (p, _) =>
-        {
-            p.Reply(SmtpReplies.Bye);
-            return new(true);
-        };
-        handlers[(int)SmtpVerb.Vrfy] = static (p, _) => new(p.CountJunk(SmtpReplies.CannotVerify));
-        handlers[(int)SmtpVerb.Expn] = static (p, _) => new(p.CountJunk(SmtpReplies.ExpandNotImplemented));
-        handlers[(int)SmtpVerb.Help] = static (p, _) => new(p.CountJunk(p._lmtp ? SmtpReplies.LmtpHelp : SmtpReplies.Help));
-        handlers[(int)SmtpVerb.StartTls] = static (p, _) => new(p.ExecuteStartTls());
-        handlers[(int)SmtpVerb.Auth] = static (p, c) => p.ExecuteAuthAsync((AuthCommand)c);
-        handlers[(int)SmtpVerb.Forbidden] = static (p, _) =>
-        {
-            p.Reply(SmtpReplies.ForbiddenProtocol);
-            return new(true);
-        };
-        return handlers;
-    }
-
-    /// <summary>Whether <paramref name="verb"/> has a handler; for the test that every verb of the state table has one.</summary>
-    internal static bool HasHandler(SmtpVerb verb) => Handlers[(int)verb] is not null;
-
     /// <summary>Runs one command.</summary>
     /// <returns><see langword="true"/> when the session must close.</returns>
     private ValueTask<bool> ExecuteAsync(SmtpCommand command)
@@ -92,7 +44,7 @@ internal sealed partial class SmtpProtocol
         }
 
         // RFC 3207 4: with RequireTls, only the commands that lead to TLS or away are served in plaintext.
-        if (_options.RequireTls && !_context.IsSecure && !SmtpStateTable.IsAllowedBeforeTls(command.Verb))
+        if (_options.RequireTls && !_context.IsSecure && !Row(command.Verb).AllowedBeforeTls)
         {
             return new(CountError(SmtpReplies.MustStartTls));
         }
@@ -107,7 +59,7 @@ internal sealed partial class SmtpProtocol
 
     private async ValueTask<bool> FilterThenExecuteAsync(SmtpCommand command)
     {
-        var verdict = await _callbacks.InvokeAsync(static (s, ct) => s.filter(s.Item2, s.Item3, ct), (filter: _options.FilterCommand!, _context, VerbNames[(int)command.Verb]), "FilterCommand");
+        var verdict = await _callbacks.InvokeAsync(static (s, ct) => s.filter(s.Item2, s.Item3, ct), (filter: _options.FilterCommand!, _context, Row(command.Verb).Name), "FilterCommand");
         if (verdict is { IsAccepted: true })
         {
             return await ExecuteCoreAsync(command);
@@ -125,7 +77,7 @@ internal sealed partial class SmtpProtocol
     }
 
     private ValueTask<bool> ExecuteCoreAsync(SmtpCommand command) =>
-        command is InvalidCommand invalid ? new(CountError(invalid.Reply)) : Handlers[(int)command.Verb]!(this, command);
+        command is InvalidCommand invalid ? new(CountError(invalid.Reply)) : Row(command.Verb).Handler(this, command);
 
     private ValueTask<bool> ExecuteHelo(HeloCommand helo)
     {
@@ -402,6 +354,7 @@ internal sealed partial class SmtpProtocol
 
         if (accepted > 0)
         {
+            _metrics?.Accepted(Transaction.Content!.ReceivedLength);
             _junkCommands = 0;
             Log.MessageAccepted(_logger, Transaction.Content!.ReceivedLength, Transaction.Sender?.Address ?? string.Empty, accepted);
         }

@@ -63,8 +63,13 @@ internal sealed partial class SmtpProtocol : IDisposable
     private int _draining;
     private bool _drainCloseDue;
 
-    public SmtpProtocol(SmtpServerOptions options, ILogger logger, SmtpSessionContext context, bool lmtp, TimeProvider time, SmtpCallbackInvoker callbacks, IBufferWriter<byte> output)
+    // The listener's instruments (null in memory), and the command the next reply answers: null for the greeting.
+    private readonly SmtpServerMetrics.Listener? _metrics;
+    private SmtpVerb? _replyingTo;
+
+    public SmtpProtocol(SmtpServerOptions options, ILogger logger, SmtpSessionContext context, bool lmtp, TimeProvider time, SmtpCallbackInvoker callbacks, IBufferWriter<byte> output, SmtpServerMetrics.Listener? metrics = null)
     {
+        _metrics = metrics;
         _options = options;
         _logger = logger;
         _context = context;
@@ -195,6 +200,13 @@ internal sealed partial class SmtpProtocol : IDisposable
             }
 
             progressed = true;
+            // Content and SASL lines answer the DATA, BDAT or AUTH that started them, so only a new line changes it.
+            _replyingTo = step switch
+            {
+                Step.Command => command!.Verb,
+                Step.LineTooLong => SmtpVerb.Unknown,
+                _ => _replyingTo,
+            };
             close = step switch
             {
                 Step.Command => await ExecuteAsync(command!),
@@ -249,6 +261,11 @@ internal sealed partial class SmtpProtocol : IDisposable
     public void Reply(SmtpReply reply)
     {
         _closeAfterReply |= reply.Code == 421;
+        if (reply.Code >= 400)
+        {
+            _metrics?.Rejected(reply.Code, _replyingTo);
+        }
+
         var bytes = reply.GetBytes(_enhancedStatusCodes);
         Output.Write(bytes);
         _hasPendingReplies = true;

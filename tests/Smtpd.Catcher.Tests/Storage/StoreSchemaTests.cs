@@ -29,7 +29,7 @@ public sealed class StoreSchemaTests : IDisposable
         CreateOldStore(Database, version);
         await using (var host = await CatcherHost.StartAsync(o => o.DatabasePath = Database))
         {
-            Assert.Equal(4L, Scalar("PRAGMA user_version"));
+            Assert.Equal(5L, Scalar("PRAGMA user_version"));
             await host.SendSimpleAsync("New message");
             var list = await host.GetJsonAsync("/api/v1/messages");
             var messages = list.GetProperty("messages").EnumerateArray().ToList();

@@ -1,4 +1,5 @@
 using Smtpd.Protocol;
+using Smtpd.Sessions;
 
 namespace Smtpd.Tests.Protocol;
 
@@ -151,7 +152,7 @@ public sealed class SmtpStateTableTests
             Assert.Equal(state != SessionState.Rejected, SmtpStateTable.IsAllowed(SmtpVerb.Lhlo, state));
         }
 
-        Assert.True(SmtpStateTable.IsAllowedBeforeTls(SmtpVerb.Lhlo));
+        Assert.True(SmtpProtocol.Row(SmtpVerb.Lhlo).AllowedBeforeTls);
     }
 
     [Theory]

@@ -78,6 +78,8 @@ public sealed class QuickstartSampleTests
         var lines = sample.TrimEnd('\n').Split('\n').Length;
 
         Assert.Contains($"\n## Receiving mail in {lines} lines\n", readme, StringComparison.Ordinal);
+        // One claim only: a stale heading left beside the true one would still make the claim false.
+        Assert.Single(readme.Split('\n'), line => line.StartsWith("## Receiving mail in ", StringComparison.Ordinal));
         Assert.Contains($"\n```csharp\n{sample}```\n", readme, StringComparison.Ordinal);
     }
 

@@ -47,13 +47,21 @@ internal sealed class CatcherEvent
     /// <param name="type">One of <see cref="CatcherEventTypes"/>.</param>
     /// <param name="data">The <c>Data</c> JSON; empty for <c>null</c>.</param>
     /// <param name="message">The stored message, for <c>new</c>.</param>
-    public CatcherEvent(long sequence, string type, ReadOnlyMemory<byte> data, CatcherStoredMessage? message)
+    /// <param name="mailbox">The named mailbox the change concerns alone (a delete scoped with <c>?mailbox=</c>), or <see langword="null"/> for a change to the store.</param>
+    public CatcherEvent(long sequence, string type, ReadOnlyMemory<byte> data, CatcherStoredMessage? message, string? mailbox = null)
     {
         Sequence = sequence;
         Type = type;
         Data = data.IsEmpty ? NullJson : data;
         Message = message;
+        Mailbox = mailbox;
     }
+
+    /// <summary>
+    /// The named mailbox this change concerns alone, such as a message taken out of mailbox X but still stored for
+    /// mailbox Y: only subscribers to X see it. <see langword="null"/> for a change every view shares.
+    /// </summary>
+    public string? Mailbox { get; }
 
     /// <summary>The event's number; strictly increasing in publication order. SSE sends it as <c>id:</c>.</summary>
     public long Sequence { get; }

@@ -107,8 +107,12 @@ internal sealed class CatcherEvents : IDisposable
     /// The last event the client saw (SSE <c>Last-Event-ID</c>): the events after it still in the replay ring are
     /// queued first. When some of them are gone, a <c>prune</c> event comes first, telling the client to reload.
     /// </param>
+    /// <param name="mailbox">
+    /// A named mailbox (<c>?mailbox=</c>): only its new messages, and the changes to the store or to it alone, are
+    /// queued; <see langword="null"/> for every message and only changes to the store.
+    /// </param>
     /// <returns>The subscription, or <see langword="null"/> when the limit is reached or the hub is closed.</returns>
-    public CatcherSubscription? TrySubscribe(CatcherSubscriberKind kind, string peer, long? lastEventId = null)
+    public CatcherSubscription? TrySubscribe(CatcherSubscriberKind kind, string peer, long? lastEventId = null, string? mailbox = null)
     {
         var limit = kind == CatcherSubscriberKind.Stream ? _options.MaxSubscribers : _options.MaxWaits;
         lock (_gate)
@@ -119,7 +123,7 @@ internal sealed class CatcherEvents : IDisposable
                 return null;
             }
 
-            var subscription = new CatcherSubscription(this, kind, peer, _options.SubscriberQueueCapacity);
+            var subscription = new CatcherSubscription(this, kind, peer, _options.SubscriberQueueCapacity) { Mailbox = mailbox };
             if (lastEventId is { } last && last < _sequence)
             {
                 Replay(subscription, last);
@@ -210,7 +214,8 @@ internal sealed class CatcherEvents : IDisposable
     /// <param name="type">One of <see cref="CatcherEventTypes"/>.</param>
     /// <param name="data">The <c>Data</c> JSON; empty for <c>null</c>.</param>
     /// <param name="message">The stored message, for <c>new</c>.</param>
-    public void Publish(string type, ReadOnlyMemory<byte> data, CatcherStoredMessage? message = null)
+    /// <param name="mailbox">The named mailbox the change concerns alone, or <see langword="null"/> for a change to the store.</param>
+    public void Publish(string type, ReadOnlyMemory<byte> data, CatcherStoredMessage? message = null, string? mailbox = null)
     {
         List<CatcherSubscription>? dropped = null;
         lock (_gate)
@@ -220,7 +225,7 @@ internal sealed class CatcherEvents : IDisposable
                 return;
             }
 
-            var published = new CatcherEvent(++_sequence, type, data, message);
+            var published = new CatcherEvent(++_sequence, type, data, message, mailbox);
             if (_ring.Length > 0)
             {
                 _ring[_ringNext] = published;
@@ -438,8 +443,20 @@ internal sealed class CatcherSubscription : IDisposable
 
     /// <summary>Queues an event if there is room.</summary>
     /// <param name="published">The event.</param>
-    /// <returns>Whether it was queued.</returns>
-    internal bool Offer(CatcherEvent published) => _queue.Writer.TryWrite(published);
+    /// <returns>Whether it was queued, or skipped as outside the subscription's mailbox; <see langword="false"/> when the queue is full.</returns>
+    internal bool Offer(CatcherEvent published) => !Wants(published) || _queue.Writer.TryWrite(published);
+
+    /// <summary>The named mailbox the subscriber watches (<c>?mailbox=</c>), or <see langword="null"/> for every message.</summary>
+    public string? Mailbox { get; init; }
+
+    /// <summary>
+    /// Whether the event belongs to the subscriber's view. A mailbox's view gets the <c>new</c> events of its own
+    /// messages (routed at ingest, so the record says), changes to the store, and changes to that mailbox alone; the
+    /// default view gets every <c>new</c> event and only changes to the store.
+    /// </summary>
+    private bool Wants(CatcherEvent e) => Mailbox is null
+        ? e.Mailbox is null
+        : (e.Mailbox is null || e.Mailbox == Mailbox) && (e.Message is null || e.Message.Record.Mailboxes.Contains(Mailbox, StringComparer.Ordinal));
 
     /// <summary>Ends the subscription with a reason: the queue completes after what it holds, and <see cref="Ended"/> is cancelled.</summary>
     /// <param name="reason">Why, in one line.</param>

@@ -53,7 +53,7 @@ internal sealed class CatcherLive : IDisposable
     {
         if (change.Data is null)
         {
-            Hub.Publish(change.Type, default);
+            Hub.Publish(change.Type, default, mailbox: change.Mailbox);
             return;
         }
 
@@ -63,6 +63,6 @@ internal sealed class CatcherLive : IDisposable
             change.WriteData(writer);
         }
 
-        Hub.Publish(change.Type, buffer.WrittenMemory);
+        Hub.Publish(change.Type, buffer.WrittenMemory, mailbox: change.Mailbox);
     }
 }

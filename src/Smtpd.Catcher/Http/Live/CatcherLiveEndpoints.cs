@@ -50,15 +50,15 @@ internal static class CatcherLiveEndpoints
         // own. Keep-alive: a ping every interval; a client that sends no pong within two is closed.
         var webSocketPipeline = endpoints.CreateApplicationBuilder()
             .UseWebSockets(new WebSocketOptions { KeepAliveInterval = options.KeepAliveInterval, KeepAliveTimeout = options.KeepAliveInterval * 2 });
-        webSocketPipeline.Run(context => ServeWebSocketAsync(context, hub));
+        webSocketPipeline.Run(context => ServeWebSocketAsync(context, hub, query));
         var webSocket = webSocketPipeline.Build();
         group.MapGet(WebSocketRoute, webSocket);
-        group.MapGet(EventStreamRoute, context => ServeEventStreamAsync(context, hub));
+        group.MapGet(EventStreamRoute, context => ServeEventStreamAsync(context, hub, query));
         group.MapGet(WaitRoute, context => ServeWaitAsync(context, waiter, query, options));
         return group;
     }
 
-    private static async Task ServeWebSocketAsync(HttpContext context, CatcherEvents hub)
+    private static async Task ServeWebSocketAsync(HttpContext context, CatcherEvents hub, ICatcherMessageQuery query)
     {
         if (!context.WebSockets.IsWebSocketRequest)
         {
@@ -66,7 +66,13 @@ internal static class CatcherLiveEndpoints
             return;
         }
 
-        using var subscription = hub.TrySubscribe(CatcherSubscriberKind.Stream, Peer(context));
+        if (!TryMailbox(context, query, out var scoped, out var problem))
+        {
+            await PlainAsync(context, StatusCodes.Status404NotFound, problem);
+            return;
+        }
+
+        using var subscription = hub.TrySubscribe(CatcherSubscriberKind.Stream, Peer(context), mailbox: scoped.Mailbox);
         if (subscription is null)
         {
             await PlainAsync(context, StatusCodes.Status503ServiceUnavailable, TooMany(hub));
@@ -152,10 +158,16 @@ internal static class CatcherLiveEndpoints
         await clientLeft.CancelAsync();
     }
 
-    private static async Task ServeEventStreamAsync(HttpContext context, CatcherEvents hub)
+    private static async Task ServeEventStreamAsync(HttpContext context, CatcherEvents hub, ICatcherMessageQuery query)
     {
+        if (!TryMailbox(context, query, out var scoped, out var problem))
+        {
+            await PlainAsync(context, StatusCodes.Status404NotFound, problem);
+            return;
+        }
+
         long? lastEventId = long.TryParse(context.Request.Headers["Last-Event-ID"].ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var last) ? last : null;
-        using var subscription = hub.TrySubscribe(CatcherSubscriberKind.Stream, Peer(context), lastEventId);
+        using var subscription = hub.TrySubscribe(CatcherSubscriberKind.Stream, Peer(context), lastEventId, scoped.Mailbox);
         if (subscription is null)
         {
             await PlainAsync(context, StatusCodes.Status503ServiceUnavailable, TooMany(hub));
@@ -261,6 +273,19 @@ internal static class CatcherLiveEndpoints
             return;
         }
 
+        if (!TryMailbox(context, query, out var scoped, out var unknown))
+        {
+            await PlainAsync(context, StatusCodes.Status404NotFound, unknown);
+            return;
+        }
+
+        if (!ReferenceEquals(scoped, query))
+        {
+            // A waiter holds no state of its own: one limited to the mailbox costs nothing per request.
+            waiter = new CatcherWaiter(waiter.Hub, scoped);
+            query = scoped;
+        }
+
         var result = await waiter.WaitAsync(text, count, timeout, Peer(context), context.RequestAborted);
         switch (result.Outcome)
         {
@@ -323,6 +348,30 @@ internal static class CatcherLiveEndpoints
                 span[i] = char.IsControl(text[i]) ? ' ' : text[i];
             }
         }) + "\n");
+    }
+
+    /// <summary>
+    /// Reads <c>?mailbox=</c>: absent or empty is every message (<paramref name="query"/> itself); a configured name
+    /// gives the search limited to it; any other name is refused with 404, as the REST routes refuse it.
+    /// </summary>
+    private static bool TryMailbox(HttpContext context, ICatcherMessageQuery query, out ICatcherMessageQuery scoped, out string problem)
+    {
+        var name = context.Request.Query["mailbox"].ToString().Trim();
+        scoped = query;
+        problem = string.Empty;
+        if (name.Length == 0)
+        {
+            return true;
+        }
+
+        if (query.InMailbox(name) is { } limited)
+        {
+            scoped = limited;
+            return true;
+        }
+
+        problem = $"no mailbox named {Quote(name)}: GET /api/v1/mailboxes lists them";
+        return false;
     }
 
     private static string TooMany(CatcherEvents hub) =>

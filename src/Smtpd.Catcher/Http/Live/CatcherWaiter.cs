@@ -48,6 +48,9 @@ internal sealed class CatcherWaiter
     /// <summary>Raised after the wait has subscribed and looked at the store, just before it blocks; for tests and diagnostics.</summary>
     public event Action<string>? Blocking;
 
+    /// <summary>The hub the waiter subscribes to.</summary>
+    public CatcherEvents Hub => _hub;
+
     /// <summary>Waits.</summary>
     /// <param name="query">A query that <see cref="ICatcherMessageQuery.Validate"/> accepted.</param>
     /// <param name="count">How many matching messages to wait for, at least 1.</param>
@@ -66,7 +69,7 @@ internal sealed class CatcherWaiter
         {
             while (true)
             {
-                using var subscription = _hub.TrySubscribe(CatcherSubscriberKind.Wait, peer);
+                using var subscription = _hub.TrySubscribe(CatcherSubscriberKind.Wait, peer, mailbox: _query.Mailbox);
                 if (subscription is null)
                 {
                     return Unavailable();

@@ -42,4 +42,12 @@ internal interface ICatcherMessageQuery
     /// <param name="cancellationToken">Ends the count.</param>
     /// <returns>The counts.</returns>
     ValueTask<CatcherMailboxStats> StatsAsync(CancellationToken cancellationToken);
+
+    /// <summary>The same search limited to one named mailbox (<c>?mailbox=</c> on the live routes).</summary>
+    /// <param name="name">The mailbox name, in any letter case.</param>
+    /// <returns>The limited search, or <see langword="null"/> when there is no such mailbox (or this search knows none).</returns>
+    ICatcherMessageQuery? InMailbox(string name) => null;
+
+    /// <summary>The canonical name of the mailbox this search is limited to, or <see langword="null"/> for every message.</summary>
+    string? Mailbox => null;
 }

@@ -9,8 +9,16 @@ namespace Smtpd.Catcher.Http.Live;
 /// same text always agree.
 /// </summary>
 /// <param name="mailbox">The mailbox (its compiler and store).</param>
-internal sealed class MailboxMessageQuery(CatcherMailbox mailbox) : ICatcherMessageQuery
+/// <param name="scope">A named mailbox every query is limited to, or <see langword="null"/> for every message.</param>
+internal sealed class MailboxMessageQuery(CatcherMailbox mailbox, string? scope = null) : ICatcherMessageQuery
 {
+    /// <inheritdoc/>
+    public string? Mailbox => scope;
+
+    /// <inheritdoc/>
+    public ICatcherMessageQuery? InMailbox(string name) =>
+        mailbox.Catcher.Mailboxes.TryFind(name, out var canonical) ? new MailboxMessageQuery(mailbox, canonical) : null;
+
     /// <summary>The parameter that pins a match to one message; the compilers' parameters never start with <c>$live_</c>.</summary>
     private const string IdParameter = "$live_id";
 
@@ -74,8 +82,8 @@ internal sealed class MailboxMessageQuery(CatcherMailbox mailbox) : ICatcherMess
             return new CatcherMailboxStats(0, 0, []);
         }
 
-        var page = await Task.Run(() => mailbox.Use(store => store.Page(null, 0, 0)), cancellationToken);
-        return new CatcherMailboxStats(page.Total, page.Unread, page.Tags);
+        var page = await Task.Run(() => mailbox.Use(store => store.Page(Scope, 0, 0)), cancellationToken);
+        return scope is null ? new CatcherMailboxStats(page.Total, page.Unread, page.Tags) : new CatcherMailboxStats(page.Matched, page.MatchedUnread, page.Tags);
     }
 
     /// <summary>The summary JSON of a stored message: the object the list route returns for it.</summary>
@@ -84,7 +92,12 @@ internal sealed class MailboxMessageQuery(CatcherMailbox mailbox) : ICatcherMess
     public static ReadOnlyMemory<byte> Summary(MessageRecord record) =>
         JsonSerializer.SerializeToUtf8Bytes(ApiMapper.Summary(record), ApiJsonContext.Default.ApiMessageSummary);
 
-    /// <summary>Compiles a query in UTC (a wait has no <c>tz</c> parameter), or <see langword="null"/> for an empty one, which matches every message.</summary>
+    private CompiledQuery? Scope => scope is null ? null : mailbox.Scope(scope);
+
+    /// <summary>
+    /// Compiles a query in UTC (a wait has no <c>tz</c> parameter), limited to the mailbox if there is one, or
+    /// <see langword="null"/> for an empty one without a mailbox, which matches every message.
+    /// </summary>
     private CompiledQuery? Compile(string query) =>
-        string.IsNullOrWhiteSpace(query) ? null : mailbox.Compile(query.Trim(), TimeZoneInfo.Utc);
+        Mailboxes.MailboxScope.And(Scope, string.IsNullOrWhiteSpace(query) ? null : mailbox.Compile(query.Trim(), TimeZoneInfo.Utc));
 }

@@ -99,6 +99,9 @@ internal sealed class PostgresCatcherStore : ICatcherStore
     }
 
     /// <inheritdoc/>
+    public int QueueLength => _writer.QueueLength;
+
+    /// <inheritdoc/>
     public Task<long> StoreAsync(MessageRecord record, byte[]? content, Func<Stream> openContent) => _writer.StoreAsync(record, content, openContent);
 
     /// <inheritdoc/>

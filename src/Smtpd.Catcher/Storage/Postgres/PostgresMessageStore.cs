@@ -127,7 +127,7 @@ internal sealed partial class PostgresMessageStore : IMessageStore
         // Locks the table first, so the count is exactly what TRUNCATE removes.
         PostgresSchema.Execute(_connection, "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE", transaction);
         var count = Convert.ToInt32(PostgresSchema.Scalar(_connection, "SELECT count(*) FROM messages", transaction), CultureInfo.InvariantCulture);
-        PostgresSchema.Execute(_connection, "TRUNCATE message_chunks, message_tags, message_headers, messages", transaction);
+        PostgresSchema.Execute(_connection, "TRUNCATE message_chunks, message_tags, message_headers, message_mailboxes, messages", transaction);
         transaction.Commit();
         return count;
     }
@@ -285,6 +285,55 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     /// <inheritdoc/>
     public long DatabaseSize() =>
         Convert.ToInt64(PostgresSchema.Scalar(_connection, "SELECT pg_database_size(current_database())"), CultureInfo.InvariantCulture);
+
+    /// <inheritdoc/>
+    public IReadOnlyDictionary<string, (long Total, long Unread)> MailboxCounts()
+    {
+        using var command = Command("""
+            SELECT mm.name, count(*), count(*) FILTER (WHERE NOT m.is_read)
+            FROM message_mailboxes AS mm JOIN messages AS m ON m.id = mm.message_id
+            GROUP BY mm.name
+            """);
+        using var reader = command.ExecuteReader();
+        var counts = new Dictionary<string, (long, long)>(StringComparer.Ordinal);
+        while (reader.Read())
+        {
+            counts[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2));
+        }
+
+        return counts;
+    }
+
+    /// <inheritdoc/>
+    public (IReadOnlyList<long> Removed, IReadOnlyList<long> Deleted) RemoveFromMailbox(IReadOnlyList<long> ids, string mailbox)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        using var transaction = _connection.BeginTransaction();
+        using var leave = Command("DELETE FROM message_mailboxes WHERE name = @name AND message_id = ANY(@ids) RETURNING message_id");
+        leave.Transaction = transaction;
+        leave.Parameters.AddWithValue("name", mailbox);
+        leave.Parameters.Add(new NpgsqlParameter<long[]>("ids", [.. ids]));
+        var left = ReadIds(leave).ToHashSet();
+        // A separate statement, not a CTE of the one above: a statement sees the snapshot it started with, so the
+        // NOT EXISTS would still find the membership rows the same statement deleted.
+        using var orphans = Command("DELETE FROM messages AS m WHERE m.id = ANY(@ids) AND NOT EXISTS (SELECT 1 FROM message_mailboxes AS mm WHERE mm.message_id = m.id) RETURNING m.id");
+        orphans.Transaction = transaction;
+        orphans.Parameters.Add(new NpgsqlParameter<long[]>("ids", [.. left]));
+        var gone = ReadIds(orphans).ToHashSet();
+        transaction.Commit();
+        // In the order asked, as SQLite answers (it works through the ids one by one).
+        var removed = ids.Distinct().Where(left.Contains).ToList();
+        return (removed, removed.Where(gone.Contains).ToList());
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<long> Ids(CompiledQuery query)
+    {
+        ArgumentNullException.ThrowIfNull(query);
+        using var command = Command($"SELECT id FROM messages WHERE ({query.Where}) ORDER BY id");
+        AddParameters(command, query);
+        return ReadIds(command);
+    }
 
     /// <inheritdoc/>
     public void Dispose() => _connection.Dispose();

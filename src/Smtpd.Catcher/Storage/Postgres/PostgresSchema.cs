@@ -113,6 +113,18 @@ internal static class PostgresSchema
         END
         $$;
         """,
+        // 3: mailboxes (SQLite's schema v5): the listener port for port: rules, and one membership row per mailbox a
+        // message was routed to, so a message for two mailboxes is stored once. The primary key serves the scope's
+        // EXISTS probe per message; the (name, message_id) index serves a mailbox's keep: and its counts.
+        """
+        ALTER TABLE messages ADD COLUMN listener_port integer;
+        CREATE TABLE message_mailboxes (
+            message_id bigint NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+            name       text   NOT NULL,
+            PRIMARY KEY (message_id, name)
+        );
+        CREATE INDEX message_mailboxes_by_name ON message_mailboxes (name, message_id);
+        """,
     ];
 
     /// <summary>The version a fully migrated database has.</summary>

@@ -34,6 +34,16 @@ internal sealed class PostgresSearchCompiler : IMessageQueryCompiler
         return Compile(parsed, timeZone);
     }
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// A correlated <c>EXISTS</c> on <c>message_mailboxes</c>' primary key <c>(message_id, name)</c>, as on SQLite:
+    /// a page walks <c>messages</c> newest first and probes the key per row, so it stops after the page instead of
+    /// first collecting the mailbox's every id. The parameter is <c>$mailbox_scope</c>, never a name the search's
+    /// own parameters (<c>$sq…</c>) take, so <see cref="Mailboxes.MailboxScope.And"/> can merge both.
+    /// </remarks>
+    public CompiledQuery Mailbox(string name) =>
+        new($"EXISTS (SELECT 1 FROM message_mailboxes AS mm WHERE mm.message_id = messages.id AND mm.name = {Mailboxes.MailboxScope.Parameter})", new Dictionary<string, object?>(StringComparer.Ordinal) { [Mailboxes.MailboxScope.Parameter] = name });
+
     /// <summary>Compiles a parsed query.</summary>
     /// <param name="query">The query.</param>
     /// <param name="timeZone">The zone of dates written without an offset.</param>

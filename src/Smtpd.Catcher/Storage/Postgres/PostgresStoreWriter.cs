@@ -33,10 +33,13 @@ internal sealed class PostgresStoreWriter
     private const string InsertMessageSql = """
         INSERT INTO messages (id, received_at, mail_from, rcpt_to, rcpt_text, client, helo, tls, tls_protocol, auth_user, size, sha256,
             subject, header_from, header_to, header_date, message_id, has_attachments, dsn_ret, dsn_envid, rcpt_dsn,
-            header_cc, header_bcc, header_reply_to, attachments, inline_parts, snippet, tls_cipher, search)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28,
-            to_tsvector('simple', $29))
+            header_cc, header_bcc, header_reply_to, attachments, inline_parts, snippet, tls_cipher, listener_port, search)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29,
+            to_tsvector('simple', $30))
         """;
+
+    /// <summary>One row per mailbox the message was routed to (migration 3), in the message's own transaction.</summary>
+    private const string InsertMailboxesSql = "INSERT INTO message_mailboxes (message_id, name) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING";
 
     private const string InsertChunkSql = "INSERT INTO message_chunks (message_id, seq, data) VALUES ($1, $2, $3)";
 
@@ -53,6 +56,8 @@ internal sealed class PostgresStoreWriter
     private readonly string _instance;
     private readonly Task _loop;
     private readonly ITimer? _ageTimer;
+    private int _queued;
+    private bool _morePrune;
 
     /// <summary>Starts the writer loop.</summary>
     /// <param name="dataSource">The catcher's data source.</param>
@@ -75,6 +80,9 @@ internal sealed class PostgresStoreWriter
         }
     }
 
+    /// <summary>How many messages wait for the loop to take them into a group (the channel cannot count itself).</summary>
+    public int QueueLength => Volatile.Read(ref _queued);
+
     /// <summary>Queues a message; completes with its id after its COMMIT.</summary>
     /// <param name="record">The metadata.</param>
     /// <param name="content">The content, when in memory.</param>
@@ -84,8 +92,10 @@ internal sealed class PostgresStoreWriter
     public Task<long> StoreAsync(MessageRecord record, byte[]? content, Func<Stream> openContent)
     {
         var pending = new Pending(record, content, openContent);
+        Interlocked.Increment(ref _queued);
         if (!_queue.Writer.TryWrite(pending))
         {
+            Interlocked.Decrement(ref _queued);
             throw new InvalidOperationException("The store is closed.");
         }
 
@@ -120,6 +130,7 @@ internal sealed class PostgresStoreWriter
             {
                 if (work is Pending pending)
                 {
+                    Interlocked.Decrement(ref _queued);
                     batch.Add(pending);
                     bytes += pending.Record.Size;
                 }
@@ -202,7 +213,7 @@ internal sealed class PostgresStoreWriter
             pruned = null;
         }
 
-        if (pruned?.Messages == PruneBatch)
+        if (pruned?.Messages == PruneBatch || (pruned is not null && _morePrune))
         {
             RequestPrune();
         }
@@ -254,6 +265,7 @@ internal sealed class PostgresStoreWriter
         p.Add(new NpgsqlParameter<int> { TypedValue = r.InlineParts });
         p.Add(Text(r.Snippet));
         p.Add(Text(r.TlsCipher));
+        p.Add(r.ListenerPort is { } port ? new NpgsqlParameter<int> { TypedValue = port } : new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Integer });
         // The three texts SQLite's messages_fts holds, folded as its tokenizer folds them (PostgresSearchCompiler.Fold).
         p.Add(Text(PostgresSearchCompiler.Fold(string.Join(' ', r.Subject, r.SearchAddresses, r.SearchBody))));
         group.BatchCommands.Add(insert);
@@ -264,6 +276,15 @@ internal sealed class PostgresStoreWriter
             headers.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. r.SearchHeaders.Select(h => Clean(h.Key))] });
             headers.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. r.SearchHeaders.Select(h => Clean(h.Value))] });
             group.BatchCommands.Add(headers);
+        }
+
+        if (r.Mailboxes.Count > 0)
+        {
+            // Routed once, at ingest, and committed with the message: no moment where it is stored but in no mailbox.
+            var mailboxes = new NpgsqlBatchCommand(InsertMailboxesSql);
+            mailboxes.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
+            mailboxes.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. r.Mailboxes.Select(Clean)] });
+            group.BatchCommands.Add(mailboxes);
         }
     }
 
@@ -358,6 +379,25 @@ internal sealed class PostgresStoreWriter
             }
         }
 
+        _morePrune = false;
+        var pruned = _retention.Count > 0 || _retention.Age is not null || _retention.Size > 0 ? await PruneStoreAsync(connection, transaction).ConfigureAwait(false) : null;
+        if (_retention.MailboxKeep.Count == 0)
+        {
+            return pruned;
+        }
+
+        var mailboxes = await PruneMailboxesAsync(connection, transaction).ConfigureAwait(false);
+        if (pruned is null || mailboxes is null)
+        {
+            return pruned ?? mailboxes;
+        }
+
+        return new StorePruned(pruned.Messages + mailboxes.Messages, pruned.Bytes + mailboxes.Bytes, Math.Min(pruned.FirstId, mailboxes.FirstId), Math.Max(pruned.LastId, mailboxes.LastId));
+    }
+
+    /// <summary>The store-wide limits (count, age, size): the oldest messages beyond them, at most <see cref="PruneBatch"/>.</summary>
+    private async Task<StorePruned?> PruneStoreAsync(NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
         var parts = new List<string>();
         await using var delete = new NpgsqlCommand { Connection = connection, Transaction = transaction };
         if (_retention.Count > 0)
@@ -397,7 +437,63 @@ internal sealed class PostgresStoreWriter
             }
         }
 
+        _morePrune |= messages == PruneBatch;
         return messages == 0 ? null : new StorePruned(messages, bytes, first, last);
+    }
+
+    /// <summary>
+    /// Each mailbox's <c>keep:N</c>, as SQLite's writer does it: the mailbox's messages beyond its newest N leave it
+    /// (at most <see cref="PruneBatch"/> per mailbox per transaction), and those then in no named mailbox leave the
+    /// store. Under the same advisory lock as the store-wide prune, so two instances never prune one mailbox at once.
+    /// </summary>
+    private async Task<StorePruned?> PruneMailboxesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
+        long first = long.MaxValue, last = 0, messages = 0, bytes = 0;
+        foreach (var (name, keep) in _retention.MailboxKeep)
+        {
+            var left = new List<long>();
+            await using (var leave = new NpgsqlCommand(
+                """
+                DELETE FROM message_mailboxes AS mm
+                USING (SELECT message_id FROM message_mailboxes WHERE name = @name ORDER BY message_id DESC OFFSET @keep LIMIT @batch) AS excess
+                WHERE mm.name = @name AND mm.message_id = excess.message_id
+                RETURNING mm.message_id
+                """, connection, transaction))
+            {
+                leave.Parameters.AddWithValue("name", name);
+                leave.Parameters.AddWithValue("keep", (long)keep);
+                leave.Parameters.AddWithValue("batch", (long)PruneBatch);
+                await using var reader = await leave.ExecuteReaderAsync().ConfigureAwait(false);
+                while (await reader.ReadAsync().ConfigureAwait(false))
+                {
+                    left.Add(reader.GetInt64(0));
+                }
+            }
+
+            if (left.Count == 0)
+            {
+                continue;
+            }
+
+            _morePrune |= left.Count == PruneBatch;
+            first = Math.Min(first, left.Min());
+            last = Math.Max(last, left.Max());
+            // A statement of its own: within the DELETE above, NOT EXISTS would still see the rows it deleted.
+            await using var orphans = new NpgsqlCommand(
+                "DELETE FROM messages AS m WHERE m.id = ANY(@ids) AND NOT EXISTS (SELECT 1 FROM message_mailboxes AS mm WHERE mm.message_id = m.id) RETURNING m.size",
+                connection, transaction);
+            orphans.Parameters.Add(new NpgsqlParameter<long[]>("ids", [.. left]));
+            await using (var reader = await orphans.ExecuteReaderAsync().ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync().ConfigureAwait(false))
+                {
+                    messages++;
+                    bytes += reader.GetInt64(0);
+                }
+            }
+        }
+
+        return last == 0 ? null : new StorePruned(messages, bytes, first, last);
     }
 
     private void Release(Pending[] group, long[] ids, Exception?[] failures, StorePruned? pruned) =>
