@@ -1,6 +1,12 @@
 using System.Net;
+using System.Net.WebSockets;
+using System.Text.Json;
 using MailKit.Net.Smtp;
+using MimeKit;
+using Smtpd.Catcher.Mailboxes;
 using Smtpd.Catcher.Tests.Http;
+using Smtpd.Catcher.Tests.Http.Live;
+using Smtpd.TestSupport;
 
 namespace Smtpd.Catcher.Tests.Storage;
 
@@ -12,10 +18,14 @@ public sealed class PostgresCatcherTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static Task<CatcherHost> StartAsync(string connectionString) => CatcherHost.StartAsync(o =>
+    /// <summary>How long a message one instance committed may take to reach another instance's live clients (NOTIFY, then a read).</summary>
+    private static readonly TimeSpan CrossInstance = TimeSpan.FromSeconds(10);
+
+    private static Task<CatcherHost> StartAsync(string connectionString, Action<CatcherOptions>? configure = null) => CatcherHost.StartAsync(o =>
     {
         o.DatabasePath = null;
         o.DatabaseConnectionString = connectionString;
+        configure?.Invoke(o);
     });
 
     [Fact]
@@ -78,6 +88,126 @@ public sealed class PostgresCatcherTests
         var seen = await b.GetJsonAsync("/api/v1/search?query=tag:shared");
         Assert.Equal(1, seen.GetProperty("messages_count").GetInt32());
     }
+
+    [Fact]
+    public async Task AMessageOneInstanceAcceptsReachesTheWebSocketAndSseClientsOfAnother()
+    {
+        var database = await StoreBackend.CreateDatabaseAsync();
+        await using var a = await StartAsync(database);
+        await using var b = await StartAsync(database);
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(new Uri(b.Client.BaseAddress!, "api/events")) { Scheme = "ws" }.Uri, Ct);
+        // The stats frame comes once the socket is subscribed: nothing published after it can be missed.
+        Assert.Equal("stats", (await LiveClients.NextFrameAsync(socket, skipStats: false)).GetProperty("Type").GetString());
+        using var sse = await b.Client.GetAsync("api/v1/events", HttpCompletionOption.ResponseHeadersRead, Ct);
+        var events = new LiveClients.SseReader(await sse.Content.ReadAsStreamAsync(Ct));
+        Assert.Equal("stats", (await events.NextAsync(skipStats: false)).Type);
+
+        var id = await a.SendSimpleAsync("accepted by A");
+
+        var frame = await LiveClients.NextFrameAsync(socket).WaitAsync(CrossInstance, Ct);
+        Assert.Equal("new", frame.GetProperty("Type").GetString());
+        Assert.Equal(id, frame.GetProperty("Data").GetProperty("ID").GetString());
+        Assert.Equal("accepted by A", frame.GetProperty("Data").GetProperty("Subject").GetString());
+        var created = await events.NextAsync().WaitAsync(CrossInstance, Ct);
+        Assert.Equal("new", created.Type);
+        using (var data = JsonDocument.Parse(created.Data))
+        {
+            Assert.Equal(id, data.RootElement.GetProperty("ID").GetString());
+        }
+
+        // B's own acceptances are announced once on B, not again when its own NOTIFY comes back.
+        var own = await b.SendSimpleAsync("accepted by B");
+        var next = await LiveClients.NextFrameAsync(socket).WaitAsync(CrossInstance, Ct);
+        Assert.Equal(own, next.GetProperty("Data").GetProperty("ID").GetString());
+        // A duplicate of B's own message would come before A's next one.
+        var third = await a.SendSimpleAsync("accepted by A again");
+        Assert.Equal(third, (await LiveClients.NextFrameAsync(socket).WaitAsync(CrossInstance, Ct)).GetProperty("Data").GetProperty("ID").GetString());
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", Ct);
+    }
+
+    [Fact]
+    public async Task MailboxesOnPostgresRouteOnceAndDeleteWithinTheMailboxSeenAlikeByBothInstances()
+    {
+        var database = await StoreBackend.CreateDatabaseAsync();
+        Action<CatcherOptions> mailboxes = o =>
+        {
+            o.Mailboxes.Add(MailboxRule.Parse("dev=to:@dev.example"));
+            o.Mailboxes.Add(MailboxRule.Parse("alice=to:alice@example.com"));
+        };
+        await using var a = await StartAsync(database, mailboxes);
+        await using var b = await StartAsync(database, o =>
+        {
+            mailboxes(o);
+            o.Pop3.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
+            o.Pop3.Users["dev"] = "secret";
+        });
+        // alice is only in the envelope (a Bcc): routing reads the envelope.
+        var both = await a.SendAsync(Message("Both", "bob@dev.example"), ["bob@dev.example", "alice@example.com"]);
+        var devOnly = await a.SendSimpleAsync("Dev only", to: "carol@DEV.example");
+        var neither = await a.SendSimpleAsync("Neither", to: "dan@else.example");
+
+        Assert.Equal([devOnly, both], await IdsAsync(b, "/api/v1/messages?mailbox=dev"));
+        Assert.Equal([both], await IdsAsync(b, "/api/v1/search?mailbox=alice&query=both"));
+        Assert.Empty(await IdsAsync(b, "/api/v1/search?mailbox=alice&query=neither"));
+        var listed = (await b.GetJsonAsync("/api/v1/mailboxes")).GetProperty("Mailboxes").EnumerateArray().ToList();
+        Assert.Equal([("alice", 1), ("dev", 2)], listed.Select(m => (m.GetProperty("Name").GetString(), m.GetProperty("Total").GetInt32())));
+
+        // POP3 on B serves the dev mailbox from PostgreSQL, and DELE there takes messages out of dev only.
+        using (var pop3 = new MailKit.Net.Pop3.Pop3Client())
+        {
+            var endPoint = b.Catcher.Pop3EndPoints[0];
+            await pop3.ConnectAsync(endPoint.Address.ToString(), endPoint.Port, MailKit.Security.SecureSocketOptions.None, Ct);
+            await pop3.AuthenticateAsync("dev", "secret", Ct);
+            Assert.Equal(2, pop3.Count);
+            Assert.Equal("Both", (await pop3.GetMessageAsync(0, Ct)).Subject);
+            await pop3.DeleteMessageAsync(0, Ct);
+            await pop3.DisconnectAsync(true, Ct);
+        }
+
+        Assert.Equal([devOnly], await IdsAsync(a, "/api/v1/messages?mailbox=dev"));
+        Assert.Equal([both], await IdsAsync(a, "/api/v1/messages?mailbox=alice"));
+        using (var delete = await b.Client.DeleteAsync("/api/v1/messages?mailbox=dev", Ct))
+        {
+            Assert.Equal(HttpStatusCode.OK, delete.StatusCode);
+        }
+
+        // The dev-only message was in no other mailbox, so it left the store; the shared one stays for alice.
+        Assert.Empty(await IdsAsync(a, "/api/v1/messages?mailbox=dev"));
+        Assert.Equal([neither, both], await IdsAsync(a, "/api/v1/messages"));
+    }
+
+    [Fact]
+    public async Task MetricsOnPostgresGaugeTheSharedStoreAndCountOnlyThisInstancesMessages()
+    {
+        var database = await StoreBackend.CreateDatabaseAsync();
+        await using var a = await StartAsync(database, o => o.Metrics = true);
+        await using var b = await StartAsync(database, o => o.Metrics = true);
+        await a.SendSimpleAsync("one");
+        await a.SendSimpleAsync("two");
+        await b.SendSimpleAsync("three");
+
+        var metrics = PrometheusText.Parse(await b.Client.GetStringAsync("/metrics", Ct));
+
+        Assert.Equal(1, metrics.Value("smtpd_catcher_messages_stored_total"));
+        Assert.Equal(3, metrics.Value("smtpd_catcher_store_messages"));
+        Assert.Equal(3, metrics.Value("smtpd_catcher_store_unread"));
+        Assert.True(metrics.Value("smtpd_catcher_store_size_bytes") > 0);
+        Assert.Equal(0, metrics.Value("smtpd_catcher_queue_length", ("queue", "store")));
+    }
+
+    private static MimeMessage Message(string subject, string to)
+    {
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("sender@example.com"));
+        message.To.Add(MailboxAddress.Parse(to));
+        message.Subject = subject;
+        message.Body = new TextPart("plain") { Text = "Hello" };
+        return message;
+    }
+
+    private static async Task<List<string?>> IdsAsync(CatcherHost host, string path) =>
+        (await host.GetJsonAsync(path)).GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("ID").GetString()).ToList();
 
     private static StringContent JsonContent(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
 }

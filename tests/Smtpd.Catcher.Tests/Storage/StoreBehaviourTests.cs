@@ -277,6 +277,87 @@ public sealed class StoreBehaviourTests
         Assert.Null(reader.Find(old));
     }
 
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public async Task MessageRoutedToTwoMailboxesIsStoredOnceAndCountedInEach(string backend)
+    {
+        await using var test = await StoreBackend.OpenAsync(backend);
+        var both = await Store(test.Store, Record("invoice 1") with { Mailboxes = ["ops", "sales"], ListenerPort = 2525 });
+        var ops = await Store(test.Store, Record("alert") with { Mailboxes = ["ops"] });
+        var none = await Store(test.Store, Record("invoice 2"));
+
+        using var reader = test.Store.Open();
+        Assert.Equal([both, ops, none], reader.AllIds());
+        reader.SetRead([both], read: true);
+        var counts = reader.MailboxCounts();
+        Assert.Equal(2, counts.Count);
+        Assert.Equal((2L, 1L), counts["ops"]);
+        Assert.Equal((1L, 0L), counts["sales"]);
+
+        var opsScope = test.Store.Compiler.Mailbox("ops");
+        Assert.Equal([both, ops], reader.Ids(opsScope));
+        Assert.Equal([both], reader.Ids(test.Store.Compiler.Mailbox("sales")));
+        Assert.Empty(reader.Ids(test.Store.Compiler.Mailbox("nobody")));
+        // The scope ANDed with a search, as ?mailbox=ops&query=… is: the search's parameters and the scope's coexist.
+        var invoices = Smtpd.Catcher.Mailboxes.MailboxScope.And(opsScope, test.Store.Compiler.Compile("subject:invoice", TimeZoneInfo.Utc))!;
+        Assert.Equal([both], reader.Ids(invoices));
+        var page = reader.Page(opsScope, 0, 10);
+        Assert.Equal([ops, both], page.Messages.Select(m => m.Id));
+        Assert.Equal((3L, 2L, 1L), (page.Total, page.Matched, page.MatchedUnread));
+        Assert.True(reader.Matches(opsScope, ops));
+        Assert.False(reader.Matches(opsScope, none));
+        Assert.Equal(ops, reader.Latest(opsScope));
+        Assert.Equal(both, reader.Latest(invoices));
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public async Task RemovingFromOneMailboxDeletesOnlyMessagesNoOtherMailboxHolds(string backend)
+    {
+        await using var test = await StoreBackend.OpenAsync(backend);
+        var both = await Store(test.Store, Record("shared") with { Mailboxes = ["ops", "sales"] });
+        var ops = await Store(test.Store, Record("ops only") with { Mailboxes = ["ops"] });
+        var none = await Store(test.Store, Record("in no mailbox"));
+
+        using var reader = test.Store.Open();
+        var (removed, deleted) = reader.RemoveFromMailbox([ops, none, both, ops], "ops");
+
+        Assert.Equal([ops, both], removed);
+        Assert.Equal([ops], deleted);
+        Assert.Null(reader.Find(ops));
+        Assert.NotNull(reader.Find(both));
+        Assert.NotNull(reader.Find(none));
+        Assert.False(reader.Matches(test.Store.Compiler.Mailbox("ops"), both));
+        Assert.True(reader.Matches(test.Store.Compiler.Mailbox("sales"), both));
+        Assert.Equal(["sales"], reader.MailboxCounts().Keys);
+        Assert.Equal((Array.Empty<long>(), Array.Empty<long>()), (reader.RemoveFromMailbox([both], "ops").Removed.ToArray(), reader.RemoveFromMailbox([none], "ops").Deleted.ToArray()));
+        // Deleting a message outright takes it out of every mailbox (the membership rows go with it).
+        Assert.Equal([both], reader.Delete([both]));
+        Assert.Empty(reader.MailboxCounts());
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
+    public async Task MailboxKeepTakesOnlyThatMailboxsOlderMessagesAndSparesThoseAnotherMailboxHolds(string backend)
+    {
+        var pruned = new List<StorePruned>();
+        var retention = new StoreRetention(0, null, 0) { MailboxKeep = new Dictionary<string, int>(StringComparer.Ordinal) { ["ops"] = 2 } };
+        await using var test = await StoreBackend.OpenAsync(backend, retention, pruned: p => { lock (pruned) { pruned.Add(p); } });
+        var shared = await Store(test.Store, Record("ops 1") with { Mailboxes = ["ops", "sales"] });
+        var unrouted = await Store(test.Store, Record("no mailbox"));
+        var second = await Store(test.Store, Record("ops 2") with { Mailboxes = ["ops"] });
+        var third = await Store(test.Store, Record("ops 3") with { Mailboxes = ["ops"] });
+        var fourth = await Store(test.Store, Record("ops 4") with { Mailboxes = ["ops"] });
+
+        using var reader = test.Store.Open();
+        // The prune commits with the group that went over the limit, before that group's sessions hear their 250.
+        Assert.Equal([third, fourth], reader.Ids(test.Store.Compiler.Mailbox("ops")));
+        Assert.Equal([shared, unrouted, third, fourth], reader.AllIds());
+        Assert.Equal([shared], reader.Ids(test.Store.Compiler.Mailbox("sales")));
+        Assert.Null(reader.Find(second));
+        await WaitUntil(() => { lock (pruned) { return pruned.Sum(p => p.Messages) == 1; } });
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
