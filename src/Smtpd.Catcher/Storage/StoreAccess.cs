@@ -38,8 +38,10 @@ internal static class StoreAccess
             connection.Open();
             // Never migrates: a command reads or deletes what a catcher made; a database without the version table
             // holds no store, and a schema newer than this smtpd knows may have columns it would misread.
-            var version = PostgresSchema.Scalar(connection, "SELECT CASE WHEN to_regclass('smtpd_schema_version') IS NULL THEN -1 ELSE (SELECT coalesce(max(version), 0) FROM smtpd_schema_version) END");
-            var current = Convert.ToInt32(version, System.Globalization.CultureInfo.InvariantCulture);
+            // Two statements: a query that names a missing table fails as it is parsed, whatever a CASE around it says.
+            var current = PostgresSchema.Scalar(connection, "SELECT to_regclass('smtpd_schema_version') IS NOT NULL") is true
+                ? Convert.ToInt32(PostgresSchema.Scalar(connection, "SELECT coalesce(max(version), 0) FROM smtpd_schema_version"), System.Globalization.CultureInfo.InvariantCulture)
+                : 0;
             if (current <= 0)
             {
                 throw new StoreUnavailableException($"no store in {location} (start the catcher with --db first)");
