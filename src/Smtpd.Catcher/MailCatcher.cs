@@ -393,7 +393,9 @@ public sealed class MailCatcher : IAsyncDisposable
             {
                 if (reader.FindWithTags(id) is { } record)
                 {
-                    arrived(id.ToString(CultureInfo.InvariantCulture), record);
+                    // The memberships the accepting instance routed to (stored with the message): a mailbox's live
+                    // clients here filter on them, and re-routing with this instance's rules could disagree.
+                    arrived(id.ToString(CultureInfo.InvariantCulture), record with { Mailboxes = reader.MailboxesOf(id) });
                 }
             }
         }

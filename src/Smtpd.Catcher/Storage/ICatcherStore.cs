@@ -130,6 +130,11 @@ internal interface IMessageStore : IDisposable
     /// <param name="query">The compiled query.</param>
     /// <returns>The ids.</returns>
     IReadOnlyList<long> Ids(CompiledQuery query);
+
+    /// <summary>The named mailboxes one message is in, in ordinal order (<see cref="MessageRecord.Mailboxes"/> as stored).</summary>
+    /// <param name="id">The id.</param>
+    /// <returns>The names; empty for a message in none, or not stored.</returns>
+    IReadOnlyList<string> MailboxesOf(long id);
 }
 
 /// <summary>

@@ -601,6 +601,25 @@ internal sealed class MessageStore : IMessageStore
         return (removed, deleted);
     }
 
+    /// <summary>The named mailboxes one message is in, in ordinal order.</summary>
+    /// <param name="id">The id.</param>
+    /// <returns>The names.</returns>
+    public IReadOnlyList<string> MailboxesOf(long id)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT name FROM message_mailboxes WHERE message_id = $id";
+        command.Parameters.AddWithValue("$id", id);
+        using var reader = command.ExecuteReader();
+        var names = new List<string>();
+        while (reader.Read())
+        {
+            names.Add(reader.GetString(0));
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
     /// <summary>The ids a query matches, oldest first.</summary>
     /// <param name="query">The compiled query.</param>
     /// <returns>The ids.</returns>

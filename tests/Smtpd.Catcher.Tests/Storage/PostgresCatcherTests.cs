@@ -142,12 +142,23 @@ public sealed class PostgresCatcherTests
             o.Pop3.EndPoints.Add(new IPEndPoint(IPAddress.Loopback, 0));
             o.Pop3.Users["dev"] = "secret";
         });
+        using var devSocket = new ClientWebSocket();
+        await devSocket.ConnectAsync(new UriBuilder(new Uri(b.Client.BaseAddress!, "api/events?mailbox=dev")) { Scheme = "ws" }.Uri, Ct);
+        Assert.Equal("stats", (await LiveClients.NextFrameAsync(devSocket, skipStats: false)).GetProperty("Type").GetString());
         // alice is only in the envelope (a Bcc): routing reads the envelope.
         var both = await a.SendAsync(Message("Both", "bob@dev.example"), ["bob@dev.example", "alice@example.com"]);
         var devOnly = await a.SendSimpleAsync("Dev only", to: "carol@DEV.example");
         var neither = await a.SendSimpleAsync("Neither", to: "dan@else.example");
 
         Assert.Equal([devOnly, both], await IdsAsync(b, "/api/v1/messages?mailbox=dev"));
+        // B's dev WebSocket gets A's dev messages: the memberships come from the store with the NOTIFY's ids.
+        var announced = new List<string?>();
+        for (var i = 0; i < 2; i++)
+        {
+            announced.Add((await LiveClients.NextFrameAsync(devSocket).WaitAsync(CrossInstance, Ct)).GetProperty("Data").GetProperty("ID").GetString());
+        }
+
+        Assert.Equal([both, devOnly], announced);
         Assert.Equal([both], await IdsAsync(b, "/api/v1/search?mailbox=alice&query=both"));
         Assert.Empty(await IdsAsync(b, "/api/v1/search?mailbox=alice&query=neither"));
         var listed = (await b.GetJsonAsync("/api/v1/mailboxes")).GetProperty("Mailboxes").EnumerateArray().ToList();

@@ -308,6 +308,8 @@ public sealed class StoreBehaviourTests
         Assert.False(reader.Matches(opsScope, none));
         Assert.Equal(ops, reader.Latest(opsScope));
         Assert.Equal(both, reader.Latest(invoices));
+        Assert.Equal(["ops", "sales"], reader.MailboxesOf(both));
+        Assert.Empty(reader.MailboxesOf(none));
     }
 
     [Theory]

@@ -336,6 +336,23 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     }
 
     /// <inheritdoc/>
+    public IReadOnlyList<string> MailboxesOf(long id)
+    {
+        using var command = Command("SELECT name FROM message_mailboxes WHERE message_id = @id");
+        command.Parameters.AddWithValue("id", id);
+        using var reader = command.ExecuteReader();
+        var names = new List<string>();
+        while (reader.Read())
+        {
+            names.Add(reader.GetString(0));
+        }
+
+        // Sorted here, not by ORDER BY: the database's collation need not be ordinal.
+        names.Sort(StringComparer.Ordinal);
+        return names;
+    }
+
+    /// <inheritdoc/>
     public void Dispose() => _connection.Dispose();
 
     /// <summary>Reads the records a <c>SELECT</c> of <see cref="Columns"/> returns.</summary>
