@@ -278,16 +278,21 @@ public sealed class MailCatcher : IAsyncDisposable
         var retention = new StoreRetention(_options.Retain, _options.RetainAge, _options.RetainSize) { MailboxKeep = Mailboxes.Keep };
         if (_options.DatabaseConnectionString is { } connectionString)
         {
+            Storage.Postgres.PostgresCatcherStore postgres;
             try
             {
-                _store = Storage.Postgres.PostgresCatcherStore.Open(connectionString, retention, _time, OnPruned);
+                postgres = Storage.Postgres.PostgresCatcherStore.Open(connectionString, retention, _time, OnPruned);
             }
             catch (Exception ex) when (ex is Npgsql.NpgsqlException or ArgumentException or InvalidOperationException or TimeoutException)
             {
                 throw new CatcherConfigurationException(nameof(CatcherOptions.DatabaseConnectionString), $"cannot open the PostgreSQL store {Storage.Postgres.PostgresCatcherStore.Describe(connectionString)}: {ex.Message}", ex);
             }
 
+            _store = postgres;
             _store.RemoteStored += OnRemoteStored;
+            // Another instance's retention removed messages from the shared store: this instance's live clients
+            // reload their lists as they do after a local prune (Mailpit's prune event carries no data).
+            postgres.RemotePruned += () => Events.Publish("prune", null);
         }
         else if (_options.DatabasePath is { } database)
         {

@@ -127,6 +127,32 @@ public sealed class PostgresCatcherTests
     }
 
     [Fact]
+    public async Task APruneByAnotherInstancesRetentionReachesThisInstancesWebSocket()
+    {
+        var database = await StoreBackend.CreateDatabaseAsync();
+        await using var a = await StartAsync(database, o => o.Retain = 2);
+        // B keeps every message itself and sends none: a prune on its socket can only be A's, through NOTIFY.
+        await using var b = await StartAsync(database);
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(new Uri(b.Client.BaseAddress!, "api/events")) { Scheme = "ws" }.Uri, Ct);
+        Assert.Equal("stats", (await LiveClients.NextFrameAsync(socket, skipStats: false)).GetProperty("Type").GetString());
+
+        var ids = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add(await a.SendSimpleAsync($"kept for a while {i}"));
+        }
+
+        var types = new List<string?>();
+        while (!types.Contains("prune"))
+        {
+            types.Add((await LiveClients.NextFrameAsync(socket).WaitAsync(CrossInstance, Ct)).GetProperty("Type").GetString());
+        }
+
+        Assert.Equal(ids.Skip(1).Reverse(), await IdsAsync(b, "/api/v1/messages"));
+    }
+
+    [Fact]
     public async Task MailboxesOnPostgresRouteOnceAndDeleteWithinTheMailboxSeenAlikeByBothInstances()
     {
         var database = await StoreBackend.CreateDatabaseAsync();
