@@ -3,6 +3,8 @@ using Npgsql;
 using Smtpd.Catcher.Storage;
 using Smtpd.Catcher.Storage.Postgres;
 
+[assembly: AssemblyFixture(typeof(Smtpd.Catcher.Tests.Storage.PostgresDatabases))]
+
 namespace Smtpd.Catcher.Tests.Storage;
 
 /// <summary>
@@ -19,6 +21,9 @@ internal static class StoreBackend
     public const string Variable = "SMTPD_TEST_POSTGRES";
 
     private static readonly ConcurrentBag<string> Created = [];
+
+    /// <summary>The databases this run created (names of our own making: no quoting needed).</summary>
+    public static IEnumerable<string> CreatedDatabases => Created;
 
     /// <summary>Both backends, for <c>[MemberData]</c>.</summary>
     public static TheoryData<string> All => new("sqlite", "postgres");
@@ -110,6 +115,32 @@ internal sealed class TestStore(ICatcherStore store, string? directory) : IAsync
             NpgsqlConnection.ClearAllPools();
             var name = new NpgsqlConnectionStringBuilder(ConnectionString).Database;
             await StoreBackend.ExecuteAsync(Environment.GetEnvironmentVariable(StoreBackend.Variable)!, $"DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        }
+    }
+}
+
+/// <summary>
+/// Drops, once every test of the assembly has run, the databases <see cref="StoreBackend.CreateDatabaseAsync"/> made
+/// for tests that hold no <see cref="TestStore"/> (the end-to-end tests hand theirs to a catcher), so runs do not
+/// pile databases up on the server.
+/// </summary>
+public sealed class PostgresDatabases : IAsyncDisposable
+{
+    public async ValueTask DisposeAsync()
+    {
+        if (Environment.GetEnvironmentVariable(StoreBackend.Variable) is not { Length: > 0 } admin)
+        {
+            return;
+        }
+
+        NpgsqlConnection.ClearAllPools();
+        var builder = new NpgsqlConnectionStringBuilder(admin) { Pooling = false, Timeout = 10 };
+        await using var connection = new NpgsqlConnection(builder.ConnectionString);
+        await connection.OpenAsync(CancellationToken.None);
+        foreach (var name in StoreBackend.CreatedDatabases)
+        {
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {name} WITH (FORCE)", connection);
+            await drop.ExecuteNonQueryAsync(CancellationToken.None);
         }
     }
 }
