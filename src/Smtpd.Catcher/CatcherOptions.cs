@@ -73,6 +73,18 @@ public sealed class CatcherOptions
     /// </summary>
     public string? DatabasePath { get; set; }
 
+    /// <summary>
+    /// A PostgreSQL store instead of the SQLite file: an Npgsql connection string (<c>Host=…;Database=…</c>) or a
+    /// <c>postgres://user:pass@host:port/db</c> URL. When set, it wins over <see cref="DatabasePath"/>; several
+    /// catchers may share one database (docs/scaling.md). <see langword="null"/> (the default) keeps the SQLite store,
+    /// which needs no server. Validated when set: a value that is neither form throws <see cref="ArgumentException"/>.
+    /// </summary>
+    public string? DatabaseConnectionString
+    {
+        get;
+        set => field = value is null ? null : Storage.Postgres.PostgresConnection.Normalize(value);
+    }
+
     /// <summary>How many messages the store keeps, newest first; 0 keeps all. Default <see cref="DefaultRetain"/>.</summary>
     public int Retain
     {

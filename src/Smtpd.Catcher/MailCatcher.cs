@@ -38,7 +38,7 @@ public sealed class MailCatcher : IAsyncDisposable
     private readonly CatcherOptions _options;
     private readonly ILoggerFactory _loggerFactory;
     private readonly TimeProvider _time;
-    private StoreWriter? _store;
+    private ICatcherStore? _store;
     private MaildirWriter? _maildir;
     private SmtpServer? _server;
     private Pop3.Pop3Server? _pop3;
@@ -80,6 +80,13 @@ public sealed class MailCatcher : IAsyncDisposable
     internal event Action<string, MessageRecord>? MessageStored;
 
     /// <summary>
+    /// Raised for every message that appears in the store: those this catcher stored (right after
+    /// <see cref="MessageStored"/>) and those another instance stored in a shared PostgreSQL database. The live
+    /// side (<c>/api/v1/wait</c>, WebSocket, SSE) subscribes to this; webhooks and relay to <see cref="MessageStored"/>.
+    /// </summary>
+    internal event Action<string, MessageRecord>? MessageArrived;
+
+    /// <summary>
     /// Raised after retention (<see cref="CatcherOptions.Retain"/>, <see cref="CatcherOptions.RetainAge"/>,
     /// <see cref="CatcherOptions.RetainSize"/>) pruned messages from the store, after the commit, on a thread-pool
     /// thread. The same prune is published on <see cref="Events"/> as Mailpit's <c>prune</c> event.
@@ -118,8 +125,14 @@ public sealed class MailCatcher : IAsyncDisposable
     /// <summary>The bound POP3 endpoints, with their real ports; empty without POP3 or until <see cref="Start"/>.</summary>
     public IReadOnlyList<System.Net.IPEndPoint> Pop3EndPoints => _pop3?.EndPoints ?? [];
 
-    /// <summary>The full path of the store, or <see langword="null"/> when nothing is stored.</summary>
-    public string? StorePath => _store?.Path;
+    /// <summary>The full path of the SQLite store, or <see langword="null"/> when nothing is stored or the store is PostgreSQL.</summary>
+    public string? StorePath => (_store as SqliteCatcherStore)?.Path;
+
+    /// <summary>Where the store is, for people (a file path, or a PostgreSQL server and database), or <see langword="null"/> when nothing is stored.</summary>
+    public string? StoreLocation => _store?.Location;
+
+    /// <summary>The store (SQLite or PostgreSQL), or <see langword="null"/> when nothing is stored (a sink) or before <see cref="Start"/>.</summary>
+    internal ICatcherStore? Store => _store;
 
     /// <summary>The Maildir messages are also written to, or <see langword="null"/>.</summary>
     public string? MaildirPath => _maildir?.Directory;
@@ -245,7 +258,7 @@ public sealed class MailCatcher : IAsyncDisposable
             throw new CatcherConfigurationException(nameof(CatcherOptions.Mailboxes), ex.Message, ex);
         }
 
-        if (_options.Pop3.EndPoints.Count > 0 && _options.DatabasePath is null)
+        if (_options.Pop3.EndPoints.Count > 0 && _options.DatabasePath is null && _options.DatabaseConnectionString is null)
         {
             throw new CatcherConfigurationException(nameof(CatcherOptions.Pop3), "POP3 serves the store: it needs DatabasePath (the smtpd tool: drop --no-store)");
         }
@@ -262,11 +275,30 @@ public sealed class MailCatcher : IAsyncDisposable
             }
         }
 
-        if (_options.DatabasePath is { } database)
+        var retention = new StoreRetention(_options.Retain, _options.RetainAge, _options.RetainSize) { MailboxKeep = Mailboxes.Keep };
+        if (_options.DatabaseConnectionString is { } connectionString)
+        {
+            Storage.Postgres.PostgresCatcherStore postgres;
+            try
+            {
+                postgres = Storage.Postgres.PostgresCatcherStore.Open(connectionString, retention, _time, OnPruned);
+            }
+            catch (Exception ex) when (ex is Npgsql.NpgsqlException or ArgumentException or InvalidOperationException or TimeoutException)
+            {
+                throw new CatcherConfigurationException(nameof(CatcherOptions.DatabaseConnectionString), $"cannot open the PostgreSQL store {Storage.Postgres.PostgresCatcherStore.Describe(connectionString)}: {ex.Message}", ex);
+            }
+
+            _store = postgres;
+            _store.RemoteStored += OnRemoteStored;
+            // Another instance's retention removed messages from the shared store: this instance's live clients
+            // reload their lists as they do after a local prune (Mailpit's prune event carries no data).
+            postgres.RemotePruned += () => Events.Publish("prune", null);
+        }
+        else if (_options.DatabasePath is { } database)
         {
             try
             {
-                _store = new StoreWriter(database, new StoreRetention(_options.Retain, _options.RetainAge, _options.RetainSize) { MailboxKeep = Mailboxes.Keep }, _time, OnPruned);
+                _store = new SqliteCatcherStore(database, retention, _time, OnPruned);
             }
             catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException or InvalidOperationException)
             {
@@ -345,6 +377,37 @@ public sealed class MailCatcher : IAsyncDisposable
         Interlocked.Add(ref _acceptedSize, record.Size);
         _metrics.Stored();
         MessageStored?.Invoke(id, record);
+        MessageArrived?.Invoke(id, record);
+    }
+
+    /// <summary>
+    /// Messages another instance stored in the shared database (PostgreSQL's NOTIFY): announced to the live side
+    /// only (<see cref="MessageArrived"/>). Webhooks, relay and the counters belong to the instance that said 250.
+    /// </summary>
+    private void OnRemoteStored(IReadOnlyList<long> ids)
+    {
+        if (MessageArrived is not { } arrived || _store is not { } store)
+        {
+            return;
+        }
+
+        try
+        {
+            using var reader = store.Open();
+            foreach (var id in ids)
+            {
+                if (reader.FindWithTags(id) is { } record)
+                {
+                    // The memberships the accepting instance routed to (stored with the message): a mailbox's live
+                    // clients here filter on them, and re-routing with this instance's rules could disagree.
+                    arrived(id.ToString(CultureInfo.InvariantCulture), record with { Mailboxes = reader.MailboxesOf(id) });
+                }
+            }
+        }
+        catch (Exception ex) when (ex is StoreUnavailableException or Npgsql.NpgsqlException or InvalidOperationException)
+        {
+            // The database went away between the NOTIFY and the read: the list shows the message once it is back.
+        }
     }
 
     private void OnPruned(StorePruned pruned)

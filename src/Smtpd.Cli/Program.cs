@@ -85,5 +85,11 @@ internal static class Program
             context.Fail(ex.Message);
             return 1;
         }
+        catch (Smtpd.Catcher.Storage.StoreUnavailableException ex)
+        {
+            // A store command's PostgreSQL --db that is down, or holds no store: one line, as a missing file gives.
+            context.Fail(ex.Message);
+            return 1;
+        }
     }
 }

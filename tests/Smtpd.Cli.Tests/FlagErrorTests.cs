@@ -42,6 +42,20 @@ public sealed class FlagErrorTests
         Assert.Empty(result.Stdout);
     }
 
+    [Theory]
+    [InlineData("postgres://user:secret@/db")]
+    [InlineData("Host=;Database=mail")]
+    [InlineData("Host=db;NoSuchKeyword=1")]
+    public async Task ABadPostgresDatabaseGetsOneLineNamingTheDbFlagAndExitCode2(string value)
+    {
+        using var dir = new TestDirectory();
+        var result = await SmtpdCli.RunAsync(dir, "--db", value);
+        Assert.True(result.ExitCode == 2, result.ToString());
+        var line = Assert.Single(result.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("--db", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret", line, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task APortAlreadyInUseIsNamedWithItsFlag()
     {

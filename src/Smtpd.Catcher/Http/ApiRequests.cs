@@ -129,7 +129,7 @@ internal static class ApiRequests
     /// <returns>The mailbox's messages, or <see langword="null"/> for every message.</returns>
     /// <exception cref="ApiRequestException">The name is not a configured mailbox.</exception>
     public static CompiledQuery? MailboxScope(HttpRequest request, CatcherMailbox mailbox) =>
-        MailboxName(request, mailbox) is { } name ? Mailboxes.MailboxScope.For(name) : null;
+        MailboxName(request, mailbox) is { } name ? mailbox.Scope(name) : null;
 
     /// <summary>Compiles a search given in a body or the query string.</summary>
     /// <param name="text">The search.</param>

@@ -75,6 +75,16 @@ internal static partial class CatcherEndpoints
         {
             return ApiRequests.Error(ex.Status, ex.Message);
         }
+        catch (StoreUnavailableException ex)
+        {
+            // PostgreSQL is down or restarting: a reason and 503, and the next request tries again (no restart).
+            return ApiRequests.Error(503, ex.Message);
+        }
+        catch (Npgsql.NpgsqlException ex) when (ex is not Npgsql.PostgresException || ex.IsTransient)
+        {
+            // The connection broke in the middle of the request (pg_terminate_backend, a server restart).
+            return ApiRequests.Error(503, $"the PostgreSQL store is unavailable: {ex.Message}");
+        }
     }
 
     private static IResult List(HttpRequest request, CatcherMailbox mailbox) => Page(request, mailbox, query: null);
@@ -313,7 +323,7 @@ internal static partial class CatcherEndpoints
         return Results.Json(new ApiInfo
         {
             Version = typeof(MailCatcher).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? string.Empty,
-            Database = catcher.StorePath ?? string.Empty,
+            Database = catcher.StoreLocation ?? string.Empty,
             DatabaseSize = size,
             Messages = messages,
             Unread = unread,
@@ -407,7 +417,7 @@ internal static partial class CatcherEndpoints
     }
 
     /// <summary>Finds the message a path names (a store id, or <c>latest</c> with the request's search) or refuses with 404.</summary>
-    private static MessageRecord Resolve(string id, HttpRequest request, CatcherMailbox mailbox, MessageStore store)
+    private static MessageRecord Resolve(string id, HttpRequest request, CatcherMailbox mailbox, IMessageStore store)
     {
         long storeId;
         if (string.Equals(id, Latest, StringComparison.OrdinalIgnoreCase))

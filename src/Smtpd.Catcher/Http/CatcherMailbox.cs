@@ -15,7 +15,7 @@ internal sealed class CatcherMailbox(MailCatcher catcher, IMessageQueryCompiler 
     private long _deleted;
 
     /// <summary>Whether the catcher keeps a store (it does not with <c>--no-store</c>).</summary>
-    public bool HasStore => catcher.StorePath is not null;
+    public bool HasStore => catcher.Store is not null;
 
     /// <summary>The catcher.</summary>
     public MailCatcher Catcher => catcher;
@@ -31,13 +31,20 @@ internal sealed class CatcherMailbox(MailCatcher catcher, IMessageQueryCompiler 
     /// <param name="timeZone">The zone of its dates.</param>
     /// <returns>The compiled query.</returns>
     /// <exception cref="MessageQueryException">The search is malformed.</exception>
-    public CompiledQuery Compile(string query, TimeZoneInfo timeZone) => compiler.Compile(query, timeZone);
+    public CompiledQuery Compile(string query, TimeZoneInfo timeZone) =>
+        // The default compiler writes SQLite's SQL; a PostgreSQL store compiles the same language into its own.
+        (ReferenceEquals(compiler, Search.SearchQueryCompiler.Instance) && catcher.Store is { } store ? store.Compiler : compiler).Compile(query, timeZone);
+
+    /// <summary>The messages of one named mailbox, in the store's own SQL.</summary>
+    /// <param name="name">The mailbox, as configured.</param>
+    /// <returns>The query.</returns>
+    public CompiledQuery Scope(string name) => (catcher.Store?.Compiler ?? compiler).Mailbox(name);
 
     /// <summary>Runs <paramref name="work"/> on a pooled connection to the store.</summary>
     /// <typeparam name="T">The result.</typeparam>
     /// <param name="work">The work.</param>
     /// <returns>Its result.</returns>
-    public T Use<T>(Func<MessageStore, T> work)
+    public T Use<T>(Func<IMessageStore, T> work)
     {
         using var store = Open();
         return work(store);
@@ -46,7 +53,7 @@ internal sealed class CatcherMailbox(MailCatcher catcher, IMessageQueryCompiler 
     /// <summary>Opens a pooled connection; the caller disposes it (or hands it to a stream that does).</summary>
     /// <returns>The store.</returns>
     /// <exception cref="InvalidOperationException">The catcher keeps no store.</exception>
-    public MessageStore Open() => MessageStore.OpenPooled(catcher.StorePath ?? throw new InvalidOperationException("The catcher keeps no store."));
+    public IMessageStore Open() => (catcher.Store ?? throw new InvalidOperationException("The catcher keeps no store.")).Open();
 
     /// <summary>Sets the read flag of messages and announces each change.</summary>
     /// <param name="ids">The ids, or <see langword="null"/> with <paramref name="query"/>.</param>
@@ -103,7 +110,7 @@ internal sealed class CatcherMailbox(MailCatcher catcher, IMessageQueryCompiler 
     public void RemoveFromMailbox(IReadOnlyList<long>? ids, CompiledQuery? query, string name)
     {
         var (removed, deleted) = Use(store => store.RemoveFromMailbox(
-            ids ?? store.Ids(Mailboxes.MailboxScope.And(Mailboxes.MailboxScope.For(name), query)!), name));
+            ids ?? store.Ids(Mailboxes.MailboxScope.And(Scope(name), query)!), name));
         Interlocked.Add(ref _deleted, deleted.Count);
         var gone = deleted.ToHashSet();
         foreach (var id in removed)

@@ -3,7 +3,8 @@ using Smtpd.Catcher.Storage;
 namespace Smtpd.Catcher.Mailboxes;
 
 /// <summary>
-/// One named mailbox as a <see cref="CompiledQuery"/>: the store's list, search, count, latest, read-status and
+/// One named mailbox as a <see cref="CompiledQuery"/> (each store's compiler makes it, <see cref="IMessageQueryCompiler.Mailbox"/>;
+/// this is SQLite's and the combining both share): the store's list, search, count, latest, read-status and
 /// delete queries all take a compiled query, so <c>?mailbox=NAME</c> is that query ANDed with the request's search,
 /// and no store method needs a second filter. The membership is the <c>message_mailboxes</c> table (schema v5).
 /// A correlated <c>EXISTS</c> on its <c>(message_id, name)</c> key, not <c>id IN (SELECT …)</c>: the list walks
@@ -15,10 +16,10 @@ internal static class MailboxScope
     /// <summary>The parameter that names the mailbox; the search compilers' parameters never start with <c>$mailbox_</c>.</summary>
     public const string Parameter = "$mailbox_scope";
 
-    /// <summary>The messages of one mailbox.</summary>
+    /// <summary>The messages of one mailbox in SQLite's SQL (<see cref="Search.SearchQueryCompiler.Mailbox"/>).</summary>
     /// <param name="name">The mailbox, as configured.</param>
     /// <returns>The query.</returns>
-    public static CompiledQuery For(string name) =>
+    public static CompiledQuery Sqlite(string name) =>
         new($"EXISTS (SELECT 1 FROM message_mailboxes WHERE message_mailboxes.message_id = messages.id AND message_mailboxes.name = {Parameter})", new Dictionary<string, object?>(StringComparer.Ordinal) { [Parameter] = name });
 
     /// <summary>Both queries at once; either may be <see langword="null"/> (every message).</summary>

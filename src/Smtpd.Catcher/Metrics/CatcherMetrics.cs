@@ -1,5 +1,4 @@
 using System.Diagnostics.Metrics;
-using Microsoft.Data.Sqlite;
 using Smtpd.Catcher.Storage;
 
 namespace Smtpd.Catcher.Metrics;
@@ -59,20 +58,21 @@ internal sealed class CatcherMetrics : IDisposable
             return cached;
         }
 
-        if (_catcher.StorePath is not { } path)
+        if (_catcher.Store is not { } catcherStore)
         {
             return null;
         }
 
         try
         {
-            using var store = MessageStore.OpenPooled(path);
+            using var store = catcherStore.Open();
             var page = store.Page(null, 0, 0);
             return _figures = new StoreFigures(page.Total, page.Unread, store.DatabaseSize());
         }
-        catch (SqliteException)
+        catch (Exception ex) when (ex is System.Data.Common.DbException or StoreUnavailableException or ObjectDisposedException or InvalidOperationException)
         {
-            // The store is closing: its gauges are left out of this scrape.
+            // The store is closing, or PostgreSQL is down: its gauges are left out of this scrape, which still
+            // answers (a scrape that fails on an outage would hide every other series exactly when they matter).
             return null;
         }
     }

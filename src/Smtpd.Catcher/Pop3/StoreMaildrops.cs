@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using Microsoft.Data.Sqlite;
 using Smtpd.Catcher.Http;
 using Smtpd.Catcher.Storage;
 
@@ -26,11 +25,12 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
 
         try
         {
-            using var store = Open();
+            var catcherStore = catcher.Store ?? throw new InvalidOperationException("The catcher keeps no store.");
+            using var store = catcherStore.Open();
             // A user named like a configured mailbox gets that mailbox as its maildrop (issue 15: one maildrop per
             // user or mailbox); any other user gets every message, as before mailboxes.
             var mailbox = catcher.Mailboxes.TryFind(user, out var name) ? name : null;
-            var records = store.List(new MessageFilter(Query: mailbox is null ? null : Mailboxes.MailboxScope.For(mailbox)));
+            var records = store.List(new MessageFilter(Query: mailbox is null ? null : catcherStore.Compiler.Mailbox(mailbox)));
             var messages = new Pop3Message[records.Count];
             for (var i = 0; i < records.Count; i++)
             {
@@ -42,7 +42,7 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
             maildrop = new Maildrop(this, user, mailbox, messages);
             return Pop3LockResult.Locked;
         }
-        catch (Exception ex) when (ex is SqliteException or IOException or InvalidOperationException)
+        catch (Exception ex) when (ex is System.Data.Common.DbException or StoreUnavailableException or IOException or InvalidOperationException)
         {
             _locked.TryRemove(user, out _);
             return Pop3LockResult.Unavailable;
@@ -56,7 +56,7 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
     private static string UniqueId(MessageRecord record) =>
         string.Concat(record.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), "-", record.Sha256.AsSpan(0, Math.Min(16, record.Sha256.Length)));
 
-    private MessageStore Open() => MessageStore.OpenPooled(catcher.StorePath ?? throw new InvalidOperationException("The catcher keeps no store."));
+    private IMessageStore Open() => (catcher.Store ?? throw new InvalidOperationException("The catcher keeps no store.")).Open();
 
     private sealed class Maildrop(StoreMaildrops owner, string user, string? mailbox, Pop3Message[] messages) : IPop3Maildrop
     {

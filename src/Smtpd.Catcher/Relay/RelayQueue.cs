@@ -27,7 +27,7 @@ internal sealed class ErrorEvent
 internal sealed class RelayQueue : IAsyncDisposable
 {
     private readonly MessageRelay _relay;
-    private readonly string _storePath;
+    private readonly ICatcherStore _store;
     private readonly CatcherEventHub _events;
     private readonly ILogger _logger;
     private readonly Channel<(long Id, IReadOnlyList<string> Recipients, string MailFrom)> _queue;
@@ -39,13 +39,13 @@ internal sealed class RelayQueue : IAsyncDisposable
 
     /// <summary>Starts the loop.</summary>
     /// <param name="relay">The relay.</param>
-    /// <param name="storePath">The store the messages are read from.</param>
+    /// <param name="store">The store the messages are read from.</param>
     /// <param name="events">Where failures are announced.</param>
     /// <param name="logger">Where failures and drops are logged.</param>
-    public RelayQueue(MessageRelay relay, string storePath, CatcherEventHub events, ILogger logger)
+    public RelayQueue(MessageRelay relay, ICatcherStore store, CatcherEventHub events, ILogger logger)
     {
         _relay = relay;
-        _storePath = storePath;
+        _store = store;
         _events = events;
         _logger = logger;
         _queue = Channel.CreateBounded<(long, IReadOnlyList<string>, string)>(new BoundedChannelOptions(relay.Options.QueueCapacity)
@@ -124,7 +124,7 @@ internal sealed class RelayQueue : IAsyncDisposable
         RelayException? error = null;
         try
         {
-            using var store = MessageStore.OpenPooled(_storePath);
+            using var store = _store.Open();
             if (store.Find(id) is not { } record)
             {
                 return; // deleted before its turn

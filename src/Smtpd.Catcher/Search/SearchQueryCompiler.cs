@@ -34,4 +34,7 @@ internal sealed class SearchQueryCompiler : IMessageQueryCompiler
 
         return new CompiledQuery(search.Where, parameters) { ScanWhere = search.ScanWhere };
     }
+
+    /// <inheritdoc/>
+    public CompiledQuery Mailbox(string name) => Mailboxes.MailboxScope.Sqlite(name);
 }

@@ -33,6 +33,15 @@ internal interface IMessageQueryCompiler
     /// <returns>The compiled query.</returns>
     /// <exception cref="MessageQueryException">The search is malformed; the API answers 400 with the message.</exception>
     CompiledQuery Compile(string query, TimeZoneInfo timeZone);
+
+    /// <summary>
+    /// The messages of one named mailbox, in this compiler's SQL dialect (the membership table is the store's, so
+    /// the fragment is too): <c>?mailbox=NAME</c> is this ANDed with the request's search
+    /// (<see cref="Mailboxes.MailboxScope.And"/>).
+    /// </summary>
+    /// <param name="name">The mailbox, as configured.</param>
+    /// <returns>The query.</returns>
+    CompiledQuery Mailbox(string name);
 }
 
 /// <summary>A search that cannot be compiled; its message is one line a user can act on.</summary>

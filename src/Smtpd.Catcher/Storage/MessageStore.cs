@@ -23,7 +23,7 @@ internal sealed record MessageFilter(string? From = null, string? To = null, str
 internal sealed record MessagePage(IReadOnlyList<MessageRecord> Messages, long Total, long Unread, long Matched, long MatchedUnread, IReadOnlyList<string> Tags);
 
 /// <summary>The store as the store commands and the HTTP API see it: queries, content streams, tags, deletion.</summary>
-internal sealed class MessageStore : IDisposable
+internal sealed class MessageStore : IMessageStore
 {
     /// <summary>The columns <see cref="Read"/> expects, in its order.</summary>
     internal const string Columns = """
@@ -599,6 +599,25 @@ internal sealed class MessageStore : IDisposable
 
         transaction.Commit();
         return (removed, deleted);
+    }
+
+    /// <summary>The named mailboxes one message is in, in ordinal order.</summary>
+    /// <param name="id">The id.</param>
+    /// <returns>The names.</returns>
+    public IReadOnlyList<string> MailboxesOf(long id)
+    {
+        using var command = _connection.CreateCommand();
+        command.CommandText = "SELECT name FROM message_mailboxes WHERE message_id = $id";
+        command.Parameters.AddWithValue("$id", id);
+        using var reader = command.ExecuteReader();
+        var names = new List<string>();
+        while (reader.Read())
+        {
+            names.Add(reader.GetString(0));
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
     }
 
     /// <summary>The ids a query matches, oldest first.</summary>

@@ -46,7 +46,7 @@ internal sealed class CatcherHooks : IAsyncDisposable
             }
 
             // The loop reads each message back from the store after the 250: without one there is nothing to read.
-            var store = catcher.StorePath ?? throw new CatcherConfigurationException(nameof(CatcherOptions.Relay), "automatic relay needs the store (DatabasePath)");
+            var store = catcher.Store ?? throw new CatcherConfigurationException(nameof(CatcherOptions.Relay), "automatic relay needs the store (DatabasePath)");
             relay = new RelayQueue(new MessageRelay(options.Relay), store, catcher.Events, loggerFactory.CreateLogger("Smtpd.Catcher.Relay"));
         }
 
@@ -54,7 +54,7 @@ internal sealed class CatcherHooks : IAsyncDisposable
         if (options.Webhook.Enabled)
         {
             // The summary's ID is the store's: a receiver fetches the message with it.
-            _ = catcher.StorePath ?? throw new CatcherConfigurationException(nameof(CatcherOptions.Webhook), "the webhook needs the store (DatabasePath): its summaries name stored messages");
+            _ = catcher.Store ?? throw new CatcherConfigurationException(nameof(CatcherOptions.Webhook), "the webhook needs the store (DatabasePath): its summaries name stored messages");
             webhook = new WebhookQueue(options.Webhook, loggerFactory.CreateLogger("Smtpd.Catcher.Webhooks"));
         }
 

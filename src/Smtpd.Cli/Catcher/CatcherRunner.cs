@@ -116,6 +116,7 @@ internal static class CatcherRunner
         var options = new CatcherOptions
         {
             DatabasePath = s.NoStore ? null : s.DatabasePath,
+            DatabaseConnectionString = s.NoStore ? null : s.DatabaseConnectionString,
             Retain = s.Retain,
             RetainAge = s.RetainAge,
             RetainSize = s.RetainSize,
@@ -270,7 +271,7 @@ internal static class CatcherRunner
     private static string StartupLine(MailCatcher catcher, CatcherSettings settings, X509Certificate2? certificate, string? certificateSource)
     {
         var where = string.Join(", ", catcher.Listeners.Select(l => l.EndPoint + (l.ImplicitTls ? " (SMTPS)" : "")));
-        var storing = catcher.StorePath is { } path
+        var storing = catcher.StoreLocation is { } path
             ? $"storing in {path}" + (settings.Retain > 0 ? $" (newest {settings.Retain} kept)" : "")
             : "storing nothing (--no-store)";
         if (catcher.MaildirPath is { } maildir)

@@ -30,8 +30,9 @@ internal static class StoreCommands
     private static Func<System.CommandLine.ParseResult, string> AddStoreFlags(Command command, CommandContext context)
     {
         var options = CatcherCommand.AddFlags(command, [Flags.Db, Flags.Config]);
+        // A PostgreSQL URL or connection string is passed on as it is; a SQLite path is made full.
         return parse => SettingSources.Load(parse, options, context.Environment).Get(Flags.Db)?.Value is { Length: > 0 } db
-            ? Path.GetFullPath(db)
+            ? (Smtpd.Catcher.Storage.Postgres.PostgresConnection.IsPostgres(db) ? db : Path.GetFullPath(db))
             : DefaultPaths.Database;
     }
 
@@ -51,13 +52,14 @@ internal static class StoreCommands
         {
             var sinceValue = parse.GetValue(since) is { } text ? ValueParsers.ParseSince(text, "--since", DateTimeOffset.Now) : (DateTimeOffset?)null;
             var limitValue = parse.GetValue(limit);
-            var compiled = Compile(parse.GetValue(query));
+            var compiler = StoreAccess.CompilerFor(db(parse));
+            var compiled = Compile(compiler, parse.GetValue(query));
             if (MailboxName(parse.GetValue(mailbox)) is { } box)
             {
-                compiled = Smtpd.Catcher.Mailboxes.MailboxScope.And(Smtpd.Catcher.Mailboxes.MailboxScope.For(box), compiled);
+                compiled = Smtpd.Catcher.Mailboxes.MailboxScope.And(compiler.Mailbox(box), compiled);
             }
 
-            using var store = MessageStore.Open(db(parse), readOnly: true);
+            using var store = StoreAccess.OpenExisting(db(parse), readOnly: true);
             var messages = store.List(new MessageFilter(parse.GetValue(from), parse.GetValue(to), parse.GetValue(subject), sinceValue, limitValue, compiled));
             if (parse.GetValue(json))
             {
@@ -90,7 +92,7 @@ internal static class StoreCommands
     /// in the machine's local zone, as <c>list</c> prints times. A bad query is a usage error (exit 2) with the
     /// compiler's one-line reason.
     /// </summary>
-    private static CompiledQuery? Compile(string? query)
+    private static CompiledQuery? Compile(IMessageQueryCompiler compiler, string? query)
     {
         if (string.IsNullOrWhiteSpace(query))
         {
@@ -99,7 +101,7 @@ internal static class StoreCommands
 
         try
         {
-            return Smtpd.Catcher.Search.SearchQueryCompiler.Instance.Compile(query.Trim(), TimeZoneInfo.Local);
+            return compiler.Compile(query.Trim(), TimeZoneInfo.Local);
         }
         catch (MessageQueryException ex)
         {
@@ -117,7 +119,7 @@ internal static class StoreCommands
         var db = AddStoreFlags(command, context);
         command.SetAction(async (parse, ct) =>
         {
-            using var store = MessageStore.Open(db(parse), readOnly: true);
+            using var store = StoreAccess.OpenExisting(db(parse), readOnly: true);
             var message = store.Find(parse.GetValue(id));
             if (message is null)
             {
@@ -209,7 +211,7 @@ internal static class StoreCommands
                 throw new SettingException("--out", $"cannot create {directory}: {ex.Message}");
             }
 
-            using var store = MessageStore.Open(db(parse), readOnly: true);
+            using var store = StoreAccess.OpenExisting(db(parse), readOnly: true);
             var exitCode = 0;
             var count = 0;
             foreach (var messageId in parse.GetValue(all) ? store.AllIds() : wanted)
@@ -245,7 +247,7 @@ internal static class StoreCommands
         command.SetAction(parse =>
         {
             var wanted = parse.GetValue(ids) ?? [];
-            using var store = MessageStore.Open(db(parse), readOnly: false);
+            using var store = StoreAccess.OpenExisting(db(parse), readOnly: false);
             var deleted = store.Delete(wanted);
             foreach (var missing in wanted.Except(deleted))
             {
@@ -264,7 +266,7 @@ internal static class StoreCommands
         var db = AddStoreFlags(command, context);
         command.SetAction(parse =>
         {
-            using var store = MessageStore.Open(db(parse), readOnly: false);
+            using var store = StoreAccess.OpenExisting(db(parse), readOnly: false);
             context.Out.WriteLine($"deleted {store.Clear()} message(s)");
             return 0;
         });

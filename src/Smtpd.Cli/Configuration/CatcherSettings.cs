@@ -77,6 +77,9 @@ internal sealed class CatcherSettings
 
     public required string DatabasePath { get; init; }
 
+    /// <summary>The PostgreSQL store (an Npgsql connection string) when --db names one; the SQLite file otherwise.</summary>
+    public string? DatabaseConnectionString { get; init; }
+
     public string? Maildir { get; init; }
 
     public bool NoStore { get; init; }
@@ -220,7 +223,8 @@ internal sealed class CatcherSettings
             AuthAny = sources.IsOn(Flags.AuthAny),
             RequireAuth = sources.IsOn(Flags.RequireAuth),
             NoDsn = sources.IsOn(Flags.NoDsn),
-            DatabasePath = Path.GetFullPath(sources.Get(Flags.Db)?.Value is { Length: > 0 } db ? db : DefaultPaths.Database),
+            DatabasePath = Path.GetFullPath(sources.Get(Flags.Db)?.Value is { Length: > 0 } db && !Smtpd.Catcher.Storage.Postgres.PostgresConnection.IsPostgres(db) ? db : DefaultPaths.Database),
+            DatabaseConnectionString = PostgresDatabase(sources.Get(Flags.Db)),
             Maildir = sources.Get(Flags.Maildir)?.Value,
             NoStore = sources.IsOn(Flags.NoStore),
             Retain = Single(sources, Flags.Retain, (v, l) => (int?)ValueParsers.ParseInt(v, 0, int.MaxValue, l)) ?? DefaultRetain,
@@ -355,4 +359,22 @@ internal sealed class CatcherSettings
 
     private static T[] List<T>(SettingSources sources, Flag flag, Func<string, string, T> parse) =>
         sources.Get(flag) is { } setting ? setting.Values.Select(v => parse(v, setting.Label)).ToArray() : [];
+
+    /// <summary>The --db value as a PostgreSQL connection string when it names PostgreSQL (a postgres:// URL or Host=…), else null.</summary>
+    private static string? PostgresDatabase(Setting? db)
+    {
+        if (db is null || db.Value is not string value || !Smtpd.Catcher.Storage.Postgres.PostgresConnection.IsPostgres(value))
+        {
+            return null;
+        }
+
+        try
+        {
+            return Smtpd.Catcher.Storage.Postgres.PostgresConnection.Normalize(value);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new SettingException(db.Label, ex.Message.Split(" (Parameter")[0]);
+        }
+    }
 }

@@ -56,7 +56,7 @@ internal static class Flags
     public static readonly Flag AuthAny = new("auth-any", FlagKind.Switch, null, "Offer AUTH and accept any credentials.");
     public static readonly Flag RequireAuth = new("require-auth", FlagKind.Switch, null, "Refuse mail until the client authenticates (530 5.7.0).");
     public static readonly Flag NoDsn = new("no-dsn", FlagKind.Switch, null, "Do not offer DSN (RFC 3461): RET, ENVID, NOTIFY and ORCPT get 555 instead of being recorded.");
-    public static readonly Flag Db = new("db", FlagKind.Single, "PATH", "The SQLite store (default: " + DefaultPaths.DatabaseDisplay + ").");
+    public static readonly Flag Db = new("db", FlagKind.Single, "PATH|URL", "The SQLite store (default: " + DefaultPaths.DatabaseDisplay + "), or a PostgreSQL one: postgres://user:pass@host:port/db or \"Host=…;Database=…\" (several catchers may share it).");
     public static readonly Flag Maildir = new("maildir", FlagKind.Single, "DIR", "Also write every message to the Maildir DIR (tmp, fsync, rename into new).");
     public static readonly Flag NoStore = new("no-store", FlagKind.Switch, null, "Keep nothing in the SQLite store: a sink (with --maildir, only Maildir files).");
     public static readonly Flag Retain = new("retain", FlagKind.Single, "N", "Keep the newest N messages in the store; 0 keeps all (default 10000).");

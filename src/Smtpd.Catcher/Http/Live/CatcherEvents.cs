@@ -160,8 +160,8 @@ internal sealed class CatcherEvents : IDisposable
             }
         }
 
-        catcher.MessageStored += OnStored;
-        return new Detach(() => catcher.MessageStored -= OnStored);
+        catcher.MessageArrived += OnStored;
+        return new Detach(() => catcher.MessageArrived -= OnStored);
     }
 
     /// <summary>Publishes a <c>new</c> event.</summary>

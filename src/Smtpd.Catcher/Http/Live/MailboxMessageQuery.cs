@@ -92,7 +92,7 @@ internal sealed class MailboxMessageQuery(CatcherMailbox mailbox, string? scope 
     public static ReadOnlyMemory<byte> Summary(MessageRecord record) =>
         JsonSerializer.SerializeToUtf8Bytes(ApiMapper.Summary(record), ApiJsonContext.Default.ApiMessageSummary);
 
-    private CompiledQuery? Scope => scope is null ? null : Mailboxes.MailboxScope.For(scope);
+    private CompiledQuery? Scope => scope is null ? null : mailbox.Scope(scope);
 
     /// <summary>
     /// Compiles a query in UTC (a wait has no <c>tz</c> parameter), limited to the mailbox if there is one, or

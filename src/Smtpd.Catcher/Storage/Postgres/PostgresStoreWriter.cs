@@ -1,0 +1,541 @@
+using System.Globalization;
+using System.Threading.Channels;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Smtpd.Catcher.Storage.Postgres;
+
+/// <summary>
+/// The PostgreSQL side of <see cref="ICatcherStore.StoreAsync"/>: the same group commit as <see cref="StoreWriter"/>.
+/// Sessions queue their messages; one loop takes whatever has queued up, writes it in one transaction and commits
+/// once, then completes every waiting session. A session's <c>250</c> therefore follows its own COMMIT, and
+/// concurrent sessions share one commit (and its WAL flush). A failed transaction (the server is down, restarting,
+/// or refused the write) fails every message of the group, each session answers <c>451 4.3.0</c>, and the next
+/// group opens a new connection: the writer recovers by itself when the server is back.
+/// </summary>
+/// <remarks>
+/// Messages held in memory are written with one <see cref="NpgsqlBatch"/> per group (one round trip for the
+/// group); larger ones are streamed into <c>bytea</c> chunks inside a savepoint, so a client that vanished mid-way
+/// rolls back its own message alone. The NOTIFY that tells other instances about the new messages is part of the
+/// transaction, so it is delivered exactly when (and only if) the commit succeeds.
+/// </remarks>
+internal sealed class PostgresStoreWriter
+{
+    /// <summary>The most messages in one transaction, as on SQLite.</summary>
+    private const int MaxBatchMessages = 512;
+
+    /// <summary>The most content in one transaction, so large messages commit without waiting for a crowd.</summary>
+    private const long MaxBatchBytes = 64L * 1024 * 1024;
+
+    /// <summary>The most messages one prune deletes; more go in the next transactions, between groups.</summary>
+    internal const int PruneBatch = StoreWriter.PruneBatch;
+
+    private const string InsertMessageSql = """
+        INSERT INTO messages (id, received_at, mail_from, rcpt_to, rcpt_text, client, helo, tls, tls_protocol, auth_user, size, sha256,
+            subject, header_from, header_to, header_date, message_id, has_attachments, dsn_ret, dsn_envid, rcpt_dsn,
+            header_cc, header_bcc, header_reply_to, attachments, inline_parts, snippet, tls_cipher, listener_port, search)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29,
+            to_tsvector('simple', $30))
+        """;
+
+    /// <summary>One row per mailbox the message was routed to (migration 3), in the message's own transaction.</summary>
+    private const string InsertMailboxesSql = "INSERT INTO message_mailboxes (message_id, name) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING";
+
+    private const string InsertChunkSql = "INSERT INTO message_chunks (message_id, seq, data) VALUES ($1, $2, $3)";
+
+    private const string InsertHeadersSql = """
+        INSERT INTO message_headers (message_id, seq, name, value)
+        SELECT $1, (t.ord - 1)::integer, t.name, t.value FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(name, value, ord)
+        """;
+
+    private readonly Channel<object> _queue = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly StoreRetention _retention;
+    private readonly TimeProvider _time;
+    private readonly Action<StorePruned>? _pruned;
+    private readonly string _instance;
+    private readonly Task _loop;
+    private readonly ITimer? _ageTimer;
+    private int _queued;
+    private bool _morePrune;
+
+    /// <summary>Starts the writer loop.</summary>
+    /// <param name="dataSource">The catcher's data source.</param>
+    /// <param name="retention">Which messages to keep.</param>
+    /// <param name="time">The clock retention by age reads.</param>
+    /// <param name="pruned">Called after each commit that pruned, on a thread-pool thread.</param>
+    /// <param name="instance">This instance's id, put in each NOTIFY so it can ignore its own.</param>
+    public PostgresStoreWriter(NpgsqlDataSource dataSource, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned, string instance)
+    {
+        _dataSource = dataSource;
+        _retention = retention;
+        _time = time;
+        _pruned = pruned;
+        _instance = instance;
+        RequestPrune();
+        _loop = Task.Run(RunAsync);
+        if (retention.Age is not null)
+        {
+            _ageTimer = time.CreateTimer(static state => ((PostgresStoreWriter)state!).RequestPrune(), this, StoreWriter.AgeCheckInterval, StoreWriter.AgeCheckInterval);
+        }
+    }
+
+    /// <summary>How many messages wait for the loop to take them into a group (the channel cannot count itself).</summary>
+    public int QueueLength => Volatile.Read(ref _queued);
+
+    /// <summary>Queues a message; completes with its id after its COMMIT.</summary>
+    /// <param name="record">The metadata.</param>
+    /// <param name="content">The content, when in memory.</param>
+    /// <param name="openContent">Opens the content otherwise.</param>
+    /// <returns>The id.</returns>
+    /// <exception cref="InvalidOperationException">The store is closing.</exception>
+    public Task<long> StoreAsync(MessageRecord record, byte[]? content, Func<Stream> openContent)
+    {
+        var pending = new Pending(record, content, openContent);
+        Interlocked.Increment(ref _queued);
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            Interlocked.Decrement(ref _queued);
+            throw new InvalidOperationException("The store is closed.");
+        }
+
+        return pending.Completion.Task;
+    }
+
+    /// <summary>Commits what is queued and stops.</summary>
+    /// <returns>A task that completes when the loop has ended.</returns>
+    public Task CloseAsync()
+    {
+        _ageTimer?.Dispose();
+        _queue.Writer.TryComplete();
+        return _loop;
+    }
+
+    private void RequestPrune()
+    {
+        if (!_retention.IsUnlimited)
+        {
+            _queue.Writer.TryWrite(PruneRequest.Instance);
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        var batch = new List<Pending>(MaxBatchMessages);
+        while (await _queue.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            long bytes = 0;
+            var prune = false;
+            while (batch.Count < MaxBatchMessages && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var work))
+            {
+                if (work is Pending pending)
+                {
+                    Interlocked.Decrement(ref _queued);
+                    batch.Add(pending);
+                    bytes += pending.Record.Size;
+                }
+                else
+                {
+                    prune = true;
+                }
+            }
+
+            await WriteBatchAsync(batch, prune || (batch.Count > 0 && !_retention.IsUnlimited)).ConfigureAwait(false);
+            batch.Clear();
+        }
+    }
+
+    private async Task WriteBatchAsync(List<Pending> batch, bool prune)
+    {
+        var ids = new long[batch.Count];
+        var failures = new Exception?[batch.Count];
+        StorePruned? pruned = null;
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+            await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
+            if (batch.Count > 0)
+            {
+                await AllocateIdsAsync(connection, transaction, ids).ConfigureAwait(false);
+                await using (var group = new NpgsqlBatch(connection, transaction))
+                {
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        if (batch[i].Content is { } content)
+                        {
+                            AddMessage(group, ids[i], batch[i].Record);
+                            AddChunk(group, ids[i], 0, content);
+                        }
+                    }
+
+                    if (group.BatchCommands.Count > 0)
+                    {
+                        await group.ExecuteNonQueryAsync().ConfigureAwait(false);
+                    }
+                }
+
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    if (batch[i].Content is null)
+                    {
+                        failures[i] = await InsertStreamedAsync(connection, transaction, ids[i], batch[i]).ConfigureAwait(false);
+                    }
+                }
+
+                var stored = ids.Where((_, i) => failures[i] is null).ToArray();
+                if (stored.Length > 0)
+                {
+                    await NotifyAsync(connection, transaction, "new " + string.Join(',', stored.Select(id => id.ToString(CultureInfo.InvariantCulture)))).ConfigureAwait(false);
+                }
+            }
+
+            if (prune)
+            {
+                pruned = await PruneAsync(connection, transaction).ConfigureAwait(false);
+                if (pruned is not null)
+                {
+                    await NotifyAsync(connection, transaction, "prune").ConfigureAwait(false);
+                }
+            }
+
+            await transaction.CommitAsync().ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // Whatever failed, nothing of the group is committed: it must fail (451), never hang or kill the loop.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            // Nothing of the group is committed: every session answers 451 and its client retries later.
+            var unavailable = new StoreUnavailableException($"the PostgreSQL store is unavailable: {ex.Message}", ex);
+            // Idle pooled connections may be as dead as this one (a server restart ends them all): drop them, so the
+            // next group opens a fresh connection and succeeds as soon as the server is back.
+            _dataSource.Clear();
+            Array.Fill(failures, unavailable);
+            pruned = null;
+        }
+
+        if (pruned?.Messages == PruneBatch || (pruned is not null && _morePrune))
+        {
+            RequestPrune();
+        }
+
+        Release([.. batch], ids, failures, pruned);
+    }
+
+    /// <summary>Takes the group's ids from the identity's sequence in one round trip.</summary>
+    private static async Task AllocateIdsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long[] ids)
+    {
+        await using var command = new NpgsqlCommand("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)", connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter { Value = ids.Length });
+        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        for (var i = 0; await reader.ReadAsync().ConfigureAwait(false); i++)
+        {
+            ids[i] = reader.GetInt64(0);
+        }
+    }
+
+    private static void AddMessage(NpgsqlBatch group, long id, MessageRecord r)
+    {
+        var insert = new NpgsqlBatchCommand(InsertMessageSql);
+        var p = insert.Parameters;
+        p.Add(new NpgsqlParameter<long> { TypedValue = id });
+        p.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = r.ReceivedAt.ToUniversalTime() });
+        p.Add(Text(r.MailFrom));
+        p.Add(new NpgsqlParameter<string[]> { TypedValue = [.. r.Recipients.Select(Clean)] });
+        p.Add(Text(string.Join('\n', r.Recipients)));
+        p.Add(Text(r.Client));
+        p.Add(Text(r.Helo));
+        p.Add(new NpgsqlParameter<bool> { TypedValue = r.Tls });
+        p.Add(Text(r.TlsProtocol));
+        p.Add(Text(r.User));
+        p.Add(new NpgsqlParameter<long> { TypedValue = r.Size });
+        p.Add(Text(r.Sha256));
+        p.Add(Text(r.Subject));
+        p.Add(Text(r.HeaderFrom));
+        p.Add(Text(r.HeaderTo));
+        p.Add(Text(r.HeaderDate));
+        p.Add(Text(r.MessageId));
+        p.Add(new NpgsqlParameter<bool> { TypedValue = r.HasAttachments });
+        p.Add(Text(r.DsnReturn));
+        p.Add(Text(r.DsnEnvelopeId));
+        p.Add(Text(r.RecipientDsn.Count == 0 ? null : CatcherJson.RecipientDsnArray(r.RecipientDsn)));
+        p.Add(Text(r.HeaderCc));
+        p.Add(Text(r.HeaderBcc));
+        p.Add(Text(r.HeaderReplyTo));
+        p.Add(new NpgsqlParameter<int> { TypedValue = r.Attachments });
+        p.Add(new NpgsqlParameter<int> { TypedValue = r.InlineParts });
+        p.Add(Text(r.Snippet));
+        p.Add(Text(r.TlsCipher));
+        p.Add(r.ListenerPort is { } port ? new NpgsqlParameter<int> { TypedValue = port } : new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Integer });
+        // The three texts SQLite's messages_fts holds, folded as its tokenizer folds them (PostgresSearchCompiler.Fold).
+        p.Add(Text(PostgresSearchCompiler.Fold(string.Join(' ', r.Subject, r.SearchAddresses, r.SearchBody))));
+        group.BatchCommands.Add(insert);
+        if (r.SearchHeaders.Count > 0)
+        {
+            var headers = new NpgsqlBatchCommand(InsertHeadersSql);
+            headers.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
+            headers.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. r.SearchHeaders.Select(h => Clean(h.Key))] });
+            headers.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. r.SearchHeaders.Select(h => Clean(h.Value))] });
+            group.BatchCommands.Add(headers);
+        }
+
+        if (r.Mailboxes.Count > 0)
+        {
+            // Routed once, at ingest, and committed with the message: no moment where it is stored but in no mailbox.
+            var mailboxes = new NpgsqlBatchCommand(InsertMailboxesSql);
+            mailboxes.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
+            mailboxes.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. r.Mailboxes.Select(Clean)] });
+            group.BatchCommands.Add(mailboxes);
+        }
+    }
+
+    private static void AddChunk(NpgsqlBatch group, long id, int seq, byte[] data)
+    {
+        var chunk = new NpgsqlBatchCommand(InsertChunkSql);
+        chunk.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
+        chunk.Parameters.Add(new NpgsqlParameter<int> { TypedValue = seq });
+        chunk.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = data, NpgsqlDbType = NpgsqlDbType.Bytea });
+        group.BatchCommands.Add(chunk);
+    }
+
+    /// <summary>
+    /// Writes a large message a chunk at a time inside a savepoint: one chunk of memory whatever its size. A content
+    /// that cannot be read (its client went away) rolls back this message alone and is its failure.
+    /// </summary>
+    private static async Task<Exception?> InsertStreamedAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long id, Pending pending)
+    {
+        await transaction.SaveAsync("message").ConfigureAwait(false);
+        try
+        {
+            await using (var head = new NpgsqlBatch(connection, transaction))
+            {
+                AddMessage(head, id, pending.Record);
+                await head.ExecuteNonQueryAsync().ConfigureAwait(false);
+            }
+
+            var buffer = new byte[PostgresSchema.ChunkSize];
+            await using var content = pending.OpenContent();
+            await using var insert = new NpgsqlCommand(InsertChunkSql, connection, transaction);
+            var idParameter = new NpgsqlParameter<long> { TypedValue = id };
+            var seqParameter = new NpgsqlParameter<int>();
+            var dataParameter = new NpgsqlParameter<byte[]> { NpgsqlDbType = NpgsqlDbType.Bytea };
+            insert.Parameters.Add(idParameter);
+            insert.Parameters.Add(seqParameter);
+            insert.Parameters.Add(dataParameter);
+            long total = 0;
+            for (var seq = 0; ; seq++)
+            {
+                var read = await content.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false).ConfigureAwait(false);
+                if (read == 0 && seq > 0)
+                {
+                    break;
+                }
+
+                total += read;
+                seqParameter.TypedValue = seq;
+                dataParameter.TypedValue = read == buffer.Length ? buffer : buffer.AsSpan(0, read).ToArray();
+                await insert.ExecuteNonQueryAsync().ConfigureAwait(false);
+                if (read < buffer.Length)
+                {
+                    break;
+                }
+            }
+
+            if (total != pending.Record.Size)
+            {
+                throw new InvalidDataException($"The content was {total} octets, not the {pending.Record.Size} announced.");
+            }
+
+            await transaction.ReleaseAsync("message").ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidDataException or OperationCanceledException)
+        {
+            await transaction.RollbackAsync("message").ConfigureAwait(false);
+            return ex;
+        }
+    }
+
+    private async Task NotifyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string what)
+    {
+        // NOTIFY payloads stay under 8000 octets: a group of 512 ids is about 4 KB.
+        await using var notify = new NpgsqlCommand("SELECT pg_notify($1, $2)", connection, transaction);
+        notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = PostgresSchema.Channel });
+        notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _instance + " " + what });
+        await notify.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes, in the current transaction, the oldest messages retention no longer keeps, at most
+    /// <see cref="PruneBatch"/>. Only one instance prunes at a time: the transaction-scoped advisory lock is tried,
+    /// never waited for, so an instance that finds it taken simply leaves the work to the one holding it.
+    /// </summary>
+    private async Task<StorePruned?> PruneAsync(NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
+        await using (var lockCommand = new NpgsqlCommand($"SELECT pg_try_advisory_xact_lock({PostgresSchema.PruneLockKey})", connection, transaction))
+        {
+            if (await lockCommand.ExecuteScalarAsync().ConfigureAwait(false) is not true)
+            {
+                return null;
+            }
+        }
+
+        _morePrune = false;
+        var pruned = _retention.Count > 0 || _retention.Age is not null || _retention.Size > 0 ? await PruneStoreAsync(connection, transaction).ConfigureAwait(false) : null;
+        if (_retention.MailboxKeep.Count == 0)
+        {
+            return pruned;
+        }
+
+        var mailboxes = await PruneMailboxesAsync(connection, transaction).ConfigureAwait(false);
+        if (pruned is null || mailboxes is null)
+        {
+            return pruned ?? mailboxes;
+        }
+
+        return new StorePruned(pruned.Messages + mailboxes.Messages, pruned.Bytes + mailboxes.Bytes, Math.Min(pruned.FirstId, mailboxes.FirstId), Math.Max(pruned.LastId, mailboxes.LastId));
+    }
+
+    /// <summary>The store-wide limits (count, age, size): the oldest messages beyond them, at most <see cref="PruneBatch"/>.</summary>
+    private async Task<StorePruned?> PruneStoreAsync(NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
+        var parts = new List<string>();
+        await using var delete = new NpgsqlCommand { Connection = connection, Transaction = transaction };
+        if (_retention.Count > 0)
+        {
+            // The newest Count messages stay: everything at or below the id just past them goes (a walk of Count
+            // primary-key entries, not of the table).
+            parts.Add("SELECT id FROM messages WHERE id <= coalesce((SELECT id FROM messages ORDER BY id DESC OFFSET @count LIMIT 1), 0)");
+            delete.Parameters.AddWithValue("count", _retention.Count);
+        }
+
+        if (_retention.Age is { } age)
+        {
+            parts.Add("SELECT id FROM messages WHERE received_at < @age");
+            delete.Parameters.AddWithValue("age", (_time.GetUtcNow() - age).ToUniversalTime());
+        }
+
+        if (_retention.Size > 0)
+        {
+            parts.Add("SELECT id FROM (SELECT id, sum(size) OVER (ORDER BY id DESC) AS newer FROM messages) AS s WHERE newer > @size");
+            delete.Parameters.AddWithValue("size", _retention.Size);
+        }
+
+        delete.CommandText = $"""
+            WITH victims AS ({string.Join(" UNION ", parts)} ORDER BY id LIMIT {PruneBatch})
+            DELETE FROM messages AS m USING victims AS v WHERE m.id = v.id RETURNING m.id, m.size
+            """;
+        long first = long.MaxValue, last = 0, messages = 0, bytes = 0;
+        await using (var reader = await delete.ExecuteReaderAsync().ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync().ConfigureAwait(false))
+            {
+                var id = reader.GetInt64(0);
+                first = Math.Min(first, id);
+                last = Math.Max(last, id);
+                messages++;
+                bytes += reader.GetInt64(1);
+            }
+        }
+
+        _morePrune |= messages == PruneBatch;
+        return messages == 0 ? null : new StorePruned(messages, bytes, first, last);
+    }
+
+    /// <summary>
+    /// Each mailbox's <c>keep:N</c>, as SQLite's writer does it: the mailbox's messages beyond its newest N leave it
+    /// (at most <see cref="PruneBatch"/> per mailbox per transaction), and those then in no named mailbox leave the
+    /// store. Under the same advisory lock as the store-wide prune, so two instances never prune one mailbox at once.
+    /// </summary>
+    private async Task<StorePruned?> PruneMailboxesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction)
+    {
+        long first = long.MaxValue, last = 0, messages = 0, bytes = 0;
+        foreach (var (name, keep) in _retention.MailboxKeep)
+        {
+            var left = new List<long>();
+            await using (var leave = new NpgsqlCommand(
+                """
+                DELETE FROM message_mailboxes AS mm
+                USING (SELECT message_id FROM message_mailboxes WHERE name = @name ORDER BY message_id DESC OFFSET @keep LIMIT @batch) AS excess
+                WHERE mm.name = @name AND mm.message_id = excess.message_id
+                RETURNING mm.message_id
+                """, connection, transaction))
+            {
+                leave.Parameters.AddWithValue("name", name);
+                leave.Parameters.AddWithValue("keep", (long)keep);
+                leave.Parameters.AddWithValue("batch", (long)PruneBatch);
+                await using var reader = await leave.ExecuteReaderAsync().ConfigureAwait(false);
+                while (await reader.ReadAsync().ConfigureAwait(false))
+                {
+                    left.Add(reader.GetInt64(0));
+                }
+            }
+
+            if (left.Count == 0)
+            {
+                continue;
+            }
+
+            _morePrune |= left.Count == PruneBatch;
+            first = Math.Min(first, left.Min());
+            last = Math.Max(last, left.Max());
+            // A statement of its own: within the DELETE above, NOT EXISTS would still see the rows it deleted.
+            await using var orphans = new NpgsqlCommand(
+                "DELETE FROM messages AS m WHERE m.id = ANY(@ids) AND NOT EXISTS (SELECT 1 FROM message_mailboxes AS mm WHERE mm.message_id = m.id) RETURNING m.size",
+                connection, transaction);
+            orphans.Parameters.Add(new NpgsqlParameter<long[]>("ids", [.. left]));
+            await using (var reader = await orphans.ExecuteReaderAsync().ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync().ConfigureAwait(false))
+                {
+                    messages++;
+                    bytes += reader.GetInt64(0);
+                }
+            }
+        }
+
+        return last == 0 ? null : new StorePruned(messages, bytes, first, last);
+    }
+
+    private void Release(Pending[] group, long[] ids, Exception?[] failures, StorePruned? pruned) =>
+        ThreadPool.UnsafeQueueUserWorkItem(static state =>
+        {
+            if (state.pruned is not null)
+            {
+                state.onPruned?.Invoke(state.pruned);
+            }
+
+            for (var i = 0; i < state.group.Length; i++)
+            {
+                if (state.failures[i] is { } failure)
+                {
+                    state.group[i].Completion.TrySetException(failure);
+                }
+                else
+                {
+                    state.group[i].Completion.TrySetResult(state.ids[i]);
+                }
+            }
+        }, (group, ids, failures, onPruned: _pruned, pruned), preferLocal: false);
+
+    /// <summary>PostgreSQL text cannot hold NUL (U+0000); a message can. It becomes U+FFFD, the replacement character.</summary>
+    private static string Clean(string value) => value.Contains('\0', StringComparison.Ordinal) ? value.Replace('\0', '\uFFFD') : value;
+
+    private static NpgsqlParameter Text(string? value) =>
+        value is null ? new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text } : new NpgsqlParameter<string> { TypedValue = Clean(value) };
+
+    private sealed class PruneRequest
+    {
+        public static readonly PruneRequest Instance = new();
+    }
+
+    private sealed class Pending(MessageRecord record, byte[]? content, Func<Stream> openContent)
+    {
+        public MessageRecord Record { get; } = record;
+
+        public byte[]? Content { get; } = content;
+
+        public Func<Stream> OpenContent { get; } = openContent;
+
+        public TaskCompletionSource<long> Completion { get; } = new();
+    }
+}
