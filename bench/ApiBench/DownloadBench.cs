@@ -13,14 +13,14 @@ namespace Smtpd.ApiBench;
 /// </summary>
 internal static class DownloadBench
 {
-    public static async Task RunAsync(string db, int size, int rounds)
+    public static async Task RunAsync(string db, int size, int rounds, string? cli)
     {
         foreach (var file in new[] { db, db + "-wal", db + "-shm" })
         {
             File.Delete(file);
         }
 
-        await using var catcher = await ServerProcess.StartSmtpdAsync(db);
+        await using var catcher = await ServerProcess.StartSmtpdAsync(db, cli);
         using var http = new HttpClient { BaseAddress = catcher.Http, Timeout = TimeSpan.FromMinutes(5) };
         var clock = new ReplyClock();
         string textId, attachmentId;
@@ -49,7 +49,7 @@ internal static class DownloadBench
             await DownloadAsync(http, path);
         }
 
-        Console.WriteLine($"catcher pid {catcher.Id}; {size / 1048576.0:F0} MiB bodies; {rounds} downloads per worker; load {ServerProcess.LoadAverage()}");
+        Console.WriteLine($"catcher pid {catcher.Id} ({cli ?? "this build"}); {size / 1048576.0:F0} MiB bodies; {rounds} downloads per worker; load {ServerProcess.LoadAverage()}");
         Console.WriteLine($"{"route",-36} {"workers",7} {"bytes each",11} {"MiB/s",8} {"RSS before",10} {"peak",8} {"peak-before",11} {"RSS after",9}  (MiB)");
         foreach (var (name, path) in routes)
         {

@@ -1,8 +1,9 @@
 // bench/ApiBench: issue 13's goals for the catcher's HTTP API that bench/SearchBench (in-process store calls) cannot
 // see, measured against the CLI catcher as a separate process (docs/performance.md "Catcher API: wait latency, raw
 // download and 1,000,000 messages"):
-//   wait     [--samples 200] [--stages 0,1000,100000] [--settle-ms 100] [--db FILE]
-//   download [--size-mib 10] [--rounds 20] [--db FILE]
+//   wait     [--samples 200] [--stages 0,1000,100000] [--settle-ms 100] [--db FILE] [--cli DLL[,DLL...]]
+//            (--cli: Smtpd.Cli.dll of other builds, "." for this one; their samples alternate, one catcher each)
+//   download [--size-mib 10] [--rounds 20] [--db FILE] [--cli DLL]
 //   peers    [--smtp4dev PATH] [--stored 1000] [--runs 200] [--db FILE]
 //   api      --db FILE [--runs 50] [--arriving]
 using System.Globalization;
@@ -21,10 +22,12 @@ switch (args[0])
 {
     case "wait":
         var stages = Option("--stages", "0,1000,100000").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-        await WaitBench.RunAsync(Option("--db", Path.Combine(work, "wait.db")), Number("--samples", 200), stages, TimeSpan.FromMilliseconds(Number("--settle-ms", 100)));
+        await WaitBench.RunAsync(Option("--db", Path.Combine(work, "wait.db")), Number("--samples", 200), stages, TimeSpan.FromMilliseconds(Number("--settle-ms", 100)),
+            Option("--cli", ".").Split(',').Select(c => c == "." ? null : c).ToArray());
         break;
     case "download":
-        await DownloadBench.RunAsync(Option("--db", Path.Combine(work, "download.db")), Number("--size-mib", 10) * 1048576, Number("--rounds", 20));
+        await DownloadBench.RunAsync(Option("--db", Path.Combine(work, "download.db")), Number("--size-mib", 10) * 1048576, Number("--rounds", 20),
+            Option("--cli", ".") is var cli && cli != "." ? cli : null);
         break;
     case "peers":
         await PeerBench.RunAsync(Option("--smtp4dev", Path.Combine(work, "tools", "smtp4dev")), Option("--db", Path.Combine(work, "peers.db")), Number("--stored", 1000), Number("--runs", 200));

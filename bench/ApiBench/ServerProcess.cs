@@ -40,10 +40,11 @@ internal sealed class ServerProcess : IAsyncDisposable
 
     /// <summary>Starts the Smtpd CLI catcher on port 0 for SMTP and HTTP, reading the ports from its JSON listening events.</summary>
     /// <param name="db">The store file; kept after the run.</param>
+    /// <param name="cli">Smtpd.Cli.dll to run: this checkout's build when <see langword="null"/>, or an older build's copy to compare with.</param>
     /// <param name="extra">More flags.</param>
-    public static async Task<ServerProcess> StartSmtpdAsync(string db, params string[] extra)
+    public static async Task<ServerProcess> StartSmtpdAsync(string db, string? cli = null, params string[] extra)
     {
-        var cli = Path.Combine(RepoRoot(), "src", "Smtpd.Cli", "bin", Configuration, "net10.0", "Smtpd.Cli.dll");
+        cli ??= Path.Combine(RepoRoot(), "src", "Smtpd.Cli", "bin", Configuration, "net10.0", "Smtpd.Cli.dll");
         if (!File.Exists(cli))
         {
             throw new FileNotFoundException($"build the CLI first (dotnet build -c {Configuration} src/Smtpd.Cli)", cli);
@@ -82,6 +83,7 @@ internal sealed class ServerProcess : IAsyncDisposable
 
         // One message event per stored message follows: drained, or the catcher would block on a full pipe.
         _ = process.StandardOutput.BaseStream.CopyToAsync(Stream.Null);
+        _ = process.StandardError.BaseStream.CopyToAsync(Stream.Null);
         return new ServerProcess("smtpd", process, http, smtp);
     }
 

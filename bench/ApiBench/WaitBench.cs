@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
+using MailKit.Net.Smtp;
 
 namespace Smtpd.ApiBench;
 
@@ -8,72 +9,104 @@ namespace Smtpd.ApiBench;
 /// Issue 13: "GET /api/v1/wait answers within 5 ms of the SMTP 250 at p99". Each sample starts a wait for a subject
 /// nobody has sent yet, lets it reach the point where it blocks, sends the message with MailKit, and takes the time
 /// from the moment the client read the 250 to the moment the whole wait response was read. Negative when the wait
-/// answered first (the catcher announces a message after its commit and before its 250).
+/// answered first (the catcher announces a message after its commit and before its 250). With more than one build
+/// (--cli), each gets its own catcher and store and the samples alternate between them, so the machine's load
+/// falls on all of them alike.
 /// </summary>
 internal static class WaitBench
 {
-    public static async Task RunAsync(string db, int samples, int[] stages, TimeSpan settle)
+    public static async Task RunAsync(string db, int samples, int[] stages, TimeSpan settle, IReadOnlyList<string?> clis)
     {
-        await using var catcher = await ServerProcess.StartSmtpdAsync(db);
-        using var http = new HttpClient { BaseAddress = catcher.Http, Timeout = TimeSpan.FromSeconds(60) };
-        var clock = new ReplyClock();
-        using var smtp = await Mail.ConnectAsync(catcher.Smtp, clock);
-        var nonce = Environment.TickCount64.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
-        Console.WriteLine($"catcher pid {catcher.Id}, {db}, {samples} samples per stage, {settle.TotalMilliseconds:F0} ms for each wait to block before the send");
-        foreach (var stage in stages)
+        var runs = new List<Run>();
+        try
         {
-            var stored = await StoredAsync(http);
-            if (stored < stage)
+            for (var i = 0; i < clis.Count; i++)
             {
-                var fill = Stopwatch.StartNew();
-                await Mail.FillAsync(catcher.Smtp, (int)stored + 1, stage - (int)stored);
-                Console.WriteLine($"stored {stage - stored:N0} more over SMTP in {fill.Elapsed.TotalSeconds:F1} s");
-                stored = await StoredAsync(http);
+                var store = clis.Count == 1 ? db : $"{db}.{i}";
+                var catcher = await ServerProcess.StartSmtpdAsync(store, clis[i]);
+                var clock = new ReplyClock();
+                runs.Add(new Run(clis[i] ?? "this build", catcher, new HttpClient { BaseAddress = catcher.Http, Timeout = TimeSpan.FromSeconds(60) }, clock, await Mail.ConnectAsync(catcher.Smtp, clock)));
+                Console.WriteLine($"{runs[^1].Label}: catcher pid {catcher.Id}, {store}");
             }
 
-            // Let the fill's commits and the count caches settle before timing.
-            await Task.Delay(TimeSpan.FromSeconds(2));
-            var afterWait = new List<double>(samples);
-            var sendToAnswer = new List<double>(samples);
-            var early = 0;
-            for (var i = -5; i < samples; i++)
+            var nonce = Environment.TickCount64.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
+            Console.WriteLine($"{samples} samples per stage and build, {settle.TotalMilliseconds:F0} ms for each wait to block before the send");
+            foreach (var stage in stages)
             {
-                var token = $"apiwait{nonce}s{stage}n{i + 5:D5}";
-                var url = $"api/v1/wait?query={Uri.EscapeDataString("subject:" + token)}&count=1&timeout=30s";
-                var waiting = WaitAsync(http, url);
-                await Task.Delay(settle);
-                if (waiting.IsCompleted)
+                foreach (var run in runs)
                 {
-                    throw new InvalidOperationException($"the wait answered before the send: {await waiting}");
+                    var stored = await StoredAsync(run.Http);
+                    if (stored < stage)
+                    {
+                        var fill = Stopwatch.StartNew();
+                        await Mail.FillAsync(run.Catcher.Smtp, (int)stored + 1, stage - (int)stored);
+                        Console.WriteLine($"{run.Label}: stored {stage - stored:N0} more over SMTP in {fill.Elapsed.TotalSeconds:F1} s");
+                    }
+
+                    run.AfterReply.Clear();
+                    run.SendToAnswer.Clear();
                 }
 
-                var message = Mail.Ordinary(i + 5, Random.Shared);
-                message.Subject = "order " + token;
-                var sent = Stopwatch.GetTimestamp();
-                await smtp.SendAsync(message);
-                var replied = clock.LastReplyTimestamp;
-                var id = Mail.StoredId(clock.LastReply);
-                var (answered, body) = await waiting;
-                if (!body.Contains($"\"ID\":\"{id}\"", StringComparison.Ordinal))
+                // Let the fill's commits and the count caches settle before timing.
+                await Task.Delay(TimeSpan.FromSeconds(2));
+                for (var i = -5; i < samples; i++)
                 {
-                    throw new InvalidOperationException($"the wait for {token} answered without message {id}: {body}");
+                    // Which build goes first alternates.
+                    for (var k = 0; k < runs.Count; k++)
+                    {
+                        var run = runs[(k + Math.Max(i, 0)) % runs.Count];
+                        await SampleAsync(run, $"apiwait{nonce}s{stage}n{i + 5:D5}", settle, counted: i >= 0);
+                    }
                 }
 
-                if (i >= 0)
+                foreach (var run in runs)
                 {
-                    var delta = Stopwatch.GetElapsedTime(replied, answered).TotalMilliseconds * (answered >= replied ? 1 : -1);
-                    afterWait.Add(delta);
-                    sendToAnswer.Add(Stopwatch.GetElapsedTime(sent, answered).TotalMilliseconds);
-                    early += delta < 0 ? 1 : 0;
+                    var early = run.AfterReply.Count(d => d < 0);
+                    Console.WriteLine($"{run.Label}: stage {await StoredAsync(run.Http):N0} stored (load {ServerProcess.LoadAverage()}, catcher RSS {run.Catcher.RssKiB / 1024.0:F1} MiB, peak {run.Catcher.PeakKiB / 1024.0:F1} MiB)");
+                    Console.WriteLine($"  250 read -> wait answered, ms: {Stats.Distribution(run.AfterReply)}; {early} of {samples} answered before the 250 was read");
+                    Console.WriteLine($"  send start -> wait answered, ms: {Stats.Distribution(run.SendToAnswer)}");
                 }
             }
+        }
+        finally
+        {
+            foreach (var run in runs)
+            {
+                run.Smtp.Dispose();
+                run.Http.Dispose();
+                await run.Catcher.DisposeAsync();
+            }
+        }
+    }
 
-            Console.WriteLine($"stage {stored:N0} stored (load {ServerProcess.LoadAverage()}, catcher RSS {catcher.RssKiB / 1024.0:F1} MiB, peak {catcher.PeakKiB / 1024.0:F1} MiB)");
-            Console.WriteLine($"  250 read -> wait answered, ms: {Stats.Distribution(afterWait)}; {early} of {samples} answered before the 250 was read");
-            Console.WriteLine($"  send start -> wait answered, ms: {Stats.Distribution(sendToAnswer)}");
+    private static async Task SampleAsync(Run run, string token, TimeSpan settle, bool counted)
+    {
+        var url = $"api/v1/wait?query={Uri.EscapeDataString("subject:" + token)}&count=1&timeout=30s";
+        var waiting = WaitAsync(run.Http, url);
+        await Task.Delay(settle);
+        if (waiting.IsCompleted)
+        {
+            throw new InvalidOperationException($"the wait answered before the send: {await waiting}");
         }
 
-        await smtp.DisconnectAsync(quit: true);
+        var message = Mail.Ordinary(token.Length, Random.Shared);
+        message.Subject = "order " + token;
+        var sent = Stopwatch.GetTimestamp();
+        await run.Smtp.SendAsync(message);
+        var replied = run.Clock.LastReplyTimestamp;
+        var id = Mail.StoredId(run.Clock.LastReply);
+        var (answered, body) = await waiting;
+        if (!body.Contains($"\"ID\":\"{id}\"", StringComparison.Ordinal))
+        {
+            throw new InvalidOperationException($"the wait for {token} answered without message {id}: {body}");
+        }
+
+        if (counted)
+        {
+            var delta = Stopwatch.GetElapsedTime(replied, answered).TotalMilliseconds * (answered >= replied ? 1 : -1);
+            run.AfterReply.Add(delta);
+            run.SendToAnswer.Add(Stopwatch.GetElapsedTime(sent, answered).TotalMilliseconds);
+        }
     }
 
     private static async Task<(long Timestamp, string Body)> WaitAsync(HttpClient http, string url)
@@ -88,5 +121,13 @@ internal static class WaitBench
     {
         using var list = await http.GetFromJsonAsync<JsonDocument>("api/v1/messages?limit=1");
         return list!.RootElement.GetProperty("total").GetInt64();
+    }
+
+    /// <summary>One build under test: its catcher, its clients and its samples.</summary>
+    private sealed record Run(string Label, ServerProcess Catcher, HttpClient Http, ReplyClock Clock, SmtpClient Smtp)
+    {
+        public List<double> AfterReply { get; } = [];
+
+        public List<double> SendToAnswer { get; } = [];
     }
 }
