@@ -11,14 +11,14 @@ namespace Smtpd.ApiBench;
 /// </summary>
 internal static class PeerBench
 {
-    public static async Task RunAsync(string smtp4devTool, string db, int stored, int runs)
+    public static async Task RunAsync(string smtp4devTool, string db, int stored, int runs, string? cli)
     {
         foreach (var file in new[] { db, db + "-wal", db + "-shm" })
         {
             File.Delete(file);
         }
 
-        await using var smtpd = await ServerProcess.StartSmtpdAsync(db);
+        await using var smtpd = await ServerProcess.StartSmtpdAsync(db, cli);
         await using var smtp4dev = await ServerProcess.StartSmtp4devAsync(smtp4devTool, stored + 1000);
         using var smtpdHttp = new HttpClient { BaseAddress = smtpd.Http, Timeout = TimeSpan.FromMinutes(2) };
         using var smtp4devHttp = new HttpClient { BaseAddress = smtp4dev.Http, Timeout = TimeSpan.FromMinutes(2) };
@@ -30,7 +30,11 @@ internal static class PeerBench
         }
 
         // smtp4dev stores in the background after its 250: wait until its list holds them all.
-        var smtpdIds = await IdsAsync(smtpdHttp, $"api/v1/messages?limit={stored}", "messages", "ID", stored);
+        // A fresh store numbers its messages from 1 (and its list pages at most 1,000 at a time).
+        var total = await WaitBench.StoredAsync(smtpdHttp);
+        var smtpdIds = total == stored
+            ? Enumerable.Range(1, stored).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray()
+            : throw new InvalidOperationException($"smtpd lists {total} of {stored} messages");
         var smtp4devIds = await IdsAsync(smtp4devHttp, $"api/messages?page=1&pageSize={stored}", "results", "id", stored);
         var calls = new (string Name, Func<Random, string> Smtpd, Func<Random, string> Smtp4dev)[]
         {

@@ -3,9 +3,9 @@
 // download and 1,000,000 messages"):
 //   wait     [--samples 200] [--stages 0,1000,100000] [--settle-ms 100] [--db FILE] [--cli DLL[,DLL...]]
 //            (--cli: Smtpd.Cli.dll of other builds, "." for this one; their samples alternate, one catcher each)
-//   download [--size-mib 10] [--rounds 20] [--db FILE] [--cli DLL]
-//   peers    [--smtp4dev PATH] [--stored 1000] [--runs 200] [--db FILE]
-//   api      --db FILE [--runs 50] [--arriving]
+//   download [--size-mib 10] [--rounds 20] [--db FILE] [--cli DLL] [--open-first]
+//   peers    [--smtp4dev PATH] [--stored 1000] [--runs 200] [--db FILE] [--cli DLL]
+//   api      --db FILE [--runs 50] [--arriving] [--cli DLL]
 using System.Globalization;
 using Smtpd.ApiBench;
 
@@ -27,13 +27,13 @@ switch (args[0])
         break;
     case "download":
         await DownloadBench.RunAsync(Option("--db", Path.Combine(work, "download.db")), Number("--size-mib", 10) * 1048576, Number("--rounds", 20),
-            Option("--cli", ".") is var cli && cli != "." ? cli : null);
+            Cli(), args.Contains("--open-first"));
         break;
     case "peers":
-        await PeerBench.RunAsync(Option("--smtp4dev", Path.Combine(work, "tools", "smtp4dev")), Option("--db", Path.Combine(work, "peers.db")), Number("--stored", 1000), Number("--runs", 200));
+        await PeerBench.RunAsync(Option("--smtp4dev", Path.Combine(work, "tools", "smtp4dev")), Option("--db", Path.Combine(work, "peers.db")), Number("--stored", 1000), Number("--runs", 200), Cli());
         break;
     case "api":
-        await ScaleBench.RunAsync(Option("--db", Path.Combine(work, "store-1m.db")), Number("--runs", 50), args.Contains("--arriving"));
+        await ScaleBench.RunAsync(Option("--db", Path.Combine(work, "store-1m.db")), Number("--runs", 50), args.Contains("--arriving"), Cli());
         break;
     default:
         Console.Error.WriteLine($"unknown mode {args[0]}");
@@ -48,5 +48,8 @@ string Option(string name, string fallback)
     var at = Array.IndexOf(args, name);
     return at >= 0 && at + 1 < args.Length ? args[at + 1] : fallback;
 }
+
+// Smtpd.Cli.dll to run; this checkout's Release or Debug build when absent.
+string? Cli() => Option("--cli", ".") is var cli && cli != "." ? cli : null;
 
 int Number(string name, int fallback) => int.Parse(Option(name, fallback.ToString(CultureInfo.InvariantCulture)), CultureInfo.InvariantCulture);

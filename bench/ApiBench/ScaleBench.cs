@@ -11,7 +11,7 @@ internal static class ScaleBench
 {
     private static readonly string[] Searches = ["from:sender42@", "from:nobody@nowhere.example", "subject:invoice", "subject:\"order 12345\"", "invoice", "zebra", "\"lorem ipsum\""];
 
-    public static async Task RunAsync(string db, int runs, bool arriving)
+    public static async Task RunAsync(string db, int runs, bool arriving, string? cli)
     {
         if (!File.Exists(db))
         {
@@ -19,7 +19,7 @@ internal static class ScaleBench
         }
 
         var opened = Stopwatch.StartNew();
-        await using var catcher = await ServerProcess.StartSmtpdAsync(db);
+        await using var catcher = await ServerProcess.StartSmtpdAsync(db, cli);
         Console.WriteLine($"catcher pid {catcher.Id} listening {opened.Elapsed.TotalSeconds:F1} s after start, RSS {catcher.RssKiB / 1024.0:F0} MiB; {db} ({new FileInfo(db).Length / 1048576.0:F0} MiB)");
         using var http = new HttpClient { BaseAddress = catcher.Http, Timeout = TimeSpan.FromMinutes(2) };
         var stored = await WaitBench.StoredAsync(http);
