@@ -40,6 +40,8 @@ internal static class PeerBench
         {
             ("list: first page of 50", _ => "api/v1/messages?limit=50", _ => "api/messages?page=1&pageSize=50"),
             ("message by id", r => $"api/v1/message/{smtpdIds[r.Next(smtpdIds.Length)]}", r => $"api/messages/{smtp4devIds[r.Next(smtp4devIds.Length)]}"),
+            // Mailpit's route marks the message read, a committed write; smtp4dev's does not. read=false leaves it unread.
+            ("message by id, read=false", r => $"api/v1/message/{smtpdIds[r.Next(smtpdIds.Length)]}?read=false", r => $"api/messages/{smtp4devIds[r.Next(smtp4devIds.Length)]}"),
         };
 
         Console.WriteLine($"{runs} calls each, interleaved; load {ServerProcess.LoadAverage()}");
