@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Reflection;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -384,15 +385,134 @@ internal static partial class CatcherEndpoints
 
         var id = file[..file.LastIndexOf('.')];
         var request = context.Request;
-        var body = WithMime(id, request, mailbox, (record, mime) => html ? ViewHtml(record, mime) : ContentExtraction.PlainText(mime));
         context.Response.Headers.XContentTypeOptions = "nosniff";
         if (!html)
         {
-            return Results.Text(body, ApiRequests.TextPlain);
+            return ViewText(id, request, mailbox);
         }
 
+        var body = WithMime(id, request, mailbox, ViewHtml);
         CatcherContentSecurityPolicy.ApplyToView(context.Response, allowRemoteContent: request.Query["remote"] == "1");
         return Results.Text(body, "text/html; charset=utf-8");
+    }
+
+    /// <summary>
+    /// The text body (the part the message's <c>Text</c> shows), decoded from its transfer encoding and charset into
+    /// UTF-8 a chunk at a time as it is sent. Made as one string, a 10 MiB body held about four times its size per
+    /// request (the string, the response buffered whole), so memory grew with the body and with parallel downloads
+    /// (issue 13; docs/performance.md "Catcher API: wait latency, raw download and 1,000,000 messages"). A message
+    /// without a text part gets its HTML made text, which needs the whole HTML, as before.
+    /// </summary>
+    private static IResult ViewText(string id, HttpRequest request, CatcherMailbox mailbox)
+    {
+        Stream content;
+        var store = mailbox.Open();
+        try
+        {
+            // Owned: the read transaction keeps the message whole while it streams, and closing it closes the store.
+            content = store.OpenOwnedContent(Resolve(id, request, mailbox, store));
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+
+        MimeMessage? mime = null;
+        var handedOver = false;
+        try
+        {
+            // persistent: the parts stay in the stored chunks, so parsing reads the message once and keeps none of it.
+            mime = MimeMessage.Load(content, persistent: true);
+            if (MessageParts.Classify(mime).FirstOrDefault(p => p.Role == PartRole.TextBody)?.Entity is TextPart { Content: { } text } part)
+            {
+                Encoding? declared;
+                try
+                {
+                    declared = part.ContentType.CharsetEncoding;
+                }
+                catch (NotSupportedException)
+                {
+                    declared = null;
+                }
+
+                var (parsed, stored) = (mime, content);
+                handedOver = true;
+                return Results.Stream(output => WriteTextAsync(text, declared, output, parsed, stored), ApiRequests.TextPlain);
+            }
+        }
+        catch (FormatException)
+        {
+            // Not MIME at all: WithMime below shows it as text, as before.
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                mime?.Dispose();
+                content.Dispose();
+            }
+        }
+
+        return Results.Text(WithMime(id, request, mailbox, static (_, m) => ContentExtraction.PlainText(m)), ApiRequests.TextPlain);
+    }
+
+    /// <summary>
+    /// Copies a text part to <paramref name="output"/> as UTF-8, then closes the parsed message and its stored
+    /// content. The result is what <see cref="TextPart.Text"/> would give (the message's <c>Text</c>, and this
+    /// route's answer before it streamed): the same filters GetText uses, after the declared charset or, without
+    /// one, strict UTF-8 and else Latin-1, which takes a first pass to tell (Text also honours a UTF-16 byte order
+    /// mark there; this does not).
+    /// </summary>
+    private static async Task WriteTextAsync(IMimeContent text, Encoding? declared, Stream output, MimeMessage mime, Stream content)
+    {
+        try
+        {
+            var source = declared ?? (await IsUtf8Async(text) ? Encoding.UTF8 : Encoding.Latin1);
+            // Not disposed: that would close the response stream, which the server owns.
+            var filtered = new MimeKit.IO.FilteredStream(output);
+            filtered.Add(new MimeKit.IO.Filters.CharsetFilter(source, Encoding.UTF8));
+            // TextPart.GetText's own second filter: line ends as the platform writes them (LF here), as Text has them.
+            filtered.Add(FormatOptions.Default.NewLineFormat == NewLineFormat.Dos ? new MimeKit.IO.Filters.Unix2DosFilter() : new MimeKit.IO.Filters.Dos2UnixFilter());
+            await text.DecodeToAsync(filtered);
+            await filtered.FlushAsync();
+        }
+        finally
+        {
+            mime.Dispose();
+            await content.DisposeAsync();
+        }
+    }
+
+    /// <summary>Whether the decoded part is valid UTF-8, read a chunk at a time.</summary>
+    private static async Task<bool> IsUtf8Async(IMimeContent text)
+    {
+        var decoder = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetDecoder();
+        const int Chunk = 16 * 1024;
+        var bytes = ArrayPool<byte>.Shared.Rent(Chunk);
+        // GetChars, not GetCharCount: only it carries a sequence split between two chunks over to the next.
+        var chars = ArrayPool<char>.Shared.Rent(Chunk + 4);
+        try
+        {
+            await using var decoded = text.Open();
+            int read;
+            while ((read = await decoded.ReadAsync(bytes.AsMemory(0, Chunk))) > 0)
+            {
+                _ = decoder.GetChars(bytes, 0, read, chars, 0, flush: false);
+            }
+
+            _ = decoder.GetChars(bytes, 0, 0, chars, 0, flush: true);
+            return true;
+        }
+        catch (DecoderFallbackException)
+        {
+            return false;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(bytes);
+            ArrayPool<char>.Shared.Return(chars);
+        }
     }
 
     /// <summary>The HTML body with each <c>cid:</c> URL that names a part rewritten to the part's URL (relative, so a base path carries over).</summary>

@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Data.Sqlite;
 
 namespace Smtpd.Catcher.Storage;
@@ -6,9 +7,16 @@ namespace Smtpd.Catcher.Storage;
 /// A read-only, seekable stream over a stored message's content, loading one chunk at a time, so reading (and
 /// MimeKit parsing with <c>persistent: true</c>) holds at most one chunk of the message in memory.
 /// </summary>
+/// <remarks>
+/// Each chunk is read with SQLite's incremental blob I/O (<c>message_chunks.chunk_key</c> is the rowid) into one
+/// buffer rented for the stream's life. Reading each as a new array (what <c>ExecuteScalar</c> returns) made 256 KiB of large-object garbage per chunk, the size of the message per download,
+/// which only a full collection frees: after a large response had raised the collector's budget, twenty downloads of a
+/// 10 MiB message raised the catcher's RSS by 192 MiB, four at a time by 313 MiB (issue 13; docs/performance.md
+/// "Catcher API: wait latency, raw download and 1,000,000 messages").
+/// </remarks>
 internal sealed class ChunkedContentStream : Stream
 {
-    private readonly SqliteCommand _select;
+    private readonly SqliteConnection _connection;
     private readonly long _length;
     private readonly long _id;
     private readonly SqliteTransaction? _transaction;
@@ -16,7 +24,8 @@ internal sealed class ChunkedContentStream : Stream
     private readonly bool _ownsTransaction;
     private long _position;
     private int _loadedSeq = -1;
-    private byte[] _chunk = [];
+    private byte[]? _chunk;
+    private int _chunkLength;
 
     /// <summary>Opens the content of message <paramref name="id"/>, which is <paramref name="length"/> octets long.</summary>
     /// <param name="connection">An open connection to the store; it must outlive the stream.</param>
@@ -31,10 +40,7 @@ internal sealed class ChunkedContentStream : Stream
         _transaction = transaction;
         _ownsTransaction = ownsTransaction;
         _owner = owner;
-        _select = connection.CreateCommand();
-        _select.Transaction = transaction;
-        _select.CommandText = "SELECT data FROM message_chunks WHERE chunk_key = $key";
-        _select.Parameters.Add(new SqliteParameter("$key", 0L));
+        _connection = connection;
         _id = id;
     }
 
@@ -71,13 +77,11 @@ internal sealed class ChunkedContentStream : Stream
         var seq = (int)(_position / StoreSchema.ChunkSize);
         if (seq != _loadedSeq)
         {
-            _select.Parameters[0].Value = StoreSchema.ChunkKey(_id, seq);
-            _chunk = _select.ExecuteScalar() as byte[] ?? throw new InvalidDataException($"Chunk {seq} of the message is missing from the store.");
-            _loadedSeq = seq;
+            LoadChunk(seq);
         }
 
         var offsetInChunk = (int)(_position - ((long)seq * StoreSchema.ChunkSize));
-        var available = _chunk.Length - offsetInChunk;
+        var available = _chunkLength - offsetInChunk;
         if (available <= 0)
         {
             throw new InvalidDataException($"Chunk {seq} of the message is shorter than its size says.");
@@ -87,6 +91,36 @@ internal sealed class ChunkedContentStream : Stream
         _chunk.AsSpan(offsetInChunk, n).CopyTo(buffer);
         _position += n;
         return n;
+    }
+
+    /// <summary>Copies chunk <paramref name="seq"/> into the stream's buffer straight from the database page.</summary>
+    private void LoadChunk(int seq)
+    {
+        SqliteBlob blob;
+        try
+        {
+            // On the stream's connection, so inside its read transaction when it has one (a consistent snapshot).
+            blob = new SqliteBlob(_connection, "message_chunks", "data", StoreSchema.ChunkKey(_id, seq), readOnly: true);
+        }
+        catch (SqliteException ex)
+        {
+            throw new InvalidDataException($"Chunk {seq} of the message is missing from the store.", ex);
+        }
+
+        using (blob)
+        {
+            // The writer never makes a chunk longer than ChunkSize.
+            if (blob.Length > StoreSchema.ChunkSize)
+            {
+                throw new InvalidDataException($"Chunk {seq} of the message is longer than a chunk can be.");
+            }
+
+            _chunk ??= ArrayPool<byte>.Shared.Rent(StoreSchema.ChunkSize);
+            _chunkLength = (int)blob.Length;
+            blob.ReadExactly(_chunk, 0, _chunkLength);
+        }
+
+        _loadedSeq = seq;
     }
 
     /// <inheritdoc/>
@@ -126,13 +160,17 @@ internal sealed class ChunkedContentStream : Stream
     {
         if (disposing)
         {
-            _select.Dispose();
             if (_ownsTransaction)
             {
                 _transaction?.Dispose();
             }
 
             _owner?.Dispose();
+            if (_chunk is { } chunk)
+            {
+                _chunk = null;
+                ArrayPool<byte>.Shared.Return(chunk);
+            }
         }
 
         base.Dispose(disposing);

@@ -373,5 +373,68 @@ public sealed class MessagesApiTests
         Assert.Equal("no subject at all", (await text.Content.ReadAsStringAsync(Cancel)).Trim());
     }
 
+    [Theory]
+    [InlineData("iso-8859-1", "quoted-printable", false)]
+    [InlineData("utf-8", "base64", false)]
+    [InlineData(null, "8bit", false)]
+    [InlineData(null, "8bit", true)]
+    public async Task ViewTextStreamsTheMessagesTextAsUtf8WhateverTheCharsetAndEncoding(string? charset, string transferEncoding, bool latin1WithoutCharset)
+    {
+        await using var host = await CatcherHost.StartAsync();
+        // Long enough to cross every buffer on the way, with a non-ASCII letter on every line and CRLF line ends,
+        // which the message's Text turns into LF.
+        var text = new StringBuilder();
+        for (var i = 0; text.Length < 200_000; i++)
+        {
+            text.Append("line ").Append(i).Append(" caf\u00e9 na\u00efve\r\n");
+        }
+
+        var bytes = (latin1WithoutCharset ? Encoding.Latin1 : charset is null ? Encoding.UTF8 : Encoding.GetEncoding(charset)).GetBytes(text.ToString());
+        var part = new TextPart("plain") { Content = new MimeContent(new MemoryStream(bytes)), ContentTransferEncoding = ContentEncodingFor(transferEncoding) };
+        if (charset is not null)
+        {
+            part.ContentType.Charset = charset;
+        }
+
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("alice@example.com"));
+        message.To.Add(MailboxAddress.Parse("bob@example.com"));
+        message.Subject = "text view";
+        message.Body = new Multipart("alternative") { part, new TextPart("html") { Text = "<p>the html</p>" } };
+        var id = await host.SendAsync(message);
+
+        var expected = (await host.GetJsonAsync($"/api/v1/message/{id}")).GetProperty("Text").GetString()!;
+        Assert.Contains("line 10 caf\u00e9 na\u00efve\n", expected, StringComparison.Ordinal);
+        using var view = await host.Client.GetAsync($"/view/{id}.txt", Cancel);
+        Assert.Equal(HttpStatusCode.OK, view.StatusCode);
+        Assert.Equal("text/plain; charset=utf-8", view.Content.Headers.ContentType?.ToString());
+        Assert.Equal(Encoding.UTF8.GetBytes(expected), await view.Content.ReadAsByteArrayAsync(Cancel));
+    }
+
+    [Fact]
+    public async Task ViewTextOfAMessageWithOnlyHtmlIsTheHtmlMadeText()
+    {
+        await using var host = await CatcherHost.StartAsync();
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("alice@example.com"));
+        message.To.Add(MailboxAddress.Parse("bob@example.com"));
+        message.Body = new TextPart("html") { Text = "<p>only <b>html</b></p><script>x()</script>" };
+        var id = await host.SendAsync(message);
+
+        using var view = await host.Client.GetAsync($"/view/{id}.txt", Cancel);
+        var text = await view.Content.ReadAsStringAsync(Cancel);
+        Assert.Contains("only", text, StringComparison.Ordinal);
+        Assert.Contains("html", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("<b>", text, StringComparison.Ordinal);
+        Assert.DoesNotContain("x()", text, StringComparison.Ordinal);
+    }
+
+    private static ContentEncoding ContentEncodingFor(string name) => name switch
+    {
+        "quoted-printable" => ContentEncoding.QuotedPrintable,
+        "base64" => ContentEncoding.Base64,
+        _ => ContentEncoding.EightBit,
+    };
+
     internal static StringContent JsonContent(string json) => new(json, Encoding.UTF8, "application/json");
 }

@@ -358,7 +358,17 @@ internal sealed class CatcherEvents : IDisposable
     {
         try
         {
-            await Task.Delay(_options.StatsInterval, _time, _closing.Token);
+            // Publish asks for counts on the publisher's thread (an SMTP session before its 250) and the count runs
+            // on the thread that resumes here, so a zero interval still yields: the count never delays a reply.
+            if (_options.StatsInterval > TimeSpan.Zero)
+            {
+                await Task.Delay(_options.StatsInterval, _time, _closing.Token);
+            }
+            else
+            {
+                await Task.Yield();
+            }
+
             Volatile.Write(ref _statsPending, 0);
             var counts = await stats(_closing.Token);
             Publish(CatcherEventTypes.Stats, JsonSerializer.SerializeToUtf8Bytes(new StatsData(counts.Total, counts.Unread, Version), LiveJsonContext.Default.StatsData));

@@ -37,53 +37,68 @@ internal sealed class MailboxMessageQuery(CatcherMailbox mailbox, string? scope 
     }
 
     /// <inheritdoc/>
-    public async ValueTask<IReadOnlyList<CatcherMessageSummary>> ListAsync(string query, int limit, CancellationToken cancellationToken)
+    public ValueTask<IReadOnlyList<CatcherMessageSummary>> ListAsync(string query, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        cancellationToken.ThrowIfCancellationRequested();
         if (!mailbox.HasStore)
         {
-            return [];
+            return ValueTask.FromResult<IReadOnlyList<CatcherMessageSummary>>([]);
         }
 
         var compiled = Compile(query);
-        // Microsoft.Data.Sqlite is synchronous: off the request's thread, on a pooled connection (WAL lets it read
-        // while the writer commits).
-        var page = await Task.Run(() => mailbox.Use(store => store.Page(compiled, 0, limit)), cancellationToken);
-        return [.. page.Messages.Select(record => new CatcherMessageSummary(ApiMapper.Id(record.Id), record.IsRead, Summary(record)))];
+        // Microsoft.Data.Sqlite is synchronous, and every call here runs on the caller's thread-pool thread, as the
+        // REST routes' store calls do (on a pooled connection; WAL lets it read while the writer commits). A
+        // Task.Run hop blocked another pool thread just the same and added a scheduling delay to each of the wait's
+        // three store calls, which under load was most of the wait's p99 after the 250 (docs/performance.md
+        // "Catcher API: wait latency").
+        var page = mailbox.Use(store => store.Page(compiled, 0, limit));
+        return ValueTask.FromResult<IReadOnlyList<CatcherMessageSummary>>([.. page.Messages.Select(record => new CatcherMessageSummary(ApiMapper.Id(record.Id), record.IsRead, Summary(record)))]);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<bool> MatchesAsync(string query, CatcherStoredMessage message, CancellationToken cancellationToken)
+    public ValueTask<bool> MatchesAsync(string query, CatcherStoredMessage message, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(message);
+        cancellationToken.ThrowIfCancellationRequested();
         if (Compile(query) is not { } compiled)
         {
-            return true;
+            return ValueTask.FromResult(true);
         }
 
         if (!mailbox.HasStore || message.Record.Id == 0)
         {
-            return false;
+            return ValueTask.FromResult(false);
         }
 
-        // The same WHERE as the search, pinned to the new message: one indexed lookup, and no second matcher that
-        // could disagree with the store's.
-        var parameters = new Dictionary<string, object?>(compiled.Parameters, StringComparer.Ordinal) { [IdParameter] = message.Record.Id };
-        var pinned = new CompiledQuery($"id = {IdParameter} AND ({compiled.Where})", parameters);
-        var latest = await Task.Run(() => mailbox.Use(store => store.Latest(pinned)), cancellationToken);
-        return latest == message.Record.Id;
+        // The search's own test, pinned to the new message, so no second matcher can disagree with the store's. The
+        // row-at-a-time form (ScanWhere, docs/search.md "Two plans, one meaning") tests this one row; the index form
+        // asked the trigram and full-text indexes for every match in the store before keeping this id, a cost that
+        // grew with the store and that every wait paid on every new message (docs/performance.md "Catcher API: wait
+        // latency"). The scan form is evaluated only above its floor, so the floor is the id just below.
+        var parameters = new Dictionary<string, object?>(compiled.Parameters, StringComparer.Ordinal)
+        {
+            [IdParameter] = message.Record.Id,
+            [Search.SqliteSearchCompiler.ScanFloorParameter] = message.Record.Id - 1,
+        };
+        var pinned = new CompiledQuery($"id = {IdParameter} AND ({compiled.ScanWhere ?? compiled.Where})", parameters);
+        // On the caller's thread, as ListAsync says why.
+        var latest = mailbox.Use(store => store.Latest(pinned));
+        return ValueTask.FromResult(latest == message.Record.Id);
     }
 
     /// <inheritdoc/>
-    public async ValueTask<CatcherMailboxStats> StatsAsync(CancellationToken cancellationToken)
+    public ValueTask<CatcherMailboxStats> StatsAsync(CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         if (!mailbox.HasStore)
         {
-            return new CatcherMailboxStats(0, 0, []);
+            return ValueTask.FromResult(new CatcherMailboxStats(0, 0, []));
         }
 
-        var page = await Task.Run(() => mailbox.Use(store => store.Page(Scope, 0, 0)), cancellationToken);
-        return scope is null ? new CatcherMailboxStats(page.Total, page.Unread, page.Tags) : new CatcherMailboxStats(page.Matched, page.MatchedUnread, page.Tags);
+        // On the caller's thread, as ListAsync says why.
+        var page = mailbox.Use(store => store.Page(Scope, 0, 0));
+        return ValueTask.FromResult(scope is null ? new CatcherMailboxStats(page.Total, page.Unread, page.Tags) : new CatcherMailboxStats(page.Matched, page.MatchedUnread, page.Tags));
     }
 
     /// <summary>The summary JSON of a stored message: the object the list route returns for it.</summary>

@@ -1,0 +1,69 @@
+using System.Diagnostics;
+
+namespace Smtpd.ApiBench;
+
+/// <summary>
+/// The API calls of bench/SearchBench's --store mode, over HTTP to the CLI catcher opened on an existing store (a
+/// 1,000,000-message file that SearchBench filled): what a client sees, routing and JSON included, and the catcher
+/// process's RSS after the calls, which is the "RSS bounded" half of issue 13's 1,000,000-message goal.
+/// </summary>
+internal static class ScaleBench
+{
+    private static readonly string[] Searches = ["from:sender42@", "from:nobody@nowhere.example", "subject:invoice", "subject:\"order 12345\"", "invoice", "zebra", "\"lorem ipsum\""];
+
+    public static async Task RunAsync(string db, int runs, bool arriving, string? cli)
+    {
+        if (!File.Exists(db))
+        {
+            throw new FileNotFoundException("fill it first: dotnet run -c Release --project bench/SearchBench -- --store --messages 1000000 --db FILE", db);
+        }
+
+        var opened = Stopwatch.StartNew();
+        await using var catcher = await ServerProcess.StartSmtpdAsync(db, cli);
+        Console.WriteLine($"catcher pid {catcher.Id} listening {opened.Elapsed.TotalSeconds:F1} s after start, RSS {catcher.RssKiB / 1024.0:F0} MiB; {db} ({new FileInfo(db).Length / 1048576.0:F0} MiB)");
+        using var http = new HttpClient { BaseAddress = catcher.Http, Timeout = TimeSpan.FromMinutes(2) };
+        var stored = await WaitBench.StoredAsync(http);
+        using var smtp = arriving ? await Mail.ConnectAsync(catcher.Smtp) : null;
+        var random = new Random(7);
+        var sent = 0;
+        Console.WriteLine($"{stored:N0} messages, {runs} runs each, mode {(arriving ? "arriving (one message over SMTP before each call, untimed)" : "static")}, load {ServerProcess.LoadAverage()}");
+        Console.WriteLine($"{"call",-44} {"p50 ms",8} {"p99 ms",8}");
+        var calls = new List<(string Name, Func<string> Path)>
+        {
+            ("list: first page of 50, with counts", () => "api/v1/messages?limit=50"),
+            ("message by id", () => $"api/v1/message/{1 + random.Next((int)stored)}"),
+        };
+        calls.AddRange(Searches.Select(q => ($"search {q}", (Func<string>)(() => $"api/v1/search?query={Uri.EscapeDataString(q)}&limit=50"))));
+        foreach (var (name, path) in calls)
+        {
+            var times = new List<double>(runs);
+            for (var i = -3; i < runs; i++)
+            {
+                if (smtp is not null)
+                {
+                    await smtp.SendAsync(Mail.Ordinary(++sent, random));
+                }
+
+                var start = Stopwatch.GetTimestamp();
+                using (var response = await http.GetAsync(path()))
+                {
+                    response.EnsureSuccessStatusCode();
+                    _ = await response.Content.ReadAsByteArrayAsync();
+                }
+
+                if (i >= 0)
+                {
+                    times.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                }
+            }
+
+            Console.WriteLine($"{name,-44} {Stats.P50P99(times)}");
+        }
+
+        Console.WriteLine($"catcher RSS after the calls {catcher.RssKiB / 1024.0:F0} MiB, peak {catcher.PeakKiB / 1024.0:F0} MiB; load {ServerProcess.LoadAverage()}");
+        if (smtp is not null)
+        {
+            await smtp.DisconnectAsync(quit: true);
+        }
+    }
+}
