@@ -67,7 +67,13 @@ start_server() {
     netdumbster) dotnet bench/Peers/NetDumbsterPeer/bin/Release/net10.0/NetDumbsterPeer.dll "$port" >/dev/null 2>&1 & ;;
     aiosmtpd) /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Sink >/dev/null 2>&1 & ;;
     node) node bench/Peers/node/server.js "$port" >/dev/null 2>&1 & ;;
-    smtpd-cli) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
+    # The catcher (the smtpd tool) with its durable store, with no store (the catcher's own per-message work alone),
+    # and, for old-against-new runs, the same tool built from an older commit (SMTPD_CLI_BASELINE). Its HTTP API
+    # binds port 0, so that runs never clash with another catcher on the default 8025. Any workload takes them: A
+    # with smtpd gives the catcher-over-library ratio (docs/performance.md "Catcher ingest").
+    smtpd-cli) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
+    smtpd-cli-nostore) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --no-store --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
+    smtpd-cli-baseline) dotnet "${SMTPD_CLI_BASELINE:?set SMTPD_CLI_BASELINE to the directory of an older Smtpd.Cli.dll}/Smtpd.Cli.dll" --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
     smtp4dev) bench/.tools/smtp4dev --smtpport "$port" --urls "http://127.0.0.1:0" --db "" --hostname 127.0.0.1 >/dev/null 2>&1 & ;;
     *) log "unknown server $name"; return 1 ;;
   esac
