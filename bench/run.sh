@@ -67,11 +67,32 @@ start_server() {
     netdumbster) dotnet bench/Peers/NetDumbsterPeer/bin/Release/net10.0/NetDumbsterPeer.dll "$port" >/dev/null 2>&1 & ;;
     aiosmtpd) /usr/bin/python3 -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Sink >/dev/null 2>&1 & ;;
     node) node bench/Peers/node/server.js "$port" >/dev/null 2>&1 & ;;
-    smtpd-cli) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
+    # The catcher (the smtpd tool) with its durable store, with no store (the catcher's own per-message work alone),
+    # and, for old-against-new runs, the same tool built from an older commit (SMTPD_CLI_BASELINE). Its HTTP API
+    # binds port 0, so that runs never clash with another catcher on the default 8025. Any workload takes them: A
+    # with smtpd gives the catcher-over-library ratio (docs/performance.md "Catcher ingest").
+    smtpd-cli) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
+    smtpd-cli-nostore) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --no-store --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
+    # The durable catcher with 10 WebSocket clients on /api/events reading every event (issue 13), started once
+    # its HTTP API answers; stop_server ends them with it.
+    smtpd-cli-ws)
+      dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http "127.0.0.1:$((port + 5000))" --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 &
+      local cli=$!
+      for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$((port + 5000))") 2>/dev/null && break; sleep 0.1; done
+      dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll events "127.0.0.1:$((port + 5000))" --connections 10 --hold-seconds 600 >/dev/null 2>&1 &
+      echo $! > "/tmp/smtpd-bench-events.$cli"
+      wait_for_server "$cli" "$port"
+      return ;;
+    smtpd-cli-baseline) dotnet "${SMTPD_CLI_BASELINE:?set SMTPD_CLI_BASELINE to the directory of an older Smtpd.Cli.dll}/Smtpd.Cli.dll" --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
     smtp4dev) bench/.tools/smtp4dev --smtpport "$port" --urls "http://127.0.0.1:0" --db "" --hostname 127.0.0.1 >/dev/null 2>&1 & ;;
     *) log "unknown server $name"; return 1 ;;
   esac
-  local pid=$!
+  wait_for_server $! "$port"
+}
+
+# wait_for_server PID PORT -> prints PID once PORT accepts connections
+wait_for_server() {
+  local pid=$1 port=$2
   for _ in $(seq 1 200); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "$pid"; return 0; fi
     kill -0 "$pid" 2>/dev/null || break
@@ -81,7 +102,11 @@ start_server() {
   return 1
 }
 
-stop_server() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+stop_server() {
+  kill "$1" 2>/dev/null; wait "$1" 2>/dev/null
+  # The event clients of smtpd-cli-ws, if any.
+  if [ -f "/tmp/smtpd-bench-events.$1" ]; then kill "$(cat "/tmp/smtpd-bench-events.$1")" 2>/dev/null; rm -f "/tmp/smtpd-bench-events.$1"; fi
+}
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }

@@ -7,6 +7,9 @@
 //   LoadGen idle HOST:PORT [--connections 10000] [--hold-seconds 10]
 //       Opens the connections, reads each greeting, sends EHLO, reads the reply, prints "ready N", then holds
 //       them open for the given time and prints "done".
+//   LoadGen events HOST:PORT [--connections 10] [--hold-seconds 600]
+//       Opens the connections to the catcher's WebSocket /api/events (HOST:PORT is its HTTP API), prints "ready N",
+//       reads and discards every event as a browser tab would, and prints "events N" when the time is up.
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -16,7 +19,7 @@ using System.Text;
 
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: LoadGen pipelined|idle HOST:PORT [options]");
+    Console.Error.WriteLine("usage: LoadGen pipelined|idle|events HOST:PORT [options]");
     return 2;
 }
 
@@ -34,6 +37,7 @@ return mode switch
 {
     "pipelined" => await PipelinedAsync(endpoint, Option("--connections", 20), Option("--messages", 20000), Option("--size", 1024), Flag("--bdat"), Flag("--starttls")),
     "idle" => await IdleAsync(endpoint, Option("--connections", 10000), Option("--hold-seconds", 10)),
+    "events" => await EventsAsync(endpoint, Option("--connections", 10), Option("--hold-seconds", 600)),
     _ => 2,
 };
 
@@ -76,6 +80,55 @@ static async Task<int> PipelinedAsync(IPEndPoint endpoint, int connections, int 
     var seconds = clock.Elapsed.TotalSeconds;
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"{{\"messages\":{measured.Length},\"seconds\":{seconds:F3},\"msgsPerSecond\":{measured.Length / seconds:F0},\"mibPerSecond\":{measured.Length * (double)size / seconds / 1048576:F2},\"p50ms\":{Percentile(measured, 0.50):F3},\"p99ms\":{Percentile(measured, 0.99):F3}}}"));
+    return 0;
+}
+
+static async Task<int> EventsAsync(IPEndPoint endpoint, int connections, int holdSeconds)
+{
+    using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(holdSeconds));
+    var sockets = new List<System.Net.WebSockets.ClientWebSocket>();
+    for (var i = 0; i < connections; i++)
+    {
+        var socket = new System.Net.WebSockets.ClientWebSocket();
+        await socket.ConnectAsync(new Uri($"ws://{endpoint}/api/events"), stop.Token);
+        sockets.Add(socket);
+    }
+
+    Console.WriteLine($"ready {sockets.Count}");
+    long events = 0;
+    var readers = sockets.Select(async socket =>
+    {
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            while (true)
+            {
+                var result = await socket.ReceiveAsync(buffer, stop.Token);
+                if (result.MessageType == System.Net.WebSockets.WebSocketMessageType.Close)
+                {
+                    return;
+                }
+
+                if (result.EndOfMessage)
+                {
+                    Interlocked.Increment(ref events);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (System.Net.WebSockets.WebSocketException)
+        {
+        }
+    }).ToArray();
+    await Task.WhenAll(readers);
+    Console.WriteLine($"events {Interlocked.Read(ref events)}");
+    foreach (var socket in sockets)
+    {
+        socket.Dispose();
+    }
+
     return 0;
 }
 

@@ -83,15 +83,36 @@ internal static class MessageParts
 
         using var decoded = part.Content.Open();
         using var reader = new StreamReader(decoded, encoding, detectEncodingFromByteOrderMarks: true);
-        var buffer = new char[Math.Min(maxChars, 16 * 1024)];
-        var text = new StringBuilder();
-        int read;
-        while (text.Length < maxChars && (read = reader.Read(buffer, 0, Math.Min(buffer.Length, maxChars - text.Length))) > 0)
+        // Pooled: every message of the catcher's ingest reads its body here, and a new 32 KiB array each time was
+        // most of what one small message allocated.
+        var buffer = System.Buffers.ArrayPool<char>.Shared.Rent(Math.Min(maxChars, 16 * 1024));
+        try
         {
-            text.Append(buffer, 0, read);
-        }
+            var read = reader.Read(buffer, 0, Math.Min(buffer.Length, maxChars));
+            if (read == 0)
+            {
+                return string.Empty;
+            }
 
-        return text.ToString();
+            // The common case, a body that fits one read, makes its string straight from the buffer.
+            if (read < buffer.Length && (read == maxChars || reader.Peek() < 0))
+            {
+                return new string(buffer, 0, read);
+            }
+
+            var text = new StringBuilder();
+            text.Append(buffer, 0, read);
+            while (text.Length < maxChars && (read = reader.Read(buffer, 0, Math.Min(buffer.Length, maxChars - text.Length))) > 0)
+            {
+                text.Append(buffer, 0, read);
+            }
+
+            return text.ToString();
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<char>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>
