@@ -293,6 +293,23 @@ public sealed class MailCatcher : IAsyncDisposable
             // Another instance's retention removed messages from the shared store: this instance's live clients
             // reload their lists as they do after a local prune (Mailpit's prune event carries no data).
             postgres.RemotePruned += () => Events.Publish("prune", null);
+            // Read status, tags and deletes made through one instance's API or POP3 reach every instance's live
+            // clients: this instance's own changes go out by NOTIFY, and the others' come back as remote changes,
+            // which are not sent on again. New messages and prunes have their own NOTIFYs (above).
+            Events.Published += change =>
+            {
+                if (!change.Remote && change.Type is "update" or "delete" or "truncate")
+                {
+                    postgres.Announce(change);
+                }
+            };
+            postgres.RemoteChanged += changes =>
+            {
+                foreach (var change in changes)
+                {
+                    Events.PublishRemote(change.Type, change.Data is System.Text.Json.JsonElement data ? data : null, change.Mailbox);
+                }
+            };
         }
         else if (_options.DatabasePath is { } database)
         {

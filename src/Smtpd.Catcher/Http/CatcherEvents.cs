@@ -11,7 +11,11 @@ namespace Smtpd.Catcher.Http;
 /// <param name="Type">The event type: <c>update</c>, <c>delete</c>, <c>truncate</c> or <c>prune</c>.</param>
 /// <param name="Data">The data, or <see langword="null"/>.</param>
 /// <param name="Mailbox">The named mailbox the change concerns alone (a message taken out of it but still stored), or <see langword="null"/> for a change to the store.</param>
-internal sealed record CatcherChange(string Type, object? Data, string? Mailbox = null)
+/// <param name="Remote">
+/// Whether another catcher instance on the same shared store made the change (PostgreSQL's NOTIFY); its
+/// <see cref="Data"/> is then the JSON that instance wrote, and it is not announced to the other instances again.
+/// </param>
+internal sealed record CatcherChange(string Type, object? Data, string? Mailbox = null, bool Remote = false)
 {
     /// <summary>Writes <see cref="Data"/> as JSON with the API's context (no reflection).</summary>
     /// <param name="writer">The writer, where a value is expected.</param>
@@ -20,6 +24,12 @@ internal sealed record CatcherChange(string Type, object? Data, string? Mailbox 
         if (Data is null)
         {
             writer.WriteNullValue();
+            return;
+        }
+
+        if (Data is JsonElement remote)
+        {
+            remote.WriteTo(writer);
             return;
         }
 
@@ -46,4 +56,11 @@ internal sealed class CatcherEventHub
     /// <param name="data">The data.</param>
     /// <param name="mailbox">The named mailbox the change concerns alone, or <see langword="null"/> for a change to the store.</param>
     public void Publish(string type, object? data, string? mailbox = null) => Published?.Invoke(new CatcherChange(type, data, mailbox));
+
+    /// <summary>Announces a change another instance on the shared store made (<see cref="CatcherChange.Remote"/>).</summary>
+    /// <param name="type">The event type.</param>
+    /// <param name="data">The data as that instance wrote it, or <see langword="null"/>.</param>
+    /// <param name="mailbox">The named mailbox the change concerns alone, or <see langword="null"/>.</param>
+    public void PublishRemote(string type, JsonElement? data, string? mailbox) =>
+        Published?.Invoke(new CatcherChange(type, data, mailbox, Remote: true));
 }

@@ -127,6 +127,106 @@ public sealed class PostgresCatcherTests
     }
 
     [Fact]
+    public async Task ReadTagAndDeleteChangesMadeThroughOneInstanceReachAnotherInstancesWebSocketOnce()
+    {
+        var database = await StoreBackend.CreateDatabaseAsync();
+        await using var a = await StartAsync(database);
+        await using var b = await StartAsync(database);
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(new Uri(b.Client.BaseAddress!, "api/events")) { Scheme = "ws" }.Uri, Ct);
+        Assert.Equal("stats", (await LiveClients.NextFrameAsync(socket, skipStats: false)).GetProperty("Type").GetString());
+        var id = await a.SendSimpleAsync("changed through A");
+        Assert.Equal("new", (await LiveClients.NextFrameAsync(socket).WaitAsync(CrossInstance, Ct)).GetProperty("Type").GetString());
+
+        using (var read = await a.Client.PutAsync("/api/v1/messages", JsonContent($$"""{"IDs":["{{id}}"],"Read":true}"""), Ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, read.StatusCode);
+        }
+
+        var update = await LiveClients.NextFrameAsync(socket).WaitAsync(CrossInstance, Ct);
+        Assert.Equal("update", update.GetProperty("Type").GetString());
+        Assert.Equal(id, update.GetProperty("Data").GetProperty("ID").GetString());
+        Assert.True(update.GetProperty("Data").GetProperty("Read").GetBoolean());
+
+        using (var tag = await a.Client.PutAsync("/api/v1/tags", JsonContent($$"""{"IDs":["{{id}}"],"Tags":["shared"]}"""), Ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, tag.StatusCode);
+        }
+
+        var tagged = await LiveClients.NextFrameAsync(socket).WaitAsync(CrossInstance, Ct);
+        Assert.Equal("update", tagged.GetProperty("Type").GetString());
+        Assert.Equal(["shared"], tagged.GetProperty("Data").GetProperty("Tags").EnumerateArray().Select(t => t.GetString()));
+
+        using (var delete = await a.Client.SendAsync(new HttpRequestMessage(HttpMethod.Delete, "/api/v1/messages") { Content = JsonContent($$"""{"IDs":["{{id}}"]}""") }, Ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, delete.StatusCode);
+        }
+
+        var deleted = await LiveClients.NextFrameAsync(socket).WaitAsync(CrossInstance, Ct);
+        Assert.Equal("delete", deleted.GetProperty("Type").GetString());
+        Assert.Equal(id, deleted.GetProperty("Data").GetProperty("ID").GetString());
+
+        // B's own change is announced once on B: a copy coming back by NOTIFY would arrive before A's next message.
+        var own = await b.SendSimpleAsync("changed through B");
+        Assert.Equal("new", (await LiveClients.NextFrameAsync(socket).WaitAsync(CrossInstance, Ct)).GetProperty("Type").GetString());
+        using (var read = await b.Client.PutAsync("/api/v1/messages", JsonContent($$"""{"IDs":["{{own}}"],"Read":true}"""), Ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, read.StatusCode);
+        }
+
+        Assert.Equal("update", (await LiveClients.NextFrameAsync(socket).WaitAsync(CrossInstance, Ct)).GetProperty("Type").GetString());
+        var last = await a.SendSimpleAsync("after B's change");
+        var next = await LiveClients.NextFrameAsync(socket).WaitAsync(CrossInstance, Ct);
+        Assert.Equal("new", next.GetProperty("Type").GetString());
+        Assert.Equal(last, next.GetProperty("Data").GetProperty("ID").GetString());
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", Ct);
+    }
+
+    [Fact]
+    public async Task ADeleteOfMoreMessagesThanOneNotifyHoldsReachesAnotherInstanceAsEveryDeleteEvent()
+    {
+        var database = await StoreBackend.CreateDatabaseAsync();
+        await using var a = await StartAsync(database);
+        await using var b = await StartAsync(database);
+        // About 45 octets per delete in a NOTIFY payload of at most 7,500: 400 deletes need three NOTIFYs.
+        const int count = 400;
+        using (var smtp = new MailKit.Net.Smtp.SmtpClient())
+        {
+            var endpoint = a.Catcher.Listeners[0].EndPoint;
+            await smtp.ConnectAsync(endpoint.Address.ToString(), endpoint.Port, MailKit.Security.SecureSocketOptions.None, Ct);
+            for (var i = 0; i < count; i++)
+            {
+                await smtp.SendAsync(Message($"bulk {i}", "bob@example.com"), Ct);
+            }
+
+            await smtp.DisconnectAsync(true, Ct);
+        }
+
+        var ids = await IdsAsync(a, $"/api/v1/messages?limit={count}");
+        Assert.Equal(count, ids.Count);
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(new Uri(b.Client.BaseAddress!, "api/events")) { Scheme = "ws" }.Uri, Ct);
+        Assert.Equal("stats", (await LiveClients.NextFrameAsync(socket, skipStats: false)).GetProperty("Type").GetString());
+
+        var body = "{\"IDs\":[" + string.Join(",", ids.Select(id => $"\"{id}\"")) + "]}";
+        using (var delete = await a.Client.SendAsync(new HttpRequestMessage(HttpMethod.Delete, "/api/v1/messages") { Content = JsonContent(body) }, Ct))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.OK, delete.StatusCode);
+        }
+
+        var deleted = new HashSet<string?>();
+        while (deleted.Count < count)
+        {
+            var frame = await LiveClients.NextFrameAsync(socket).WaitAsync(CrossInstance, Ct);
+            Assert.Equal("delete", frame.GetProperty("Type").GetString());
+            Assert.True(deleted.Add(frame.GetProperty("Data").GetProperty("ID").GetString()), "a delete event came twice");
+        }
+
+        Assert.Equal(ids.ToHashSet(), deleted);
+        await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "done", Ct);
+    }
+
+    [Fact]
     public async Task APruneByAnotherInstancesRetentionReachesThisInstancesWebSocket()
     {
         var database = await StoreBackend.CreateDatabaseAsync();

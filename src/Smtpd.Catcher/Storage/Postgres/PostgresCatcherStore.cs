@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using Npgsql;
 
@@ -13,12 +14,29 @@ internal sealed class PostgresCatcherStore : ICatcherStore
     /// <summary>How long the LISTEN loop waits before it reconnects after losing its connection.</summary>
     private static readonly TimeSpan ListenRetry = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// The most changes waiting to be announced to the other instances. A live event is a hint for clients that
+    /// reload what they show (the store is the truth), so past this many, during an outage, changes are dropped
+    /// rather than held in memory without bound.
+    /// </summary>
+    private const int ChangeQueueCapacity = 10_000;
+
+    /// <summary>The most octets of changes one NOTIFY carries: PostgreSQL refuses a payload of 8000 octets or more.</summary>
+    private const int MaxChangePayload = 7_500;
+
     private readonly NpgsqlDataSource _dataSource;
     private readonly PostgresStoreWriter _writer;
     private readonly string _instance = Guid.NewGuid().ToString("N");
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _listener;
     private readonly Action<StorePruned>? _pruned;
+    private readonly System.Threading.Channels.Channel<Http.CatcherChange> _changes =
+        System.Threading.Channels.Channel.CreateBounded<Http.CatcherChange>(new System.Threading.Channels.BoundedChannelOptions(ChangeQueueCapacity)
+        {
+            FullMode = System.Threading.Channels.BoundedChannelFullMode.DropWrite,
+            SingleReader = true,
+        });
+    private readonly Task _announcer;
     private int _closed;
 
     private PostgresCatcherStore(NpgsqlDataSource dataSource, string location, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned)
@@ -28,6 +46,7 @@ internal sealed class PostgresCatcherStore : ICatcherStore
         Location = location;
         _writer = new PostgresStoreWriter(dataSource, retention, time, pruned, _instance);
         _listener = Task.Run(ListenAsync);
+        _announcer = Task.Run(AnnounceChangesAsync);
     }
 
     /// <inheritdoc/>
@@ -41,6 +60,19 @@ internal sealed class PostgresCatcherStore : ICatcherStore
 
     /// <summary>Raised when another instance pruned by retention (its NOTIFY), on a thread-pool thread.</summary>
     public event Action? RemotePruned;
+
+    /// <summary>
+    /// Raised with the read, tag and delete changes another instance's API or POP3 made (its NOTIFY), on a
+    /// thread-pool thread, so this instance's live clients see them too.
+    /// </summary>
+    public event Action<IReadOnlyList<Http.CatcherChange>>? RemoteChanged;
+
+    /// <summary>
+    /// Queues a change this instance made (read status, tags, a delete, a truncate) for the other instances on the
+    /// same database. Never blocks: the caller is a request or a POP3 session.
+    /// </summary>
+    /// <param name="change">The change, as this instance's live clients got it.</param>
+    public void Announce(Http.CatcherChange change) => _changes.Writer.TryWrite(change);
 
     /// <summary>
     /// Connects, applies the missing migrations (under their advisory lock) and starts the writer and the listener.
@@ -113,6 +145,7 @@ internal sealed class PostgresCatcherStore : ICatcherStore
         }
 
         await _writer.CloseAsync().ConfigureAwait(false);
+        _changes.Writer.TryComplete();
         await _stopping.CancelAsync().ConfigureAwait(false);
         try
         {
@@ -122,6 +155,8 @@ internal sealed class PostgresCatcherStore : ICatcherStore
         {
             // The listener ends by cancellation.
         }
+
+        await _announcer.ConfigureAwait(false);
 
         await _dataSource.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
@@ -193,5 +228,131 @@ internal sealed class PostgresCatcherStore : ICatcherStore
         {
             ThreadPool.UnsafeQueueUserWorkItem(static r => r(), remote, preferLocal: false);
         }
+        else if (parts[1] == "change" && parts.Length == 3 && RemoteChanged is { } changed && ParseChanges(parts[2]) is { Count: > 0 } changes)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(static state => state.changed(state.changes), (changed, changes), preferLocal: false);
+        }
+    }
+
+    /// <summary>
+    /// Sends the queued changes to the other instances, as many per NOTIFY as fit its payload: a delete of
+    /// thousands of messages is a few dozen NOTIFYs, not one per message. A change that cannot be sent (the server
+    /// is away) is dropped: the other instances' clients reload from the store when it is back.
+    /// </summary>
+    private async Task AnnounceChangesAsync()
+    {
+        var reader = _changes.Reader;
+        var payload = new ArrayBufferWriter<byte>(MaxChangePayload + 1024);
+        var item = new ArrayBufferWriter<byte>(256);
+        Http.CatcherChange? carried = null;
+        try
+        {
+            while (carried is not null || await reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                payload.ResetWrittenCount();
+                payload.Write("["u8);
+                var count = 0;
+                while (carried is { } next || reader.TryRead(out next))
+                {
+                    carried = null;
+                    item.ResetWrittenCount();
+                    WriteChange(item, next);
+                    if (item.WrittenCount + 2 > MaxChangePayload)
+                    {
+                        continue; // One change too large for any NOTIFY (a message with hundreds of tags): dropped.
+                    }
+
+                    if (payload.WrittenCount + item.WrittenCount + 2 > MaxChangePayload)
+                    {
+                        carried = next; // It opens the next NOTIFY.
+                        break;
+                    }
+
+                    if (count++ > 0)
+                    {
+                        payload.Write(","u8);
+                    }
+
+                    payload.Write(item.WrittenSpan);
+                }
+
+                payload.Write("]"u8);
+                if (count > 0)
+                {
+                    await NotifyChangesAsync(System.Text.Encoding.UTF8.GetString(payload.WrittenSpan)).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // The store closed while a NOTIFY was being sent.
+        }
+    }
+
+    private async Task NotifyChangesAsync(string changes)
+    {
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync(_stopping.Token).ConfigureAwait(false);
+            await using var notify = new NpgsqlCommand("SELECT pg_notify($1, $2)", connection);
+            notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = PostgresSchema.Channel });
+            notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _instance + " change " + changes });
+            await notify.ExecuteNonQueryAsync(_stopping.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or System.Net.Sockets.SocketException or OperationCanceledException or InvalidOperationException)
+        {
+            // Best effort, as above.
+        }
+    }
+
+    /// <summary>One change as <c>{"t":type,"m":mailbox,"d":data}</c>.</summary>
+    private static void WriteChange(ArrayBufferWriter<byte> buffer, Http.CatcherChange change)
+    {
+        using var writer = new System.Text.Json.Utf8JsonWriter(buffer);
+        writer.WriteStartObject();
+        writer.WriteString("t", change.Type);
+        writer.WriteString("m", change.Mailbox);
+        writer.WritePropertyName("d");
+        change.WriteData(writer);
+        writer.WriteEndObject();
+    }
+
+    /// <summary>The changes of another instance's NOTIFY; anything malformed is skipped, never thrown.</summary>
+    private static List<Http.CatcherChange> ParseChanges(string json)
+    {
+        var changes = new List<Http.CatcherChange>();
+        try
+        {
+            using var document = System.Text.Json.JsonDocument.Parse(json);
+            if (document.RootElement.ValueKind == System.Text.Json.JsonValueKind.Array)
+            {
+                foreach (var element in document.RootElement.EnumerateArray())
+                {
+                    if (ToChange(element) is { } change)
+                    {
+                        changes.Add(change);
+                    }
+                }
+            }
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            // Not from a catcher of this version: nothing to announce.
+        }
+
+        return changes;
+    }
+
+    private static Http.CatcherChange? ToChange(System.Text.Json.JsonElement element)
+    {
+        if (element.ValueKind != System.Text.Json.JsonValueKind.Object
+            || !element.TryGetProperty("t", out var type) || type.GetString() is not ("update" or "delete" or "truncate") || type.GetString() is not { } name)
+        {
+            return null;
+        }
+
+        var mailbox = element.TryGetProperty("m", out var m) && m.ValueKind == System.Text.Json.JsonValueKind.String ? m.GetString() : null;
+        object? data = element.TryGetProperty("d", out var d) && d.ValueKind != System.Text.Json.JsonValueKind.Null ? d.Clone() : null;
+        return new Http.CatcherChange(name, data, mailbox, Remote: true);
     }
 }
