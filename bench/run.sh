@@ -50,6 +50,9 @@ install_tools() {
 
 # ---------------------------------------------------------------- servers
 next_port=30000
+# More flags for smtpd-cli and smtpd-cli-pg*, e.g. SMTPD_CLI_EXTRA="--retain 0" (the CLI keeps 10,000 by default and
+# prunes past that, which workload A's 20,000 messages reach).
+cli_extra=${SMTPD_CLI_EXTRA:-}
 # start_server NAME PORT -> prints PID; the server listens on 127.0.0.1:PORT
 start_server() {
   local name=$1 port=$2 dir
@@ -71,7 +74,7 @@ start_server() {
     # and, for old-against-new runs, the same tool built from an older commit (SMTPD_CLI_BASELINE). Its HTTP API
     # binds port 0, so that runs never clash with another catcher on the default 8025. Any workload takes them: A
     # with smtpd gives the catcher-over-library ratio (docs/performance.md "Catcher ingest").
-    smtpd-cli) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
+    smtpd-cli) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$dir/bench.db" $cli_extra --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
     smtpd-cli-nostore) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --no-store --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
     # The durable catcher with 10 WebSocket clients on /api/events reading every event (issue 13), started once
     # its HTTP API answers; stop_server ends them with it.
@@ -92,13 +95,13 @@ start_server() {
       local database="bench_${port}_$$"
       pg_sql "create database $database" || { log "cannot create $database (run bash .ci/setup-postgres)"; return 1; }
       local db="$pg_base;Database=$database"
-      dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 &
+      dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$db" $cli_extra --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 &
       local cli=$!
       echo "$database" > "/tmp/smtpd-bench-pgdb.$cli"
       if [ "$name" = smtpd-cli-pg2 ]; then
         # Started once the first has migrated the database, so the second only checks the schema.
         wait_for_server "$cli" "$port" >/dev/null || return 1
-        dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$((port + 10000))" --http 127.0.0.1:0 --db "$db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 &
+        dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$((port + 10000))" --http 127.0.0.1:0 --db "$db" $cli_extra --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 &
         echo $! > "/tmp/smtpd-bench-second.$cli"
         wait_for_server $! "$((port + 10000))" >/dev/null || return 1
       fi
