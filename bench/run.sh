@@ -50,6 +50,9 @@ install_tools() {
 
 # ---------------------------------------------------------------- servers
 next_port=30000
+# More flags for smtpd-cli and smtpd-cli-pg*, e.g. SMTPD_CLI_EXTRA="--retain 0" (the CLI keeps 10,000 by default and
+# prunes past that, which workload A's 20,000 messages reach).
+cli_extra=${SMTPD_CLI_EXTRA:-}
 # start_server NAME PORT -> prints PID; the server listens on 127.0.0.1:PORT
 start_server() {
   local name=$1 port=$2 dir
@@ -71,7 +74,7 @@ start_server() {
     # and, for old-against-new runs, the same tool built from an older commit (SMTPD_CLI_BASELINE). Its HTTP API
     # binds port 0, so that runs never clash with another catcher on the default 8025. Any workload takes them: A
     # with smtpd gives the catcher-over-library ratio (docs/performance.md "Catcher ingest").
-    smtpd-cli) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
+    smtpd-cli) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$dir/bench.db" $cli_extra --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
     smtpd-cli-nostore) dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --no-store --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
     # The durable catcher with 10 WebSocket clients on /api/events reading every event (issue 13), started once
     # its HTTP API answers; stop_server ends them with it.
@@ -84,6 +87,26 @@ start_server() {
       wait_for_server "$cli" "$port"
       return ;;
     smtpd-cli-baseline) dotnet "${SMTPD_CLI_BASELINE:?set SMTPD_CLI_BASELINE to the directory of an older Smtpd.Cli.dll}/Smtpd.Cli.dll" --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
+    # The same durable catcher on PostgreSQL (docs/scaling.md "The catcher on PostgreSQL"): a fresh database per
+    # run on the server .ci/setup-postgres starts (127.0.0.1:55432), which the catcher migrates itself; stop_server
+    # drops it. smtpd-cli-pg2 is two such catchers on one database, the second on PORT+10000 (workload P sends half
+    # the connections to each); the CLI has no PROXY protocol flag, so no HAProxy sits in front.
+    smtpd-cli-pg|smtpd-cli-pg2)
+      local database="bench_${port}_$$"
+      pg_sql "create database $database" || { log "cannot create $database (run bash .ci/setup-postgres)"; return 1; }
+      local db="$pg_base;Database=$database"
+      dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$db" $cli_extra --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 &
+      local cli=$!
+      echo "$database" > "/tmp/smtpd-bench-pgdb.$cli"
+      if [ "$name" = smtpd-cli-pg2 ]; then
+        # Started once the first has migrated the database, so the second only checks the schema.
+        wait_for_server "$cli" "$port" >/dev/null || return 1
+        dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$((port + 10000))" --http 127.0.0.1:0 --db "$db" $cli_extra --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 &
+        echo $! > "/tmp/smtpd-bench-second.$cli"
+        wait_for_server $! "$((port + 10000))" >/dev/null || return 1
+      fi
+      wait_for_server "$cli" "$port"
+      return ;;
     smtp4dev) bench/.tools/smtp4dev --smtpport "$port" --urls "http://127.0.0.1:0" --db "" --hostname 127.0.0.1 >/dev/null 2>&1 & ;;
     *) log "unknown server $name"; return 1 ;;
   esac
@@ -106,6 +129,27 @@ stop_server() {
   kill "$1" 2>/dev/null; wait "$1" 2>/dev/null
   # The event clients of smtpd-cli-ws, if any.
   if [ -f "/tmp/smtpd-bench-events.$1" ]; then kill "$(cat "/tmp/smtpd-bench-events.$1")" 2>/dev/null; rm -f "/tmp/smtpd-bench-events.$1"; fi
+  # The second catcher of smtpd-cli-pg2, and the PostgreSQL database of smtpd-cli-pg*, if any.
+  if [ -f "/tmp/smtpd-bench-second.$1" ]; then local second; second=$(cat "/tmp/smtpd-bench-second.$1"); kill "$second" 2>/dev/null; wait "$second" 2>/dev/null; rm -f "/tmp/smtpd-bench-second.$1"; fi
+  if [ -f "/tmp/smtpd-bench-pgdb.$1" ]; then pg_sql "drop database if exists $(cat "/tmp/smtpd-bench-pgdb.$1") with (force)"; rm -f "/tmp/smtpd-bench-pgdb.$1"; fi
+}
+# PostgreSQL for smtpd-cli-pg*: the throwaway cluster of .ci/setup-postgres (SMTPD_PG_PORT, default 55432).
+pg_port=${SMTPD_PG_PORT:-55432}
+pg_base="Host=127.0.0.1;Port=$pg_port;Username=smtpd_test;Password=smtpd_test"
+pg_sql() { PGPASSWORD=smtpd_test psql -h 127.0.0.1 -p "$pg_port" -U smtpd_test -d postgres -qAtc "$1" >/dev/null 2>&1; }
+# CPU ticks of the whole PostgreSQL server: the postmaster (with its reaped children's, cutime+cstime) and every
+# live child (backends, WAL writer, checkpointer, autovacuum). Its difference over a run is PostgreSQL's share.
+pg_ticks() {
+  local pm
+  pm=$(head -n 1 "${SMTPD_PG_DIR:-/tmp/smtpd-ci-postgres}/data/postmaster.pid" 2>/dev/null) || { echo 0; return; }
+  { awk '{print $14+$15+$16+$17}' "/proc/$pm/stat" 2>/dev/null
+    for child in $(ps -o pid= --ppid "$pm"); do awk '{print $14+$15}' "/proc/$child/stat" 2>/dev/null; done; } | awk '{s+=$1} END {print s+0}'
+}
+# The catcher's CPU ticks, both processes' for smtpd-cli-pg2.
+server_ticks() {
+  local t; t=$(cpu_ticks "$1")
+  [ -f "/tmp/smtpd-bench-second.$1" ] && t=$((t + $(cpu_ticks "$(cat "/tmp/smtpd-bench-second.$1")")))
+  echo "$t"
 }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -124,17 +168,36 @@ run_one() {
     B) messages=$(n 5000); size=1024; src_args="-s 20 -l 1024" ;;
     C) messages=$(n 200); size=1048576; src_args="-s 4 -l 1048576 -d" ;;
     F) messages=$(n 20000); size=1024 ;;
+    # P: workload A's 20 connections and 20,000 messages from two smtp-source processes at once (10 connections
+    # and half the messages each): both to the server's port, or one to each instance of smtpd-cli-pg2.
+    P) messages=$(n 20000); size=1024; src_args="-s 10 -l 1024 -d" ;;
   esac
+  local port2=$port
+  [ "$server" = smtpd-cli-pg2 ] && port2=$((port + 10000))
+  local pgb=0 pga=0
   local result
   case "$workload" in
-    A|B|C|E)
+    A|B|C|E|P)
       timeout 60 smtp-source $src_args -m $(( (messages + 9) / 10 )) "127.0.0.1:$port" >/dev/null 2>&1
       local before start end after
-      before=$(cpu_ticks "$pid"); start=$(date +%s.%N)
-      if timeout 300 smtp-source $src_args -m "$messages" "127.0.0.1:$port" >/dev/null 2>&1; then
-        end=$(date +%s.%N); after=$(cpu_ticks "$pid")
-        result=$(awk -v m="$messages" -v sz="$size" -v s="$start" -v e="$end" -v b="$before" -v a="$after" -v t="$ticks_per_second" -v h="$(hwm_kib "$pid")" \
-          'BEGIN {d=e-s; printf "%.0f %.2f %.0f %.1f -\n", m/d, m*sz/d/1048576, (a-b)/t*1000/m*1000, h/1024}')
+      [ "$workload" = P ] && timeout 60 smtp-source $src_args -m $(( (messages + 9) / 10 )) "127.0.0.1:$port2" >/dev/null 2>&1
+      before=$(server_ticks "$pid"); pgb=$(pg_ticks); start=$(date +%s.%N)
+      local ok=1
+      if [ "$workload" = P ]; then
+        local half=$((messages / 2)) s1 s2
+        timeout 300 smtp-source $src_args -m "$half" "127.0.0.1:$port" >/dev/null 2>&1 & s1=$!
+        timeout 300 smtp-source $src_args -m "$((messages - half))" "127.0.0.1:$port2" >/dev/null 2>&1 & s2=$!
+        wait "$s1" || ok=0; wait "$s2" || ok=0
+      else
+        timeout 300 smtp-source $src_args -m "$messages" "127.0.0.1:$port" >/dev/null 2>&1 || ok=0
+      fi
+      if [ "$ok" = 1 ]; then
+        end=$(date +%s.%N); after=$(server_ticks "$pid"); pga=$(pg_ticks)
+        # extra, on PostgreSQL servers: CPU per 1,000 messages of the catcher(s) and the PostgreSQL server together.
+        local extra=-
+        case "$server" in smtpd-cli-pg*) extra=$(awk -v m="$messages" -v d="$((after - before + pga - pgb))" -v t="$ticks_per_second" 'BEGIN {printf "with-pg=%.0f", d/t*1000/m*1000}') ;; esac
+        result=$(awk -v m="$messages" -v sz="$size" -v s="$start" -v e="$end" -v b="$before" -v a="$after" -v t="$ticks_per_second" -v h="$(hwm_kib "$pid")" -v x="$extra" \
+          'BEGIN {d=e-s; printf "%.0f %.2f %.0f %.1f %s\n", m/d, m*sz/d/1048576, (a-b)/t*1000/m*1000, h/1024, x}')
       else
         result=fail
       fi ;;
@@ -202,17 +265,18 @@ titles = {"A": "A: many messages per connection (smtp-source -s 20 -l 1024 -d -m
           "C": "C: 1 MiB messages (smtp-source -s 4 -l 1048576 -d -m 200)",
           "D": "D: memory per idle connection (10,000 connections after EHLO)",
           "E": "E: durable store under workload A",
-          "F": "F: pipelined transactions, our load generator (20 connections, 1 KiB)"}
+          "F": "F: pipelined transactions, our load generator (20 connections, 1 KiB)",
+          "P": "P: workload A from two smtp-source processes at once (-s 10 -m 10000 each)"}
 def med(values, i):
     nums = [float(v[i]) for v in values if v[0] != "fail" and v[i] not in ("-",)]
     return statistics.median(nums) if nums else None
-for w in "ABCDEF":
+for w in "ABCDEFP":
     servers = [s for (ww, s) in rows if ww == w]
     if not servers: continue
     print(f"\n### {titles[w]}\n")
     print("| server | msgs/s | MiB/s | CPU ms per 1000 msgs | peak RSS MiB | extra | ratio Smtpd/peer |")
     print("|---|---|---|---|---|---|---|")
-    base_key = "smtpd-cli" if w == "E" else "smtpd"
+    base_key = "smtpd-cli" if w == "E" or (w in "AP" and (w, "smtpd") not in rows) else "smtpd"
     base = med(rows.get((w, base_key), []), 0)
     for s in servers:
         vals = rows[(w, s)]
@@ -221,6 +285,8 @@ for w in "ABCDEF":
             print(f"| {s} | failed | | | | | |"); continue
         m, mib, cpu, rss = (med(ok, i) for i in range(4))
         extra = ok[len(ok) // 2][4] if len(ok[0]) > 4 else "-"
+        if extra.startswith("with-pg="):
+            extra = f"with PostgreSQL {statistics.median(float(v[4].split('=')[1]) for v in ok):.0f} ms/1000"
         ratio = f"{base / m:.2f}x" if base and m else "-"
         if w == "D":
             kib = statistics.median(float(v[4].split("KiB")[0]) for v in ok)

@@ -11,18 +11,31 @@ internal static class ScaleBench
 {
     private static readonly string[] Searches = ["from:sender42@", "from:nobody@nowhere.example", "subject:invoice", "subject:\"order 12345\"", "invoice", "zebra", "\"lorem ipsum\""];
 
-    public static async Task RunAsync(string db, int runs, bool arriving, string? cli)
+    public static async Task RunAsync(string db, int runs, bool arriving, string? cli, int fill = 0)
     {
-        if (!File.Exists(db))
+        // A PostgreSQL --db (a postgres:// URL or an Npgsql connection string) names a database, not a file.
+        var postgres = db.StartsWith("postgres", StringComparison.OrdinalIgnoreCase) || db.Contains("Host=", StringComparison.OrdinalIgnoreCase);
+        if (!postgres && fill == 0 && !File.Exists(db))
         {
             throw new FileNotFoundException("fill it first: dotnet run -c Release --project bench/SearchBench -- --store --messages 1000000 --db FILE", db);
         }
 
         var opened = Stopwatch.StartNew();
         await using var catcher = await ServerProcess.StartSmtpdAsync(db, cli);
-        Console.WriteLine($"catcher pid {catcher.Id} listening {opened.Elapsed.TotalSeconds:F1} s after start, RSS {catcher.RssKiB / 1024.0:F0} MiB; {db} ({new FileInfo(db).Length / 1048576.0:F0} MiB)");
+        Console.WriteLine($"catcher pid {catcher.Id} listening {opened.Elapsed.TotalSeconds:F1} s after start, RSS {catcher.RssKiB / 1024.0:F0} MiB; "
+            + (postgres ? "PostgreSQL" : $"{db} ({new FileInfo(db).Length / 1048576.0:F0} MiB)"));
         using var http = new HttpClient { BaseAddress = catcher.Http, Timeout = TimeSpan.FromMinutes(2) };
         var stored = await WaitBench.StoredAsync(http);
+        if (fill > stored)
+        {
+            // --fill: the missing messages over SMTP (20 connections, as workload A), through the catcher's own ingest, so both
+            // backends hold the same Mail.Ordinary messages and index them the same way.
+            var filling = Stopwatch.StartNew();
+            await Mail.FillAsync(catcher.Smtp, (int)stored + 1, fill - (int)stored, connections: 20);
+            Console.WriteLine($"filled {fill - stored:N0} messages over SMTP in {filling.Elapsed.TotalSeconds:F0} s ({(fill - stored) / filling.Elapsed.TotalSeconds:F0} msgs/s), load {ServerProcess.LoadAverage()}");
+            stored = await WaitBench.StoredAsync(http);
+        }
+
         using var smtp = arriving ? await Mail.ConnectAsync(catcher.Smtp) : null;
         var random = new Random(7);
         var sent = 0;
