@@ -46,6 +46,7 @@ public sealed class MailCatcher : IAsyncDisposable
     private long _acceptedCount;
     private long _acceptedSize;
     private long _rejectedCount;
+    private long _deletedCount;
     private readonly Metrics.CatcherMetrics _metrics;
     private Metrics.PrometheusCollector? _collector;
 
@@ -118,6 +119,17 @@ public sealed class MailCatcher : IAsyncDisposable
 
     /// <summary>How many clients, senders and recipients the catcher's policies refused since <see cref="Start"/> (Mailpit's <c>SMTPRejected</c>).</summary>
     internal long RejectedCount => Interlocked.Read(ref _rejectedCount);
+
+    /// <summary>
+    /// How many messages this process deleted from the store since <see cref="Start"/> (Mailpit's
+    /// <c>MessagesDeleted</c>): through the API, by POP3 <c>DELE</c> and by retention, as Mailpit counts its
+    /// deletions and its pruning alike.
+    /// </summary>
+    internal long DeletedCount => Interlocked.Read(ref _deletedCount);
+
+    /// <summary>Counts messages this process deleted from the store (see <see cref="DeletedCount"/>).</summary>
+    /// <param name="messages">How many.</param>
+    internal void CountDeleted(long messages) => Interlocked.Add(ref _deletedCount, messages);
 
     /// <summary>The bound listeners, with their real ports; empty until <see cref="Start"/>.</summary>
     public IReadOnlyList<SmtpListener> Listeners => _server?.Listeners ?? [];
@@ -429,6 +441,7 @@ public sealed class MailCatcher : IAsyncDisposable
 
     private void OnPruned(StorePruned pruned)
     {
+        CountDeleted(pruned.Messages);
         MessagesPruned?.Invoke(pruned);
         // Mailpit's prune event carries no data: a client reloads its list.
         Events.Publish("prune", null);

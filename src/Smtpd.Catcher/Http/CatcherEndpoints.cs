@@ -333,7 +333,7 @@ internal static partial class CatcherEndpoints
             {
                 Uptime = (long)(DateTimeOffset.UtcNow - catcher.StartedAt).TotalSeconds,
                 Memory = Environment.WorkingSet,
-                MessagesDeleted = mailbox.Deleted,
+                MessagesDeleted = catcher.DeletedCount,
                 SMTPAccepted = catcher.AcceptedCount,
                 SMTPAcceptedSize = catcher.AcceptedSize,
                 SMTPRejected = catcher.RejectedCount,

@@ -12,8 +12,6 @@ namespace Smtpd.Catcher.Http;
 /// <param name="compiler">Compiles searches.</param>
 internal sealed class CatcherMailbox(MailCatcher catcher, IMessageQueryCompiler compiler)
 {
-    private long _deleted;
-
     /// <summary>Whether the catcher keeps a store (it does not with <c>--no-store</c>).</summary>
     public bool HasStore => catcher.Store is not null;
 
@@ -22,9 +20,6 @@ internal sealed class CatcherMailbox(MailCatcher catcher, IMessageQueryCompiler 
 
     /// <summary>The event hub the mutations publish on.</summary>
     public CatcherEventHub Events => catcher.Events;
-
-    /// <summary>How many messages the API deleted since the start (for <c>/api/v1/info</c>).</summary>
-    public long Deleted => Interlocked.Read(ref _deleted);
 
     /// <summary>Compiles a search.</summary>
     /// <param name="query">The search text.</param>
@@ -92,7 +87,7 @@ internal sealed class CatcherMailbox(MailCatcher catcher, IMessageQueryCompiler 
     public void Delete(IReadOnlyList<long>? ids, CompiledQuery? query)
     {
         var deleted = Use(store => ids is not null ? store.Delete(ids) : store.Delete(query!));
-        Interlocked.Add(ref _deleted, deleted.Count);
+        catcher.CountDeleted(deleted.Count);
         foreach (var id in deleted)
         {
             Events.Publish("delete", new DeleteEvent { ID = ApiMapper.Id(id) });
@@ -111,7 +106,7 @@ internal sealed class CatcherMailbox(MailCatcher catcher, IMessageQueryCompiler 
     {
         var (removed, deleted) = Use(store => store.RemoveFromMailbox(
             ids ?? store.Ids(Mailboxes.MailboxScope.And(Scope(name), query)!), name));
-        Interlocked.Add(ref _deleted, deleted.Count);
+        catcher.CountDeleted(deleted.Count);
         var gone = deleted.ToHashSet();
         foreach (var id in removed)
         {
@@ -130,7 +125,7 @@ internal sealed class CatcherMailbox(MailCatcher catcher, IMessageQueryCompiler 
     public void Clear()
     {
         var count = Use(store => store.Clear());
-        Interlocked.Add(ref _deleted, count);
+        catcher.CountDeleted(count);
         Events.Publish("truncate", null);
     }
 

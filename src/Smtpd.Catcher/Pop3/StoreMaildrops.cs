@@ -97,6 +97,8 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
                     (removed, gone) = store.RemoveFromMailbox([.. marked.Select(m => m.Id)], mailbox);
                 }
 
+                owner.Deleted(gone.Count);
+
                 foreach (var id in removed)
                 {
                     owner.Published(id, gone.Contains(id) ? null : mailbox);
@@ -110,6 +112,8 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
             {
                 deleted = store.Delete([.. marked.Select(m => m.Id)]);
             }
+
+            owner.Deleted(deleted.Count);
 
             foreach (var id in deleted)
             {
@@ -125,6 +129,8 @@ internal sealed class StoreMaildrops(MailCatcher catcher) : IPop3MaildropSource
             }
         }
     }
+
+    private void Deleted(int messages) => catcher.CountDeleted(messages);
 
     private void Published(long id, string? mailbox) => catcher.Events.Publish("delete", new DeleteEvent { ID = ApiMapper.Id(id) }, mailbox);
 }

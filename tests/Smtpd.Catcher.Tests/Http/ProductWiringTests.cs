@@ -258,4 +258,26 @@ public sealed class ProductWiringTests
         using var response = await sending;
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
+
+    [Fact]
+    public async Task InfoCountsMessagesThatRetentionPrunedAsDeleted()
+    {
+        await using var host = await CatcherHost.StartAsync(o => o.Retain = 2);
+        for (var i = 0; i < 3; i++)
+        {
+            await host.SendSimpleAsync($"m{i}");
+        }
+
+        // The prune is announced after its commit, off the writer's thread: wait for its event rather than a time.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        long deleted;
+        while ((deleted = (await host.GetJsonAsync("/api/v1/info")).GetProperty("RuntimeStats").GetProperty("MessagesDeleted").GetInt64()) == 0
+            && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(1, deleted);
+        Assert.Equal(2, (await host.GetJsonAsync("/api/v1/info")).GetProperty("Messages").GetInt64());
+    }
 }

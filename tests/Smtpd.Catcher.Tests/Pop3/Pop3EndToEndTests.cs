@@ -129,6 +129,10 @@ public sealed class Pop3EndToEndTests
         var list = await host.GetJsonAsync("/api/v1/messages");
         var remaining = Assert.Single(list.GetProperty("messages").EnumerateArray());
         Assert.Equal("kept", remaining.GetProperty("Subject").GetString());
+
+        // Mailpit's MessagesDeleted counts every deletion, not only the API's.
+        var info = await host.GetJsonAsync("/api/v1/info");
+        Assert.Equal(1, info.GetProperty("RuntimeStats").GetProperty("MessagesDeleted").GetInt64());
     }
 
     [Fact]
