@@ -39,9 +39,9 @@ internal sealed class PostgresUncertainCommits
     public int Count => _entries.Count;
 
     /// <summary>
-    /// The identity of a transaction as a client repeats it: the reverse path, every forward path in order, and
-    /// the content's SHA-256 and size. The session's own fields (client port, time, TLS) differ between attempts and
-    /// are left out.
+    /// The identity of a transaction as a client repeats it: the reverse path, the forward paths in ordinal order (a
+    /// retrying MTA may list them in another order), and the content's SHA-256 and size. The session's own fields
+    /// (client port, time, TLS) differ between attempts and are left out.
     /// </summary>
     /// <param name="record">The message.</param>
     /// <returns>A hex SHA-256.</returns>
@@ -49,7 +49,7 @@ internal sealed class PostgresUncertainCommits
     {
         var text = new StringBuilder(record.MailFrom.Length + 96);
         text.Append(record.MailFrom).Append('\n');
-        foreach (var recipient in record.Recipients)
+        foreach (var recipient in record.Recipients.Order(StringComparer.Ordinal))
         {
             text.Append(recipient).Append('\n');
         }
