@@ -39,12 +39,12 @@ internal sealed class PostgresCatcherStore : ICatcherStore
     private readonly Task _announcer;
     private int _closed;
 
-    private PostgresCatcherStore(NpgsqlDataSource dataSource, string location, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned)
+    private PostgresCatcherStore(NpgsqlDataSource dataSource, string location, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned, TimeSpan? resolveTimeout)
     {
         _dataSource = dataSource;
         _pruned = pruned;
         Location = location;
-        _writer = new PostgresStoreWriter(dataSource, retention, time, pruned, _instance);
+        _writer = new PostgresStoreWriter(dataSource, retention, time, pruned, _instance, resolveTimeout);
         _listener = Task.Run(ListenAsync);
         _announcer = Task.Run(AnnounceChangesAsync);
     }
@@ -83,8 +83,12 @@ internal sealed class PostgresCatcherStore : ICatcherStore
     /// <param name="retention">Which messages to keep.</param>
     /// <param name="time">The clock retention by age reads.</param>
     /// <param name="pruned">Called after each commit that pruned.</param>
+    /// <param name="resolveTimeout">
+    /// How long the writer tries to learn the outcome of a COMMIT whose acknowledgement was lost before answering 451
+    /// (<see cref="PostgresStoreWriter.DefaultResolveTimeout"/> if null; tests shorten it).
+    /// </param>
     /// <returns>The store.</returns>
-    public static PostgresCatcherStore Open(string connectionString, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned)
+    public static PostgresCatcherStore Open(string connectionString, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned, TimeSpan? resolveTimeout = null)
     {
         var builder = new NpgsqlConnectionStringBuilder(PostgresConnection.Normalize(connectionString));
         // A catcher serves HTTP readers beside its writer: fail fast when the server is away, so a request answers
@@ -103,7 +107,7 @@ internal sealed class PostgresCatcherStore : ICatcherStore
                 PostgresSchema.Migrate(connection);
             }
 
-            return new PostgresCatcherStore(dataSource, PostgresConnection.Describe(builder.ConnectionString), retention, time, pruned);
+            return new PostgresCatcherStore(dataSource, PostgresConnection.Describe(builder.ConnectionString), retention, time, pruned, resolveTimeout);
         }
         catch
         {

@@ -27,6 +27,17 @@ internal sealed class PostgresStoreWriter
     /// <summary>The most content in one transaction, so large messages commit without waiting for a crowd.</summary>
     private const long MaxBatchBytes = 64L * 1024 * 1024;
 
+    /// <summary>
+    /// How long a group whose COMMIT got no acknowledgement waits to learn its outcome before its sessions answer
+    /// 451: long enough for a dropped connection or a fast restart, short beside the 10 minutes a client waits for the
+    /// reply to the end of DATA (RFC 5321 section 4.5.3.2.6).
+    /// </summary>
+    internal static readonly TimeSpan DefaultResolveTimeout = TimeSpan.FromSeconds(15);
+
+    private static readonly TimeSpan ResolveFirstDelay = TimeSpan.FromMilliseconds(100);
+
+    private static readonly TimeSpan ResolveMaxDelay = TimeSpan.FromSeconds(2);
+
     /// <summary>The most messages one prune deletes; more go in the next transactions, between groups.</summary>
     internal const int PruneBatch = StoreWriter.PruneBatch;
 
@@ -56,8 +67,13 @@ internal sealed class PostgresStoreWriter
     private readonly string _instance;
     private readonly Task _loop;
     private readonly ITimer? _ageTimer;
+    private readonly TimeSpan _resolveTimeout;
+    private readonly PostgresUncertainCommits _uncertain;
+    private readonly long _countSlack;
     private int _queued;
     private bool _morePrune;
+    private bool _pruneLockTaken;
+    private long _sinceCountCheck;
 
     /// <summary>Starts the writer loop.</summary>
     /// <param name="dataSource">The catcher's data source.</param>
@@ -65,8 +81,12 @@ internal sealed class PostgresStoreWriter
     /// <param name="time">The clock retention by age reads.</param>
     /// <param name="pruned">Called after each commit that pruned, on a thread-pool thread.</param>
     /// <param name="instance">This instance's id, put in each NOTIFY so it can ignore its own.</param>
-    public PostgresStoreWriter(NpgsqlDataSource dataSource, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned, string instance)
+    /// <param name="resolveTimeout">How long to try to learn an unacknowledged COMMIT's outcome; <see cref="DefaultResolveTimeout"/> if null.</param>
+    public PostgresStoreWriter(NpgsqlDataSource dataSource, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned, string instance, TimeSpan? resolveTimeout = null)
     {
+        _resolveTimeout = resolveTimeout ?? DefaultResolveTimeout;
+        _countSlack = CountSlack(retention.Count);
+        _uncertain = new PostgresUncertainCommits(time);
         _dataSource = dataSource;
         _retention = retention;
         _time = time;
@@ -140,23 +160,49 @@ internal sealed class PostgresStoreWriter
                 }
             }
 
-            await WriteBatchAsync(batch, prune || (batch.Count > 0 && !_retention.IsUnlimited)).ConfigureAwait(false);
+            _sinceCountCheck += batch.Count;
+            await WriteBatchAsync(batch, prune || (batch.Count > 0 && PruneDue())).ConfigureAwait(false);
             batch.Clear();
         }
     }
 
+    /// <summary>
+    /// How many messages past <c>--retain</c> an instance lets in before it checks the count again: a twentieth of
+    /// the limit, at most 500, and none below 20. Finding the newest N is a walk of N index entries (and their heap
+    /// tuples while the visibility map is not yet set), so checking after every group made each group cost O(N);
+    /// checking every <c>N / 20</c> messages spends at most 20 entries per message, and the prune that follows deletes
+    /// the excess in one statement.
+    /// </summary>
+    /// <param name="count">The <c>--retain</c> limit.</param>
+    /// <returns>The slack.</returns>
+    internal static long CountSlack(long count) => Math.Min(count / 20, 500);
+
+    /// <summary>Whether this group prunes: every group under age, size or mailbox limits, and under a count limit once this instance stored more than the slack since the last check.</summary>
+    private bool PruneDue() =>
+        !_retention.IsUnlimited
+        && (_retention.Age is not null || _retention.Size > 0 || _retention.MailboxKeep.Count > 0 || (_retention.Count > 0 && _sinceCountCheck > _countSlack));
+
     private async Task WriteBatchAsync(List<Pending> batch, bool prune)
     {
+        _pruneLockTaken = false;
+        if (_uncertain.Count > 0 && batch.Count > 0)
+        {
+            await SettleRetriesAsync(batch).ConfigureAwait(false);
+        }
+
         var ids = new long[batch.Count];
         var failures = new Exception?[batch.Count];
         StorePruned? pruned = null;
+        long transactionId = 0;
+        var committing = false;
         try
         {
             await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
             await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
             if (batch.Count > 0)
             {
-                await AllocateIdsAsync(connection, transaction, ids).ConfigureAwait(false);
+                transactionId = await AllocateIdsAsync(connection, transaction, ids).ConfigureAwait(false);
+                var allInMemory = batch.TrueForAll(p => p.Content is not null);
                 await using (var group = new NpgsqlBatch(connection, transaction))
                 {
                     for (var i = 0; i < batch.Count; i++)
@@ -168,8 +214,17 @@ internal sealed class PostgresStoreWriter
                         }
                     }
 
+                    if (allInMemory)
+                    {
+                        // Every message is in this batch and none can fail alone: the NOTIFY rides with it (one round trip fewer).
+                        group.BatchCommands.Add(NotifyCommand("new " + string.Join(',', ids.Select(id => id.ToString(CultureInfo.InvariantCulture)))));
+                    }
+
                     if (group.BatchCommands.Count > 0)
                     {
+                        // Prepared once per connection (Npgsql keeps them with the physical connection): PostgreSQL then
+                        // skips parsing and planning the 30-parameter INSERT and its companions for every message.
+                        await group.PrepareAsync().ConfigureAwait(false);
                         await group.ExecuteNonQueryAsync().ConfigureAwait(false);
                     }
                 }
@@ -183,7 +238,7 @@ internal sealed class PostgresStoreWriter
                 }
 
                 var stored = ids.Where((_, i) => failures[i] is null).ToArray();
-                if (stored.Length > 0)
+                if (stored.Length > 0 && !allInMemory)
                 {
                     await NotifyAsync(connection, transaction, "new " + string.Join(',', stored.Select(id => id.ToString(CultureInfo.InvariantCulture)))).ConfigureAwait(false);
                 }
@@ -198,19 +253,46 @@ internal sealed class PostgresStoreWriter
                 }
             }
 
+            committing = true;
             await transaction.CommitAsync().ConfigureAwait(false);
+            if (_pruneLockTaken)
+            {
+                _sinceCountCheck = 0;
+            }
         }
-#pragma warning disable CA1031 // Whatever failed, nothing of the group is committed: it must fail (451), never hang or kill the loop.
+#pragma warning disable CA1031 // Whatever failed, the group must be settled (250 or 451), never hang or kill the loop.
         catch (Exception ex)
 #pragma warning restore CA1031
         {
-            // Nothing of the group is committed: every session answers 451 and its client retries later.
-            var unavailable = new StoreUnavailableException($"the PostgreSQL store is unavailable: {ex.Message}", ex);
             // Idle pooled connections may be as dead as this one (a server restart ends them all): drop them, so the
-            // next group opens a fresh connection and succeeds as soon as the server is back.
+            // next group (and the resolution below) opens a fresh connection and succeeds as soon as the server is back.
             _dataSource.Clear();
-            Array.Fill(failures, unavailable);
-            pruned = null;
+            var outcome = CommitOutcome.Aborted;
+            var stored = Enumerable.Range(0, batch.Count).Where(i => failures[i] is null).ToArray();
+            if (committing && stored.Length > 0)
+            {
+                // The COMMIT was sent and no acknowledgement came back: PostgreSQL may have committed the group.
+                // Even an error reply does not prove otherwise (a backend terminated right after its commit record
+                // was flushed reports FATAL 57P01), so ask the server, on a fresh connection, what the transaction became.
+                outcome = await ResolveAsync(transactionId, [.. stored.Select(i => ids[i])]).ConfigureAwait(false);
+            }
+
+            if (outcome != CommitOutcome.Committed)
+            {
+                // Nothing of the group is committed, or it cannot be known in time: every session answers 451 and
+                // its client retries later.
+                var unavailable = new StoreUnavailableException($"the PostgreSQL store is unavailable: {ex.Message}", ex);
+                Array.Fill(failures, unavailable);
+                pruned = null;
+                if (outcome == CommitOutcome.Unknown)
+                {
+                    // The retry of an identical transaction is then settled by what this one became (SettleRetriesAsync).
+                    foreach (var i in stored)
+                    {
+                        _uncertain.Remember(PostgresUncertainCommits.KeyOf(batch[i].Record), ids[i], transactionId);
+                    }
+                }
+            }
         }
 
         if (pruned?.Messages == PruneBatch || (pruned is not null && _morePrune))
@@ -221,16 +303,152 @@ internal sealed class PostgresStoreWriter
         Release([.. batch], ids, failures, pruned);
     }
 
-    /// <summary>Takes the group's ids from the identity's sequence in one round trip.</summary>
-    private static async Task AllocateIdsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long[] ids)
+    /// <summary>
+    /// Learns what became of a transaction whose COMMIT got no acknowledgement: <c>txid_status</c> (PostgreSQL's
+    /// function for exactly this, "Transaction ID and Snapshot Information Functions") on a fresh connection, retried
+    /// while the server is unreachable or the transaction is still in progress, until <see cref="_resolveTimeout"/>
+    /// has passed. When the status is no longer kept (a transaction older than the commit-log history, not expected
+    /// within seconds), whether the group's rows exist, under the ids the writer gave them, decides.
+    /// </summary>
+    private async Task<CommitOutcome> ResolveAsync(long transactionId, long[] ids)
     {
-        await using var command = new NpgsqlCommand("SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)", connection, transaction);
+        var deadline = _time.GetUtcNow() + _resolveTimeout;
+        var delay = ResolveFirstDelay;
+        while (true)
+        {
+            try
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+                await using var status = new NpgsqlCommand("SELECT txid_status($1), EXISTS (SELECT 1 FROM messages WHERE id = ANY($2))", connection);
+                status.Parameters.Add(new NpgsqlParameter<long> { TypedValue = transactionId });
+                status.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
+                await using var reader = await status.ExecuteReaderAsync().ConfigureAwait(false);
+                await reader.ReadAsync().ConfigureAwait(false);
+                var outcome = Outcome(reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetBoolean(1));
+                if (outcome != CommitOutcome.Unknown)
+                {
+                    return outcome;
+                }
+            }
+            catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+            {
+                // Still unreachable: try again until the bound.
+                _dataSource.Clear();
+            }
+
+            if (_time.GetUtcNow() + delay > deadline)
+            {
+                return CommitOutcome.Unknown;
+            }
+
+            await Task.Delay(delay, _time).ConfigureAwait(false);
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, ResolveMaxDelay.Ticks));
+        }
+    }
+
+    /// <summary>
+    /// Settles the retries of messages remembered as uncertain before the group is written: one that PostgreSQL did
+    /// commit is acknowledged with its first copy's id and not stored again; one that was rolled back is forgotten and
+    /// stored as usual; one still undecided (the server unreachable, the old transaction still open) answers 451 again.
+    /// </summary>
+    private async Task SettleRetriesAsync(List<Pending> batch)
+    {
+        var retries = new List<(Pending Pending, string Key, PostgresUncertainCommits.Entry Entry)>();
+        foreach (var pending in batch)
+        {
+            var key = PostgresUncertainCommits.KeyOf(pending.Record);
+            // One retry per remembered attempt: a second identical message in the same group is a message of its own.
+            if (_uncertain.TryGet(key, out var entry) && !retries.Exists(r => r.Key == key))
+            {
+                retries.Add((pending, key, entry));
+            }
+        }
+
+        if (retries.Count == 0)
+        {
+            return;
+        }
+
+        var outcomes = new CommitOutcome[retries.Count];
+        Exception? failure = null;
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+            await using var status = new NpgsqlCommand(
+                "SELECT txid_status(t.xid), EXISTS (SELECT 1 FROM messages AS m WHERE m.id = t.id) FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(xid, id, ord) ORDER BY t.ord",
+                connection);
+            status.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. retries.Select(r => r.Entry.Transaction)] });
+            status.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. retries.Select(r => r.Entry.Id)] });
+            await using var reader = await status.ExecuteReaderAsync().ConfigureAwait(false);
+            for (var i = 0; await reader.ReadAsync().ConfigureAwait(false); i++)
+            {
+                outcomes[i] = Outcome(reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetBoolean(1));
+            }
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            _dataSource.Clear();
+            failure = new StoreUnavailableException($"the PostgreSQL store is unavailable: {ex.Message}", ex);
+            Array.Fill(outcomes, CommitOutcome.Unknown);
+        }
+
+        var settled = new List<Pending>();
+        var settledIds = new List<long>();
+        var settledFailures = new List<Exception?>();
+        for (var i = 0; i < retries.Count; i++)
+        {
+            var (pending, key, entry) = retries[i];
+            switch (outcomes[i])
+            {
+                case CommitOutcome.Committed:
+                    // The first attempt is stored: this is its retry, acknowledged with its id.
+                    _uncertain.Forget(key);
+                    settled.Add(pending);
+                    settledIds.Add(entry.Id);
+                    settledFailures.Add(null);
+                    break;
+                case CommitOutcome.Aborted:
+                    _uncertain.Forget(key);
+                    break;
+                default:
+                    settled.Add(pending);
+                    settledIds.Add(0);
+                    settledFailures.Add(failure ?? new StoreUnavailableException("the PostgreSQL store cannot yet tell whether an earlier attempt of this message was stored"));
+                    break;
+            }
+        }
+
+        if (settled.Count > 0)
+        {
+            batch.RemoveAll(settled.Contains);
+            Release([.. settled], [.. settledIds], [.. settledFailures], null);
+        }
+    }
+
+    /// <summary>What a transaction became, from <c>txid_status</c> and, when that is no longer known, from its rows.</summary>
+    private static CommitOutcome Outcome(string? status, bool rowsExist) => status switch
+    {
+        "committed" => CommitOutcome.Committed,
+        "aborted" => CommitOutcome.Aborted,
+        "in progress" => CommitOutcome.Unknown,
+        _ => rowsExist ? CommitOutcome.Committed : CommitOutcome.Aborted,
+    };
+
+    /// <summary>Takes the group's ids from the identity's sequence in one round trip, with the transaction's id.</summary>
+    /// <returns>The transaction id (<c>txid_current()</c>), by which an unacknowledged COMMIT is resolved.</returns>
+    private static async Task<long> AllocateIdsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long[] ids)
+    {
+        await using var command = new NpgsqlCommand("SELECT nextval(pg_get_serial_sequence('messages', 'id')), txid_current() FROM generate_series(1, $1)", connection, transaction);
         command.Parameters.Add(new NpgsqlParameter { Value = ids.Length });
         await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        long transactionId = 0;
         for (var i = 0; await reader.ReadAsync().ConfigureAwait(false); i++)
         {
             ids[i] = reader.GetInt64(0);
+            transactionId = reader.GetInt64(1);
         }
+
+        return transactionId;
     }
 
     private static void AddMessage(NpgsqlBatch group, long id, MessageRecord r)
@@ -357,11 +575,18 @@ internal sealed class PostgresStoreWriter
 
     private async Task NotifyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string what)
     {
+        await using var notify = new NpgsqlBatch(connection, transaction);
+        notify.BatchCommands.Add(NotifyCommand(what));
+        await notify.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    private NpgsqlBatchCommand NotifyCommand(string what)
+    {
         // NOTIFY payloads stay under 8000 octets: a group of 512 ids is about 4 KB.
-        await using var notify = new NpgsqlCommand("SELECT pg_notify($1, $2)", connection, transaction);
+        var notify = new NpgsqlBatchCommand("SELECT pg_notify($1, $2)");
         notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = PostgresSchema.Channel });
         notify.Parameters.Add(new NpgsqlParameter<string> { TypedValue = _instance + " " + what });
-        await notify.ExecuteNonQueryAsync().ConfigureAwait(false);
+        return notify;
     }
 
     /// <summary>
@@ -380,6 +605,7 @@ internal sealed class PostgresStoreWriter
         }
 
         _morePrune = false;
+        _pruneLockTaken = true;
         var pruned = _retention.Count > 0 || _retention.Age is not null || _retention.Size > 0 ? await PruneStoreAsync(connection, transaction).ConfigureAwait(false) : null;
         if (_retention.MailboxKeep.Count == 0)
         {
@@ -522,6 +748,19 @@ internal sealed class PostgresStoreWriter
 
     private static NpgsqlParameter Text(string? value) =>
         value is null ? new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text } : new NpgsqlParameter<string> { TypedValue = Clean(value) };
+
+    /// <summary>What a group's transaction became.</summary>
+    private enum CommitOutcome
+    {
+        /// <summary>Rolled back, or never committed: its sessions answer 451.</summary>
+        Aborted,
+
+        /// <summary>Committed: its sessions answer 250.</summary>
+        Committed,
+
+        /// <summary>Not known in time: its sessions answer 451 and its messages are remembered as uncertain.</summary>
+        Unknown,
+    }
 
     private sealed class PruneRequest
     {
