@@ -132,7 +132,8 @@ start_server() {
       [ "$count" = 2 ] && echo "${pids##* }" > "/tmp/smtpd-bench-second.$cli"
       cat > "$dir/haproxy.cfg" <<CFG
 global
-    maxconn 20000
+    # Two descriptors per connection: 9,000 fits under an open-file limit of 20,000 (this machine's hard limit).
+    maxconn 9000
 
 defaults
     mode tcp
@@ -172,13 +173,17 @@ wait_for_server() {
 }
 
 stop_server() {
-  kill "$1" 2>/dev/null; wait "$1" 2>/dev/null
-  # The event clients of smtpd-cli-ws, if any.
-  if [ -f "/tmp/smtpd-bench-events.$1" ]; then kill "$(cat "/tmp/smtpd-bench-events.$1")" 2>/dev/null; rm -f "/tmp/smtpd-bench-events.$1"; fi
-  # The second catcher of smtpd-cli-pg2, and the PostgreSQL database of smtpd-cli-pg*, if any.
-  if [ -f "/tmp/smtpd-bench-second.$1" ]; then local second; second=$(cat "/tmp/smtpd-bench-second.$1"); kill "$second" 2>/dev/null; wait "$second" 2>/dev/null; rm -f "/tmp/smtpd-bench-second.$1"; fi
-  # HAProxy of smtpd-cli-pg*-haproxy, if any.
-  if [ -f "/tmp/smtpd-bench-haproxy.$1" ]; then local proxy; proxy=$(cat "/tmp/smtpd-bench-haproxy.$1"); kill "$proxy" 2>/dev/null; wait "$proxy" 2>/dev/null; rm -f "/tmp/smtpd-bench-haproxy.$1"; fi
+  # The server and what came with it: the event clients of smtpd-cli-ws, the second catcher of smtpd-cli-pg2 and
+  # smtpd-cli-pg2-haproxy, HAProxy of smtpd-cli-pg*-haproxy. All are signalled before any is waited for, so no
+  # wait outlasts a process that was never told to stop.
+  local pids=$1 kind
+  for kind in events second haproxy; do
+    if [ -f "/tmp/smtpd-bench-$kind.$1" ]; then pids="$pids $(cat "/tmp/smtpd-bench-$kind.$1")"; rm -f "/tmp/smtpd-bench-$kind.$1"; fi
+  done
+  # shellcheck disable=SC2086 # one PID per word
+  kill $pids 2>/dev/null
+  for kind in $pids; do wait "$kind" 2>/dev/null; done
+  # The PostgreSQL database of smtpd-cli-pg*, if any.
   if [ -f "/tmp/smtpd-bench-pgdb.$1" ]; then pg_sql "drop database if exists $(cat "/tmp/smtpd-bench-pgdb.$1") with (force)"; rm -f "/tmp/smtpd-bench-pgdb.$1"; fi
 }
 # PostgreSQL for smtpd-cli-pg*: the throwaway cluster of .ci/setup-postgres (SMTPD_PG_PORT, default 55432).
@@ -201,7 +206,7 @@ server_ticks() {
 }
 # HAProxy's CPU ticks for smtpd-cli-pg*-haproxy, 0 for every other server.
 haproxy_ticks() { if [ -f "/tmp/smtpd-bench-haproxy.$1" ]; then cpu_ticks "$(cat "/tmp/smtpd-bench-haproxy.$1")"; else echo 0; fi; }
-haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
+haproxy_bin=${SMTPD_HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
