@@ -89,8 +89,8 @@ start_server() {
     smtpd-cli-baseline) dotnet "${SMTPD_CLI_BASELINE:?set SMTPD_CLI_BASELINE to the directory of an older Smtpd.Cli.dll}/Smtpd.Cli.dll" --listen "127.0.0.1:$port" --http 127.0.0.1:0 --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 & ;;
     # The same durable catcher on PostgreSQL (docs/scaling.md "The catcher on PostgreSQL"): a fresh database per
     # run on the server .ci/setup-postgres starts (127.0.0.1:55432), which the catcher migrates itself; stop_server
-    # drops it. smtpd-cli-pg2 is two such catchers on one database, the second on PORT+10000 (workload P sends half
-    # the connections to each); the CLI has no PROXY protocol flag, so no HAProxy sits in front.
+    # drops it. smtpd-cli-pg2 is two such catchers on one database, the second on PORT+10000, with no balancer
+    # (workload P sends half the connections to each); smtpd-cli-pg*-haproxy below puts HAProxy in front instead.
     smtpd-cli-pg|smtpd-cli-pg2)
       local database="bench_${port}_$$"
       pg_sql "create database $database" || { log "cannot create $database (run bash .ci/setup-postgres)"; return 1; }
@@ -106,6 +106,53 @@ start_server() {
         wait_for_server $! "$((port + 10000))" >/dev/null || return 1
       fi
       wait_for_server "$cli" "$port"
+      return ;;
+    # The deployment of docs/scaling.md "Running it": HAProxy on PORT in TCP mode (leastconn, send-proxy-v2) in front
+    # of one catcher (smtpd-cli-pg-haproxy, on PORT+10000) or two on one database (smtpd-cli-pg2-haproxy, PORT+10000
+    # and PORT+20000), each with --proxy-protocol and only HAProxy's address trusted. Every workload then goes to
+    # HAProxy; server_ticks counts the catchers, haproxy_ticks HAProxy. No health checks: they would add a NOOP
+    # session every few seconds to what is measured.
+    smtpd-cli-pg-haproxy|smtpd-cli-pg2-haproxy)
+      local database="bench_${port}_$$" backends="" pids="" i
+      pg_sql "create database $database" || { log "cannot create $database (run bash .ci/setup-postgres)"; return 1; }
+      local db="$pg_base;Database=$database"
+      local count=1
+      [ "$name" = smtpd-cli-pg2-haproxy ] && count=2
+      for i in $(seq 1 "$count"); do
+        # One after the other, so the second only checks the schema the first migrated.
+        dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$((port + 10000 * i))" --http 127.0.0.1:0 --db "$db" --proxy-protocol --trusted-proxy 127.0.0.1 $cli_extra --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 &
+        local catcher=$!
+        pids="$pids $catcher"
+        wait_for_server "$catcher" "$((port + 10000 * i))" >/dev/null || { for catcher in $pids; do kill "$catcher" 2>/dev/null; done; pg_sql "drop database if exists $database with (force)"; return 1; }
+        backends="$backends
+    server smtpd-$i 127.0.0.1:$((port + 10000 * i)) send-proxy-v2"
+      done
+      local cli=${pids# }; cli=${cli%% *}
+      echo "$database" > "/tmp/smtpd-bench-pgdb.$cli"
+      [ "$count" = 2 ] && echo "${pids##* }" > "/tmp/smtpd-bench-second.$cli"
+      cat > "$dir/haproxy.cfg" <<CFG
+global
+    # Two descriptors per connection: 9,000 fits under an open-file limit of 20,000 (this machine's hard limit).
+    maxconn 9000
+
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 6m
+    timeout server 6m
+
+frontend smtp_in
+    bind 127.0.0.1:$port
+    default_backend smtpd
+
+backend smtpd
+    balance leastconn$backends
+CFG
+      # -db: in the foreground, so its PID is HAProxy's own (its CPU is read from it).
+      "$haproxy_bin" -db -f "$dir/haproxy.cfg" >/dev/null 2>&1 &
+      echo $! > "/tmp/smtpd-bench-haproxy.$cli"
+      wait_for_server $! "$port" >/dev/null || { stop_server "$cli"; return 1; }
+      echo "$cli"
       return ;;
     smtp4dev) bench/.tools/smtp4dev --smtpport "$port" --urls "http://127.0.0.1:0" --db "" --hostname 127.0.0.1 >/dev/null 2>&1 & ;;
     *) log "unknown server $name"; return 1 ;;
@@ -126,11 +173,17 @@ wait_for_server() {
 }
 
 stop_server() {
-  kill "$1" 2>/dev/null; wait "$1" 2>/dev/null
-  # The event clients of smtpd-cli-ws, if any.
-  if [ -f "/tmp/smtpd-bench-events.$1" ]; then kill "$(cat "/tmp/smtpd-bench-events.$1")" 2>/dev/null; rm -f "/tmp/smtpd-bench-events.$1"; fi
-  # The second catcher of smtpd-cli-pg2, and the PostgreSQL database of smtpd-cli-pg*, if any.
-  if [ -f "/tmp/smtpd-bench-second.$1" ]; then local second; second=$(cat "/tmp/smtpd-bench-second.$1"); kill "$second" 2>/dev/null; wait "$second" 2>/dev/null; rm -f "/tmp/smtpd-bench-second.$1"; fi
+  # The server and what came with it: the event clients of smtpd-cli-ws, the second catcher of smtpd-cli-pg2 and
+  # smtpd-cli-pg2-haproxy, HAProxy of smtpd-cli-pg*-haproxy. All are signalled before any is waited for, so no
+  # wait outlasts a process that was never told to stop.
+  local pids=$1 kind
+  for kind in events second haproxy; do
+    if [ -f "/tmp/smtpd-bench-$kind.$1" ]; then pids="$pids $(cat "/tmp/smtpd-bench-$kind.$1")"; rm -f "/tmp/smtpd-bench-$kind.$1"; fi
+  done
+  # shellcheck disable=SC2086 # one PID per word
+  kill $pids 2>/dev/null
+  for kind in $pids; do wait "$kind" 2>/dev/null; done
+  # The PostgreSQL database of smtpd-cli-pg*, if any.
   if [ -f "/tmp/smtpd-bench-pgdb.$1" ]; then pg_sql "drop database if exists $(cat "/tmp/smtpd-bench-pgdb.$1") with (force)"; rm -f "/tmp/smtpd-bench-pgdb.$1"; fi
 }
 # PostgreSQL for smtpd-cli-pg*: the throwaway cluster of .ci/setup-postgres (SMTPD_PG_PORT, default 55432).
@@ -151,6 +204,9 @@ server_ticks() {
   [ -f "/tmp/smtpd-bench-second.$1" ] && t=$((t + $(cpu_ticks "$(cat "/tmp/smtpd-bench-second.$1")")))
   echo "$t"
 }
+# HAProxy's CPU ticks for smtpd-cli-pg*-haproxy, 0 for every other server.
+haproxy_ticks() { if [ -f "/tmp/smtpd-bench-haproxy.$1" ]; then cpu_ticks "$(cat "/tmp/smtpd-bench-haproxy.$1")"; else echo 0; fi; }
+haproxy_bin=${SMTPD_HAPROXY:-$(command -v haproxy || echo /usr/sbin/haproxy)}
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
@@ -174,14 +230,14 @@ run_one() {
   esac
   local port2=$port
   [ "$server" = smtpd-cli-pg2 ] && port2=$((port + 10000))
-  local pgb=0 pga=0
+  local pgb=0 pga=0 hab=0 haa=0
   local result
   case "$workload" in
     A|B|C|E|P)
       timeout 60 smtp-source $src_args -m $(( (messages + 9) / 10 )) "127.0.0.1:$port" >/dev/null 2>&1
       local before start end after
       [ "$workload" = P ] && timeout 60 smtp-source $src_args -m $(( (messages + 9) / 10 )) "127.0.0.1:$port2" >/dev/null 2>&1
-      before=$(server_ticks "$pid"); pgb=$(pg_ticks); start=$(date +%s.%N)
+      before=$(server_ticks "$pid"); pgb=$(pg_ticks); hab=$(haproxy_ticks "$pid"); start=$(date +%s.%N)
       local ok=1
       if [ "$workload" = P ]; then
         local half=$((messages / 2)) s1 s2
@@ -192,10 +248,14 @@ run_one() {
         timeout 300 smtp-source $src_args -m "$messages" "127.0.0.1:$port" >/dev/null 2>&1 || ok=0
       fi
       if [ "$ok" = 1 ]; then
-        end=$(date +%s.%N); after=$(server_ticks "$pid"); pga=$(pg_ticks)
-        # extra, on PostgreSQL servers: CPU per 1,000 messages of the catcher(s) and the PostgreSQL server together.
+        end=$(date +%s.%N); after=$(server_ticks "$pid"); pga=$(pg_ticks); haa=$(haproxy_ticks "$pid")
+        # extra, on PostgreSQL servers: CPU per 1,000 messages of the catcher(s), the PostgreSQL server and, behind
+        # HAProxy, HAProxy together; behind HAProxy also HAProxy's own share.
         local extra=-
-        case "$server" in smtpd-cli-pg*) extra=$(awk -v m="$messages" -v d="$((after - before + pga - pgb))" -v t="$ticks_per_second" 'BEGIN {printf "with-pg=%.0f", d/t*1000/m*1000}') ;; esac
+        case "$server" in
+          smtpd-cli-pg*-haproxy) extra=$(awk -v m="$messages" -v d="$((after - before + pga - pgb + haa - hab))" -v h="$((haa - hab))" -v t="$ticks_per_second" 'BEGIN {printf "with-pg=%.0f/haproxy=%.0f", d/t*1000/m*1000, h/t*1000/m*1000}') ;;
+          smtpd-cli-pg*) extra=$(awk -v m="$messages" -v d="$((after - before + pga - pgb))" -v t="$ticks_per_second" 'BEGIN {printf "with-pg=%.0f", d/t*1000/m*1000}') ;;
+        esac
         result=$(awk -v m="$messages" -v sz="$size" -v s="$start" -v e="$end" -v b="$before" -v a="$after" -v t="$ticks_per_second" -v h="$(hwm_kib "$pid")" -v x="$extra" \
           'BEGIN {d=e-s; printf "%.0f %.2f %.0f %.1f %s\n", m/d, m*sz/d/1048576, (a-b)/t*1000/m*1000, h/1024, x}')
       else
@@ -252,6 +312,9 @@ for rep in $(seq 1 "$reps"); do
   done
 done
 
+# Every repetition's figures stay in this file, for the per-repetition columns of the docs' tables.
+log "per-run results: $results"
+
 # Medians per (workload, server), then one table per workload with the ratio to Smtpd's throughput.
 python3 - "$results" <<'PY'
 import sys, statistics, collections
@@ -285,7 +348,11 @@ for w in "ABCDEFP":
             print(f"| {s} | failed | | | | | |"); continue
         m, mib, cpu, rss = (med(ok, i) for i in range(4))
         extra = ok[len(ok) // 2][4] if len(ok[0]) > 4 else "-"
-        if extra.startswith("with-pg="):
+        if extra.startswith("with-pg=") and "/haproxy=" in extra:
+            total = statistics.median(float(v[4].split("/")[0].split("=")[1]) for v in ok)
+            proxy = statistics.median(float(v[4].split("/")[1].split("=")[1]) for v in ok)
+            extra = f"with PostgreSQL and HAProxy {total:.0f} ms/1000 (HAProxy {proxy:.0f})"
+        elif extra.startswith("with-pg="):
             extra = f"with PostgreSQL {statistics.median(float(v[4].split('=')[1]) for v in ok):.0f} ms/1000"
         ratio = f"{base / m:.2f}x" if base and m else "-"
         if w == "D":

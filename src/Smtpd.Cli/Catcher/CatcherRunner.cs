@@ -185,7 +185,12 @@ internal static class CatcherRunner
 
         foreach (var listener in s.Listeners)
         {
-            options.Listeners.Add(new SmtpListener(listener.EndPoint, listener.ImplicitTls));
+            // One PROXY setting for every SMTP listener: the tool's listeners all sit behind the same balancer or none.
+            options.Listeners.Add(new SmtpListener(listener.EndPoint, listener.ImplicitTls)
+            {
+                ProxyProtocol = s.ProxyProtocol,
+                TrustedProxies = s.TrustedProxies,
+            });
         }
 
         AddAll(options.RejectHosts, s.RejectHosts);
@@ -283,6 +288,11 @@ internal static class CatcherRunner
         if (certificate is not null)
         {
             extras.Append(CultureInfo.InvariantCulture, $"; TLS {certificateSource} (SHA-256 {certificate.GetCertHashString(HashAlgorithmName.SHA256)})");
+        }
+
+        if (settings.ProxyProtocol)
+        {
+            extras.Append(CultureInfo.InvariantCulture, $"; PROXY protocol required from {string.Join(", ", settings.TrustedProxies)}");
         }
 
         if (settings.AuthEnabled)

@@ -26,6 +26,15 @@ internal sealed class CatcherSettings
 
     public required IReadOnlyList<ListenerSetting> Listeners { get; init; }
 
+    /// <summary>
+    /// <c>--proxy-protocol</c>: whether every SMTP listener (plain and implicit TLS) requires a PROXY protocol header
+    /// from one of <see cref="TrustedProxies"/> (<see cref="SmtpListener.ProxyProtocol"/>).
+    /// </summary>
+    public bool ProxyProtocol { get; init; }
+
+    /// <summary><c>--trusted-proxy</c>: the networks allowed to send the PROXY header (<see cref="SmtpListener.TrustedProxies"/>).</summary>
+    public IReadOnlyList<IPNetwork> TrustedProxies { get; init; } = [];
+
     public string? Hostname { get; init; }
 
     public long? MaxSize { get; init; }
@@ -201,6 +210,8 @@ internal sealed class CatcherSettings
             HttpTls = sources.IsOn(Flags.HttpTls),
             HttpSecurity = HttpSecuritySettings.Load(sources),
             Listeners = listeners,
+            ProxyProtocol = sources.IsOn(Flags.ProxyProtocol),
+            TrustedProxies = List(sources, Flags.TrustedProxy, ValueParsers.ParseCidr),
             Hostname = Single(sources, Flags.Hostname, (v, l) => ValidateHostname(v, l)),
             MaxSize = Single(sources, Flags.MaxSize, (v, l) => (long?)ValueParsers.ParseSize(v, l)),
             // The ranges are the core's: its options validate each value, and the error names the flag.
@@ -273,6 +284,19 @@ internal sealed class CatcherSettings
         if (HttpTls && !TlsEnabled)
         {
             throw new SettingException(Flags.HttpTls.Option, "needs a certificate: add --tls-cert or --tls-self-signed");
+        }
+
+        // Both are asked for explicitly: a trust list alone must not silently turn on a header that direct clients
+        // cannot send, and a PROXY listener without one would let any peer claim any address (the library refuses
+        // it at start; this names the flag instead).
+        if (ProxyProtocol && TrustedProxies.Count == 0)
+        {
+            throw new SettingException(Flags.ProxyProtocol.Option, "needs --trusted-proxy CIDR: the proxies (such as HAProxy's address) allowed to name the client");
+        }
+
+        if (TrustedProxies.Count > 0 && !ProxyProtocol)
+        {
+            throw new SettingException(Flags.TrustedProxy.Option, "needs --proxy-protocol");
         }
 
         if (Metrics && HttpEndPoints.Count == 0)

@@ -35,6 +35,8 @@ internal static class Flags
 {
     public static readonly Flag Listen = new("listen", FlagKind.List, "ADDR:PORT", "Listen for SMTP on ADDR:PORT (repeatable; default 127.0.0.1:2525; port 0 picks a free one).");
     public static readonly Flag Smtps = new("smtps", FlagKind.List, "ADDR:PORT", "Listen for implicit-TLS SMTP (RFC 8314) on ADDR:PORT (repeatable; needs a certificate).");
+    public static readonly Flag ProxyProtocol = new("proxy-protocol", FlagKind.Switch, null, "Require an HAProxy PROXY protocol header (v1 or v2) from a --trusted-proxy at the start of every SMTP connection (--listen and --smtps); the client it names is the one policies see and the store records.");
+    public static readonly Flag TrustedProxy = new("trusted-proxy", FlagKind.List, "CIDR", "A proxy (a bare address) or network allowed to send the PROXY header (repeatable; needed with --proxy-protocol); connections from anywhere else are closed unanswered.");
     public static readonly Flag Hostname = new("hostname", FlagKind.Single, "NAME", "The name in the greeting and the EHLO reply (default: the machine's host name).");
     public static readonly Flag MaxSize = new("max-size", FlagKind.Single, "SIZE", "The largest message accepted, with an optional K, M or G suffix (default 35M).");
     public static readonly Flag MaxRecipients = new("max-recipients", FlagKind.Single, "N", "The most recipients per message (default 100).");
@@ -94,7 +96,7 @@ internal static class Flags
     /// <summary>The catcher's flags.</summary>
     public static readonly IReadOnlyList<Flag> Catcher =
     [
-        Listen, Smtps, Hostname, MaxSize, MaxRecipients, MaxConnections, MaxConnectionsPerIp, CapLoopback, Timeout,
+        Listen, Smtps, ProxyProtocol, TrustedProxy, Hostname, MaxSize, MaxRecipients, MaxConnections, MaxConnectionsPerIp, CapLoopback, Timeout,
         BareLineEndings, RejectHost, AllowSender, RejectSender, AllowRecipient, RejectRecipient,
         TlsCert, TlsKey, TlsSelfSigned, RequireTls, Auth, AuthAny, RequireAuth, NoDsn,
         Db, Maildir, NoStore, Retain, RetainAge, RetainSize, Mailbox, Http, NoHttp, BasePath, HttpTls, UiAuth, UiAuthFile, HttpHost, ApiCors,
