@@ -175,7 +175,8 @@ public sealed class WalFlusherTests : IDisposable
             _entered.Release();
             if (!_open)
             {
-                _allowed.Wait();
+                // Bounded: a test that fails before it lets the sync through must not hang the writer's close.
+                _allowed.Wait(Patience);
             }
 
             if (Interlocked.Exchange(ref _failNext, null) is { } failure)
