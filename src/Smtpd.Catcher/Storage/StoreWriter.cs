@@ -5,8 +5,9 @@ namespace Smtpd.Catcher.Storage;
 
 /// <summary>
 /// The one writer of the store. Sessions hand it their messages and wait; it takes whatever has queued up, writes
-/// it all in one transaction and commits with one fsync (group commit), then releases every waiting session at
-/// once. A session's 250 therefore always follows its own durable commit, and concurrent sessions share the fsync.
+/// it all in one transaction and commits it (group commit); the <see cref="WalFlusher"/> then fsyncs the WAL and
+/// releases every waiting session at once. A session's 250 therefore always follows a sync made after its commit,
+/// concurrent sessions share the fsync, and the writer commits the next group while the last one is synced.
 /// </summary>
 /// <remarks>
 /// Microsoft.Data.Sqlite is synchronous underneath, so the writer owns a dedicated thread instead of blocking the
@@ -53,6 +54,13 @@ internal sealed class StoreWriter : IDisposable
     /// <summary>How often the store checks for messages past <see cref="StoreRetention.Age"/> when no mail arrives.</summary>
     internal static readonly TimeSpan AgeCheckInterval = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// The <see cref="AppContext"/> switch that turns the pipelined sync off when set to false (in the host's
+    /// runtimeconfig.json): every COMMIT then syncs the WAL itself (<c>synchronous=FULL</c>) before the group is
+    /// released, as before. Only for comparing the two in one build (docs/performance.md); the guarantee is the same.
+    /// </summary>
+    internal const string PipelinedSyncSwitch = "Smtpd.Catcher.Sqlite.PipelinedSync";
+
     private readonly Channel<WriterWork> _queue = Channel.CreateUnbounded<WriterWork>(new UnboundedChannelOptions { SingleReader = true });
     private readonly SqliteConnection _connection;
     private readonly Thread _thread;
@@ -61,6 +69,8 @@ internal sealed class StoreWriter : IDisposable
     private readonly TimeProvider _time;
     private readonly ITimer? _ageTimer;
     private readonly Action<StorePruned>? _pruned;
+    private readonly IWalSync? _walSync;
+    private readonly WalFlusher? _flusher;
     /// <summary>The columns a new message fills, in the order <see cref="InsertRecord"/> sets them.</summary>
     private static readonly string[] InsertColumns =
     [
@@ -102,7 +112,15 @@ internal sealed class StoreWriter : IDisposable
     /// Called after each commit that pruned messages by retention, on a thread-pool thread (never the writer's):
     /// the catcher turns it into its <c>prune</c> event. The prune at opening calls it before this returns.
     /// </param>
-    public StoreWriter(string path, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned = null)
+    /// <param name="walSync">
+    /// Makes the WAL durable after each commit (tests inject one that blocks or fails); by default an fsync of the
+    /// <c>-wal</c> file.
+    /// </param>
+    /// <param name="pipelinedSync">
+    /// Whether commits are synced by the <see cref="WalFlusher"/>, overlapping the next group's writes (the default
+    /// unless <see cref="PipelinedSyncSwitch"/> is false), or by SQLite inside each COMMIT.
+    /// </param>
+    public StoreWriter(string path, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned = null, IWalSync? walSync = null, bool? pipelinedSync = null)
     {
         Path = System.IO.Path.GetFullPath(path);
         _retention = retention;
@@ -110,6 +128,13 @@ internal sealed class StoreWriter : IDisposable
         _pruned = pruned;
         _connection = StoreSchema.OpenForWriting(Path);
         StoreSchema.Execute(_connection, $"PRAGMA cache_size = -{CacheKiB}");
+        if (pipelinedSync ?? (!AppContext.TryGetSwitch(PipelinedSyncSwitch, out var pipelined) || pipelined))
+        {
+            // NORMAL: the COMMIT writes the WAL without syncing it; the flusher syncs it before anyone hears 250,
+            // which makes it FULL on disk (WalFlusher's remarks argue it). Set per connection, on the writer's only.
+            StoreSchema.Execute(_connection, "PRAGMA synchronous = NORMAL");
+            _walSync = walSync ?? new WalFileSync(Path + "-wal");
+        }
         _insertMessage = _connection.CreateCommand();
         _insertMessage.CommandText = $"INSERT INTO messages ({string.Join(", ", InsertColumns)}) VALUES ({string.Join(", ", InsertColumns.Select(c => "$" + c))})";
         foreach (var name in InsertColumns)
@@ -160,11 +185,18 @@ internal sealed class StoreWriter : IDisposable
                 break;
             }
 
+            // Announced only once durable, like every prune (the flusher's thread is not started yet).
+            _walSync?.Sync();
             _pruned?.Invoke(startup);
             if (startup.Messages < PruneBatch && !_morePrune)
             {
                 break;
             }
+        }
+
+        if (_walSync is not null)
+        {
+            _flusher = new WalFlusher(_walSync, Release);
         }
 
         _thread = new Thread(Run) { Name = "smtpd store writer", IsBackground = true };
@@ -237,6 +269,12 @@ internal sealed class StoreWriter : IDisposable
         {
             while (_queue.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
             {
+                if (_flusher?.Failure is { } failure)
+                {
+                    // What is on disk is unknown after a failed sync (WalFlusher): take no more mail.
+                    throw failure;
+                }
+
                 GatherGroup();
                 long bytes = 0;
                 var prune = false;
@@ -275,10 +313,13 @@ internal sealed class StoreWriter : IDisposable
 
             var failures = new Exception?[batch.Count];
             Array.Fill(failures, ex);
-            Release([.. batch], new long[batch.Count], failures);
+            Release([new CommittedGroup([.. batch], new long[batch.Count], failures, null, Committed: false)]);
         }
         finally
         {
+            // Every committed group is synced and released before the connection closes.
+            _flusher?.Complete();
+            _walSync?.Dispose();
             _index.Dispose();
             foreach (var command in new[] { _insertMessage, _insertChunk, _insertMailbox, _begin, _commit, _savepoint, _release, _rollbackToSavepoint, _dataVersionCommand })
             {
@@ -337,6 +378,7 @@ internal sealed class StoreWriter : IDisposable
         var failures = new Exception?[batch.Count];
         var firstId = _nextId;
         StorePruned? pruned = null;
+        var committed = false;
         try
         {
             _begin.ExecuteNonQuery();
@@ -383,6 +425,7 @@ internal sealed class StoreWriter : IDisposable
             }
 
             _commit.ExecuteNonQuery();
+            committed = true;
         }
         catch (Exception ex)
         {
@@ -409,7 +452,15 @@ internal sealed class StoreWriter : IDisposable
 
         if (batch.Count > 0 || pruned is not null)
         {
-            Release([.. batch], ids, failures, pruned is null ? null : _pruned, pruned);
+            var group = new CommittedGroup([.. batch], ids, failures, pruned, committed);
+            if (_flusher is not null)
+            {
+                _flusher.Enqueue(group);
+            }
+            else
+            {
+                Release([group]);
+            }
         }
     }
 
@@ -425,36 +476,38 @@ internal sealed class StoreWriter : IDisposable
     }
 
     /// <summary>
-    /// Releases a committed (or failed) group's sessions from one thread-pool work item: each session's 250 and
-    /// its next read run there, one after another. A work item per session woke a pool thread per message, and
-    /// the pool's spinning between them cost more CPU than the sessions' own work (workload E in
-    /// docs/performance.md). The writer thread itself never runs session code, so it goes straight on to the
-    /// next group.
+    /// Releases synced (or failed) groups' sessions from one thread-pool work item: each session's 250 and its next
+    /// read run there, one after another. A work item per session woke a pool thread per message, and the pool's
+    /// spinning between them cost more CPU than the sessions' own work (workload E in docs/performance.md). Neither
+    /// the writer nor the flusher thread runs session code, so each goes straight on to its next group.
     /// </summary>
     /// <remarks>
-    /// A prune in the same commit is reported first, from the same work item: whoever watches the events sees the
-    /// old messages go before the new ones that made them go.
+    /// A prune in a group is reported before the group's messages, from the same work item: whoever watches the
+    /// events sees the old messages go before the new ones that made them go.
     /// </remarks>
-    private static void Release(PendingMessage[] group, long[] ids, Exception?[] failures, Action<StorePruned>? onPruned = null, StorePruned? pruned = null) =>
+    private void Release(IReadOnlyList<CommittedGroup> groups) =>
         ThreadPool.UnsafeQueueUserWorkItem(static state =>
         {
-            if (state.pruned is not null)
+            foreach (var group in state.groups)
             {
-                state.onPruned?.Invoke(state.pruned);
-            }
+                if (group.Pruned is { } pruned)
+                {
+                    state.onPruned?.Invoke(pruned);
+                }
 
-            for (var i = 0; i < state.group.Length; i++)
-            {
-                if (state.failures[i] is { } failure)
+                for (var i = 0; i < group.Messages.Length; i++)
                 {
-                    state.group[i].Completion.TrySetException(failure);
-                }
-                else
-                {
-                    state.group[i].Completion.TrySetResult(state.ids[i]);
+                    if (group.Failures[i] is { } failure)
+                    {
+                        group.Messages[i].Completion.TrySetException(failure);
+                    }
+                    else
+                    {
+                        group.Messages[i].Completion.TrySetResult(group.Ids[i]);
+                    }
                 }
             }
-        }, (group, ids, failures, onPruned, pruned), preferLocal: false);
+        }, (groups, onPruned: _pruned), preferLocal: false);
 
     private long InsertRecord(MessageRecord r)
     {
@@ -701,14 +754,15 @@ internal sealed class StoreWriter : IDisposable
     private long DataVersion() => Convert.ToInt64(_dataVersionCommand.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>What the writer thread takes from its queue: a message to store, or a request to prune.</summary>
-    private abstract class WriterWork;
+    internal abstract class WriterWork;
 
     private sealed class PruneRequest : WriterWork
     {
         public static readonly PruneRequest Instance = new();
     }
 
-    private sealed class PendingMessage(MessageRecord record, byte[]? content, Func<Stream> openContent) : WriterWork
+    /// <summary>A message a session waits on: its record, its content, and the completion that answers it.</summary>
+    internal sealed class PendingMessage(MessageRecord record, byte[]? content, Func<Stream> openContent) : WriterWork
     {
         public MessageRecord Record { get; } = record;
 
