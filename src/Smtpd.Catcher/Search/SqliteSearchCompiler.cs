@@ -23,6 +23,16 @@ namespace Smtpd.Catcher.Search;
 /// </param>
 internal sealed record CompiledSearch(string Where, IReadOnlyList<KeyValuePair<string, object>> Parameters, string ScanWhere)
 {
+    /// <summary>The MATCH parameters the store may rewrite before running the search (<see cref="SqliteMatchRefiner"/>).</summary>
+    public IReadOnlyList<MatchHint> MatchHints { get; init; } = [];
+
+    /// <summary>
+    /// Whether <see cref="ScanWhere"/> costs what the index entries in the scanned range cost rather than a test per row:
+    /// true when its only tests beyond the row's own columns are free-text lookups limited to the rowids above
+    /// <see cref="SqliteSearchCompiler.ScanFloorParameter"/>, so a newest-first walk over many ids stays cheap.
+    /// </summary>
+    public bool ScanReadsIndexRange { get; init; }
+
     /// <summary>Adds the parameters to a command whose text contains <see cref="Where"/>.</summary>
     /// <param name="command">The command.</param>
     public void AddParametersTo(SqliteCommand command)
@@ -111,7 +121,9 @@ internal static class SqliteSearchCompiler
     public static string FtsPhrase(string text) => FtsString(text) + "*";
 
     /// <summary>An FTS5 string: double quotes around, a double quote inside doubled, NUL (which ends an FTS5 string) a space.</summary>
-    private static string FtsString(string text) => "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal).Replace('\0', ' ') + "\"";
+    /// <param name="text">The text.</param>
+    /// <returns>The FTS5 string.</returns>
+    internal static string FtsString(string text) => "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal).Replace('\0', ' ') + "\"";
 
     /// <summary>A LIKE pattern for "contains <paramref name="value"/>", with <c>\</c> escaping <c>\ % _</c> (used with <c>ESCAPE '\'</c>).</summary>
     /// <param name="value">The substring.</param>
@@ -131,6 +143,10 @@ internal static class SqliteSearchCompiler
     {
         private readonly StringBuilder _where = new();
         private readonly List<KeyValuePair<string, object>> _parameters = [];
+        private readonly List<MatchHint> _hints = [];
+
+        /// <summary>Whether every term's scan form is a column test or a ranged free-text lookup (<see cref="CompiledSearch.ScanReadsIndexRange"/>).</summary>
+        private bool _scanReadsIndexRange = true;
 
         private void Add(string predicate, bool negated)
         {
@@ -156,18 +172,31 @@ internal static class SqliteSearchCompiler
             _scan.Append(negated ? "NOT (" : "(").Append(predicate.Scan).Append(')');
         }
 
-        public CompiledSearch Build() => new(_where.Length == 0 ? "1" : _where.ToString(), _parameters, _scan.Length == 0 ? "1" : _scan.ToString());
+        public CompiledSearch Build() => new(_where.Length == 0 ? "1" : _where.ToString(), _parameters, _scan.Length == 0 ? "1" : _scan.ToString())
+        {
+            MatchHints = _hints,
+            ScanReadsIndexRange = _scanReadsIndexRange,
+        };
 
         public Plans FullText(IEnumerable<TextTerm> terms)
         {
-            var match = Parameter(string.Join(" AND ", terms.Select(t => FtsPhrase(t.Text))));
+            var texts = terms.Select(t => t.Text).ToList();
+            var match = Parameter(string.Join(" AND ", texts.Select(FtsPhrase)));
+            _hints.Add(new PrefixHint(match, [.. texts.Select(PrefixPhrase.Of)]));
             // A probe per row (MATCH with rowid = messages.id) sets the whole FTS5 query up again for every row, about
             // 100 µs; a rowid range lets FTS5 seek past the older entries of each doclist and read only the new ones.
             return new($"messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {match})",
                 $"messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {match} AND rowid > {ScanFloorParameter})");
         }
 
-        public Plans Predicate(SearchTerm term) => term switch
+        public Plans Predicate(SearchTerm term)
+        {
+            // Only free text and the row's own columns keep the scan form's cost to the index range it reads.
+            _scanReadsIndexRange &= term is TextTerm or StateTerm { State: not MessageState.Tagged } or HasTerm or DateTerm or SizeTerm;
+            return PredicateOf(term);
+        }
+
+        private Plans PredicateOf(SearchTerm term) => term switch
         {
             TextTerm text => FullText([text]),
             AddressTerm address => Address(address.Field, address.Value),
@@ -238,9 +267,20 @@ internal static class SqliteSearchCompiler
         private Plans Substring(string columns, string value, Func<string, string> exact)
         {
             var predicate = exact(Parameter(ContainsPattern(value)));
-            return value.EnumerateRunes().Take(3).Count() < 3
-                ? Plans.Same(predicate)
-                : new($"messages.id IN (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH {Parameter(columns + " : " + FtsString(value))}) AND ({predicate})", predicate);
+            var runes = value.EnumerateRunes().Select(r => r.ToString()).ToList();
+            if (runes.Count < 3)
+            {
+                return Plans.Same(predicate);
+            }
+
+            var match = Parameter(columns + " : " + FtsString(value));
+            var trigrams = Enumerable.Range(0, runes.Count - 2).Select(i => runes[i] + runes[i + 1] + runes[i + 2]).Distinct(StringComparer.Ordinal).ToList();
+            if (trigrams.Count > 3)
+            {
+                _hints.Add(new TrigramHint(match, columns, trigrams));
+            }
+
+            return new($"messages.id IN (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH {match}) AND ({predicate})", predicate);
         }
 
         /// <summary>

@@ -17,6 +17,18 @@ internal sealed record CompiledQuery(string Where, IReadOnlyDictionary<string, o
     /// <c>$scan_floor</c>, which the store binds to an id, and it must only be evaluated on rows with a larger id.
     /// </summary>
     public string? ScanWhere { get; init; }
+
+    /// <summary>
+    /// The MATCH parameters the SQLite store may rewrite in its reading transaction before it runs the search
+    /// (Search.SqliteMatchRefiner); empty when there are none. The rewritten search matches the same messages.
+    /// </summary>
+    public IReadOnlyList<Search.MatchHint> MatchHints { get; init; } = [];
+
+    /// <summary>
+    /// Whether <see cref="ScanWhere"/> costs what the index entries in the scanned id range cost, not a test per row, so
+    /// the store may walk many of the newest ids with it (MessageStore.PageRows).
+    /// </summary>
+    public bool ScanReadsIndexRange { get; init; }
 }
 
 /// <summary>
