@@ -36,7 +36,7 @@ internal sealed class SearchQueryCompiler : IMessageQueryCompiler
         {
             ScanWhere = search.ScanWhere,
             MatchHints = search.MatchHints,
-            ScanReadsIndexRange = search.ScanReadsIndexRange,
+            RangeWhere = search.RangeWhere,
         };
     }
 

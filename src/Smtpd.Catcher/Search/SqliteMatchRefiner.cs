@@ -89,11 +89,14 @@ internal static class SqliteMatchRefiner
     private const int TrigramsProbed = 16;
 
     /// <summary>
-    /// How deep each trigram's doclist is read, newest first, to tell how common it is: the id of its
-    /// <c>ProbeDepth</c>-th newest message says how many ids hold that many occurrences. Reading a fixed number of
-    /// entries bounds the probe whatever the trigram.
+    /// How common a trigram is in the term's columns is told from the newest <c>ProbeIds</c> ids, counting up to
+    /// <c>ProbeDepth</c> messages: a common trigram stops the count early, a rare one has few entries in the range, so
+    /// every probe reads at most a few thousand index entries whatever the store's size.
     /// </summary>
     private const int ProbeDepth = 32;
+
+    /// <summary>The newest ids a trigram probe looks at (see <see cref="ProbeDepth"/>).</summary>
+    private const int ProbeIds = 2000;
 
     /// <summary>Past this many longer terms, the prefix query is kept (a short prefix such as <c>a</c>).</summary>
     private const int MaxExpansion = 32;
@@ -164,22 +167,22 @@ internal static class SqliteMatchRefiner
     {
         using var probe = connection.CreateCommand();
         probe.Transaction = transaction;
-        // No column filter: with one, a trigram common in other columns could be walked to its end; without, the walk
-        // is ProbeDepth entries whatever the trigram, and the column-filtered AND below still keeps only this column.
-        probe.CommandText = $"SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH $trigram ORDER BY rowid DESC LIMIT 1 OFFSET {ProbeDepth - 1}";
+        // With the term's column filter: a trigram common elsewhere (digits in every Message-ID) may be rare here. The
+        // rowid range bounds the walk for a trigram that is common in other columns only.
+        probe.CommandText = $"SELECT count(*) FROM (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH $trigram AND rowid > $floor LIMIT {ProbeDepth})";
         var parameter = probe.Parameters.Add(new SqliteParameter("$trigram", string.Empty));
+        probe.Parameters.AddWithValue("$floor", newest - ProbeIds);
         var step = Math.Max(1.0, hint.Trigrams.Count / (double)TrigramsProbed);
-        var probed = new List<(string Trigram, long Span)>();
+        var probed = new List<(string Trigram, long Count)>();
         for (var i = 0.0; (int)i < hint.Trigrams.Count && probed.Count < TrigramsProbed; i += step)
         {
             var trigram = hint.Trigrams[(int)i];
-            parameter.Value = SqliteSearchCompiler.FtsString(trigram);
-            // The ids it takes to hold ProbeDepth occurrences; a trigram with fewer in the whole store is rarest of all.
-            var span = probe.ExecuteScalar() is long id ? newest - id : long.MaxValue;
-            probed.Add((trigram, span));
+            parameter.Value = hint.Columns + " : " + SqliteSearchCompiler.FtsString(trigram);
+            probed.Add((trigram, Convert.ToInt64(probe.ExecuteScalar(), CultureInfo.InvariantCulture)));
         }
 
-        var kept = probed.OrderByDescending(p => p.Span).Take(TrigramsKept).Select(p => SqliteSearchCompiler.FtsString(p.Trigram));
+        // OrderBy is stable: among equally rare trigrams the earlier ones in the value are kept.
+        var kept = probed.OrderBy(p => p.Count).Take(TrigramsKept).Select(p => SqliteSearchCompiler.FtsString(p.Trigram));
         return $"{hint.Columns} : ({string.Join(" AND ", kept)})";
     }
 

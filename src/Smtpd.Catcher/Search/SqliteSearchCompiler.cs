@@ -27,11 +27,12 @@ internal sealed record CompiledSearch(string Where, IReadOnlyList<KeyValuePair<s
     public IReadOnlyList<MatchHint> MatchHints { get; init; } = [];
 
     /// <summary>
-    /// Whether <see cref="ScanWhere"/> costs what the index entries in the scanned range cost rather than a test per row:
-    /// true when its only tests beyond the row's own columns are free-text lookups limited to the rowids above
-    /// <see cref="SqliteSearchCompiler.ScanFloorParameter"/>, so a newest-first walk over many ids stays cheap.
+    /// The same test again, for a walk over many of the newest ids: every index it asks (full text, trigrams, tags,
+    /// headers) is asked only for the rowids above <see cref="SqliteSearchCompiler.ScanFloorParameter"/>, so it costs
+    /// what the index entries in that range cost, where <see cref="ScanWhere"/> tests substrings row by row. It matches
+    /// exactly what <see cref="Where"/> matches on the rows above the floor.
     /// </summary>
-    public bool ScanReadsIndexRange { get; init; }
+    public string RangeWhere { get; init; } = "1";
 
     /// <summary>Adds the parameters to a command whose text contains <see cref="Where"/>.</summary>
     /// <param name="command">The command.</param>
@@ -134,7 +135,8 @@ internal static class SqliteSearchCompiler
     /// <summary>One term's test in both plans (see the class remarks).</summary>
     /// <param name="Indexed">The form that asks the indexes for every match first.</param>
     /// <param name="Scan">The form that tests one row.</param>
-    private sealed record Plans(string Indexed, string Scan)
+    /// <param name="Range">The form that asks the indexes for the rows above the scan floor only; the scan form when omitted.</param>
+    private sealed record Plans(string Indexed, string Scan, string? Range = null)
     {
         public static Plans Same(string predicate) => new(predicate, predicate);
     }
@@ -145,8 +147,7 @@ internal static class SqliteSearchCompiler
         private readonly List<KeyValuePair<string, object>> _parameters = [];
         private readonly List<MatchHint> _hints = [];
 
-        /// <summary>Whether every term's scan form is a column test or a ranged free-text lookup (<see cref="CompiledSearch.ScanReadsIndexRange"/>).</summary>
-        private bool _scanReadsIndexRange = true;
+        private readonly StringBuilder _range = new();
 
         private void Add(string predicate, bool negated)
         {
@@ -170,12 +171,18 @@ internal static class SqliteSearchCompiler
             }
 
             _scan.Append(negated ? "NOT (" : "(").Append(predicate.Scan).Append(')');
+            if (_range.Length > 0)
+            {
+                _range.Append(" AND ");
+            }
+
+            _range.Append(negated ? "NOT (" : "(").Append(predicate.Range ?? predicate.Scan).Append(')');
         }
 
         public CompiledSearch Build() => new(_where.Length == 0 ? "1" : _where.ToString(), _parameters, _scan.Length == 0 ? "1" : _scan.ToString())
         {
             MatchHints = _hints,
-            ScanReadsIndexRange = _scanReadsIndexRange,
+            RangeWhere = _range.Length == 0 ? "1" : _range.ToString(),
         };
 
         public Plans FullText(IEnumerable<TextTerm> terms)
@@ -189,14 +196,7 @@ internal static class SqliteSearchCompiler
                 $"messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {match} AND rowid > {ScanFloorParameter})");
         }
 
-        public Plans Predicate(SearchTerm term)
-        {
-            // Only free text and the row's own columns keep the scan form's cost to the index range it reads.
-            _scanReadsIndexRange &= term is TextTerm or StateTerm { State: not MessageState.Tagged } or HasTerm or DateTerm or SizeTerm;
-            return PredicateOf(term);
-        }
-
-        private Plans PredicateOf(SearchTerm term) => term switch
+        public Plans Predicate(SearchTerm term) => term switch
         {
             TextTerm text => FullText([text]),
             AddressTerm address => Address(address.Field, address.Value),
@@ -224,7 +224,8 @@ internal static class SqliteSearchCompiler
             var and = condition is null ? string.Empty : " AND " + condition;
             var where = condition is null ? string.Empty : " WHERE " + condition;
             return new($"messages.id IN (SELECT t.message_id FROM message_tags AS t{where})",
-                $"EXISTS (SELECT 1 FROM message_tags AS t WHERE t.message_id = messages.id{and})");
+                $"EXISTS (SELECT 1 FROM message_tags AS t WHERE t.message_id = messages.id{and})",
+                $"messages.id IN (SELECT t.message_id FROM message_tags AS t WHERE t.message_id > {ScanFloorParameter}{and})");
         }
 
         private static string Like(string column, string pattern) => $"coalesce({column}, '') LIKE {pattern} ESCAPE '\\'";
@@ -280,7 +281,8 @@ internal static class SqliteSearchCompiler
                 _hints.Add(new TrigramHint(match, columns, trigrams));
             }
 
-            return new($"messages.id IN (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH {match}) AND ({predicate})", predicate);
+            return new($"messages.id IN (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH {match}) AND ({predicate})", predicate,
+                $"messages.id IN (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH {match} AND rowid > {ScanFloorParameter}) AND ({predicate})");
         }
 
         /// <summary>
@@ -293,7 +295,8 @@ internal static class SqliteSearchCompiler
             var name = Parameter(header.Name.ToLowerInvariant());
             var value = header.Value is null ? string.Empty : $" AND h.value LIKE {Parameter(ContainsPattern(header.Value))} ESCAPE '\\'";
             return new($"messages.id IN (SELECT h.message_id FROM message_headers AS h WHERE h.name = {name}{value})",
-                $"EXISTS (SELECT 1 FROM message_headers AS h WHERE h.message_id = messages.id AND h.name = {name}{value})");
+                $"EXISTS (SELECT 1 FROM message_headers AS h WHERE h.message_id = messages.id AND h.name = {name}{value})",
+                $"messages.id IN (SELECT h.message_id FROM message_headers AS h WHERE h.name = {name} AND h.message_id > {ScanFloorParameter}{value})");
         }
 
         private string Parameter(object value)

@@ -25,10 +25,11 @@ internal sealed record CompiledQuery(string Where, IReadOnlyDictionary<string, o
     public IReadOnlyList<Search.MatchHint> MatchHints { get; init; } = [];
 
     /// <summary>
-    /// Whether <see cref="ScanWhere"/> costs what the index entries in the scanned id range cost, not a test per row, so
-    /// the store may walk many of the newest ids with it (MessageStore.PageRows).
+    /// The same test for a walk over many of the newest ids, or <see langword="null"/>: every index lookup in it is
+    /// limited to the ids above <c>$scan_floor</c>, so it costs what the index entries in that range cost
+    /// (MessageStore.PageRows). It must only be evaluated on rows with a larger id.
     /// </summary>
-    public bool ScanReadsIndexRange { get; init; }
+    public string? RangeWhere { get; init; }
 }
 
 /// <summary>

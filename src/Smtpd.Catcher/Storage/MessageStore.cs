@@ -244,12 +244,25 @@ internal sealed class MessageStore : IMessageStore
         using var transaction = _connection.BeginTransaction(deferred: true);
         // The MATCH rewrites read the index, so they are made in the snapshot the search runs in; the counts are kept
         // under the search as written (the rewrite of the same search changes as the index does).
-        var (refined, prefixesGone) = query is null ? (null, true) : Search.SqliteMatchRefiner.Refine(_connection, transaction, query);
+        // They are made only when something runs the search: cached counts of a search that matches nothing need none.
+        CompiledQuery? refined = null;
+        var prefixesGone = true;
+        CompiledQuery? Refined()
+        {
+            if (query is not null && refined is null)
+            {
+                (refined, prefixesGone) = Search.SqliteMatchRefiner.Refine(_connection, transaction, query);
+            }
+
+            return refined;
+        }
+
         // Counts first, in the same snapshot: they are exact, so they say how common the search is (the plan) and
         // whether the page is empty.
         var cache = CountCache.For(_connection);
-        var counts = cache.GetOrCount(query, stamp, () => cache.Mark(_connection, transaction), () => Count(refined, transaction), after => CountAfter(refined, after, transaction));
-        var messages = WithTags(PageRows(refined, start, limit, scanWindow, counts, transaction, wideScan: prefixesGone), transaction);
+        var counts = cache.GetOrCount(query, stamp, () => cache.Mark(_connection, transaction), () => Count(Refined(), transaction), after => CountAfter(Refined(), after, transaction));
+        List<MessageRecord> rows = limit == 0 || (query is not null && start >= counts.Matched) ? [] : PageRows(Refined(), start, limit, scanWindow, counts, transaction, wideScan: prefixesGone);
+        var messages = WithTags(rows, transaction);
         return new MessagePage(messages, counts.Total, counts.Unread, counts.Matched, counts.MatchedUnread, AllTags(transaction));
     }
 
@@ -294,11 +307,12 @@ internal sealed class MessageStore : IMessageStore
             }
         }
 
-        // A search whose scan form reads index ranges (free text) costs what the matches among the walked ids cost, not
-        // what the ids cost: walk the newest ids in growing windows until one holds the page. Each window starts again
-        // at the newest id, so the walk costs at most 4/3 of its last window; past half the store the index plan,
-        // which reads every match once, is cheaper.
-        if (query is { ScanWhere: { } wide, ScanReadsIndexRange: true } && wideScan && scanWindow > 0)
+        // The range form asks the indexes for the walked ids only, so it costs what the index entries among them cost,
+        // not what the ids cost: walk the newest ids in growing windows until one holds the page. Each window starts
+        // again at the newest id, so the walk costs at most 4/3 of its last window; past half the store the index
+        // plan, which reads every match once, is cheaper. A free-text prefix left as a prefix query (PrefixHint) is
+        // merged in full whatever the range, so it goes to the index plan at once.
+        if (query is { RangeWhere: { } wide } && wideScan && scanWindow > 0)
         {
             for (var window = Math.Max(expectedRows, 4.0 * scanWindow); window <= counts.Total / 2.0; window *= 4)
             {
