@@ -101,6 +101,19 @@ internal static class SqliteMatchRefiner
     /// <summary>Past this many longer terms, the prefix query is kept (a short prefix such as <c>a</c>).</summary>
     private const int MaxExpansion = 32;
 
+    /// <summary>How many new ids a remembered trigram choice serves before the trigrams are probed again.</summary>
+    private const long ChoiceLifetime = 50_000;
+
+    /// <summary>The most trigram choices remembered; past it the memory starts over.</summary>
+    private const int MaxChoices = 256;
+
+    /// <summary>
+    /// The trigrams chosen per filter and the newest id when they were. Any choice keeps the search's answer (every
+    /// subset of the trigrams is a valid filter), so a choice may be shared by every connection and store and kept
+    /// while the store grows; it is only probed again once the mail has moved on, for the speed's sake.
+    /// </summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string Match, long Newest)> TrigramChoices = new(StringComparer.Ordinal);
+
     /// <summary>The per-connection vocabulary table (temp schema, so nothing is written to the store).</summary>
     private const string VocabularyTable = "temp.smtpd_fts_terms";
 
@@ -165,6 +178,24 @@ internal static class SqliteMatchRefiner
 
     private static string SparsestTrigrams(SqliteConnection connection, SqliteTransaction transaction, TrigramHint hint, long newest)
     {
+        var key = hint.Columns + "\0" + string.Join("\0", hint.Trigrams);
+        if (TrigramChoices.TryGetValue(key, out var known) && known.Newest <= newest && newest - known.Newest < ChoiceLifetime)
+        {
+            return known.Match;
+        }
+
+        var match = ProbeTrigrams(connection, transaction, hint, newest);
+        if (TrigramChoices.Count >= MaxChoices)
+        {
+            TrigramChoices.Clear();
+        }
+
+        TrigramChoices[key] = (match, newest);
+        return match;
+    }
+
+    private static string ProbeTrigrams(SqliteConnection connection, SqliteTransaction transaction, TrigramHint hint, long newest)
+    {
         using var probe = connection.CreateCommand();
         probe.Transaction = transaction;
         // With the term's column filter: a trigram common elsewhere (digits in every Message-ID) may be rare here. The
@@ -181,8 +212,12 @@ internal static class SqliteMatchRefiner
             probed.Add((trigram, Convert.ToInt64(probe.ExecuteScalar(), CultureInfo.InvariantCulture)));
         }
 
-        // OrderBy is stable: among equally rare trigrams the earlier ones in the value are kept.
-        var kept = probed.OrderBy(p => p.Count).Take(TrigramsKept).Select(p => SqliteSearchCompiler.FtsString(p.Trigram));
+        // OrderBy is stable: among equally rare trigrams the earlier ones in the value are kept. A trigram that filled
+        // its probe is common; ANDing it costs a seek per candidate and narrows little, so it is kept only when no
+        // two rarer ones exist.
+        var ranked = probed.OrderBy(p => p.Count).ToList();
+        var rare = ranked.TakeWhile(p => p.Count < ProbeDepth).Count();
+        var kept = ranked.Take(rare >= 2 ? Math.Min(rare, TrigramsKept) : TrigramsKept).Select(p => SqliteSearchCompiler.FtsString(p.Trigram));
         return $"{hint.Columns} : ({string.Join(" AND ", kept)})";
     }
 
