@@ -32,7 +32,7 @@ internal sealed class SearchQueryCompiler : IMessageQueryCompiler
             parameters[name] = value;
         }
 
-        return new CompiledQuery(search.Where, parameters) 
+        return new CompiledQuery(search.Where, parameters)
         {
             ScanWhere = search.ScanWhere,
             MatchHints = search.MatchHints,

@@ -71,13 +71,13 @@ internal sealed record PrefixPhrase(string Text, string? Head, string? LastToken
 /// Rewrites a search's MATCH parameters at execution time, in the reading transaction, using what the index holds
 /// then. Neither rewrite changes which messages a search matches:
 /// <list type="bullet">
-/// <item>a trigram filter becomes the AND of its three sparsest trigrams. A phrase of common trigrams
+/// <item>a trigram filter becomes the AND of its two or three sparsest trigrams. A phrase of common trigrams
 /// (<c>sender42@</c>: every message's From has <c>sen</c>, <c>end</c>, <c>nde</c>, <c>der</c>) makes FTS5 walk and
 /// compare the positions of every common doclist, hundreds of milliseconds at 1,000,000 messages, while the AND of the
 /// rare ones is a few seeks; the exact LIKE still decides.</item>
 /// <item>a free-text prefix <c>"lorem ipsum"*</c> becomes <c>"lorem ipsum" OR "lorem ipsumx" …</c>, one exact phrase
-/// per term of the index that starts with the last token, listed from <c>fts5vocab</c> (which skips the doclist of the
-/// token itself). An exact phrase is read incrementally, so a rowid range or a LIMIT bounds its cost.</item>
+/// per term of the index that starts with the last token, listed from <c>fts5vocab</c> within bounds that leave the
+/// token itself out (it is in the phrase already). An exact phrase is read incrementally, so a rowid range or a LIMIT bounds its cost.</item>
 /// </list>
 /// </summary>
 internal static class SqliteMatchRefiner
