@@ -44,6 +44,8 @@ internal static class MailboxScope
         return new CompiledQuery($"({scope.Where}) AND ({query.Where})", parameters)
         {
             ScanWhere = query.ScanWhere is null ? null : $"({scope.Where}) AND ({query.ScanWhere})",
+            // The rewrites keep the search's meaning, and the mailbox test is a lookup per row, so no wide walk.
+            MatchHints = query.MatchHints,
         };
     }
 }

@@ -32,7 +32,12 @@ internal sealed class SearchQueryCompiler : IMessageQueryCompiler
             parameters[name] = value;
         }
 
-        return new CompiledQuery(search.Where, parameters) { ScanWhere = search.ScanWhere };
+        return new CompiledQuery(search.Where, parameters)
+        {
+            ScanWhere = search.ScanWhere,
+            MatchHints = search.MatchHints,
+            RangeWhere = search.RangeWhere,
+        };
     }
 
     /// <inheritdoc/>

@@ -23,6 +23,17 @@ namespace Smtpd.Catcher.Search;
 /// </param>
 internal sealed record CompiledSearch(string Where, IReadOnlyList<KeyValuePair<string, object>> Parameters, string ScanWhere)
 {
+    /// <summary>The MATCH parameters the store may rewrite before running the search (<see cref="SqliteMatchRefiner"/>).</summary>
+    public IReadOnlyList<MatchHint> MatchHints { get; init; } = [];
+
+    /// <summary>
+    /// The same test again, for a walk over many of the newest ids: every index it asks (full text, trigrams, tags,
+    /// headers) is asked only for the rowids above <see cref="SqliteSearchCompiler.ScanFloorParameter"/>, so it costs
+    /// what the index entries in that range cost, where <see cref="ScanWhere"/> tests substrings row by row. It matches
+    /// exactly what <see cref="Where"/> matches on the rows above the floor.
+    /// </summary>
+    public string RangeWhere { get; init; } = "1";
+
     /// <summary>Adds the parameters to a command whose text contains <see cref="Where"/>.</summary>
     /// <param name="command">The command.</param>
     public void AddParametersTo(SqliteCommand command)
@@ -111,7 +122,9 @@ internal static class SqliteSearchCompiler
     public static string FtsPhrase(string text) => FtsString(text) + "*";
 
     /// <summary>An FTS5 string: double quotes around, a double quote inside doubled, NUL (which ends an FTS5 string) a space.</summary>
-    private static string FtsString(string text) => "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal).Replace('\0', ' ') + "\"";
+    /// <param name="text">The text.</param>
+    /// <returns>The FTS5 string.</returns>
+    internal static string FtsString(string text) => "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal).Replace('\0', ' ') + "\"";
 
     /// <summary>A LIKE pattern for "contains <paramref name="value"/>", with <c>\</c> escaping <c>\ % _</c> (used with <c>ESCAPE '\'</c>).</summary>
     /// <param name="value">The substring.</param>
@@ -122,7 +135,8 @@ internal static class SqliteSearchCompiler
     /// <summary>One term's test in both plans (see the class remarks).</summary>
     /// <param name="Indexed">The form that asks the indexes for every match first.</param>
     /// <param name="Scan">The form that tests one row.</param>
-    private sealed record Plans(string Indexed, string Scan)
+    /// <param name="Range">The form that asks the indexes for the rows above the scan floor only; the scan form when omitted.</param>
+    private sealed record Plans(string Indexed, string Scan, string? Range = null)
     {
         public static Plans Same(string predicate) => new(predicate, predicate);
     }
@@ -131,6 +145,9 @@ internal static class SqliteSearchCompiler
     {
         private readonly StringBuilder _where = new();
         private readonly List<KeyValuePair<string, object>> _parameters = [];
+        private readonly List<MatchHint> _hints = [];
+
+        private readonly StringBuilder _range = new();
 
         private void Add(string predicate, bool negated)
         {
@@ -154,13 +171,25 @@ internal static class SqliteSearchCompiler
             }
 
             _scan.Append(negated ? "NOT (" : "(").Append(predicate.Scan).Append(')');
+            if (_range.Length > 0)
+            {
+                _range.Append(" AND ");
+            }
+
+            _range.Append(negated ? "NOT (" : "(").Append(predicate.Range ?? predicate.Scan).Append(')');
         }
 
-        public CompiledSearch Build() => new(_where.Length == 0 ? "1" : _where.ToString(), _parameters, _scan.Length == 0 ? "1" : _scan.ToString());
+        public CompiledSearch Build() => new(_where.Length == 0 ? "1" : _where.ToString(), _parameters, _scan.Length == 0 ? "1" : _scan.ToString())
+        {
+            MatchHints = _hints,
+            RangeWhere = _range.Length == 0 ? "1" : _range.ToString(),
+        };
 
         public Plans FullText(IEnumerable<TextTerm> terms)
         {
-            var match = Parameter(string.Join(" AND ", terms.Select(t => FtsPhrase(t.Text))));
+            var texts = terms.Select(t => t.Text).ToList();
+            var match = Parameter(string.Join(" AND ", texts.Select(FtsPhrase)));
+            _hints.Add(new PrefixHint(match, [.. texts.Select(PrefixPhrase.Of)]));
             // A probe per row (MATCH with rowid = messages.id) sets the whole FTS5 query up again for every row, about
             // 100 µs; a rowid range lets FTS5 seek past the older entries of each doclist and read only the new ones.
             return new($"messages.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {match})",
@@ -195,7 +224,8 @@ internal static class SqliteSearchCompiler
             var and = condition is null ? string.Empty : " AND " + condition;
             var where = condition is null ? string.Empty : " WHERE " + condition;
             return new($"messages.id IN (SELECT t.message_id FROM message_tags AS t{where})",
-                $"EXISTS (SELECT 1 FROM message_tags AS t WHERE t.message_id = messages.id{and})");
+                $"EXISTS (SELECT 1 FROM message_tags AS t WHERE t.message_id = messages.id{and})",
+                $"messages.id IN (SELECT t.message_id FROM message_tags AS t WHERE t.message_id > {ScanFloorParameter}{and})");
         }
 
         private static string Like(string column, string pattern) => $"coalesce({column}, '') LIKE {pattern} ESCAPE '\\'";
@@ -238,9 +268,21 @@ internal static class SqliteSearchCompiler
         private Plans Substring(string columns, string value, Func<string, string> exact)
         {
             var predicate = exact(Parameter(ContainsPattern(value)));
-            return value.EnumerateRunes().Take(3).Count() < 3
-                ? Plans.Same(predicate)
-                : new($"messages.id IN (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH {Parameter(columns + " : " + FtsString(value))}) AND ({predicate})", predicate);
+            var runes = value.EnumerateRunes().Select(r => r.ToString()).ToList();
+            if (runes.Count < 3)
+            {
+                return Plans.Same(predicate);
+            }
+
+            var match = Parameter(columns + " : " + FtsString(value));
+            var trigrams = Enumerable.Range(0, runes.Count - 2).Select(i => runes[i] + runes[i + 1] + runes[i + 2]).Distinct(StringComparer.Ordinal).ToList();
+            if (trigrams.Count > 3)
+            {
+                _hints.Add(new TrigramHint(match, columns, trigrams));
+            }
+
+            return new($"messages.id IN (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH {match}) AND ({predicate})", predicate,
+                $"messages.id IN (SELECT rowid FROM messages_fields_fts WHERE messages_fields_fts MATCH {match} AND rowid > {ScanFloorParameter}) AND ({predicate})");
         }
 
         /// <summary>
@@ -253,7 +295,8 @@ internal static class SqliteSearchCompiler
             var name = Parameter(header.Name.ToLowerInvariant());
             var value = header.Value is null ? string.Empty : $" AND h.value LIKE {Parameter(ContainsPattern(header.Value))} ESCAPE '\\'";
             return new($"messages.id IN (SELECT h.message_id FROM message_headers AS h WHERE h.name = {name}{value})",
-                $"EXISTS (SELECT 1 FROM message_headers AS h WHERE h.message_id = messages.id AND h.name = {name}{value})");
+                $"EXISTS (SELECT 1 FROM message_headers AS h WHERE h.message_id = messages.id AND h.name = {name}{value})",
+                $"messages.id IN (SELECT h.message_id FROM message_headers AS h WHERE h.name = {name} AND h.message_id > {ScanFloorParameter}{value})");
         }
 
         private string Parameter(object value)

@@ -17,6 +17,19 @@ internal sealed record CompiledQuery(string Where, IReadOnlyDictionary<string, o
     /// <c>$scan_floor</c>, which the store binds to an id, and it must only be evaluated on rows with a larger id.
     /// </summary>
     public string? ScanWhere { get; init; }
+
+    /// <summary>
+    /// The MATCH parameters the SQLite store may rewrite in its reading transaction before it runs the search
+    /// (Search.SqliteMatchRefiner); empty when there are none. The rewritten search matches the same messages.
+    /// </summary>
+    public IReadOnlyList<Search.MatchHint> MatchHints { get; init; } = [];
+
+    /// <summary>
+    /// The same test for a walk over many of the newest ids, or <see langword="null"/>: every index lookup in it is
+    /// limited to the ids above <c>$scan_floor</c>, so it costs what the index entries in that range cost
+    /// (MessageStore.PageRows). It must only be evaluated on rows with a larger id.
+    /// </summary>
+    public string? RangeWhere { get; init; }
 }
 
 /// <summary>

@@ -240,12 +240,29 @@ internal sealed class MessageStore : IMessageStore
         // Read before the snapshot starts: a commit in between makes the stamp older than the counts, which only
         // costs a recount next time, never a stale answer.
         var stamp = CountCache.Stamp(_connection);
+        Search.SqliteMatchRefiner.Prepare(_connection, query);
         using var transaction = _connection.BeginTransaction(deferred: true);
+        // The MATCH rewrites read the index, so they are made in the snapshot the search runs in; the counts are kept
+        // under the search as written (the rewrite of the same search changes as the index does).
+        // They are made only when something runs the search: cached counts of a search that matches nothing need none.
+        CompiledQuery? refined = null;
+        var prefixesGone = true;
+        CompiledQuery? Refined()
+        {
+            if (query is not null && refined is null)
+            {
+                (refined, prefixesGone) = Search.SqliteMatchRefiner.Refine(_connection, transaction, query);
+            }
+
+            return refined;
+        }
+
         // Counts first, in the same snapshot: they are exact, so they say how common the search is (the plan) and
         // whether the page is empty.
         var cache = CountCache.For(_connection);
-        var counts = cache.GetOrCount(query, stamp, () => cache.Mark(_connection, transaction), () => Count(query, transaction), after => CountAfter(query, after, transaction));
-        var messages = WithTags(PageRows(query, start, limit, scanWindow, counts, transaction), transaction);
+        var counts = cache.GetOrCount(query, stamp, () => cache.Mark(_connection, transaction), () => Count(Refined(), transaction), after => CountAfter(Refined(), after, transaction));
+        List<MessageRecord> rows = limit == 0 || (query is not null && start >= counts.Matched) ? [] : PageRows(Refined(), start, limit, scanWindow, counts, transaction, wideScan: prefixesGone);
+        var messages = WithTags(rows, transaction);
         return new MessagePage(messages, counts.Total, counts.Unread, counts.Matched, counts.MatchedUnread, AllTags(transaction));
     }
 
@@ -265,7 +282,7 @@ internal sealed class MessageStore : IMessageStore
     /// matches, so a full page there is the page. Fewer (matches bunched in older mail) and the window not holding
     /// every message, or a rare search, and the index plan finds the page in the whole store.
     /// </summary>
-    private List<MessageRecord> PageRows(CompiledQuery? query, int start, int limit, int scanWindow, PageCounts counts, SqliteTransaction transaction)
+    private List<MessageRecord> PageRows(CompiledQuery? query, int start, int limit, int scanWindow, PageCounts counts, SqliteTransaction transaction, bool wideScan)
     {
         if (query is not null && start >= counts.Matched)
         {
@@ -287,6 +304,31 @@ internal sealed class MessageStore : IMessageStore
             if (rows.Count == limit || WindowHoldsEverything(scanWindow, transaction))
             {
                 return rows;
+            }
+        }
+
+        // The range form asks the indexes for the walked ids only, so it costs what the index entries among them cost,
+        // not what the ids cost: walk the newest ids in growing windows until one holds the page. Each window starts
+        // again at the newest id, so the walk costs at most 4/3 of its last window; past half the store the index
+        // plan, which reads every match once, is cheaper. A free-text prefix left as a prefix query (PrefixHint) is
+        // merged in full whatever the range, so it goes to the index plan at once.
+        if (query is { RangeWhere: { } wide } && wideScan && scanWindow > 0)
+        {
+            for (var window = Math.Max(expectedRows, 4.0 * scanWindow); window <= counts.Total / 2.0; window *= 4)
+            {
+                var floor = WindowFloor((int)Math.Min(int.MaxValue, window), transaction);
+                using var windowed = _connection.CreateCommand();
+                windowed.Transaction = transaction;
+                windowed.CommandText = $"SELECT {Columns} FROM messages WHERE messages.id > $scan_floor AND ({wide}) ORDER BY id DESC LIMIT $limit OFFSET $start";
+                windowed.Parameters.AddWithValue("$scan_floor", floor);
+                windowed.Parameters.AddWithValue("$limit", limit);
+                windowed.Parameters.AddWithValue("$start", start);
+                AddParameters(windowed, query);
+                var rows = Read(windowed);
+                if (rows.Count == limit)
+                {
+                    return rows;
+                }
             }
         }
 
