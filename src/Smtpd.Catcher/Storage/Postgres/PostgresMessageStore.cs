@@ -143,15 +143,44 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     {
         PostgresStoreMark mark;
         MessagePage page;
-        // One snapshot for the page and its counts, as on SQLite.
+        // One snapshot for the page and its counts, as on SQLite. Each round trip to the server costs more than
+        // these statements do (the first page's are index probes), so they travel together: the mark and the tag
+        // list in one command, with the plain list's page and its tags too, and BEGIN with the first (Npgsql sends it
+        // with the next command), so the plain list is two round trips with the COMMIT, a search three or four.
         using (var transaction = _connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead))
         {
-            mark = Mark(transaction);
+            using var first = Command(MarkSql + ";\n" + AllTagsSql + (query is null ? ";\n" + PlainPageSql + ";\n" + PlainPageTagsSql : string.Empty));
+            first.Transaction = transaction;
+            first.Parameters.AddWithValue("limit", limit);
+            first.Parameters.AddWithValue("start", start);
+            List<string> allTags;
+            List<MessageRecord> messages = [];
+            Dictionary<long, List<string>>? pageTags = null;
+            using (var reader = first.ExecuteReader())
+            {
+                mark = ReadMark(reader);
+                reader.NextResult();
+                allTags = ReadStrings(reader);
+                if (query is null)
+                {
+                    reader.NextResult();
+                    messages = ReadRecords(reader);
+                    reader.NextResult();
+                    pageTags = ReadTags(reader);
+                }
+            }
+
             var counts = query is null
                 ? new PageCounts(mark.Total, mark.Unread, mark.Total, mark.Unread)
                 : PostgresCountCache.GetOrCount(CacheKey(query, mark), mark, () => CountMatches(query, transaction), after => CountAfter(query, after, transaction));
-            var messages = WithTags(PageRows(query, start, limit, mark, counts, transaction), transaction);
-            page = new MessagePage(messages, mark.Total, mark.Unread, counts.Matched, counts.MatchedUnread, AllTags(transaction));
+            if (query is not null)
+            {
+                messages = PageRows(query, start, limit, mark, counts, transaction);
+                // No tag anywhere in the store (the list above): no message of the page has one.
+                pageTags = allTags.Count == 0 || messages.Count == 0 ? null : TagsOf(messages, transaction);
+            }
+
+            page = new MessagePage(Tagged(messages, pageTags), mark.Total, mark.Unread, counts.Matched, counts.MatchedUnread, allTags);
             transaction.Commit();
         }
 
@@ -162,6 +191,23 @@ internal sealed partial class PostgresMessageStore : IMessageStore
 
         return page;
     }
+
+    /// <summary>Where the store stands: the summed deltas of <c>message_counts</c>, their rows, the newest id and the database's oid.</summary>
+    private const string MarkSql = """
+        SELECT coalesce(sum(total), 0)::bigint, coalesce(sum(unread), 0)::bigint, coalesce(sum(changes), 0)::bigint, count(*),
+               (SELECT coalesce(max(id), 0) FROM messages), (SELECT oid::bigint FROM pg_database WHERE datname = current_database())
+        FROM message_counts
+        """;
+
+    private const string AllTagsSql = "SELECT DISTINCT tag COLLATE \"C\" FROM message_tags ORDER BY 1";
+
+    private const string PlainPageSql = $"SELECT {Columns} FROM messages ORDER BY id DESC LIMIT @limit OFFSET @start";
+
+    private const string PlainPageTagsSql = """
+        SELECT message_id, tag FROM message_tags
+        WHERE message_id IN (SELECT id FROM messages ORDER BY id DESC LIMIT @limit OFFSET @start)
+        ORDER BY message_id, tag COLLATE "C"
+        """;
 
     /// <summary>
     /// How many rows of deltas <c>message_counts</c> may gather before a reader folds them into one: summing a few
@@ -182,13 +228,14 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     /// <returns>The mark.</returns>
     internal PostgresStoreMark Mark(NpgsqlTransaction? transaction)
     {
-        using var command = Command("""
-            SELECT coalesce(sum(total), 0)::bigint, coalesce(sum(unread), 0)::bigint, coalesce(sum(changes), 0)::bigint, count(*),
-                   (SELECT coalesce(max(id), 0) FROM messages), (SELECT oid::bigint FROM pg_database WHERE datname = current_database())
-            FROM message_counts
-            """);
+        using var command = Command(MarkSql);
         command.Transaction = transaction;
         using var reader = command.ExecuteReader();
+        return ReadMark(reader);
+    }
+
+    private static PostgresStoreMark ReadMark(NpgsqlDataReader reader)
+    {
         reader.Read();
         return new PostgresStoreMark(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(4), reader.GetInt64(3), reader.GetInt64(5));
     }
@@ -488,6 +535,14 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     internal static List<MessageRecord> Read(NpgsqlCommand command)
     {
         using var reader = command.ExecuteReader();
+        return ReadRecords(reader);
+    }
+
+    /// <summary>Reads the records of the reader's current result, a <c>SELECT</c> of <see cref="Columns"/>.</summary>
+    /// <param name="reader">The reader.</param>
+    /// <returns>The records.</returns>
+    private static List<MessageRecord> ReadRecords(NpgsqlDataReader reader)
+    {
         var messages = new List<MessageRecord>();
         while (reader.Read())
         {
@@ -572,46 +627,56 @@ internal sealed partial class PostgresMessageStore : IMessageStore
         }
     }
 
-    private List<MessageRecord> WithTags(List<MessageRecord> messages, NpgsqlTransaction? transaction)
-    {
-        if (messages.Count == 0)
-        {
-            return messages;
-        }
+    private List<MessageRecord> WithTags(List<MessageRecord> messages, NpgsqlTransaction? transaction) =>
+        messages.Count == 0 ? messages : Tagged(messages, TagsOf(messages, transaction));
 
+    private static List<MessageRecord> Tagged(List<MessageRecord> messages, Dictionary<long, List<string>>? tags) =>
+        tags is null || tags.Count == 0 ? messages : [.. messages.Select(m => tags.TryGetValue(m.Id, out var list) ? m with { Tags = list } : m)];
+
+    private Dictionary<long, List<string>> TagsOf(List<MessageRecord> messages, NpgsqlTransaction? transaction)
+    {
         using var command = Command("SELECT message_id, tag FROM message_tags WHERE message_id = ANY(@ids) ORDER BY message_id, tag COLLATE \"C\"");
         command.Transaction = transaction;
         command.Parameters.AddWithValue("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint, messages.Select(m => m.Id).ToArray());
-        var tags = new Dictionary<long, List<string>>();
-        using (var reader = command.ExecuteReader())
-        {
-            while (reader.Read())
-            {
-                var id = reader.GetInt64(0);
-                if (!tags.TryGetValue(id, out var list))
-                {
-                    tags[id] = list = [];
-                }
+        using var reader = command.ExecuteReader();
+        return ReadTags(reader);
+    }
 
-                list.Add(reader.GetString(1));
+    /// <summary>Reads (message id, tag) rows, ordered by id, into each message's tags.</summary>
+    private static Dictionary<long, List<string>> ReadTags(NpgsqlDataReader reader)
+    {
+        var tags = new Dictionary<long, List<string>>();
+        while (reader.Read())
+        {
+            var id = reader.GetInt64(0);
+            if (!tags.TryGetValue(id, out var list))
+            {
+                tags[id] = list = [];
             }
+
+            list.Add(reader.GetString(1));
         }
 
-        return tags.Count == 0 ? messages : [.. messages.Select(m => tags.TryGetValue(m.Id, out var list) ? m with { Tags = list } : m)];
+        return tags;
     }
 
     private List<string> AllTags(NpgsqlTransaction? transaction)
     {
-        using var command = Command("SELECT DISTINCT tag COLLATE \"C\" FROM message_tags ORDER BY 1");
+        using var command = Command(AllTagsSql);
         command.Transaction = transaction;
         using var reader = command.ExecuteReader();
-        var tags = new List<string>();
+        return ReadStrings(reader);
+    }
+
+    private static List<string> ReadStrings(NpgsqlDataReader reader)
+    {
+        var strings = new List<string>();
         while (reader.Read())
         {
-            tags.Add(reader.GetString(0));
+            strings.Add(reader.GetString(0));
         }
 
-        return tags;
+        return strings;
     }
 }
 
