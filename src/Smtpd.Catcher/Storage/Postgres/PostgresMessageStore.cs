@@ -143,14 +143,16 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     {
         PostgresStoreMark mark;
         MessagePage page;
-        // One snapshot for the page and its counts, as on SQLite. Each round trip to the server costs more than
-        // these statements do (the first page's are index probes), so they travel together: the mark and the tag
-        // list in one command, with the plain list's page and its tags too, and BEGIN with the first (Npgsql sends it
-        // with the next command), so the plain list is two round trips with the COMMIT, a search three or four.
-        using (var transaction = _connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead))
+        // One snapshot for the page and its counts, as on SQLite. Each round trip to the server costs more than these
+        // statements do (the plain list's are index probes: well under a millisecond together), so they travel in
+        // one command, transaction and all: the plain list is one round trip, a search two (the page, after the counts
+        // say how to look for it) or three (its tags, when the store has any) and its COMMIT. The transaction is
+        // plain SQL, not NpgsqlTransaction, so that BEGIN and COMMIT can ride with the statements; if anything fails,
+        // it is rolled back below before the connection goes back to the pool.
+        try
         {
-            using var first = Command(MarkSql + ";\n" + AllTagsSql + (query is null ? ";\n" + PlainPageSql + ";\n" + PlainPageTagsSql : string.Empty));
-            first.Transaction = transaction;
+            using var first = Command("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n" + MarkSql + ";\n" + AllTagsSql
+                + (query is null ? ";\n" + PlainPageSql + ";\n" + PlainPageTagsSql + ";\nCOMMIT" : string.Empty));
             first.Parameters.AddWithValue("limit", limit);
             first.Parameters.AddWithValue("start", start);
             List<string> allTags;
@@ -172,16 +174,30 @@ internal sealed partial class PostgresMessageStore : IMessageStore
 
             var counts = query is null
                 ? new PageCounts(mark.Total, mark.Unread, mark.Total, mark.Unread)
-                : PostgresCountCache.GetOrCount(CacheKey(query, mark), mark, () => CountMatches(query, transaction), after => CountAfter(query, after, transaction));
+                : PostgresCountCache.GetOrCount(CacheKey(query, mark), mark, () => CountMatches(query, null), after => CountAfter(query, after, null));
             if (query is not null)
             {
-                messages = PageRows(query, start, limit, mark, counts, transaction);
+                messages = PageRows(query, start, limit, mark, counts, null);
                 // No tag anywhere in the store (the list above): no message of the page has one.
-                pageTags = allTags.Count == 0 || messages.Count == 0 ? null : TagsOf(messages, transaction);
+                pageTags = allTags.Count == 0 || messages.Count == 0 ? null : TagsOf(messages, null);
+                PostgresSchema.Execute(_connection, "COMMIT");
             }
 
             page = new MessagePage(Tagged(messages, pageTags), mark.Total, mark.Unread, counts.Matched, counts.MatchedUnread, allTags);
-            transaction.Commit();
+        }
+        catch
+        {
+            try
+            {
+                // Outside a transaction (BEGIN itself failed) ROLLBACK only warns.
+                PostgresSchema.Execute(_connection, "ROLLBACK");
+            }
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+            {
+                // The connection is broken (or closed): the pool discards it, transaction and all.
+            }
+
+            throw;
         }
 
         if (mark.DeltaRows > FoldAbove)
@@ -258,7 +274,7 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     }
 
     /// <summary>The page's rows, a common search's first looked for among the newest ids (see <see cref="ScanWindow"/>).</summary>
-    private List<MessageRecord> PageRows(CompiledQuery? query, int start, int limit, PostgresStoreMark mark, PageCounts counts, NpgsqlTransaction transaction)
+    private List<MessageRecord> PageRows(CompiledQuery? query, int start, int limit, PostgresStoreMark mark, PageCounts counts, NpgsqlTransaction? transaction)
     {
         if (query is not null && start >= counts.Matched)
         {
@@ -293,7 +309,7 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     }
 
     /// <summary>A search's matches and unread matches, counted in full.</summary>
-    private PageCounts CountMatches(CompiledQuery query, NpgsqlTransaction transaction)
+    private PageCounts CountMatches(CompiledQuery query, NpgsqlTransaction? transaction)
     {
         using var command = Command($"SELECT count(*), count(*) FILTER (WHERE NOT is_read) FROM messages WHERE ({query.Where})");
         command.Transaction = transaction;
@@ -307,7 +323,7 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     /// The counts of the messages after id <paramref name="after"/> alone (a primary-key range): every one of them,
     /// for <see cref="PostgresCountCache"/> to check that they are all the store gained, and the search's matches among them.
     /// </summary>
-    private PageCounts CountAfter(CompiledQuery query, long after, NpgsqlTransaction transaction)
+    private PageCounts CountAfter(CompiledQuery query, long after, NpgsqlTransaction? transaction)
     {
         using var command = Command($"""
             SELECT count(*), count(*) FILTER (WHERE NOT is_read), count(*) FILTER (WHERE ({query.Where})), count(*) FILTER (WHERE ({query.Where}) AND NOT is_read)
