@@ -144,6 +144,20 @@ public sealed class PostgresCountsTests
     }
 
     [Fact]
+    public async Task APageThatFailsLeavesItsConnectionOutOfTheTransactionAndUsable()
+    {
+        await using var test = await StoreBackend.OpenAsync("postgres");
+        await Store(test.Store, "one");
+        using var reader = test.Store.Open();
+        // An expression the server rejects after BEGIN has run: the page's transaction must not outlive the error.
+        var broken = new CompiledQuery("messages.no_such_column", new Dictionary<string, object?>(StringComparer.Ordinal));
+
+        Assert.Throws<PostgresException>(() => reader.Page(broken, 0, 10));
+        StoreBehaviourTests.AssertPageCountsMatchTheMessages(test.Store, reader, "subject:one", "after a failed page");
+        Assert.Equal(1, reader.Page(null, 0, 10).Total);
+    }
+
+    [Fact]
     public async Task ManyWritingTransactionsAreFoldedIntoOneRowWithTheSameCounts()
     {
         await using var test = await StoreBackend.OpenAsync("postgres");

@@ -239,17 +239,6 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     /// </summary>
     internal const int ScanWindow = 1000;
 
-    /// <summary>Where the store stands in <paramref name="transaction"/>'s snapshot: the summed deltas and the newest id.</summary>
-    /// <param name="transaction">The snapshot.</param>
-    /// <returns>The mark.</returns>
-    internal PostgresStoreMark Mark(NpgsqlTransaction? transaction)
-    {
-        using var command = Command(MarkSql);
-        command.Transaction = transaction;
-        using var reader = command.ExecuteReader();
-        return ReadMark(reader);
-    }
-
     private static PostgresStoreMark ReadMark(NpgsqlDataReader reader)
     {
         reader.Read();
@@ -763,15 +752,6 @@ internal static class PostgresCountCache
         }
 
         return counts;
-    }
-
-    /// <summary>Forgets every entry (tests that recreate a database under the same name).</summary>
-    internal static void Clear()
-    {
-        lock (Gate)
-        {
-            Entries.Clear();
-        }
     }
 
     /// <summary>Nothing changed and nothing was added between the two marks.</summary>
