@@ -201,6 +201,58 @@ public sealed class StoreBehaviourTests
 
     [Theory]
     [MemberData(nameof(Backends))]
+    public async Task PageCountsFollowEveryKindOfChangeIncludingSearchCountsAskedBefore(string backend)
+    {
+        await using var test = await StoreBackend.OpenAsync(backend);
+        using var reader = test.Store.Open();
+        // Asked after every step, so a count a store keeps from one page to the next must follow each change.
+        string?[] searches = [null, "subject:even", "tag:urgent", "is:unread subject:odd"];
+        void CountsAreRight(string step)
+        {
+            foreach (var search in searches)
+            {
+                AssertPageCountsMatchTheMessages(test.Store, reader, search, step);
+            }
+
+            AssertPageCountsMatchTheMessages(reader, test.Store.Compiler.Mailbox("ops"), step + ", mailbox ops");
+        }
+
+        var ids = new List<long>();
+        for (var i = 0; i < 8; i++)
+        {
+            ids.Add(await Store(test.Store, Record(i % 2 == 0 ? $"even {i}" : $"odd {i}") with { Mailboxes = i < 4 ? ["ops"] : [] }));
+        }
+
+        CountsAreRight("stored");
+        ids.Add(await Store(test.Store, Record("even 8")));
+        CountsAreRight("one more stored");
+        reader.SetRead([ids[0], ids[1]], true);
+        CountsAreRight("two read");
+        reader.SetRead([ids[1]], false);
+        CountsAreRight("one unread again");
+        reader.SetTags([ids[2], ids[3]], ["Urgent"]);
+        CountsAreRight("tagged");
+        reader.DeleteTag("Urgent");
+        CountsAreRight("tag deleted");
+        reader.SetTags([ids[5]], ["urgent"]);
+        reader.RenameTag("urgent", "later");
+        CountsAreRight("tag renamed");
+        reader.Delete([ids[8]]);
+        CountsAreRight("deleted by id");
+        reader.Delete(test.Store.Compiler.Compile("subject:\"odd 7\"", TimeZoneInfo.Utc));
+        CountsAreRight("deleted by search");
+        reader.SetRead(test.Store.Compiler.Compile("subject:even", TimeZoneInfo.Utc), true);
+        CountsAreRight("a search marked read");
+        reader.RemoveFromMailbox([ids[0], ids[1]], "ops");
+        CountsAreRight("taken out of a mailbox");
+        reader.Clear();
+        CountsAreRight("cleared");
+        await Store(test.Store, Record("odd after clear"));
+        CountsAreRight("stored after clear");
+    }
+
+    [Theory]
+    [MemberData(nameof(Backends))]
     public async Task SearchMatchesTheSameMessagesWithTheSameSyntax(string backend)
     {
         await using var test = await StoreBackend.OpenAsync(backend);
@@ -259,6 +311,7 @@ public sealed class StoreBehaviourTests
 
         using var reader = test.Store.Open();
         Assert.Equal(ids.Skip(2), reader.AllIds());
+        AssertPageCountsMatchTheMessages(test.Store, reader, null, "pruned by count");
         await WaitUntil(() => { lock (pruned) { return pruned.Sum(p => p.Messages) == 2; } });
     }
 
@@ -275,6 +328,7 @@ public sealed class StoreBehaviourTests
         using var reader = test.Store.Open();
         Assert.Equal([fresh], reader.AllIds());
         Assert.Null(reader.Find(old));
+        AssertPageCountsMatchTheMessages(test.Store, reader, null, "pruned by age");
     }
 
     [Theory]
@@ -358,6 +412,26 @@ public sealed class StoreBehaviourTests
         Assert.Equal([shared], reader.Ids(test.Store.Compiler.Mailbox("sales")));
         Assert.Null(reader.Find(second));
         await WaitUntil(() => { lock (pruned) { return pruned.Sum(p => p.Messages) == 1; } });
+    }
+
+    /// <summary>
+    /// A page's four counts equal what the messages themselves say, read one by one: so whatever a store keeps or
+    /// caches, the page answers as a full count would.
+    /// </summary>
+    internal static void AssertPageCountsMatchTheMessages(ICatcherStore store, IMessageStore reader, string? search, string step) =>
+        AssertPageCountsMatchTheMessages(reader, search is null ? null : store.Compiler.Compile(search, TimeZoneInfo.Utc), step + ", " + (search ?? "no search"));
+
+    /// <summary>The same for a compiled query.</summary>
+    internal static void AssertPageCountsMatchTheMessages(IMessageStore reader, CompiledQuery? query, string step)
+    {
+        var all = reader.AllIds();
+        var unread = all.Count(id => !reader.Find(id)!.IsRead);
+        var matched = query is null ? all : reader.Ids(query);
+        var matchedUnread = matched.Count(id => !reader.Find(id)!.IsRead);
+        var page = reader.Page(query, 0, 2);
+        Assert.True((all.Count, unread, matched.Count, matchedUnread) == (page.Total, page.Unread, page.Matched, page.MatchedUnread),
+            $"{step}: the page counts {(page.Total, page.Unread, page.Matched, page.MatchedUnread)}, the messages are {(all.Count, unread, matched.Count, matchedUnread)}");
+        Assert.Equal(matched.Reverse().Take(2), page.Messages.Select(m => m.Id));
     }
 
     private static async Task WaitUntil(Func<bool> condition)

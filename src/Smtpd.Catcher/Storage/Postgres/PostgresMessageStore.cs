@@ -133,35 +133,214 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Nothing here counts the whole table (docs/scaling.md "List and search at 100,000 messages"): the store's total
+    /// and unread are the sums of <c>message_counts</c>, which triggers keep in every writing transaction (schema
+    /// migration 4), and a search's matches are remembered by <see cref="PostgresCountCache"/> until the store's
+    /// change counter moves, as SQLite's CountCache does; new messages alone add only their own counts.
+    /// </remarks>
     public MessagePage Page(CompiledQuery? query, int start, int limit)
     {
-        // One snapshot for the page and its counts, as on SQLite.
-        using var transaction = _connection.BeginTransaction(System.Data.IsolationLevel.RepeatableRead);
+        PostgresStoreMark mark;
+        MessagePage page;
+        // One snapshot for the page and its counts, as on SQLite. Each round trip to the server costs more than these
+        // statements do (the plain list's are index probes: well under a millisecond together), so they travel in
+        // one command, transaction and all: the plain list is one round trip, a search two (the page, after the counts
+        // say how to look for it) or three (its tags, when the store has any) and its COMMIT. The transaction is
+        // plain SQL, not NpgsqlTransaction, so that BEGIN and COMMIT can ride with the statements; if anything fails,
+        // it is rolled back below before the connection goes back to the pool.
+        try
+        {
+            using var first = Command("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n" + MarkSql + ";\n" + AllTagsSql
+                + (query is null ? ";\n" + PlainPageSql + ";\n" + PlainPageTagsSql + ";\nCOMMIT" : string.Empty));
+            first.Parameters.AddWithValue("limit", limit);
+            first.Parameters.AddWithValue("start", start);
+            List<string> allTags;
+            List<MessageRecord> messages = [];
+            Dictionary<long, List<string>>? pageTags = null;
+            using (var reader = first.ExecuteReader())
+            {
+                mark = ReadMark(reader);
+                reader.NextResult();
+                allTags = ReadStrings(reader);
+                if (query is null)
+                {
+                    reader.NextResult();
+                    messages = ReadRecords(reader);
+                    reader.NextResult();
+                    pageTags = ReadTags(reader);
+                }
+            }
+
+            var counts = query is null
+                ? new PageCounts(mark.Total, mark.Unread, mark.Total, mark.Unread)
+                : PostgresCountCache.GetOrCount(CacheKey(query, mark), mark, () => CountMatches(query, null), after => CountAfter(query, after, null));
+            if (query is not null)
+            {
+                messages = PageRows(query, start, limit, mark, counts, null);
+                // No tag anywhere in the store (the list above): no message of the page has one.
+                pageTags = allTags.Count == 0 || messages.Count == 0 ? null : TagsOf(messages, null);
+                PostgresSchema.Execute(_connection, "COMMIT");
+            }
+
+            page = new MessagePage(Tagged(messages, pageTags), mark.Total, mark.Unread, counts.Matched, counts.MatchedUnread, allTags);
+        }
+        catch
+        {
+            try
+            {
+                // Outside a transaction (BEGIN itself failed) ROLLBACK only warns.
+                PostgresSchema.Execute(_connection, "ROLLBACK");
+            }
+            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+            {
+                // The connection is broken (or closed): the pool discards it, transaction and all.
+            }
+
+            throw;
+        }
+
+        if (mark.DeltaRows > FoldAbove)
+        {
+            FoldCounts();
+        }
+
+        return page;
+    }
+
+    /// <summary>Where the store stands: the summed deltas of <c>message_counts</c>, their rows, the newest id and the database's oid.</summary>
+    private const string MarkSql = """
+        SELECT coalesce(sum(total), 0)::bigint, coalesce(sum(unread), 0)::bigint, coalesce(sum(changes), 0)::bigint, count(*),
+               (SELECT coalesce(max(id), 0) FROM messages), (SELECT oid::bigint FROM pg_database WHERE datname = current_database())
+        FROM message_counts
+        """;
+
+    private const string AllTagsSql = "SELECT DISTINCT tag COLLATE \"C\" FROM message_tags ORDER BY 1";
+
+    private const string PlainPageSql = $"SELECT {Columns} FROM messages ORDER BY id DESC LIMIT @limit OFFSET @start";
+
+    private const string PlainPageTagsSql = """
+        SELECT message_id, tag FROM message_tags
+        WHERE message_id IN (SELECT id FROM messages ORDER BY id DESC LIMIT @limit OFFSET @start)
+        ORDER BY message_id, tag COLLATE "C"
+        """;
+
+    /// <summary>
+    /// How many rows of deltas <c>message_counts</c> may gather before a reader folds them into one: summing a few
+    /// hundred small rows costs tens of microseconds, and folding costs one short transaction.
+    /// </summary>
+    internal const int FoldAbove = 256;
+
+    /// <summary>
+    /// How many of the newest ids a common search's page is first looked for in, as on SQLite
+    /// (<see cref="MessageStore.ScanWindow"/>): the counts say how common the search is, and when its page is expected
+    /// among the newest ids (twice over, for bunching) a primary-key walk of those ids finds it without the search
+    /// index collecting every match first.
+    /// </summary>
+    internal const int ScanWindow = 1000;
+
+    private static PostgresStoreMark ReadMark(NpgsqlDataReader reader)
+    {
+        reader.Read();
+        return new PostgresStoreMark(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(4), reader.GetInt64(3), reader.GetInt64(5));
+    }
+
+    /// <summary>
+    /// Folds <c>message_counts</c>' rows into one, in a transaction of its own (READ COMMITTED). The rows deleted are
+    /// the committed ones this statement sees, and the row inserted holds exactly their sums, so every snapshot sums
+    /// the same before and after; a second reader folding at the same time waits for the first's deleted rows, then
+    /// skips them, and never sees the first's new row, so nothing is counted twice. A writer's row is uncommitted,
+    /// hence invisible, until its transaction ends, and after that no one but a folder touches it.
+    /// </summary>
+    internal void FoldCounts()
+    {
+        using var command = Command("""
+            WITH folded AS (DELETE FROM message_counts RETURNING total, unread, changes)
+            INSERT INTO message_counts (xid, total, unread, changes)
+            SELECT txid_current(), sum(total), sum(unread), sum(changes) FROM folded HAVING count(*) > 0
+            """);
+        command.ExecuteNonQuery();
+    }
+
+    /// <summary>The page's rows, a common search's first looked for among the newest ids (see <see cref="ScanWindow"/>).</summary>
+    private List<MessageRecord> PageRows(CompiledQuery? query, int start, int limit, PostgresStoreMark mark, PageCounts counts, NpgsqlTransaction? transaction)
+    {
+        if (query is not null && start >= counts.Matched)
+        {
+            return [];
+        }
+
+        var expectedRows = 2.0 * ((long)start + limit) * mark.Total / Math.Max(1, counts.Matched);
+        if (query is not null && expectedRows <= ScanWindow && mark.Total > ScanWindow)
+        {
+            // The newest ids by the primary key, each tested with the search: the matches among the newest ids are
+            // the newest matches, so a full page here is the page.
+            using var windowed = Command($"SELECT {Columns} FROM messages WHERE messages.id > @scan_floor AND ({query.Where}) ORDER BY id DESC LIMIT @limit OFFSET @start");
+            windowed.Transaction = transaction;
+            windowed.Parameters.AddWithValue("scan_floor", mark.MaxId - ScanWindow);
+            windowed.Parameters.AddWithValue("limit", limit);
+            windowed.Parameters.AddWithValue("start", start);
+            AddParameters(windowed, query);
+            var rows = Read(windowed);
+            if (rows.Count == limit)
+            {
+                return rows;
+            }
+        }
+
         var where = query is null ? string.Empty : $" WHERE ({query.Where})";
         using var command = Command($"SELECT {Columns} FROM messages{where} ORDER BY id DESC LIMIT @limit OFFSET @start");
         command.Transaction = transaction;
         command.Parameters.AddWithValue("limit", limit);
         command.Parameters.AddWithValue("start", start);
         AddParameters(command, query);
-        var messages = WithTags(Read(command), transaction);
-        using var counts = Command(query is null
-            ? "SELECT count(*), count(*) FILTER (WHERE NOT is_read), 0::bigint, 0::bigint FROM messages"
-            : $"SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM messages WHERE NOT is_read), count(*), count(*) FILTER (WHERE NOT is_read) FROM messages WHERE ({query.Where})");
-        counts.Transaction = transaction;
-        AddParameters(counts, query);
-        long total, unread, matched, matchedUnread;
-        using (var reader = counts.ExecuteReader())
+        return Read(command);
+    }
+
+    /// <summary>A search's matches and unread matches, counted in full.</summary>
+    private PageCounts CountMatches(CompiledQuery query, NpgsqlTransaction? transaction)
+    {
+        using var command = Command($"SELECT count(*), count(*) FILTER (WHERE NOT is_read) FROM messages WHERE ({query.Where})");
+        command.Transaction = transaction;
+        AddParameters(command, query);
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return new PageCounts(0, 0, reader.GetInt64(0), reader.GetInt64(1));
+    }
+
+    /// <summary>
+    /// The counts of the messages after id <paramref name="after"/> alone (a primary-key range): every one of them,
+    /// for <see cref="PostgresCountCache"/> to check that they are all the store gained, and the search's matches among them.
+    /// </summary>
+    private PageCounts CountAfter(CompiledQuery query, long after, NpgsqlTransaction? transaction)
+    {
+        using var command = Command($"""
+            SELECT count(*), count(*) FILTER (WHERE NOT is_read), count(*) FILTER (WHERE ({query.Where})), count(*) FILTER (WHERE ({query.Where}) AND NOT is_read)
+            FROM messages WHERE messages.id > @scan_floor
+            """);
+        command.Transaction = transaction;
+        command.Parameters.AddWithValue("scan_floor", after);
+        AddParameters(command, query);
+        using var reader = command.ExecuteReader();
+        reader.Read();
+        return new PageCounts(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3));
+    }
+
+    /// <summary>
+    /// What identifies a search's counts: this database (its server, name and oid, so a database dropped and created
+    /// again under the same name is another), the expression and its parameters' types and values.
+    /// </summary>
+    private string CacheKey(CompiledQuery query, PostgresStoreMark mark)
+    {
+        var key = new StringBuilder(_connection.Host).Append(':').Append(_connection.Port.ToString(CultureInfo.InvariantCulture)).Append('/').Append(_connection.Database)
+            .Append('/').Append(mark.DatabaseOid.ToString(CultureInfo.InvariantCulture)).Append('\0').Append(query.Where);
+        foreach (var (name, value) in query.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
-            reader.Read();
-            total = reader.GetInt64(0);
-            unread = reader.GetInt64(1);
-            matched = query is null ? total : reader.GetInt64(2);
-            matchedUnread = query is null ? unread : reader.GetInt64(3);
+            // The type is part of the key: 1 and '1' compare differently in SQL.
+            key.Append('\0').Append(name).Append('=').Append(value?.GetType().Name).Append(':').Append(Convert.ToString(value, CultureInfo.InvariantCulture));
         }
 
-        var tags = AllTags(transaction);
-        transaction.Commit();
-        return new MessagePage(messages, total, unread, matched, matchedUnread, tags);
+        return key.ToString();
     }
 
     /// <inheritdoc/>
@@ -361,6 +540,14 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     internal static List<MessageRecord> Read(NpgsqlCommand command)
     {
         using var reader = command.ExecuteReader();
+        return ReadRecords(reader);
+    }
+
+    /// <summary>Reads the records of the reader's current result, a <c>SELECT</c> of <see cref="Columns"/>.</summary>
+    /// <param name="reader">The reader.</param>
+    /// <returns>The records.</returns>
+    private static List<MessageRecord> ReadRecords(NpgsqlDataReader reader)
+    {
         var messages = new List<MessageRecord>();
         while (reader.Read())
         {
@@ -445,45 +632,133 @@ internal sealed partial class PostgresMessageStore : IMessageStore
         }
     }
 
-    private List<MessageRecord> WithTags(List<MessageRecord> messages, NpgsqlTransaction? transaction)
-    {
-        if (messages.Count == 0)
-        {
-            return messages;
-        }
+    private List<MessageRecord> WithTags(List<MessageRecord> messages, NpgsqlTransaction? transaction) =>
+        messages.Count == 0 ? messages : Tagged(messages, TagsOf(messages, transaction));
 
+    private static List<MessageRecord> Tagged(List<MessageRecord> messages, Dictionary<long, List<string>>? tags) =>
+        tags is null || tags.Count == 0 ? messages : [.. messages.Select(m => tags.TryGetValue(m.Id, out var list) ? m with { Tags = list } : m)];
+
+    private Dictionary<long, List<string>> TagsOf(List<MessageRecord> messages, NpgsqlTransaction? transaction)
+    {
         using var command = Command("SELECT message_id, tag FROM message_tags WHERE message_id = ANY(@ids) ORDER BY message_id, tag COLLATE \"C\"");
         command.Transaction = transaction;
         command.Parameters.AddWithValue("ids", NpgsqlDbType.Array | NpgsqlDbType.Bigint, messages.Select(m => m.Id).ToArray());
-        var tags = new Dictionary<long, List<string>>();
-        using (var reader = command.ExecuteReader())
-        {
-            while (reader.Read())
-            {
-                var id = reader.GetInt64(0);
-                if (!tags.TryGetValue(id, out var list))
-                {
-                    tags[id] = list = [];
-                }
-
-                list.Add(reader.GetString(1));
-            }
-        }
-
-        return tags.Count == 0 ? messages : [.. messages.Select(m => tags.TryGetValue(m.Id, out var list) ? m with { Tags = list } : m)];
+        using var reader = command.ExecuteReader();
+        return ReadTags(reader);
     }
 
-    private List<string> AllTags(NpgsqlTransaction? transaction)
+    /// <summary>Reads (message id, tag) rows, ordered by id, into each message's tags.</summary>
+    private static Dictionary<long, List<string>> ReadTags(NpgsqlDataReader reader)
     {
-        using var command = Command("SELECT DISTINCT tag COLLATE \"C\" FROM message_tags ORDER BY 1");
-        command.Transaction = transaction;
-        using var reader = command.ExecuteReader();
-        var tags = new List<string>();
+        var tags = new Dictionary<long, List<string>>();
         while (reader.Read())
         {
-            tags.Add(reader.GetString(0));
+            var id = reader.GetInt64(0);
+            if (!tags.TryGetValue(id, out var list))
+            {
+                tags[id] = list = [];
+            }
+
+            list.Add(reader.GetString(1));
         }
 
         return tags;
     }
+
+    private List<string> AllTags(NpgsqlTransaction? transaction)
+    {
+        using var command = Command(AllTagsSql);
+        command.Transaction = transaction;
+        using var reader = command.ExecuteReader();
+        return ReadStrings(reader);
+    }
+
+    private static List<string> ReadStrings(NpgsqlDataReader reader)
+    {
+        var strings = new List<string>();
+        while (reader.Read())
+        {
+            strings.Add(reader.GetString(0));
+        }
+
+        return strings;
+    }
+}
+
+/// <summary>Where a PostgreSQL store stood in one snapshot.</summary>
+/// <param name="Total">Every message (the sum of <c>message_counts.total</c>).</param>
+/// <param name="Unread">Every unread message.</param>
+/// <param name="Changes">The change counter: deletes, updates, tag and mailbox changes, never a new message.</param>
+/// <param name="MaxId">The newest message id.</param>
+/// <param name="DeltaRows">How many rows of deltas were summed (when to fold them).</param>
+/// <param name="DatabaseOid">The database's oid.</param>
+internal readonly record struct PostgresStoreMark(long Total, long Unread, long Changes, long MaxId, long DeltaRows, long DatabaseOid);
+
+/// <summary>
+/// A search's counts, remembered per database for every connection of the process until the store changes, the
+/// PostgreSQL counterpart of SQLite's CountCache. Counting every match reads every matching row (a fifth of 100,000
+/// messages for <c>subject:invoice</c>), while a page reads fifty, and clients page and poll with the same search.
+/// </summary>
+/// <remarks>
+/// An entry is reused only when the change counter (<see cref="PostgresStoreMark.Changes"/>) is where it was: then
+/// nothing was deleted, updated, tagged or taken out of a mailbox in between, and the store only gained messages. Ids
+/// are taken when a row is inserted, not when it commits, so with two writers the rows gained need not all lie above
+/// the old newest id: the counts of the rows above it are added only when they number exactly what the total grew
+/// by, and otherwise the search is counted in full. So a count is never stale, whichever instance wrote.
+/// </remarks>
+internal static class PostgresCountCache
+{
+    /// <summary>The most searches remembered; past it the cache starts over.</summary>
+    private const int MaxEntries = 256;
+
+    /// <summary>Past this many new ids, a full count (which may use the indexes) is as cheap as counting the new rows.</summary>
+    private const long MaxAddedToCount = 20_000;
+
+    private static readonly Dictionary<string, (PostgresStoreMark Mark, PageCounts Counts)> Entries = new(StringComparer.Ordinal);
+    private static readonly Lock Gate = new();
+
+    /// <summary>The search's counts at <paramref name="mark"/>.</summary>
+    /// <param name="key">The database and search.</param>
+    /// <param name="mark">Where the store stands in the counts' snapshot.</param>
+    /// <param name="count">Counts the search in full, in that snapshot.</param>
+    /// <param name="countAfter">Counts every message and the search's matches after an id, in that snapshot.</param>
+    /// <returns>The counts; only <see cref="PageCounts.Matched"/> and <see cref="PageCounts.MatchedUnread"/> are meant.</returns>
+    public static PageCounts GetOrCount(string key, PostgresStoreMark mark, Func<PageCounts> count, Func<long, PageCounts> countAfter)
+    {
+        bool found;
+        (PostgresStoreMark Mark, PageCounts Counts) entry;
+        lock (Gate)
+        {
+            found = Entries.TryGetValue(key, out entry);
+        }
+
+        if (found && SameStore(entry.Mark, mark))
+        {
+            return entry.Counts;
+        }
+
+        var counts = found && OnlyGained(entry.Mark, mark) && countAfter(entry.Mark.MaxId) is var added && added.Total == mark.Total - entry.Mark.Total
+            ? new PageCounts(0, 0, entry.Counts.Matched + added.Matched, entry.Counts.MatchedUnread + added.MatchedUnread)
+            : count();
+
+        lock (Gate)
+        {
+            if (Entries.Count >= MaxEntries)
+            {
+                Entries.Clear();
+            }
+
+            Entries[key] = (mark, counts);
+        }
+
+        return counts;
+    }
+
+    /// <summary>Nothing changed and nothing was added between the two marks.</summary>
+    private static bool SameStore(PostgresStoreMark was, PostgresStoreMark now) =>
+        was.Changes == now.Changes && was.Total == now.Total && was.MaxId == now.MaxId;
+
+    /// <summary>Nothing but new messages can lie between the two marks, few enough to count one by one.</summary>
+    private static bool OnlyGained(PostgresStoreMark was, PostgresStoreMark now) =>
+        was.Changes == now.Changes && was.Total <= now.Total && was.MaxId <= now.MaxId && now.MaxId - was.MaxId <= MaxAddedToCount;
 }

@@ -125,6 +125,99 @@ internal static class PostgresSchema
         );
         CREATE INDEX message_mailboxes_by_name ON message_mailboxes (name, message_id);
         """,
+        // 4: the list's counts without counting (docs/scaling.md "List and search at 100,000 messages"). Every
+        // transaction that changes messages adds one row of deltas, keyed by its own transaction id, in the same
+        // transaction (statement triggers with transition tables: one upsert per statement, not per row), so a
+        // reader's snapshot sees counts exactly as consistent as the rows, and two writers never wait on each other's
+        // counter row, as a single counter row would make them (and a row per shard could still deadlock two
+        // transactions that collide on a shard). Readers sum the rows and fold them into one now and then
+        // (PostgresMessageStore.FoldCounts). `changes` moves with whatever can alter which messages a search matches
+        // other than a new message (deletes, updates, tags, leaving a mailbox), as SQLite's store_changes does, so a
+        // search's counts can be kept until it moves. The triggers are created before the existing rows are counted,
+        // under a lock that holds writers off until the migration commits: no message is counted twice or missed.
+        """
+        LOCK TABLE messages, message_tags, message_mailboxes IN SHARE ROW EXCLUSIVE MODE;
+        CREATE TABLE message_counts (
+            xid     bigint PRIMARY KEY,
+            total   bigint NOT NULL,
+            unread  bigint NOT NULL,
+            changes bigint NOT NULL
+        );
+        CREATE FUNCTION smtpd_counts_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO message_counts AS c (xid, total, unread, changes)
+            SELECT txid_current(), count(*), count(*) FILTER (WHERE NOT is_read), 0 FROM added HAVING count(*) > 0
+            ON CONFLICT (xid) DO UPDATE SET total = c.total + excluded.total, unread = c.unread + excluded.unread;
+            RETURN NULL;
+        END
+        $$;
+        CREATE FUNCTION smtpd_counts_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO message_counts AS c (xid, total, unread, changes)
+            SELECT txid_current(), -count(*), -count(*) FILTER (WHERE NOT is_read), 1 FROM removed HAVING count(*) > 0
+            ON CONFLICT (xid) DO UPDATE SET total = c.total + excluded.total, unread = c.unread + excluded.unread, changes = c.changes + 1;
+            RETURN NULL;
+        END
+        $$;
+        CREATE FUNCTION smtpd_counts_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO message_counts AS c (xid, total, unread, changes)
+            SELECT txid_current(), 0, (SELECT count(*) FROM after_rows WHERE NOT is_read) - (SELECT count(*) FROM before_rows WHERE NOT is_read), 1
+            WHERE EXISTS (SELECT 1 FROM after_rows)
+            ON CONFLICT (xid) DO UPDATE SET unread = c.unread + excluded.unread, changes = c.changes + 1;
+            RETURN NULL;
+        END
+        $$;
+        -- TRUNCATE has no transition table: it takes the table's strongest lock, so no writer is in flight and the
+        -- committed deltas are exactly what it removed; one more row cancels them.
+        CREATE FUNCTION smtpd_counts_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO message_counts AS c (xid, total, unread, changes)
+            SELECT txid_current(), -coalesce(sum(total), 0), -coalesce(sum(unread), 0), 1 FROM message_counts
+            ON CONFLICT (xid) DO UPDATE SET total = c.total + excluded.total, unread = c.unread + excluded.unread, changes = c.changes + 1;
+            RETURN NULL;
+        END
+        $$;
+        CREATE FUNCTION smtpd_counts_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            INSERT INTO message_counts AS c (xid, total, unread, changes) VALUES (txid_current(), 0, 0, 1)
+            ON CONFLICT (xid) DO UPDATE SET changes = c.changes + 1;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER messages_counts_insert AFTER INSERT ON messages REFERENCING NEW TABLE AS added
+            FOR EACH STATEMENT EXECUTE FUNCTION smtpd_counts_inserted();
+        CREATE TRIGGER messages_counts_delete AFTER DELETE ON messages REFERENCING OLD TABLE AS removed
+            FOR EACH STATEMENT EXECUTE FUNCTION smtpd_counts_deleted();
+        CREATE TRIGGER messages_counts_update AFTER UPDATE ON messages REFERENCING OLD TABLE AS before_rows NEW TABLE AS after_rows
+            FOR EACH STATEMENT EXECUTE FUNCTION smtpd_counts_updated();
+        CREATE TRIGGER messages_counts_truncate AFTER TRUNCATE ON messages
+            FOR EACH STATEMENT EXECUTE FUNCTION smtpd_counts_truncated();
+        -- A tag added or removed, or a message leaving a mailbox, changes what tag: searches and mailbox scopes
+        -- match. A statement that changed no row changes nothing: the WHEN-less trigger still fires for it, so the
+        -- functions below count only statements that touched rows (transition tables).
+        CREATE FUNCTION smtpd_counts_rows_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM touched) THEN
+                INSERT INTO message_counts AS c (xid, total, unread, changes) VALUES (txid_current(), 0, 0, 1)
+                ON CONFLICT (xid) DO UPDATE SET changes = c.changes + 1;
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER message_tags_counts_insert AFTER INSERT ON message_tags REFERENCING NEW TABLE AS touched
+            FOR EACH STATEMENT EXECUTE FUNCTION smtpd_counts_rows_changed();
+        CREATE TRIGGER message_tags_counts_delete AFTER DELETE ON message_tags REFERENCING OLD TABLE AS touched
+            FOR EACH STATEMENT EXECUTE FUNCTION smtpd_counts_rows_changed();
+        CREATE TRIGGER message_mailboxes_counts_delete AFTER DELETE ON message_mailboxes REFERENCING OLD TABLE AS touched
+            FOR EACH STATEMENT EXECUTE FUNCTION smtpd_counts_rows_changed();
+        CREATE TRIGGER message_tags_counts_truncate AFTER TRUNCATE ON message_tags
+            FOR EACH STATEMENT EXECUTE FUNCTION smtpd_counts_changed();
+        CREATE TRIGGER message_mailboxes_counts_truncate AFTER TRUNCATE ON message_mailboxes
+            FOR EACH STATEMENT EXECUTE FUNCTION smtpd_counts_changed();
+        INSERT INTO message_counts (xid, total, unread, changes)
+        SELECT txid_current(), count(*), count(*) FILTER (WHERE NOT is_read), 0 FROM messages;
+        """,
     ];
 
     /// <summary>The version a fully migrated database has.</summary>
