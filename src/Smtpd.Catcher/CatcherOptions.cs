@@ -68,7 +68,8 @@ public sealed class CatcherOptions
     public bool AuthEnabled => AuthAny || AuthUsers.Count > 0;
 
     /// <summary>
-    /// The SQLite store. Every message is committed to it (WAL, <c>synchronous=FULL</c>) before its <c>250</c>;
+    /// The SQLite store. Every message is committed to it, and the commit's write-ahead log synced to disk (what
+    /// <c>synchronous=FULL</c> gives, with the sync pipelined behind the next commit), before its <c>250</c>;
     /// <see langword="null"/> stores nothing (a sink).
     /// </summary>
     public string? DatabasePath { get; set; }

@@ -103,6 +103,7 @@ internal sealed class StoreWriter : IDisposable
     private int _gatherTarget;
     private int _lastGroup;
     private bool _morePrune;
+    private bool _normalSyncPending;
 
     /// <summary>Opens (creating if needed) the store at <paramref name="path"/> and starts the writer thread.</summary>
     /// <param name="path">The database file.</param>
@@ -131,9 +132,13 @@ internal sealed class StoreWriter : IDisposable
         if (pipelinedSync ?? (!AppContext.TryGetSwitch(PipelinedSyncSwitch, out var pipelined) || pipelined))
         {
             // NORMAL: the COMMIT writes the WAL without syncing it; the flusher syncs it before anyone hears 250,
-            // which makes it FULL on disk (WalFlusher's remarks argue it). Set per connection, on the writer's only.
-            StoreSchema.Execute(_connection, "PRAGMA synchronous = NORMAL");
-            _walSync = walSync ?? new WalFileSync(Path + "-wal");
+            // which makes it FULL on disk (WalFlusher's remarks argue it). Set per connection, on the writer's only,
+            // and only after this writer's first commit that wrote something (SwitchToNormalSync): that commit runs
+            // with FULL, whose first sync of a WAL file this connection created also syncs its directory (SQLite's
+            // unix VFS), so a new WAL's name is durable before any 250 depends on it. Our own fsync covers the
+            // file's contents only.
+            _walSync = walSync ?? new WalFileSync(WalPath(_connection));
+            _normalSyncPending = true;
         }
         _insertMessage = _connection.CreateCommand();
         _insertMessage.CommandText = $"INSERT INTO messages ({string.Join(", ", InsertColumns)}) VALUES ({string.Join(", ", InsertColumns.Select(c => "$" + c))})";
@@ -185,6 +190,8 @@ internal sealed class StoreWriter : IDisposable
                 break;
             }
 
+            SwitchToNormalSync();
+
             // Announced only once durable, like every prune (the flusher's thread is not started yet).
             _walSync?.Sync();
             _pruned?.Invoke(startup);
@@ -209,6 +216,12 @@ internal sealed class StoreWriter : IDisposable
 
     /// <summary>The full path of the database file.</summary>
     public string Path { get; }
+
+    /// <summary>
+    /// Whether the writer's commits leave the WAL's sync to the flusher (<c>synchronous=NORMAL</c>): true once a
+    /// pipelined writer's first commit that wrote something has run with <c>FULL</c>.
+    /// </summary>
+    internal bool LeavesSyncToFlusher => _walSync is not null && !Volatile.Read(ref _normalSyncPending);
 
     /// <summary>How many messages wait for the writer thread to take them: the store queue's depth (a single-reader channel cannot count).</summary>
     public int QueueLength => Volatile.Read(ref _queued);
@@ -426,6 +439,10 @@ internal sealed class StoreWriter : IDisposable
 
             _commit.ExecuteNonQuery();
             committed = true;
+            if (pruned is not null || (batch.Count > 0 && Array.Exists(failures, static f => f is null)))
+            {
+                SwitchToNormalSync();
+            }
         }
         catch (Exception ex)
         {
@@ -462,6 +479,31 @@ internal sealed class StoreWriter : IDisposable
                 Release([group]);
             }
         }
+    }
+
+    /// <summary>
+    /// After the first commit that wrote to the WAL with <c>synchronous=FULL</c> (and so synced the directory of a
+    /// WAL this connection created), hands every later commit's sync to the flusher.
+    /// </summary>
+    private void SwitchToNormalSync()
+    {
+        if (_normalSyncPending)
+        {
+            StoreSchema.Execute(_connection, "PRAGMA synchronous = NORMAL");
+            Volatile.Write(ref _normalSyncPending, false);
+        }
+    }
+
+    /// <summary>
+    /// The WAL file SQLite writes: named after the database file as SQLite resolved it (<c>PRAGMA database_list</c>),
+    /// which follows a symbolic link to its target, where the path the catcher was given would not.
+    /// </summary>
+    private static string WalPath(SqliteConnection connection)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT file FROM pragma_database_list WHERE name = 'main'";
+        var file = command.ExecuteScalar() as string;
+        return (string.IsNullOrEmpty(file) ? throw new InvalidOperationException("The store has no database file.") : file) + "-wal";
     }
 
     /// <summary>Asks the writer thread to prune by retention (once the messages queued before are written).</summary>

@@ -123,6 +123,38 @@ public sealed class WalFlusherTests : IDisposable
         Assert.Equal(2L, Scalar("SELECT count(*) FROM messages"));
     }
 
+    [Fact]
+    public async Task TheFirstCommitThatWritesRunsWithFullSyncAndOnlyLaterOnesLeaveTheSyncToTheFlusher()
+    {
+        // FULL's first sync of a WAL the connection created also syncs its directory; the flusher's fsync does not.
+        using var writer = new StoreWriter(Database, new StoreRetention(0, null, 0), TimeProvider.System, pipelinedSync: true);
+        Assert.False(writer.LeavesSyncToFlusher);
+        await Store(writer, "first").WaitAsync(Patience, TestContext.Current.CancellationToken);
+        Assert.True(writer.LeavesSyncToFlusher);
+        await writer.CloseAsync();
+    }
+
+    [Fact]
+    public async Task AStoreOpenedThroughASymbolicLinkSyncsTheWalBesideTheRealFile()
+    {
+        // SQLite names its WAL after the file the link points to; a sync of "<link>-wal" would find no file, and
+        // every message would then be refused.
+        var real = Path.Combine(Directory.CreateDirectory(Path.Combine(_directory, "real")).FullName, "store.db");
+        var link = Path.Combine(_directory, "link.db");
+        using (var first = new StoreWriter(real, new StoreRetention(0, null, 0), TimeProvider.System, pipelinedSync: true))
+        {
+            await first.CloseAsync();
+        }
+
+        File.CreateSymbolicLink(link, real);
+        using var writer = new StoreWriter(link, new StoreRetention(0, null, 0), TimeProvider.System, pipelinedSync: true);
+        var id = await Store(writer, "through the link").WaitAsync(Patience, TestContext.Current.CancellationToken);
+        Assert.True(id > 0);
+        Assert.True(File.Exists(real + "-wal"));
+        Assert.False(File.Exists(link + "-wal"));
+        await writer.CloseAsync();
+    }
+
     private static Task<long> Store(StoreWriter writer, string subject)
     {
         var content = Encoding.ASCII.GetBytes($"From: a@example.com\r\nTo: b@example.com\r\nSubject: {subject}\r\n\r\nbody\r\n");
