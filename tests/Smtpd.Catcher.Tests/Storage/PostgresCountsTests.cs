@@ -179,4 +179,40 @@ public sealed class PostgresCountsTests
         Assert.Equal(1L, PostgresSchema.Scalar(connection, "SELECT count(*) FROM message_counts"));
         StoreBehaviourTests.AssertPageCountsMatchTheMessages(test.Store, reader, null, "folded");
     }
+
+    [Fact]
+    public async Task AWriterNoOneReadsKeepsTheCountDeltasFoldedAndTheCountsRight()
+    {
+        var database = await StoreBackend.CreateDatabaseAsync();
+        await using var dataSource = NpgsqlDataSource.Create(database);
+        await using (var connection = await dataSource.OpenConnectionAsync(TestContext.Current.CancellationToken))
+        {
+            PostgresSchema.Migrate(connection);
+        }
+
+        // The writer alone: no HTTP reader ever folds message_counts.
+        var writer = new PostgresStoreWriter(dataSource, new StoreRetention(0, null, 0), TimeProvider.System, null, "test");
+        const int Groups = (2 * PostgresStoreWriter.FoldEvery) + 50;
+        try
+        {
+            for (var i = 0; i < Groups; i++)
+            {
+                // One at a time: each message is a group, a transaction and a row of deltas.
+                var content = Encoding.ASCII.GetBytes($"Subject: {i}\r\n\r\nHello\r\n");
+                await writer.StoreAsync(Record($"{i}") with { Size = content.Length }, content, () => new MemoryStream(content));
+            }
+        }
+        finally
+        {
+            await writer.CloseAsync();
+        }
+
+        await using var command = dataSource.CreateCommand("SELECT count(*), sum(total)::bigint, sum(unread)::bigint, (SELECT count(*) FROM messages) FROM message_counts");
+        await using var reader = await command.ExecuteReaderAsync(TestContext.Current.CancellationToken);
+        Assert.True(await reader.ReadAsync(TestContext.Current.CancellationToken));
+        Assert.InRange(reader.GetInt64(0), 1, PostgresStoreWriter.FoldEvery + 1);
+        Assert.Equal(Groups, reader.GetInt64(3));
+        Assert.Equal(Groups, reader.GetInt64(1));
+        Assert.Equal(Groups, reader.GetInt64(2));
+    }
 }

@@ -59,4 +59,65 @@ public sealed class PostgresUncertainCommitsTests
         Assert.True(map.TryGet("k1", out _));
         Assert.True(map.TryGet($"k{PostgresUncertainCommits.Capacity}", out _));
     }
+
+    [Fact]
+    public void TwoIdenticalMessagesRememberedTogetherAreTwoEntriesForgottenOneAtATime()
+    {
+        var map = new PostgresUncertainCommits(new FakeTimeProvider());
+        map.Remember("k", 1, 10);
+        map.Remember("k", 2, 10);
+
+        Assert.Equal(2, map.Count);
+        Assert.True(map.TryGet("k", 0, out var first));
+        Assert.True(map.TryGet("k", 1, out var second));
+        Assert.False(map.TryGet("k", 2, out _));
+        Assert.Equal((1, 2), (first.Id, second.Id));
+
+        map.Forget("k", second);
+        Assert.True(map.TryGet("k", out var left));
+        Assert.Equal(1, left.Id);
+        map.Forget("k", first);
+        Assert.False(map.TryGet("k", out _));
+        Assert.Equal(0, map.Count);
+    }
+
+    [Fact]
+    public void PastItsCapacityAKeyRememberedAgainKeepsItsNewerEntry()
+    {
+        var map = new PostgresUncertainCommits(new FakeTimeProvider());
+        map.Remember("k", 1, 1);
+        map.Forget("k");
+        for (var i = 0; i < PostgresUncertainCommits.Capacity - 1; i++)
+        {
+            map.Remember($"o{i}", i, i);
+        }
+
+        map.Remember("k", 2, 2);
+        Assert.Equal(PostgresUncertainCommits.Capacity, map.Count);
+
+        // Full: the oldest entry still remembered goes, not the newer one under the key forgotten first.
+        map.Remember("x", 3, 3);
+
+        Assert.Equal(PostgresUncertainCommits.Capacity, map.Count);
+        Assert.True(map.TryGet("k", out var entry));
+        Assert.Equal(2, entry.Id);
+        Assert.False(map.TryGet("o0", out _));
+        Assert.True(map.TryGet("x", out _));
+    }
+
+    [Fact]
+    public void AKeyRememberedAgainOutlivesItsFirstEntry()
+    {
+        var clock = new FakeTimeProvider();
+        var map = new PostgresUncertainCommits(clock);
+        map.Remember("k", 1, 1);
+        clock.Advance(TimeSpan.FromHours(1));
+        map.Remember("k", 2, 2);
+
+        clock.Advance(PostgresUncertainCommits.Lifetime - TimeSpan.FromHours(1));
+
+        Assert.True(map.TryGet("k", out var entry));
+        Assert.Equal(2, entry.Id);
+        Assert.Equal(1, map.Count);
+    }
 }

@@ -254,13 +254,16 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     /// </summary>
     internal void FoldCounts()
     {
-        using var command = Command("""
-            WITH folded AS (DELETE FROM message_counts RETURNING total, unread, changes)
-            INSERT INTO message_counts (xid, total, unread, changes)
-            SELECT txid_current(), sum(total), sum(unread), sum(changes) FROM folded HAVING count(*) > 0
-            """);
+        using var command = Command(FoldCountsSql);
         command.ExecuteNonQuery();
     }
+
+    /// <summary>The statement of <see cref="FoldCounts"/>, which the writer also runs (<see cref="PostgresStoreWriter"/>), for an instance no one reads.</summary>
+    internal const string FoldCountsSql = """
+        WITH folded AS (DELETE FROM message_counts RETURNING total, unread, changes)
+        INSERT INTO message_counts (xid, total, unread, changes)
+        SELECT txid_current(), sum(total), sum(unread), sum(changes) FROM folded HAVING count(*) > 0
+        """;
 
     /// <summary>The page's rows, a common search's first looked for among the newest ids (see <see cref="ScanWindow"/>).</summary>
     private List<MessageRecord> PageRows(CompiledQuery? query, int start, int limit, PostgresStoreMark mark, PageCounts counts, NpgsqlTransaction? transaction)

@@ -74,6 +74,14 @@ internal sealed class PostgresStoreWriter
     private bool _morePrune;
     private bool _pruneLockTaken;
     private long _sinceCountCheck;
+    private int _sinceFold;
+
+    /// <summary>
+    /// How many committed groups of this writer pass between its folds of <c>message_counts</c>: each writing
+    /// transaction adds a row of deltas there, and readers fold them (<see cref="PostgresMessageStore.FoldAbove"/>),
+    /// but an instance no one reads over HTTP must keep the table small by itself.
+    /// </summary>
+    internal const int FoldEvery = PostgresMessageStore.FoldAbove;
 
     /// <summary>Starts the writer loop.</summary>
     /// <param name="dataSource">The catcher's data source.</param>
@@ -99,6 +107,9 @@ internal sealed class PostgresStoreWriter
             _ageTimer = time.CreateTimer(static state => ((PostgresStoreWriter)state!).RequestPrune(), this, StoreWriter.AgeCheckInterval, StoreWriter.AgeCheckInterval);
         }
     }
+
+    /// <summary>The messages answered 451 whose commit could not be confirmed (tests remember entries through it, before any store).</summary>
+    internal PostgresUncertainCommits Uncertain => _uncertain;
 
     /// <summary>How many messages wait for the loop to take them into a group (the channel cannot count itself).</summary>
     public int QueueLength => Volatile.Read(ref _queued);
@@ -195,6 +206,7 @@ internal sealed class PostgresStoreWriter
         StorePruned? pruned = null;
         long transactionId = 0;
         var committing = false;
+        var committed = false;
         try
         {
             await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
@@ -255,6 +267,7 @@ internal sealed class PostgresStoreWriter
 
             committing = true;
             await transaction.CommitAsync().ConfigureAwait(false);
+            committed = true;
             if (_pruneLockTaken)
             {
                 _sinceCountCheck = 0;
@@ -274,7 +287,11 @@ internal sealed class PostgresStoreWriter
                 // The COMMIT was sent and no acknowledgement came back: PostgreSQL may have committed the group.
                 // Even an error reply does not prove otherwise (a backend terminated right after its commit record
                 // was flushed reports FATAL 57P01), so ask the server, on a fresh connection, what the transaction became.
-                outcome = await ResolveAsync(transactionId, [.. stored.Select(i => ids[i])]).ConfigureAwait(false);
+                // The group's own prune may have deleted its own rows in the same transaction (a --retain smaller than
+                // the group): then only txid_status can tell; otherwise the rows must be there too.
+                var storedIds = stored.Select(i => ids[i]).ToArray();
+                var ownPruned = pruned is not null && storedIds.Any(id => id >= pruned.FirstId && id <= pruned.LastId);
+                outcome = await ResolveAsync(transactionId, storedIds, [.. stored.Select(i => batch[i].Record.Sha256)], ownPruned).ConfigureAwait(false);
             }
 
             if (outcome != CommitOutcome.Committed)
@@ -301,6 +318,30 @@ internal sealed class PostgresStoreWriter
         }
 
         Release([.. batch], ids, failures, pruned);
+        if (committed && ++_sinceFold >= FoldEvery)
+        {
+            _sinceFold = 0;
+            await FoldCountsAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Folds <c>message_counts</c>' delta rows into one with the readers' statement
+    /// (<see cref="PostgresMessageStore.FoldCountsSql"/>, safe beside readers folding at the same time), after the
+    /// group's sessions were released. A failure leaves the rows for the next fold: it never fails a message.
+    /// </summary>
+    private async Task FoldCountsAsync()
+    {
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+            await using var fold = new NpgsqlCommand(PostgresMessageStore.FoldCountsSql, connection);
+            await fold.ExecuteNonQueryAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            // The server is away: the next group finds out, and the next fold gathers these rows too.
+        }
     }
 
     /// <summary>
@@ -310,7 +351,15 @@ internal sealed class PostgresStoreWriter
     /// has passed. When the status is no longer kept (a transaction older than the commit-log history, not expected
     /// within seconds), whether the group's rows exist, under the ids the writer gave them, decides.
     /// </summary>
-    private async Task<CommitOutcome> ResolveAsync(long transactionId, long[] ids)
+    /// <remarks>
+    /// A transaction id alone is not proof: after a failover to an asynchronous standby that never received the
+    /// commit, the new primary hands the same xid number to another transaction, and <c>txid_status</c> reports that
+    /// one's commit. So "committed" counts only if one of the group's rows is there under its id with its content
+    /// hash, or if the group's own prune may have deleted them (<paramref name="ownPruned"/>: then txid_status, which
+    /// is why it is asked, is all there is). An xid beyond the server's next one (a standby that is behind) makes
+    /// <c>txid_status</c> raise: it is not asked, and the rows decide.
+    /// </remarks>
+    private async Task<CommitOutcome> ResolveAsync(long transactionId, long[] ids, string[] sha256, bool ownPruned)
     {
         var deadline = _time.GetUtcNow() + _resolveTimeout;
         var delay = ResolveFirstDelay;
@@ -319,12 +368,18 @@ internal sealed class PostgresStoreWriter
             try
             {
                 await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
-                await using var status = new NpgsqlCommand("SELECT txid_status($1), EXISTS (SELECT 1 FROM messages WHERE id = ANY($2))", connection);
+                await using var status = new NpgsqlCommand(
+                    $"""
+                    SELECT {TxidStatusSql("$1")},
+                        EXISTS (SELECT 1 FROM messages AS m JOIN unnest($2::bigint[], $3::text[]) AS t(id, sha256) ON m.id = t.id AND m.sha256 IS NOT DISTINCT FROM t.sha256)
+                    """,
+                    connection);
                 status.Parameters.Add(new NpgsqlParameter<long> { TypedValue = transactionId });
                 status.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
+                status.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = sha256 });
                 await using var reader = await status.ExecuteReaderAsync().ConfigureAwait(false);
                 await reader.ReadAsync().ConfigureAwait(false);
-                var outcome = Outcome(reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetBoolean(1));
+                var outcome = Outcome(reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetBoolean(1), trustStatus: ownPruned);
                 if (outcome != CommitOutcome.Unknown)
                 {
                     return outcome;
@@ -351,15 +406,26 @@ internal sealed class PostgresStoreWriter
     /// commit is acknowledged with its first copy's id and not stored again; one that was rolled back is forgotten and
     /// stored as usual; one still undecided (the server unreachable, the old transaction still open) answers 451 again.
     /// </summary>
+    /// <remarks>
+    /// "Committed" is believed only when the first copy's row is there, under its id, with the retry's content hash,
+    /// size and reverse path: a failover can hand the remembered xid to another transaction (see
+    /// <see cref="ResolveAsync"/>), and answering 250 for a row that does not exist would lose the message. A first
+    /// copy that retention has deleted since is therefore stored again: at least once, never lost. Each xid is asked
+    /// on its own row, and one beyond the server's next xid is not asked at all, so one such entry cannot fail the others.
+    /// </remarks>
     private async Task SettleRetriesAsync(List<Pending> batch)
     {
         var retries = new List<(Pending Pending, string Key, PostgresUncertainCommits.Entry Entry)>();
+        var taken = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var pending in batch)
         {
             var key = PostgresUncertainCommits.KeyOf(pending.Record);
-            // One retry per remembered attempt: a second identical message in the same group is a message of its own.
-            if (_uncertain.TryGet(key, out var entry) && !retries.Exists(r => r.Key == key))
+            // One retry per remembered attempt: two identical messages of one uncertain group are two attempts, and an
+            // identical message beyond them in this group is a message of its own.
+            var skip = taken.GetValueOrDefault(key);
+            if (_uncertain.TryGet(key, skip, out var entry))
             {
+                taken[key] = skip + 1;
                 retries.Add((pending, key, entry));
             }
         }
@@ -375,14 +441,22 @@ internal sealed class PostgresStoreWriter
         {
             await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
             await using var status = new NpgsqlCommand(
-                "SELECT txid_status(t.xid), EXISTS (SELECT 1 FROM messages AS m WHERE m.id = t.id) FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS t(xid, id, ord) ORDER BY t.ord",
+                $"""
+                SELECT {TxidStatusSql("t.xid")},
+                    EXISTS (SELECT 1 FROM messages AS m WHERE m.id = t.id AND m.sha256 IS NOT DISTINCT FROM t.sha256 AND m.size = t.size AND m.mail_from IS NOT DISTINCT FROM t.mail_from)
+                FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS t(xid, id, sha256, size, mail_from, ord)
+                ORDER BY t.ord
+                """,
                 connection);
             status.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. retries.Select(r => r.Entry.Transaction)] });
             status.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. retries.Select(r => r.Entry.Id)] });
+            status.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. retries.Select(r => r.Pending.Record.Sha256)] });
+            status.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. retries.Select(r => r.Pending.Record.Size)] });
+            status.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. retries.Select(r => Clean(r.Pending.Record.MailFrom))] });
             await using var reader = await status.ExecuteReaderAsync().ConfigureAwait(false);
             for (var i = 0; await reader.ReadAsync().ConfigureAwait(false); i++)
             {
-                outcomes[i] = Outcome(reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetBoolean(1));
+                outcomes[i] = Outcome(reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetBoolean(1), trustStatus: false);
             }
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or System.Net.Sockets.SocketException or InvalidOperationException)
@@ -402,13 +476,13 @@ internal sealed class PostgresStoreWriter
             {
                 case CommitOutcome.Committed:
                     // The first attempt is stored: this is its retry, acknowledged with its id.
-                    _uncertain.Forget(key);
+                    _uncertain.Forget(key, entry);
                     settled.Add(pending);
                     settledIds.Add(entry.Id);
                     settledFailures.Add(null);
                     break;
                 case CommitOutcome.Aborted:
-                    _uncertain.Forget(key);
+                    _uncertain.Forget(key, entry);
                     break;
                 default:
                     settled.Add(pending);
@@ -425,14 +499,25 @@ internal sealed class PostgresStoreWriter
         }
     }
 
-    /// <summary>What a transaction became, from <c>txid_status</c> and, when that is no longer known, from its rows.</summary>
-    private static CommitOutcome Outcome(string? status, bool rowsExist) => status switch
+    /// <summary>
+    /// What a transaction became, from <c>txid_status</c> and its rows: "committed" holds only with the rows there,
+    /// unless <paramref name="trustStatus"/> (the rows may have been pruned by the transaction itself); a status no
+    /// longer kept, or not asked, leaves the rows to decide.
+    /// </summary>
+    private static CommitOutcome Outcome(string? status, bool rowsExist, bool trustStatus) => status switch
     {
-        "committed" => CommitOutcome.Committed,
+        "committed" => rowsExist || trustStatus ? CommitOutcome.Committed : CommitOutcome.Aborted,
         "aborted" => CommitOutcome.Aborted,
         "in progress" => CommitOutcome.Unknown,
         _ => rowsExist ? CommitOutcome.Committed : CommitOutcome.Aborted,
     };
+
+    /// <summary>
+    /// <c>txid_status</c> of an xid, or NULL for one at or beyond the server's next xid, for which txid_status raises
+    /// "transaction ID ... is in the future" (a server that lost transactions in a failover): a CASE evaluates the
+    /// call only for the others.
+    /// </summary>
+    private static string TxidStatusSql(string xid) => $"CASE WHEN {xid} < txid_snapshot_xmax(txid_current_snapshot()) THEN txid_status({xid}) END";
 
     /// <summary>Takes the group's ids from the identity's sequence in one round trip, with the transaction's id.</summary>
     /// <returns>The transaction id (<c>txid_current()</c>), by which an unacknowledged COMMIT is resolved.</returns>

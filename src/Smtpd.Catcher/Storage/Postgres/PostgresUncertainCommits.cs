@@ -27,16 +27,21 @@ internal sealed class PostgresUncertainCommits
     /// </summary>
     internal static readonly TimeSpan Lifetime = TimeSpan.FromHours(24);
 
-    private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
-    private readonly Queue<(string Key, DateTimeOffset Expires)> _order = new();
+    /// <summary>
+    /// Each key's remembered attempts, oldest first: two identical messages in one group share a key and are two
+    /// attempts, each retried (and settled) on its own.
+    /// </summary>
+    private readonly Dictionary<string, List<Entry>> _entries = new(StringComparer.Ordinal);
+    private readonly Queue<(string Key, Entry Entry)> _order = new();
     private readonly TimeProvider _time;
+    private int _count;
 
     /// <summary>Creates an empty map.</summary>
     /// <param name="time">The clock that expires entries.</param>
     public PostgresUncertainCommits(TimeProvider time) => _time = time;
 
     /// <summary>How many messages are remembered (expired ones included until the next call that trims).</summary>
-    public int Count => _entries.Count;
+    public int Count => _count;
 
     /// <summary>
     /// The identity of a transaction as a client repeats it: the reverse path, the forward paths in ordinal order (a
@@ -65,41 +70,84 @@ internal sealed class PostgresUncertainCommits
     public void Remember(string key, long id, long transaction)
     {
         Trim();
-        while (_entries.Count >= Capacity && _order.TryDequeue(out var oldest))
+        while (_count >= Capacity && _order.TryDequeue(out var oldest))
         {
-            _entries.Remove(oldest.Key);
+            // The very entry queued: one forgotten since, or another remembered under the same key, stays.
+            Remove(oldest.Key, oldest.Entry);
         }
 
-        var expires = _time.GetUtcNow() + Lifetime;
-        _entries[key] = new Entry(id, transaction, expires);
-        _order.Enqueue((key, expires));
+        var entry = new Entry(id, transaction, _time.GetUtcNow() + Lifetime);
+        if (!_entries.TryGetValue(key, out var list))
+        {
+            _entries[key] = list = new List<Entry>(1);
+        }
+
+        list.Add(entry);
+        _count++;
+        _order.Enqueue((key, entry));
     }
 
-    /// <summary>The remembered attempt of an identical transaction, if any, still within its lifetime.</summary>
+    /// <summary>The oldest remembered attempt of an identical transaction, if any, still within its lifetime.</summary>
     /// <param name="key">The retry's <see cref="KeyOf"/>.</param>
     /// <param name="entry">The first attempt.</param>
     /// <returns>Whether there is one.</returns>
-    public bool TryGet(string key, out Entry entry)
+    public bool TryGet(string key, out Entry entry) => TryGet(key, 0, out entry);
+
+    /// <summary>
+    /// A remembered attempt of an identical transaction, still within its lifetime: the oldest after
+    /// <paramref name="skip"/> others (the retries of a group that already took them).
+    /// </summary>
+    /// <param name="key">The retry's <see cref="KeyOf"/>.</param>
+    /// <param name="skip">How many attempts of this key are already taken.</param>
+    /// <param name="entry">The attempt.</param>
+    /// <returns>Whether there is one.</returns>
+    public bool TryGet(string key, int skip, out Entry entry)
     {
         Trim();
-        return _entries.TryGetValue(key, out entry);
+        if (_entries.TryGetValue(key, out var list) && skip < list.Count)
+        {
+            entry = list[skip];
+            return true;
+        }
+
+        entry = default;
+        return false;
     }
 
-    /// <summary>Forgets a message whose outcome is now known.</summary>
+    /// <summary>Forgets the oldest attempt of a key.</summary>
     /// <param name="key">Its key.</param>
-    public void Forget(string key) => _entries.Remove(key);
+    public void Forget(string key)
+    {
+        if (_entries.TryGetValue(key, out var list))
+        {
+            Remove(key, list[0]);
+        }
+    }
+
+    /// <summary>Forgets one attempt whose outcome is now known.</summary>
+    /// <param name="key">Its key.</param>
+    /// <param name="entry">The attempt, as <see cref="TryGet(string, int, out Entry)"/> gave it.</param>
+    public void Forget(string key, Entry entry) => Remove(key, entry);
+
+    private void Remove(string key, Entry entry)
+    {
+        if (_entries.TryGetValue(key, out var list) && list.Remove(entry))
+        {
+            _count--;
+            if (list.Count == 0)
+            {
+                _entries.Remove(key);
+            }
+        }
+    }
 
     private void Trim()
     {
         var now = _time.GetUtcNow();
-        while (_order.TryPeek(out var oldest) && oldest.Expires <= now)
+        while (_order.TryPeek(out var oldest) && oldest.Entry.Expires <= now)
         {
             _order.Dequeue();
-            // A key remembered again later has a newer entry: only the expired one goes.
-            if (_entries.TryGetValue(oldest.Key, out var entry) && entry.Expires <= now)
-            {
-                _entries.Remove(oldest.Key);
-            }
+            Remove(oldest.Key, oldest.Entry);
         }
     }
 
