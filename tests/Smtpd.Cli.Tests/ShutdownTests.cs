@@ -115,3 +115,29 @@ public sealed class ShutdownTests
         Assert.True(missing.Count == 0, $"acknowledged but not stored: {string.Join(", ", missing)}");
     }
 }
+
+/// <summary>The web host under the command leaves SIGINT and SIGTERM to the command.</summary>
+public sealed class HttpHostLifetimeTests
+{
+    [Fact]
+    public async Task TheWebHostLeavesSignalsToTheCommandInsteadOfStoppingItselfOnThem()
+    {
+        // The default ConsoleLifetime answers SIGTERM itself; during the host's start that made StartAsync throw out
+        // of the command as an unhandled TaskCanceledException.
+        var options = new Smtpd.Catcher.CatcherOptions();
+        options.Listeners.Add(new Smtpd.SmtpListener(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0)));
+        await using var catcher = new Smtpd.Catcher.MailCatcher(options);
+        catcher.Start();
+        var settings = new Smtpd.Cli.Configuration.CatcherSettings
+        {
+            Listeners = [],
+            DatabasePath = string.Empty,
+            HttpEndPoints = [new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0)],
+        };
+        using var logging = new Smtpd.Cli.Output.StderrLoggerProvider(TextWriter.Null, Microsoft.Extensions.Logging.LogLevel.None);
+        await using var http = await Smtpd.Cli.Catcher.HttpHost.StartAsync(catcher, settings, certificate: null, logging);
+        Assert.NotNull(http);
+        var lifetime = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<Microsoft.Extensions.Hosting.IHostLifetime>(http.Services);
+        Assert.IsType<Smtpd.Cli.Catcher.CommandOwnedLifetime>(lifetime);
+    }
+}

@@ -27,18 +27,6 @@ internal static class CatcherRunner
     /// <exception cref="SettingException">A flag's value turned out unusable (certificate, store, Maildir, port).</exception>
     public static async Task<int> RunAsync(CatcherSettings settings, Stream stdout, TextWriter stderr, CancellationToken stop)
     {
-        var mode = settings.Json ? OutputMode.Json : settings.Quiet ? OutputMode.Quiet : OutputMode.Human;
-        var events = new EventWriter(stdout, mode);
-        var level = settings.Verbose ? LogLevel.Trace : settings.Quiet ? LogLevel.Error : LogLevel.Warning;
-        using var logging = new StderrLoggerProvider(stderr, level);
-        using var certificate = LoadCertificate(settings, out var certificateSource);
-        var options = ToOptions(settings, certificate);
-        await using var catcher = new MailCatcher(options, logging);
-        catcher.MessageStored += events.Message;
-        catcher.MessagesPruned += events.Pruned;
-        Start(catcher, settings);
-        await using var http = await HttpHost.StartAsync(catcher, settings, certificate, logging);
-
         var signalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var forced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnSignal(PosixSignalContext context)
@@ -52,10 +40,23 @@ internal static class CatcherRunner
             }
         }
 
-        // Registered before the listening events: a reader that signals as soon as it sees them must find the
-        // handler in place, or the runtime's own SIGTERM handling races the drain and the process can hang.
+        // Registered before anything starts: a reader that signals as soon as it sees the listening events must find
+        // the handler in place, or the runtime's own SIGTERM handling races the drain and the process can hang; and
+        // a signal while the listeners are still starting stops the catcher cleanly once they have.
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+        var mode = settings.Json ? OutputMode.Json : settings.Quiet ? OutputMode.Quiet : OutputMode.Human;
+        var events = new EventWriter(stdout, mode);
+        var level = settings.Verbose ? LogLevel.Trace : settings.Quiet ? LogLevel.Error : LogLevel.Warning;
+        using var logging = new StderrLoggerProvider(stderr, level);
+        using var certificate = LoadCertificate(settings, out var certificateSource);
+        var options = ToOptions(settings, certificate);
+        await using var catcher = new MailCatcher(options, logging);
+        catcher.MessageStored += events.Message;
+        catcher.MessagesPruned += events.Pruned;
+        Start(catcher, settings);
+        await using var http = await HttpHost.StartAsync(catcher, settings, certificate, logging);
 
         // HTTP first: a reader waiting for the SMTP listeners has then seen every listening event.
         foreach (var endPoint in http?.EndPoints ?? [])

@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Smtpd.Catcher;
 using Smtpd.Catcher.Http.Security;
@@ -64,6 +65,10 @@ internal sealed class HttpHost : IAsyncDisposable
             }
         });
         builder.Services.AddSmtpdCatcher(catcher);
+        // The command owns SIGINT and SIGTERM (CatcherRunner: drain SMTP, then stop HTTP). The web host's default
+        // ConsoleLifetime would also answer them, and a signal during its start made StartAsync throw
+        // TaskCanceledException out of the command as an unhandled crash.
+        builder.Services.AddSingleton<IHostLifetime, CommandOwnedLifetime>();
         var app = builder.Build();
         if (settings.BasePath is { } basePath)
         {
@@ -91,6 +96,9 @@ internal sealed class HttpHost : IAsyncDisposable
         return new HttpHost(app, bound);
     }
 
+    /// <summary>The web host's services, for tests.</summary>
+    internal IServiceProvider Services => _app.Services;
+
     private static Task NotFoundAsync(HttpContext context)
     {
         context.Response.StatusCode = StatusCodes.Status404NotFound;
@@ -105,4 +113,17 @@ internal sealed class HttpHost : IAsyncDisposable
         // The API's pooled connections keep the WAL open; closing them lets the store's last close checkpoint it.
         SqliteConnection.ClearAllPools();
     }
+}
+
+/// <summary>
+/// The web host's lifetime under the command: it waits for nothing at start and listens for no signal, because the
+/// command's own handlers stop the host (<see cref="CatcherRunner"/>).
+/// </summary>
+internal sealed class CommandOwnedLifetime : IHostLifetime
+{
+    /// <inheritdoc/>
+    public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc/>
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
