@@ -82,7 +82,7 @@ start_server() {
       dotnet src/Smtpd.Cli/bin/Release/net10.0/Smtpd.Cli.dll --listen "127.0.0.1:$port" --http "127.0.0.1:$((port + 5000))" --db "$dir/bench.db" --quiet --max-connections 20000 --max-connections-per-ip 20000 >/dev/null 2>&1 &
       local cli=$!
       for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$((port + 5000))") 2>/dev/null && break; sleep 0.1; done
-      dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll events "127.0.0.1:$((port + 5000))" --connections 10 --hold-seconds 600 >/dev/null 2>&1 &
+      dotnet bench/LoadGen/bin/Release/net10.0/LoadGen.dll events "127.0.0.1:$((port + 5000))" --connections 10 --hold-seconds 600 --poll-per-second "${SMTPD_WS_POLL:-20}" >/dev/null 2>&1 &
       echo $! > "/tmp/smtpd-bench-events.$cli"
       wait_for_server "$cli" "$port"
       return ;;

@@ -7,9 +7,12 @@
 //   LoadGen idle HOST:PORT [--connections 10000] [--hold-seconds 10]
 //       Opens the connections, reads each greeting, sends EHLO, reads the reply, prints "ready N", then holds
 //       them open for the given time and prints "done".
-//   LoadGen events HOST:PORT [--connections 10] [--hold-seconds 600]
+//   LoadGen events HOST:PORT [--connections 10] [--hold-seconds 600] [--poll-per-second 0]
 //       Opens the connections to the catcher's WebSocket /api/events (HOST:PORT is its HTTP API), prints "ready N",
-//       reads and discards every event as a browser tab would, and prints "events N" when the time is up.
+//       reads and discards every event as a browser tab would, and prints "events N" when the time is up. With
+//       --poll-per-second N, one more client also asks for the list's first page (GET /api/v1/messages) N times a
+//       second, each request after the last one's answer, as a test suite polling for its mail would; it then
+//       prints "polls N, failed N".
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -37,7 +40,7 @@ return mode switch
 {
     "pipelined" => await PipelinedAsync(endpoint, Option("--connections", 20), Option("--messages", 20000), Option("--size", 1024), Flag("--bdat"), Flag("--starttls")),
     "idle" => await IdleAsync(endpoint, Option("--connections", 10000), Option("--hold-seconds", 10)),
-    "events" => await EventsAsync(endpoint, Option("--connections", 10), Option("--hold-seconds", 600)),
+    "events" => await EventsAsync(endpoint, Option("--connections", 10), Option("--hold-seconds", 600), Option("--poll-per-second", 0)),
     _ => 2,
 };
 
@@ -83,7 +86,7 @@ static async Task<int> PipelinedAsync(IPEndPoint endpoint, int connections, int 
     return 0;
 }
 
-static async Task<int> EventsAsync(IPEndPoint endpoint, int connections, int holdSeconds)
+static async Task<int> EventsAsync(IPEndPoint endpoint, int connections, int holdSeconds, int pollsPerSecond)
 {
     using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(holdSeconds));
     var sockets = new List<System.Net.WebSockets.ClientWebSocket>();
@@ -122,8 +125,38 @@ static async Task<int> EventsAsync(IPEndPoint endpoint, int connections, int hol
         {
         }
     }).ToArray();
+    long polls = 0, failedPolls = 0;
+    var poller = pollsPerSecond <= 0 ? Task.CompletedTask : Task.Run(async () =>
+    {
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{endpoint}/") };
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1.0 / pollsPerSecond));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop.Token))
+            {
+                try
+                {
+                    using var response = await http.GetAsync("api/v1/messages?limit=50", stop.Token);
+                    await response.Content.ReadAsByteArrayAsync(stop.Token);
+                    Interlocked.Increment(ref response.IsSuccessStatusCode ? ref polls : ref failedPolls);
+                }
+                catch (HttpRequestException)
+                {
+                    Interlocked.Increment(ref failedPolls);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    });
     await Task.WhenAll(readers);
+    await poller;
     Console.WriteLine($"events {Interlocked.Read(ref events)}");
+    if (pollsPerSecond > 0)
+    {
+        Console.WriteLine($"polls {Interlocked.Read(ref polls)}, failed {Interlocked.Read(ref failedPolls)}");
+    }
     foreach (var socket in sockets)
     {
         socket.Dispose();
