@@ -442,9 +442,10 @@ public sealed class MailCatcher : IAsyncDisposable
     private void OnPruned(StorePruned pruned)
     {
         CountDeleted(pruned.Messages);
-        MessagesPruned?.Invoke(pruned);
-        // Mailpit's prune event carries no data: a client reloads its list.
+        // Mailpit's prune event carries no data: a client reloads its list. Published before the host's callback, so
+        // whoever hears of the prune from the callback finds it announced and counted.
         Events.Publish("prune", null);
+        MessagesPruned?.Invoke(pruned);
     }
 
     private ValueTask<SmtpVerdict> ValidateHost(SmtpSessionContext session, CancellationToken cancellationToken)
