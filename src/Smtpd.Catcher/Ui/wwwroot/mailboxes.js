@@ -24,7 +24,11 @@ export class MailboxSwitcher {
     this.unread = 0;
     this.loaded = false;
     this.token = 0;
-    select.addEventListener('change', () => onChange(select.value));
+    // The choice is kept at once: a redraw for new counts before onChange has shown it must not undo it.
+    select.addEventListener('change', () => {
+      this.current = select.value;
+      onChange(select.value);
+    });
   }
 
   /** Whether the catcher has named mailboxes (known once `load` has answered). */
@@ -86,7 +90,9 @@ export class MailboxSwitcher {
         option = document.createElement('option');
         this.select.append(option);
       }
-      if (option.value !== item.value) option.value = item.value;
+      // The attribute, not the property: an option without one takes its text as its value, and the default
+      // mailbox's value is '' (the check passed on a new, empty option, whose value then became its text).
+      if (option.getAttribute('value') !== item.value) option.value = item.value;
       if (option.textContent !== item.text) option.textContent = item.text;
     });
     this.select.value = this.current ?? '';
