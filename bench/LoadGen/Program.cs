@@ -106,7 +106,8 @@ static async Task<int> EventsAsync(IPEndPoint endpoint, int connections, int hol
         {
             while (true)
             {
-                var result = await socket.ReceiveAsync(buffer, stop.Token);
+                // The Memory overload: no Task or result object per frame, as a browser's parser allocates none.
+                var result = await socket.ReceiveAsync(buffer.AsMemory(), stop.Token);
                 if (result.MessageType == System.Net.WebSockets.WebSocketMessageType.Close)
                 {
                     return;
