@@ -27,6 +27,30 @@ public sealed class HealthCommandTests
     }
 
     [Fact]
+    public async Task HealthWithProxyProtocolSendsALocalHeaderAndPassesAgainstAProxyProtocolListener()
+    {
+        using var dir = new TestDirectory();
+        await using var catcher = await CatcherProcess.StartAsync(dir, "--http", "127.0.0.1:0", "--proxy-protocol", "--trusted-proxy", "127.0.0.1");
+        var http = Assert.Single(catcher.HttpListeners).EndPoint;
+        var result = await SmtpdCli.RunAsync(dir, "health", "--url", $"http://{http}/", "--smtp", catcher.EndPoint.ToString(), "--proxy-protocol", "--timeout", "10s");
+        Assert.True(result.ExitCode == 0, result.ToString());
+        Assert.Equal($"healthy: http://{http}/readyz answered 200; {catcher.EndPoint} greeted with 220\n", result.Output);
+    }
+
+    [Fact]
+    public async Task HealthWithoutProxyProtocolFailsAgainstAProxyProtocolListener()
+    {
+        // The listener closes a connection that brings no header, so the plain check must see no greeting: this is
+        // what makes the test above prove the header was sent.
+        using var dir = new TestDirectory();
+        await using var catcher = await CatcherProcess.StartAsync(dir, "--http", "127.0.0.1:0", "--proxy-protocol", "--trusted-proxy", "127.0.0.1");
+        var http = Assert.Single(catcher.HttpListeners).EndPoint;
+        var result = await SmtpdCli.RunAsync(dir, "health", "--url", $"http://{http}/", "--smtp", catcher.EndPoint.ToString(), "--timeout", "3s");
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal($"smtpd: unhealthy: SMTP {catcher.EndPoint} did not greet in time (a catcher started with --proxy-protocol greets only after a header: add --proxy-protocol)\n", result.Stderr);
+    }
+
+    [Fact]
     public async Task HealthExitsOneAgainstNothingAndNamesBothProblems()
     {
         using var dir = new TestDirectory();
