@@ -113,6 +113,7 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     public IReadOnlyList<long> Delete(CompiledQuery query)
     {
         ArgumentNullException.ThrowIfNull(query);
+        query = Refined(query);
         using var command = Command($"DELETE FROM messages WHERE ({query.Where}) RETURNING id");
         AddParameters(command, query);
         var deleted = ReadIds(command);
@@ -172,12 +173,14 @@ internal sealed partial class PostgresMessageStore : IMessageStore
                 }
             }
 
-            var counts = query is null
+            // The counts are remembered under the search as written; the statements run with its rarest trigrams.
+            var refined = query is null ? null : Refined(query, mark.MaxId);
+            var counts = query is null || refined is null
                 ? new PageCounts(mark.Total, mark.Unread, mark.Total, mark.Unread)
-                : PostgresCountCache.GetOrCount(CacheKey(query, mark), mark, () => CountMatches(query, null), after => CountAfter(query, after, null));
-            if (query is not null)
+                : PostgresCountCache.GetOrCount(CacheKey(query, mark), mark, () => CountMatches(refined, null), after => CountAfter(refined, after, null));
+            if (refined is not null)
             {
-                messages = PageRows(query, start, limit, mark, counts, null);
+                messages = PageRows(refined, start, limit, mark, counts, null);
                 // No tag anywhere in the store (the list above): no message of the page has one.
                 pageTags = allTags.Count == 0 || messages.Count == 0 ? null : TagsOf(messages, null);
                 PostgresSchema.Execute(_connection, "COMMIT");
@@ -349,6 +352,7 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     /// <inheritdoc/>
     public long? Latest(CompiledQuery? query)
     {
+        query = query is null ? null : Refined(query);
         using var command = Command(query is null
             ? "SELECT max(id) FROM messages"
             : $"SELECT id FROM messages WHERE ({query.Where}) ORDER BY id DESC LIMIT 1");
@@ -389,6 +393,7 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     /// <inheritdoc/>
     public IReadOnlyList<long> SetRead(CompiledQuery? query, bool read)
     {
+        query = query is null ? null : Refined(query);
         using var command = Command($"UPDATE messages SET is_read = @read WHERE is_read <> @read{(query is null ? string.Empty : $" AND ({query.Where})")} RETURNING id");
         command.Parameters.AddWithValue("read", read);
         AddParameters(command, query);
@@ -512,6 +517,7 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     public IReadOnlyList<long> Ids(CompiledQuery query)
     {
         ArgumentNullException.ThrowIfNull(query);
+        query = Refined(query);
         using var command = Command($"SELECT id FROM messages WHERE ({query.Where}) ORDER BY id");
         AddParameters(command, query);
         return ReadIds(command);
@@ -619,6 +625,13 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     private static partial Regex DollarParameter();
 
     private NpgsqlCommand Command(string sql) => new(Dialect(sql), _connection);
+
+    /// <summary>
+    /// The search with its trigram lookups on the rarest trigrams (<see cref="PostgresMatchRefiner"/>); the same
+    /// messages match. With <paramref name="newest"/> unknown, a remembered choice is taken whatever its age.
+    /// </summary>
+    private CompiledQuery Refined(CompiledQuery query, long? newest = null) =>
+        PostgresMatchRefiner.Refine(_connection, $"{_connection.Host}:{_connection.Port.ToString(CultureInfo.InvariantCulture)}/{_connection.Database}", query, newest);
 
     private static List<long> ReadIds(NpgsqlCommand command)
     {

@@ -129,6 +129,7 @@ internal sealed class PostgresSearchCompiler : IMessageQueryCompiler
     {
         private readonly StringBuilder _where = new();
         private readonly Dictionary<string, object?> _parameters = new(StringComparer.Ordinal);
+        private readonly List<MatchHint> _hints = [];
 
         public void Add(string predicate, bool negated)
         {
@@ -141,14 +142,14 @@ internal sealed class PostgresSearchCompiler : IMessageQueryCompiler
             _where.Append(negated ? "NOT coalesce((" + predicate + "), false)" : "(" + predicate + ")");
         }
 
-        public CompiledQuery Build() => new(_where.Length == 0 ? "true" : _where.ToString(), _parameters);
+        public CompiledQuery Build() => new(_where.Length == 0 ? "true" : _where.ToString(), _parameters) { MatchHints = _hints };
 
         public string Predicate(SearchTerm term) => term switch
         {
             TextTerm text => PhraseQuery(text.Text) is { } phrase ? $"messages.search @@ to_tsquery('simple', {Parameter(phrase)})" : "false",
             AddressTerm address => Address(address.Field, address.Value),
-            SubjectTerm subject => $"messages.subject ILIKE {Pattern(subject.Value)}",
-            MessageIdTerm id => $"messages.message_id ILIKE {Pattern(id.Value)}",
+            SubjectTerm subject => Contains(subject.Value, "messages.subject").On("messages.subject"),
+            MessageIdTerm id => Contains(id.Value, "messages.message_id").On("messages.message_id"),
             TagTerm tag => $"messages.id IN (SELECT t.message_id FROM message_tags AS t WHERE lower(t.tag) = lower({Parameter(tag.Tag)}))",
             StateTerm { State: MessageState.Read } => "messages.is_read",
             StateTerm { State: MessageState.Unread } => "NOT messages.is_read",
@@ -163,11 +164,39 @@ internal sealed class PostgresSearchCompiler : IMessageQueryCompiler
 
         private string Pattern(string value) => Parameter(SqliteSearchCompiler.ContainsPattern(value)) + " ESCAPE '\\'";
 
-        private static string Like(string column, string pattern) => $"{column} ILIKE {pattern}";
+        /// <summary>
+        /// A substring term on trigram-indexed columns. pg_trgm answers <c>ILIKE '%sender42@%'</c> by intersecting the
+        /// posting lists of every trigram of the value, and on a catalogue where every address starts with
+        /// <c>sender</c> four of them (<c>sen</c>, <c>end</c>, <c>nde</c>, <c>der</c>) list every message: 8.5 ms for
+        /// a page at 100,000 messages, where <c>ILIKE '%er42@%'</c> finds the same 100 rows in 1.8 ms. So when the value
+        /// has three trigrams or more, the index is asked for a part of the value (<see cref="PostgresTrigramHint"/>;
+        /// the store picks the part without the common trigrams, PostgresMatchRefiner), and the exact ILIKE runs on
+        /// <c>column || ''</c>, an expression no index has, as the recheck. Every text containing the value contains
+        /// each part of it, so the result is exactly the plain ILIKE's (NULL stays NULL: <c>NULL || ''</c> is NULL).
+        /// </summary>
+        /// <param name="value">The term's value, literal.</param>
+        /// <param name="columns">The indexed columns the term reads, for the store's rarity probe.</param>
+        /// <returns>The term's pattern and its index part, if any.</returns>
+        private Substring Contains(string value, params string[] columns)
+        {
+            var pattern = Pattern(value);
+            var windows = PostgresTrigramHint.WindowsOf(value);
+            if (windows.Count < 3)
+            {
+                return new Substring(pattern, null);
+            }
 
-        /// <summary>An envelope recipient (one element of rcpt_to) contains the pattern; rcpt_text (all of them, a line each) is the indexed pre-filter.</summary>
-        private static string EnvelopeRecipient(string pattern, string extraCondition = "") =>
-            $"(messages.rcpt_text ILIKE {pattern} AND EXISTS (SELECT 1 FROM unnest(messages.rcpt_to) AS r(value) WHERE r.value ILIKE {pattern}{extraCondition}))";
+            // Until the store probes, the whole value: the plain lookup.
+            var part = Parameter(SqliteSearchCompiler.ContainsPattern(value));
+            _hints.Add(new PostgresTrigramHint(part, value, columns, windows));
+            return new Substring(pattern, part + " ESCAPE '\\'");
+        }
+
+        private static string Like(string column, Substring term) => term.On(column);
+
+        /// <summary>An envelope recipient (one element of rcpt_to) contains the value; rcpt_text (all of them, a line each) is the indexed pre-filter.</summary>
+        private static string EnvelopeRecipient(Substring term, string extraCondition = "") =>
+            $"({term.On("messages.rcpt_text")} AND EXISTS (SELECT 1 FROM unnest(messages.rcpt_to) AS r(value) WHERE r.value ILIKE {term.Pattern}{extraCondition}))";
 
         /// <summary>A recipient is blind when neither To nor Cc names it (in angle brackets or as a whole list element), as on SQLite.</summary>
         private const string NotNamedInToOrCc =
@@ -176,7 +205,15 @@ internal sealed class PostgresSearchCompiler : IMessageQueryCompiler
 
         private string Address(AddressField field, string value)
         {
-            var p = Pattern(value);
+            var p = Contains(value, field switch
+            {
+                AddressField.From => ["messages.header_from", "messages.mail_from"],
+                AddressField.To => ["messages.header_to", "messages.rcpt_text"],
+                AddressField.Cc => ["messages.header_cc"],
+                AddressField.Bcc => ["messages.header_bcc", "messages.rcpt_text"],
+                AddressField.ReplyTo => ["messages.header_reply_to"],
+                _ => ["messages.header_from", "messages.header_to", "messages.header_cc", "messages.header_bcc", "messages.header_reply_to", "messages.mail_from", "messages.rcpt_text"],
+            });
             return field switch
             {
                 AddressField.From => $"{Like("messages.header_from", p)} OR {Like("messages.mail_from", p)}",
@@ -203,5 +240,18 @@ internal sealed class PostgresSearchCompiler : IMessageQueryCompiler
             _parameters.Add(name, value);
             return name;
         }
+    }
+
+    /// <summary>A substring term's parameters (<see cref="Builder"/>'s Contains).</summary>
+    /// <param name="Pattern">The exact ILIKE pattern, with its ESCAPE clause.</param>
+    /// <param name="Part">The index part's ILIKE pattern with its ESCAPE clause, or <see langword="null"/> when the value is too short to gain from one.</param>
+    private sealed record Substring(string Pattern, string? Part)
+    {
+        /// <summary>The term on one column.</summary>
+        /// <param name="column">The column.</param>
+        /// <returns>The predicate.</returns>
+        public string On(string column) => Part is null
+            ? $"{column} ILIKE {Pattern}"
+            : $"({column} ILIKE {Part} AND ({column} || '') ILIKE {Pattern})";
     }
 }
