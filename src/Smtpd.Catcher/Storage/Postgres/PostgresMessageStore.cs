@@ -142,6 +142,11 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     /// </remarks>
     public MessagePage Page(CompiledQuery? query, int start, int limit)
     {
+        if (query is not null && TryEmptyPage(query, start) is { } empty)
+        {
+            return empty;
+        }
+
         PostgresStoreMark mark;
         MessagePage page;
         // One snapshot for the page and its counts, as on SQLite. Each round trip to the server costs more than these
@@ -187,19 +192,11 @@ internal sealed partial class PostgresMessageStore : IMessageStore
             }
 
             page = new MessagePage(Tagged(messages, pageTags), mark.Total, mark.Unread, counts.Matched, counts.MatchedUnread, allTags);
+            DatabaseOids[StoreKey] = mark.DatabaseOid;
         }
         catch
         {
-            try
-            {
-                // Outside a transaction (BEGIN itself failed) ROLLBACK only warns.
-                PostgresSchema.Execute(_connection, "ROLLBACK");
-            }
-            catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
-            {
-                // The connection is broken (or closed): the pool discards it, transaction and all.
-            }
-
+            Rollback();
             throw;
         }
 
@@ -209,6 +206,74 @@ internal sealed partial class PostgresMessageStore : IMessageStore
         }
 
         return page;
+    }
+
+    /// <summary>The database's oid per store, as the last page saw it: a search's count cache key before the first round trip.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> DatabaseOids = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// A search's page in one round trip when the remembered counts say it is empty (a search that matches nothing, or a
+    /// page past the last match), as a client polling for mail that has not come asks again and again. The round trip
+    /// reads the mark, the tags and the matches among the rows added since the counts were taken, and commits: if the
+    /// store only gained messages since, and none of them moves a match onto the page, that is the page. Otherwise
+    /// <see langword="null"/>, and <see cref="Page"/> reads the page in a transaction of its own, as it would have.
+    /// </summary>
+    private MessagePage? TryEmptyPage(CompiledQuery query, int start)
+    {
+        if (!DatabaseOids.TryGetValue(StoreKey, out var oid)
+            || !PostgresCountCache.TryGet(CacheKey(query, oid), out var remembered, out var rememberedCounts)
+            || start < rememberedCounts.Matched)
+        {
+            return null;
+        }
+
+        var refined = Refined(query);
+        PostgresStoreMark mark;
+        List<string> allTags;
+        PageCounts added;
+        try
+        {
+            using var command = Command("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;\n" + MarkSql + ";\n" + AllTagsSql + ";\n" + CountAfterSql(refined) + ";\nCOMMIT");
+            command.Parameters.AddWithValue("scan_floor", remembered.MaxId);
+            AddParameters(command, refined);
+            using var reader = command.ExecuteReader();
+            mark = ReadMark(reader);
+            reader.NextResult();
+            allTags = ReadStrings(reader);
+            reader.NextResult();
+            added = ReadCounts(reader);
+        }
+        catch
+        {
+            Rollback();
+            throw;
+        }
+
+        if (mark.DatabaseOid != oid || !PostgresCountCache.TryAdvance(CacheKey(query, oid), mark, remembered.MaxId, added, out var counts) || start < counts.Matched)
+        {
+            return null;
+        }
+
+        if (mark.DeltaRows > FoldAbove)
+        {
+            FoldCounts();
+        }
+
+        return new MessagePage([], mark.Total, mark.Unread, counts.Matched, counts.MatchedUnread, allTags);
+    }
+
+    /// <summary>Ends a failed transaction before the connection goes back to the pool.</summary>
+    private void Rollback()
+    {
+        try
+        {
+            // Outside a transaction (BEGIN itself failed) ROLLBACK only warns.
+            PostgresSchema.Execute(_connection, "ROLLBACK");
+        }
+        catch (Exception ex) when (ex is NpgsqlException or InvalidOperationException)
+        {
+            // The connection is broken (or closed): the pool discards it, transaction and all.
+        }
     }
 
     /// <summary>Where the store stands: the summed deltas of <c>message_counts</c>, their rows, the newest id and the database's oid.</summary>
@@ -320,14 +385,22 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     /// </summary>
     private PageCounts CountAfter(CompiledQuery query, long after, NpgsqlTransaction? transaction)
     {
-        using var command = Command($"""
-            SELECT count(*), count(*) FILTER (WHERE NOT is_read), count(*) FILTER (WHERE ({query.Where})), count(*) FILTER (WHERE ({query.Where}) AND NOT is_read)
-            FROM messages WHERE messages.id > @scan_floor
-            """);
+        using var command = Command(CountAfterSql(query));
         command.Transaction = transaction;
         command.Parameters.AddWithValue("scan_floor", after);
         AddParameters(command, query);
         using var reader = command.ExecuteReader();
+        return ReadCounts(reader);
+    }
+
+    /// <summary>The statement of <see cref="CountAfter"/>, its floor in <c>@scan_floor</c>.</summary>
+    private static string CountAfterSql(CompiledQuery query) => $"""
+        SELECT count(*), count(*) FILTER (WHERE NOT is_read), count(*) FILTER (WHERE ({query.Where})), count(*) FILTER (WHERE ({query.Where}) AND NOT is_read)
+        FROM messages WHERE messages.id > @scan_floor
+        """;
+
+    private static PageCounts ReadCounts(NpgsqlDataReader reader)
+    {
         reader.Read();
         return new PageCounts(reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3));
     }
@@ -336,10 +409,11 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     /// What identifies a search's counts: this database (its server, name and oid, so a database dropped and created
     /// again under the same name is another), the expression and its parameters' types and values.
     /// </summary>
-    private string CacheKey(CompiledQuery query, PostgresStoreMark mark)
+    private string CacheKey(CompiledQuery query, PostgresStoreMark mark) => CacheKey(query, mark.DatabaseOid);
+
+    private string CacheKey(CompiledQuery query, long databaseOid)
     {
-        var key = new StringBuilder(_connection.Host).Append(':').Append(_connection.Port.ToString(CultureInfo.InvariantCulture)).Append('/').Append(_connection.Database)
-            .Append('/').Append(mark.DatabaseOid.ToString(CultureInfo.InvariantCulture)).Append('\0').Append(query.Where);
+        var key = new StringBuilder(StoreKey).Append('/').Append(databaseOid.ToString(CultureInfo.InvariantCulture)).Append('\0').Append(query.Where);
         foreach (var (name, value) in query.Parameters.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             // The type is part of the key: 1 and '1' compare differently in SQL.
@@ -630,8 +704,10 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     /// The search with its trigram lookups on the rarest trigrams (<see cref="PostgresMatchRefiner"/>); the same
     /// messages match. With <paramref name="newest"/> unknown, a remembered choice is taken whatever its age.
     /// </summary>
-    private CompiledQuery Refined(CompiledQuery query, long? newest = null) =>
-        PostgresMatchRefiner.Refine(_connection, $"{_connection.Host}:{_connection.Port.ToString(CultureInfo.InvariantCulture)}/{_connection.Database}", query, newest);
+    private CompiledQuery Refined(CompiledQuery query, long? newest = null) => PostgresMatchRefiner.Refine(_connection, StoreKey, query, newest);
+
+    /// <summary>The server and database this store reads (its oid, which tells a database made again under the same name apart, is in the mark).</summary>
+    private string StoreKey => $"{_connection.Host}:{_connection.Port.ToString(CultureInfo.InvariantCulture)}/{_connection.Database}";
 
     private static List<long> ReadIds(NpgsqlCommand command)
     {
@@ -768,6 +844,59 @@ internal static class PostgresCountCache
         }
 
         return counts;
+    }
+
+    /// <summary>The counts remembered for <paramref name="key"/>, if any.</summary>
+    /// <param name="key">The database and search.</param>
+    /// <param name="mark">Where the store stood when they were taken.</param>
+    /// <param name="counts">The counts.</param>
+    /// <returns>Whether there are any.</returns>
+    public static bool TryGet(string key, out PostgresStoreMark mark, out PageCounts counts)
+    {
+        lock (Gate)
+        {
+            var found = Entries.TryGetValue(key, out var entry);
+            (mark, counts) = found ? entry : (default, new PageCounts(0, 0, 0, 0));
+            return found;
+        }
+    }
+
+    /// <summary>
+    /// The counts at <paramref name="mark"/> from the remembered ones and the counts of the rows above
+    /// <paramref name="floor"/> (the remembered newest id), taken in <paramref name="mark"/>'s snapshot; remembered in
+    /// turn. False when the store did more than gain those rows since (then only a count in full can tell).
+    /// </summary>
+    /// <param name="key">The database and search.</param>
+    /// <param name="mark">Where the store stands now.</param>
+    /// <param name="floor">The id the rows were counted above.</param>
+    /// <param name="added">Their counts.</param>
+    /// <param name="counts">The counts at <paramref name="mark"/>.</param>
+    /// <returns>Whether they could be told.</returns>
+    public static bool TryAdvance(string key, PostgresStoreMark mark, long floor, PageCounts added, out PageCounts counts)
+    {
+        lock (Gate)
+        {
+            counts = new PageCounts(0, 0, 0, 0);
+            if (!Entries.TryGetValue(key, out var entry))
+            {
+                return false;
+            }
+
+            if (SameStore(entry.Mark, mark))
+            {
+                counts = entry.Counts;
+                return true;
+            }
+
+            if (entry.Mark.MaxId != floor || !OnlyGained(entry.Mark, mark) || added.Total != mark.Total - entry.Mark.Total)
+            {
+                return false;
+            }
+
+            counts = new PageCounts(0, 0, entry.Counts.Matched + added.Matched, entry.Counts.MatchedUnread + added.MatchedUnread);
+            Entries[key] = (mark, counts);
+            return true;
+        }
     }
 
     /// <summary>Nothing changed and nothing was added between the two marks.</summary>
