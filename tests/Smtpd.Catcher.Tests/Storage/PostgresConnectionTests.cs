@@ -24,6 +24,23 @@ public sealed class PostgresConnectionTests
         Assert.Equal("postgres://u@db:5433/mail", PostgresConnection.Describe(options.DatabaseConnectionString!));
     }
 
+    [Fact]
+    public void ReadersPrepareTheirStatementsAndPlanEachSearchForItsValues()
+    {
+        var readers = new NpgsqlConnectionStringBuilder(PostgresCatcherStore.ReaderConnectionString(new NpgsqlConnectionStringBuilder("Host=db;Database=mail")));
+        Assert.Equal((64, 2, "-c plan_cache_mode=force_custom_plan"), (readers.MaxAutoPrepare, readers.AutoPrepareMinUsages, readers.Options));
+    }
+
+    [Fact]
+    public void ReadersKeepThePreparingAndOptionsTheUserGave()
+    {
+        var given = new NpgsqlConnectionStringBuilder("Host=db;Database=mail;Max Auto Prepare=5;Auto Prepare Min Usages=7;Options=-c statement_timeout=5000");
+        var readers = new NpgsqlConnectionStringBuilder(PostgresCatcherStore.ReaderConnectionString(given));
+        Assert.Equal((5, 7, "-c statement_timeout=5000 -c plan_cache_mode=force_custom_plan"), (readers.MaxAutoPrepare, readers.AutoPrepareMinUsages, readers.Options));
+        var planned = new NpgsqlConnectionStringBuilder("Host=db;Options=-c plan_cache_mode=auto");
+        Assert.Equal("-c plan_cache_mode=auto", new NpgsqlConnectionStringBuilder(PostgresCatcherStore.ReaderConnectionString(planned)).Options);
+    }
+
     [Theory]
     [InlineData("postgres://user:secret@/db")]
     [InlineData("Host=;Database=mail")]

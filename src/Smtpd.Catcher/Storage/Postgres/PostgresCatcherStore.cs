@@ -25,6 +25,7 @@ internal sealed class PostgresCatcherStore : ICatcherStore
     private const int MaxChangePayload = 7_500;
 
     private readonly NpgsqlDataSource _dataSource;
+    private readonly NpgsqlDataSource _readers;
     private readonly PostgresStoreWriter _writer;
     private readonly string _instance = Guid.NewGuid().ToString("N");
     private readonly CancellationTokenSource _stopping = new();
@@ -39,12 +40,13 @@ internal sealed class PostgresCatcherStore : ICatcherStore
     private readonly Task _announcer;
     private int _closed;
 
-    private PostgresCatcherStore(NpgsqlDataSource dataSource, string location, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned, TimeSpan? resolveTimeout)
+    private PostgresCatcherStore(NpgsqlDataSource dataSource, NpgsqlDataSource readers, string location, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned, TimeSpan? resolveTimeout)
     {
         _dataSource = dataSource;
+        _readers = readers;
         _pruned = pruned;
         Location = location;
-        _writer = new PostgresStoreWriter(dataSource, retention, time, pruned, _instance, resolveTimeout);
+        _writer = new PostgresStoreWriter(dataSource, retention, time, pruned, _instance, resolveTimeout, readers);
         _listener = Task.Run(ListenAsync);
         _announcer = Task.Run(AnnounceChangesAsync);
     }
@@ -100,6 +102,7 @@ internal sealed class PostgresCatcherStore : ICatcherStore
 
         builder.ApplicationName ??= "smtpd catcher";
         var dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
+        NpgsqlDataSource? readers = null;
         try
         {
             using (var connection = dataSource.OpenConnection())
@@ -107,13 +110,46 @@ internal sealed class PostgresCatcherStore : ICatcherStore
                 PostgresSchema.Migrate(connection);
             }
 
-            return new PostgresCatcherStore(dataSource, PostgresConnection.Describe(builder.ConnectionString), retention, time, pruned, resolveTimeout);
+            readers = NpgsqlDataSource.Create(ReaderConnectionString(builder));
+            return new PostgresCatcherStore(dataSource, readers, PostgresConnection.Describe(builder.ConnectionString), retention, time, pruned, resolveTimeout);
         }
         catch
         {
+            readers?.Dispose();
             dataSource.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The readers' connections (the API's pages, searches and message reads), a pool of their own. Their statements
+    /// are few and asked again and again (a page's mark, the tags, the plain list), and parsing and planning them cost
+    /// PostgreSQL more than running them: 0.5 ms of a 1 ms search that matches nothing, where SQLite answers in 0.45.
+    /// So Npgsql prepares a statement once it has run twice (<c>Max Auto Prepare</c>, kept per physical connection,
+    /// through the pool's resets). A prepared search must not get a generic plan, though: without its pattern
+    /// PostgreSQL cannot tell a rare search from a common one, and <c>ORDER BY id DESC LIMIT 1</c> would walk the
+    /// primary key through every row for a search that matches nothing. <c>plan_cache_mode=force_custom_plan</c>
+    /// plans each search for its values (statements without parameters keep their one plan). The writer keeps its own
+    /// pool and prepares its statements itself.
+    /// </summary>
+    /// <param name="builder">The catcher's connection settings.</param>
+    /// <returns>The readers' connection string; settings the user gave are kept.</returns>
+    internal static string ReaderConnectionString(NpgsqlConnectionStringBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var readers = new NpgsqlConnectionStringBuilder(builder.ConnectionString);
+        if (readers.MaxAutoPrepare == 0)
+        {
+            readers.MaxAutoPrepare = 64;
+            readers.AutoPrepareMinUsages = 2;
+        }
+
+        if (readers.Options?.Contains("plan_cache_mode", StringComparison.Ordinal) != true)
+        {
+            readers.Options = ((readers.Options ?? string.Empty) + " -c plan_cache_mode=force_custom_plan").Trim();
+        }
+
+        return readers.ConnectionString;
     }
 
     /// <summary>The server and database of a connection string, without its password.</summary>
@@ -126,7 +162,7 @@ internal sealed class PostgresCatcherStore : ICatcherStore
     {
         try
         {
-            return new PostgresMessageStore(_dataSource.OpenConnection());
+            return new PostgresMessageStore(_readers.OpenConnection());
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
         {
@@ -162,6 +198,7 @@ internal sealed class PostgresCatcherStore : ICatcherStore
 
         await _announcer.ConfigureAwait(false);
 
+        await _readers.DisposeAsync().ConfigureAwait(false);
         await _dataSource.DisposeAsync().ConfigureAwait(false);
         _stopping.Dispose();
     }

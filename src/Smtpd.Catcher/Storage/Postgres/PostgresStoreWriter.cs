@@ -83,6 +83,15 @@ internal sealed class PostgresStoreWriter
     /// </summary>
     internal const int FoldEvery = PostgresMessageStore.FoldAbove;
 
+    private readonly NpgsqlDataSource? _readers;
+
+    /// <summary>Drops the idle connections of both pools: a server restart ends them all, and each would fail one request.</summary>
+    private void ClearPools()
+    {
+        _dataSource.Clear();
+        _readers?.Clear();
+    }
+
     /// <summary>Starts the writer loop.</summary>
     /// <param name="dataSource">The catcher's data source.</param>
     /// <param name="retention">Which messages to keep.</param>
@@ -90,8 +99,10 @@ internal sealed class PostgresStoreWriter
     /// <param name="pruned">Called after each commit that pruned, on a thread-pool thread.</param>
     /// <param name="instance">This instance's id, put in each NOTIFY so it can ignore its own.</param>
     /// <param name="resolveTimeout">How long to try to learn an unacknowledged COMMIT's outcome; <see cref="DefaultResolveTimeout"/> if null.</param>
-    public PostgresStoreWriter(NpgsqlDataSource dataSource, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned, string instance, TimeSpan? resolveTimeout = null)
+    /// <param name="readers">The readers' pool, cleared with the writer's when a failure says the server went away.</param>
+    public PostgresStoreWriter(NpgsqlDataSource dataSource, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned, string instance, TimeSpan? resolveTimeout = null, NpgsqlDataSource? readers = null)
     {
+        _readers = readers;
         _resolveTimeout = resolveTimeout ?? DefaultResolveTimeout;
         _countSlack = CountSlack(retention.Count);
         _uncertain = new PostgresUncertainCommits(time);
@@ -279,7 +290,7 @@ internal sealed class PostgresStoreWriter
         {
             // Idle pooled connections may be as dead as this one (a server restart ends them all): drop them, so the
             // next group (and the resolution below) opens a fresh connection and succeeds as soon as the server is back.
-            _dataSource.Clear();
+            ClearPools();
             var outcome = CommitOutcome.Aborted;
             var stored = Enumerable.Range(0, batch.Count).Where(i => failures[i] is null).ToArray();
             if (committing && stored.Length > 0)
@@ -388,7 +399,7 @@ internal sealed class PostgresStoreWriter
             catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or System.Net.Sockets.SocketException or InvalidOperationException)
             {
                 // Still unreachable: try again until the bound.
-                _dataSource.Clear();
+                ClearPools();
             }
 
             if (_time.GetUtcNow() + delay > deadline)
@@ -461,7 +472,7 @@ internal sealed class PostgresStoreWriter
         }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or System.Net.Sockets.SocketException or InvalidOperationException)
         {
-            _dataSource.Clear();
+            ClearPools();
             failure = new StoreUnavailableException($"the PostgreSQL store is unavailable: {ex.Message}", ex);
             Array.Fill(outcomes, CommitOutcome.Unknown);
         }
