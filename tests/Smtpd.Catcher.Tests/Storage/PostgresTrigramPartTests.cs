@@ -79,6 +79,32 @@ public sealed class PostgresTrigramPartTests
         Assert.Equal("%sender42@%", search.Parameters[hint.Parameter]);
     }
 
+    [Fact]
+    public async Task EveryGinIndexOfTheStoreKeepsAShortPendingList()
+    {
+        // Migration 5: a search reads a GIN index's whole pending list, so it must stay short (256 kB, not 4 MB).
+        await using var test = await StoreBackend.OpenAsync("postgres");
+        await using var connection = new NpgsqlConnection(test.ConnectionString);
+        await connection.OpenAsync(Ct);
+        await using var command = new NpgsqlCommand("""
+            SELECT c.relname, coalesce(array_to_string(c.reloptions, ','), '') FROM pg_index AS i
+            JOIN pg_class AS c ON c.oid = i.indexrelid JOIN pg_am AS a ON a.oid = c.relam JOIN pg_class AS t ON t.oid = i.indrelid
+            WHERE a.amname = 'gin' AND t.relname IN ('messages', 'message_headers') ORDER BY 1
+            """, connection);
+        var indexes = new List<(string Name, string Options)>();
+        await using (var reader = await command.ExecuteReaderAsync(Ct))
+        {
+            while (await reader.ReadAsync(Ct))
+            {
+                indexes.Add((reader.GetString(0), reader.GetString(1)));
+            }
+        }
+
+        // The search vector's index, and the six trigram indexes where pg_trgm is available (it is on the test server).
+        Assert.Equal(7, indexes.Count);
+        Assert.All(indexes, index => Assert.Equal((index.Name, "gin_pending_list_limit=256"), index));
+    }
+
     /// <summary>Message <paramref name="i"/>; the last (61) is from blocker42@, which holds the part of sender42@ the index is asked for, and must not match it.</summary>
     private static Task<long> StoreAsync(ICatcherStore store, int i)
     {
