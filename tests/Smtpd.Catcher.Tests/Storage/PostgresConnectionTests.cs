@@ -24,19 +24,30 @@ public sealed class PostgresConnectionTests
         Assert.Equal("postgres://u@db:5433/mail", PostgresConnection.Describe(options.DatabaseConnectionString!));
     }
 
+    [Theory]
+    [InlineData("Host=db;Database=mail", 5)]
+    [InlineData("postgres://u@db/mail", 5)]
+    [InlineData("Host=db;Database=mail;Timeout=30", 30)]
+    [InlineData("postgres://u@db/mail?Timeout=12", 12)]
+    public void TheCatcherConnectsWithAFiveSecondTimeoutUnlessOneIsGiven(string value, int timeout)
+    {
+        var settings = PostgresCatcherStore.Settings(value);
+        Assert.Equal((timeout, "smtpd catcher"), (settings.Timeout, settings.ApplicationName));
+    }
+
     [Fact]
     public void ReadersPrepareTheirStatementsAndPlanEachSearchForItsValues()
     {
         var readers = new NpgsqlConnectionStringBuilder(PostgresCatcherStore.ReaderConnectionString(new NpgsqlConnectionStringBuilder("Host=db;Database=mail")));
-        Assert.Equal((64, 2, "-c plan_cache_mode=force_custom_plan"), (readers.MaxAutoPrepare, readers.AutoPrepareMinUsages, readers.Options));
+        Assert.Equal((64, 2, true, "-c plan_cache_mode=force_custom_plan"), (readers.MaxAutoPrepare, readers.AutoPrepareMinUsages, readers.NoResetOnClose, readers.Options));
     }
 
     [Fact]
     public void ReadersKeepThePreparingAndOptionsTheUserGave()
     {
-        var given = new NpgsqlConnectionStringBuilder("Host=db;Database=mail;Max Auto Prepare=5;Auto Prepare Min Usages=7;Options=-c statement_timeout=5000");
+        var given = new NpgsqlConnectionStringBuilder("Host=db;Database=mail;Max Auto Prepare=5;Auto Prepare Min Usages=7;No Reset On Close=false;Options=-c statement_timeout=5000");
         var readers = new NpgsqlConnectionStringBuilder(PostgresCatcherStore.ReaderConnectionString(given));
-        Assert.Equal((5, 7, "-c statement_timeout=5000 -c plan_cache_mode=force_custom_plan"), (readers.MaxAutoPrepare, readers.AutoPrepareMinUsages, readers.Options));
+        Assert.Equal((5, 7, false, "-c statement_timeout=5000 -c plan_cache_mode=force_custom_plan"), (readers.MaxAutoPrepare, readers.AutoPrepareMinUsages, readers.NoResetOnClose, readers.Options));
         var planned = new NpgsqlConnectionStringBuilder("Host=db;Options=-c plan_cache_mode=auto");
         Assert.Equal("-c plan_cache_mode=auto", new NpgsqlConnectionStringBuilder(PostgresCatcherStore.ReaderConnectionString(planned)).Options);
     }

@@ -92,15 +92,7 @@ internal sealed class PostgresCatcherStore : ICatcherStore
     /// <returns>The store.</returns>
     public static PostgresCatcherStore Open(string connectionString, StoreRetention retention, TimeProvider time, Action<StorePruned>? pruned, TimeSpan? resolveTimeout = null)
     {
-        var builder = new NpgsqlConnectionStringBuilder(PostgresConnection.Normalize(connectionString));
-        // A catcher serves HTTP readers beside its writer: fail fast when the server is away, so a request answers
-        // 503 in seconds rather than hanging, and name the application in pg_stat_activity.
-        if (!new NpgsqlConnectionStringBuilder(connectionString.StartsWith("postgres", StringComparison.OrdinalIgnoreCase) ? string.Empty : connectionString).ContainsKey("Timeout"))
-        {
-            builder.Timeout = 5;
-        }
-
-        builder.ApplicationName ??= "smtpd catcher";
+        var builder = Settings(connectionString);
         var dataSource = NpgsqlDataSource.Create(builder.ConnectionString);
         NpgsqlDataSource? readers = null;
         try
@@ -144,6 +136,14 @@ internal sealed class PostgresCatcherStore : ICatcherStore
             readers.AutoPrepareMinUsages = 2;
         }
 
+        // A reader changes no session state (no SET, LISTEN, temporary table or advisory lock; a failed transaction
+        // is rolled back before the connection is returned), so the pool's reset on each return, seven statements
+        // that PostgreSQL runs before the next request's first, has nothing to undo.
+        if (!Given(builder, "No Reset On Close"))
+        {
+            readers.NoResetOnClose = true;
+        }
+
         if (readers.Options?.Contains("plan_cache_mode", StringComparison.Ordinal) != true)
         {
             readers.Options = ((readers.Options ?? string.Empty) + " -c plan_cache_mode=force_custom_plan").Trim();
@@ -151,6 +151,32 @@ internal sealed class PostgresCatcherStore : ICatcherStore
 
         return readers.ConnectionString;
     }
+
+    /// <summary>
+    /// The catcher's connection settings: the string or URL normalized, a connect timeout of 5 seconds unless one is
+    /// given (a catcher serves HTTP readers beside its writer: when the server is away a request answers 503 in
+    /// seconds rather than waiting Npgsql's 15), and the application named in <c>pg_stat_activity</c>.
+    /// </summary>
+    /// <param name="connectionString">A connection string or a <c>postgres://</c> URL.</param>
+    /// <returns>The settings.</returns>
+    internal static NpgsqlConnectionStringBuilder Settings(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(PostgresConnection.Normalize(connectionString));
+        if (!Given(builder, "Timeout"))
+        {
+            builder.Timeout = 5;
+        }
+
+        builder.ApplicationName ??= "smtpd catcher";
+        return builder;
+    }
+
+    /// <summary>
+    /// Whether the settings name <paramref name="keyword"/> (in Npgsql's canonical spelling). NpgsqlConnectionStringBuilder's
+    /// own ContainsKey answers true for every keyword it knows, given or not; the plain builder only for those given.
+    /// </summary>
+    private static bool Given(NpgsqlConnectionStringBuilder builder, string keyword) =>
+        new System.Data.Common.DbConnectionStringBuilder { ConnectionString = builder.ConnectionString }.ContainsKey(keyword);
 
     /// <summary>The server and database of a connection string, without its password.</summary>
     /// <param name="connectionString">The connection string or URL.</param>

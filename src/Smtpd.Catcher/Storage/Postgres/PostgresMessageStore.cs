@@ -185,10 +185,14 @@ internal sealed partial class PostgresMessageStore : IMessageStore
                 : PostgresCountCache.GetOrCount(CacheKey(query, mark), mark, () => CountMatches(refined, null), after => CountAfter(refined, after, null));
             if (refined is not null)
             {
-                messages = PageRows(refined, start, limit, mark, counts, null);
-                // No tag anywhere in the store (the list above): no message of the page has one.
+                // No tag anywhere in the store (the list above): no message of the page has one, and the page's own
+                // statement can carry the COMMIT (one round trip fewer).
+                messages = PageRows(refined, start, limit, mark, counts, null, commitAfter: allTags.Count == 0, out var committed);
                 pageTags = allTags.Count == 0 || messages.Count == 0 ? null : TagsOf(messages, null);
-                PostgresSchema.Execute(_connection, "COMMIT");
+                if (!committed)
+                {
+                    PostgresSchema.Execute(_connection, "COMMIT");
+                }
             }
 
             page = new MessagePage(Tagged(messages, pageTags), mark.Total, mark.Unread, counts.Matched, counts.MatchedUnread, allTags);
@@ -334,8 +338,18 @@ internal sealed partial class PostgresMessageStore : IMessageStore
         """;
 
     /// <summary>The page's rows, a common search's first looked for among the newest ids (see <see cref="ScanWindow"/>).</summary>
-    private List<MessageRecord> PageRows(CompiledQuery? query, int start, int limit, PostgresStoreMark mark, PageCounts counts, NpgsqlTransaction? transaction)
+    /// <param name="query">The search, or <see langword="null"/> for the plain list.</param>
+    /// <param name="start">The page's first row.</param>
+    /// <param name="limit">Its size.</param>
+    /// <param name="mark">Where the store stands.</param>
+    /// <param name="counts">The search's counts.</param>
+    /// <param name="transaction">The transaction, when an <see cref="NpgsqlTransaction"/> holds one.</param>
+    /// <param name="commitAfter">Whether the last statement may carry the plain-SQL COMMIT of the page's transaction.</param>
+    /// <param name="committed">Whether it did.</param>
+    /// <returns>The rows.</returns>
+    private List<MessageRecord> PageRows(CompiledQuery? query, int start, int limit, PostgresStoreMark mark, PageCounts counts, NpgsqlTransaction? transaction, bool commitAfter, out bool committed)
     {
+        committed = false;
         if (query is not null && start >= counts.Matched)
         {
             return [];
@@ -360,12 +374,14 @@ internal sealed partial class PostgresMessageStore : IMessageStore
         }
 
         var where = query is null ? string.Empty : $" WHERE ({query.Where})";
-        using var command = Command($"SELECT {Columns} FROM messages{where} ORDER BY id DESC LIMIT @limit OFFSET @start");
+        using var command = Command($"SELECT {Columns} FROM messages{where} ORDER BY id DESC LIMIT @limit OFFSET @start" + (commitAfter ? ";\nCOMMIT" : string.Empty));
         command.Transaction = transaction;
         command.Parameters.AddWithValue("limit", limit);
         command.Parameters.AddWithValue("start", start);
         AddParameters(command, query);
-        return Read(command);
+        var page = Read(command);
+        committed = commitAfter;
+        return page;
     }
 
     /// <summary>A search's matches and unread matches, counted in full.</summary>
