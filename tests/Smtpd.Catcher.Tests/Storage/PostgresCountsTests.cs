@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using Npgsql;
 using Smtpd.Catcher.Storage;
@@ -13,24 +12,11 @@ namespace Smtpd.Catcher.Tests.Storage;
 /// </summary>
 public sealed class PostgresCountsTests
 {
-    private static MessageRecord Record(string subject) => new()
-    {
-        ReceivedAt = DateTimeOffset.UtcNow,
-        MailFrom = "alice@example.com",
-        Recipients = ["bob@example.com"],
-        Client = "127.0.0.1:4242",
-        Size = 5,
-        Sha256 = Convert.ToHexStringLower(SHA256.HashData("Hello"u8)),
-        Subject = subject,
-        HeaderFrom = "Alice <alice@example.com>",
-        HeaderTo = "Bob <bob@example.com>",
-        SearchBody = "hello " + subject,
-    };
-
     private static Task<long> Store(ICatcherStore store, string subject)
     {
         var content = Encoding.ASCII.GetBytes("Subject: " + subject + "\r\n\r\nHello\r\n");
-        return store.StoreAsync(Record(subject) with { Size = content.Length }, content, () => new MemoryStream(content));
+        var record = TestRecords.Minimal(subject, content) with { HeaderFrom = "Alice <alice@example.com>", HeaderTo = "Bob <bob@example.com>", SearchBody = "hello " + subject };
+        return TestRecords.StoreAsync(store, record, content);
     }
 
     [Fact]
@@ -199,7 +185,7 @@ public sealed class PostgresCountsTests
             {
                 // One at a time: each message is a group, a transaction and a row of deltas.
                 var content = Encoding.ASCII.GetBytes($"Subject: {i}\r\n\r\nHello\r\n");
-                await writer.StoreAsync(Record($"{i}") with { Size = content.Length }, content, () => new MemoryStream(content));
+                await writer.StoreAsync(TestRecords.Minimal($"{i}", content), content, () => new MemoryStream(content));
             }
         }
         finally

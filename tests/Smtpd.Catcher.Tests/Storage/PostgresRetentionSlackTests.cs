@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Smtpd.Catcher.Storage;
 using Smtpd.Catcher.Storage.Postgres;
 
@@ -11,17 +10,6 @@ namespace Smtpd.Catcher.Tests.Storage;
 /// </summary>
 public sealed class PostgresRetentionSlackTests
 {
-    private static MessageRecord Record(int n) => new()
-    {
-        ReceivedAt = DateTimeOffset.UtcNow,
-        MailFrom = "alice@example.com",
-        Recipients = ["bob@example.com"],
-        Client = "127.0.0.1:4242",
-        Size = 5,
-        Sha256 = Convert.ToHexStringLower(SHA256.HashData("Hello"u8)),
-        Subject = $"message {n}",
-    };
-
     [Theory]
     [InlineData(3, 0)]
     [InlineData(19, 0)]
@@ -40,7 +28,7 @@ public sealed class PostgresRetentionSlackTests
         for (var i = 0; i < 100; i++)
         {
             // One at a time: each message is a group of its own, so the bound is exact.
-            ids.Add(await test.Store.StoreAsync(Record(i), "Hello"u8.ToArray(), () => new MemoryStream("Hello"u8.ToArray())));
+            ids.Add(await TestRecords.StoreAsync(test.Store, TestRecords.Minimal($"message {i}", "Hello"u8.ToArray()), "Hello"u8.ToArray()));
             using var reader = test.Store.Open();
             var kept = reader.AllIds();
             most = Math.Max(most, kept.Count);

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using Npgsql;
 using Smtpd.Catcher.Storage;
@@ -110,19 +109,15 @@ public sealed class PostgresTrigramPartTests
     {
         var sender = i == 61 ? "blocker42" : $"sender{i}";
         var content = Encoding.ASCII.GetBytes($"Subject: message {i}\r\n\r\nbody {i}\r\n");
-        var record = new MessageRecord
+        var subject = i % 2 == 0 ? $"Invoice {i} for order {i % 10}" : i % 7 == 0 ? $"Hello 100%_offers {i}" : i % 11 == 0 ? $"Hello 100 big offers {i}" : $"Hello {i}";
+        var record = TestRecords.Minimal(subject, content) with
         {
-            ReceivedAt = DateTimeOffset.UtcNow,
             MailFrom = $"{sender}@example.org",
             Recipients = i % 5 == 0 ? ["rcpt@example.com", "grace@example.com"] : ["rcpt@example.com"],
-            Client = "127.0.0.1:4242",
-            Size = content.Length,
-            Sha256 = Convert.ToHexStringLower(SHA256.HashData(content)),
             HeaderFrom = $"Sender {i} <{sender}@example.org>",
             HeaderTo = "rcpt@example.com",
-            Subject = i % 2 == 0 ? $"Invoice {i} for order {i % 10}" : i % 7 == 0 ? $"Hello 100%_offers {i}" : i % 11 == 0 ? $"Hello 100 big offers {i}" : $"Hello {i}",
             MessageId = $"{i}@host",
         };
-        return store.StoreAsync(record, content, () => new MemoryStream(content));
+        return TestRecords.StoreAsync(store, record, content);
     }
 }

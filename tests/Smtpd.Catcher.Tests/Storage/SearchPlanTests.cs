@@ -18,7 +18,7 @@ public sealed class SearchPlanTests : IDisposable
         "message-id:host", "cc:erin", "invoice is:unread tag:urgent",
     ];
 
-    private readonly string _directory = Directory.CreateTempSubdirectory("smtpd-plans-").FullName;
+    private readonly SqliteStoreDirectory _store = new("smtpd-plans-");
 
     public SearchPlanTests()
     {
@@ -26,13 +26,9 @@ public sealed class SearchPlanTests : IDisposable
         store.Insert([.. Enumerable.Range(1, 60).Select(Message)]);
     }
 
-    private string Database => Path.Combine(_directory, "store.db");
+    private string Database => _store.Database;
 
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_directory, recursive: true);
-    }
+    public void Dispose() => _store.Dispose();
 
     [Fact]
     public void TheScanPlanAndTheIndexPlanAnswerTheSamePageForEveryWindow()

@@ -10,15 +10,11 @@ namespace Smtpd.Catcher.Tests.Storage;
 /// </summary>
 public sealed class StoreWriterTests : IDisposable
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("smtpd-writer-").FullName;
+    private readonly SqliteStoreDirectory _store = new("smtpd-writer-");
 
-    private string Database => Path.Combine(_directory, "store.db");
+    private string Database => _store.Database;
 
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_directory, recursive: true);
-    }
+    public void Dispose() => _store.Dispose();
 
     [Fact]
     public async Task ConcurrentMessagesAreAllCommittedWithDistinctIdsBeforeTheirTasksComplete()

@@ -13,15 +13,11 @@ public sealed class WalFlusherTests : IDisposable
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    private readonly string _directory = Directory.CreateTempSubdirectory("smtpd-flusher-").FullName;
+    private readonly SqliteStoreDirectory _store = new("smtpd-flusher-");
 
-    private string Database => Path.Combine(_directory, "store.db");
+    private string Database => _store.Database;
 
-    public void Dispose()
-    {
-        SqliteConnection.ClearAllPools();
-        Directory.Delete(_directory, recursive: true);
-    }
+    public void Dispose() => _store.Dispose();
 
     [Fact]
     public async Task NoMessageIsAnsweredBeforeASyncThatBeganAfterItsCommitSucceeds()
@@ -139,8 +135,8 @@ public sealed class WalFlusherTests : IDisposable
     {
         // SQLite names its WAL after the file the link points to; a sync of "<link>-wal" would find no file, and
         // every message would then be refused.
-        var real = Path.Combine(Directory.CreateDirectory(Path.Combine(_directory, "real")).FullName, "store.db");
-        var link = Path.Combine(_directory, "link.db");
+        var real = Path.Combine(Directory.CreateDirectory(Path.Combine(_store.Directory, "real")).FullName, "store.db");
+        var link = Path.Combine(_store.Directory, "link.db");
         using (var first = new StoreWriter(real, new StoreRetention(0, null, 0), TimeProvider.System, pipelinedSync: true))
         {
             await first.CloseAsync();
