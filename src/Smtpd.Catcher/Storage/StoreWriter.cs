@@ -128,77 +128,87 @@ internal sealed class StoreWriter : IDisposable
         _time = time;
         _pruned = pruned;
         _connection = StoreSchema.OpenForWriting(Path);
-        StoreSchema.Execute(_connection, $"PRAGMA cache_size = -{CacheKiB}");
-        if (pipelinedSync ?? (!AppContext.TryGetSwitch(PipelinedSyncSwitch, out var pipelined) || pipelined))
+        try
         {
-            // NORMAL: the COMMIT writes the WAL without syncing it; the flusher syncs it before anyone hears 250,
-            // which makes it FULL on disk (WalFlusher's remarks argue it). Set per connection, on the writer's only,
-            // and only after this writer's first commit that wrote something (SwitchToNormalSync): that commit runs
-            // with FULL, whose first sync of a WAL file this connection created also syncs its directory (SQLite's
-            // unix VFS), so a new WAL's name is durable before any 250 depends on it. Our own fsync covers the
-            // file's contents only.
-            _walSync = walSync ?? new WalFileSync(WalPath(_connection));
-            _normalSyncPending = true;
-        }
-        _insertMessage = _connection.CreateCommand();
-        _insertMessage.CommandText = $"INSERT INTO messages ({string.Join(", ", InsertColumns)}) VALUES ({string.Join(", ", InsertColumns.Select(c => "$" + c))})";
-        foreach (var name in InsertColumns)
-        {
-            _insertMessage.Parameters.Add(new SqliteParameter("$" + name, null));
-        }
-
-        // The search index rows go in with the message, in its transaction (rowid = the message id).
-        _index = new SearchIndexWriter(_connection);
-
-        _insertChunk = _connection.CreateCommand();
-        _insertChunk.CommandText = "INSERT INTO message_chunks (chunk_key, message_id, seq, data) VALUES ($chunk_key, $message_id, $seq, $data)";
-        _insertChunk.Parameters.Add(new SqliteParameter("$chunk_key", null));
-        _insertChunk.Parameters.Add(new SqliteParameter("$message_id", null));
-        _insertChunk.Parameters.Add(new SqliteParameter("$seq", null));
-        _insertChunk.Parameters.Add(new SqliteParameter("$data", null));
-
-        _insertMailbox = _connection.CreateCommand();
-        _insertMailbox.CommandText = "INSERT OR IGNORE INTO message_mailboxes (message_id, name) VALUES ($message_id, $name)";
-        _insertMailbox.Parameters.Add(new SqliteParameter("$message_id", null));
-        _insertMailbox.Parameters.Add(new SqliteParameter("$name", null));
-
-        // Prepared once: at thousands of messages per second, preparing even BEGIN and COMMIT each time shows.
-        _begin = Prepare("BEGIN IMMEDIATE");
-        _commit = Prepare("COMMIT");
-        _savepoint = Prepare("SAVEPOINT message");
-        _release = Prepare("RELEASE message");
-        _rollbackToSavepoint = Prepare("ROLLBACK TO message");
-        // Read at the start of every group: prepared once like the others.
-        _dataVersionCommand = Prepare("PRAGMA data_version");
-
-        Recount();
-        _dataVersion = DataVersion();
-        // The writer is the only process that adds messages, so it numbers them itself (no RETURNING round trip);
-        // AUTOINCREMENT's sqlite_sequence still guarantees that an id is never reused after a delete.
-        _nextId = Convert.ToInt64(StoreSchema.Scalar(_connection, """
-            SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), coalesce((SELECT max(id) FROM messages), 0)) + 1
-            """), System.Globalization.CultureInfo.InvariantCulture);
-        // A store opened with a smaller retention is pruned before the first message is taken, one batch (one
-        // short transaction) at a time, so the catcher never shows what it no longer keeps.
-        while (!retention.IsUnlimited)
-        {
-            _begin.ExecuteNonQuery();
-            var startup = PruneAll();
-            _commit.ExecuteNonQuery();
-            if (startup is null)
+            StoreSchema.Execute(_connection, $"PRAGMA cache_size = -{CacheKiB}");
+            if (pipelinedSync ?? (!AppContext.TryGetSwitch(PipelinedSyncSwitch, out var pipelined) || pipelined))
             {
-                break;
+                // NORMAL: the COMMIT writes the WAL without syncing it; the flusher syncs it before anyone hears 250,
+                // which makes it FULL on disk (WalFlusher's remarks argue it). Set per connection, on the writer's only,
+                // and only after this writer's first commit that wrote something (SwitchToNormalSync): that commit runs
+                // with FULL, whose first sync of a WAL file this connection created also syncs its directory (SQLite's
+                // unix VFS), so a new WAL's name is durable before any 250 depends on it. Our own fsync covers the
+                // file's contents only.
+                _walSync = walSync ?? new WalFileSync(WalPath(_connection));
+                _normalSyncPending = true;
+            }
+            _insertMessage = _connection.CreateCommand();
+            _insertMessage.CommandText = $"INSERT INTO messages ({string.Join(", ", InsertColumns)}) VALUES ({string.Join(", ", InsertColumns.Select(c => "$" + c))})";
+            foreach (var name in InsertColumns)
+            {
+                _insertMessage.Parameters.Add(new SqliteParameter("$" + name, null));
             }
 
-            SwitchToNormalSync();
+            // The search index rows go in with the message, in its transaction (rowid = the message id).
+            _index = new SearchIndexWriter(_connection);
 
-            // Announced only once durable, like every prune (the flusher's thread is not started yet).
-            _walSync?.Sync();
-            _pruned?.Invoke(startup);
-            if (startup.Messages < PruneBatch && !_morePrune)
+            _insertChunk = _connection.CreateCommand();
+            _insertChunk.CommandText = "INSERT INTO message_chunks (chunk_key, message_id, seq, data) VALUES ($chunk_key, $message_id, $seq, $data)";
+            _insertChunk.Parameters.Add(new SqliteParameter("$chunk_key", null));
+            _insertChunk.Parameters.Add(new SqliteParameter("$message_id", null));
+            _insertChunk.Parameters.Add(new SqliteParameter("$seq", null));
+            _insertChunk.Parameters.Add(new SqliteParameter("$data", null));
+
+            _insertMailbox = _connection.CreateCommand();
+            _insertMailbox.CommandText = "INSERT OR IGNORE INTO message_mailboxes (message_id, name) VALUES ($message_id, $name)";
+            _insertMailbox.Parameters.Add(new SqliteParameter("$message_id", null));
+            _insertMailbox.Parameters.Add(new SqliteParameter("$name", null));
+
+            // Prepared once: at thousands of messages per second, preparing even BEGIN and COMMIT each time shows.
+            _begin = Prepare("BEGIN IMMEDIATE");
+            _commit = Prepare("COMMIT");
+            _savepoint = Prepare("SAVEPOINT message");
+            _release = Prepare("RELEASE message");
+            _rollbackToSavepoint = Prepare("ROLLBACK TO message");
+            // Read at the start of every group: prepared once like the others.
+            _dataVersionCommand = Prepare("PRAGMA data_version");
+
+            Recount();
+            _dataVersion = DataVersion();
+            // The writer is the only process that adds messages, so it numbers them itself (no RETURNING round trip);
+            // AUTOINCREMENT's sqlite_sequence still guarantees that an id is never reused after a delete.
+            _nextId = Convert.ToInt64(StoreSchema.Scalar(_connection, """
+                SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0), coalesce((SELECT max(id) FROM messages), 0)) + 1
+                """), System.Globalization.CultureInfo.InvariantCulture);
+            // A store opened with a smaller retention is pruned before the first message is taken, one batch (one
+            // short transaction) at a time, so the catcher never shows what it no longer keeps.
+            while (!retention.IsUnlimited)
             {
-                break;
+                _begin.ExecuteNonQuery();
+                var startup = PruneAll();
+                _commit.ExecuteNonQuery();
+                if (startup is null)
+                {
+                    break;
+                }
+
+                SwitchToNormalSync();
+
+                // Announced only once durable, like every prune (the flusher's thread is not started yet).
+                _walSync?.Sync();
+                _pruned?.Invoke(startup);
+                if (startup.Messages < PruneBatch && !_morePrune)
+                {
+                    break;
+                }
             }
+        }
+        catch
+        {
+            // The catcher does not start (a store it cannot read, a startup prune whose sync failed), but a host that
+            // tries again must not keep a writer connection, and the WAL it holds open, per failed attempt.
+            CloseResources();
+            throw;
         }
 
         if (_walSync is not null)
@@ -212,6 +222,25 @@ internal sealed class StoreWriter : IDisposable
         {
             _ageTimer = time.CreateTimer(static state => ((StoreWriter)state!).RequestPrune(), this, AgeCheckInterval, AgeCheckInterval);
         }
+    }
+
+    /// <summary>
+    /// Closes what the writer opened: the flusher (after its last sync), the WAL handle, the statements and the
+    /// connection. Whatever of it a failed constructor had opened, too.
+    /// </summary>
+    private void CloseResources()
+    {
+        _flusher?.Complete();
+        _walSync?.Dispose();
+        _index?.Dispose();
+        foreach (var command in new SqliteCommand?[] { _insertMessage, _insertChunk, _insertMailbox, _begin, _commit, _savepoint, _release, _rollbackToSavepoint, _dataVersionCommand })
+        {
+            command?.Dispose();
+        }
+
+        // The last connection to close checkpoints the WAL into the database file and deletes it.
+        _connection.Close();
+        _connection.Dispose();
     }
 
     /// <summary>The full path of the database file.</summary>
@@ -330,20 +359,10 @@ internal sealed class StoreWriter : IDisposable
         }
         finally
         {
-            // Every committed group is synced and released before the connection closes.
-            _flusher?.Complete();
-            _walSync?.Dispose();
-            _index.Dispose();
-            foreach (var command in new[] { _insertMessage, _insertChunk, _insertMailbox, _begin, _commit, _savepoint, _release, _rollbackToSavepoint, _dataVersionCommand })
-            {
-                command.Dispose();
-            }
-
             try
             {
-                // The last connection to close checkpoints the WAL into the database file and deletes it.
-                _connection.Close();
-                _connection.Dispose();
+                // Every committed group is synced and released before the connection closes.
+                CloseResources();
                 _finished.TrySetResult();
             }
             catch (SqliteException ex)

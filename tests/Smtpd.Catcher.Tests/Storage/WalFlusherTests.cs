@@ -151,6 +151,29 @@ public sealed class WalFlusherTests : IDisposable
         await writer.CloseAsync();
     }
 
+    [Fact]
+    public async Task AWriterWhoseStartupPruneCannotSyncFailsToStartAndClosesItsConnection()
+    {
+        using (var writer = new StoreWriter(Database, new StoreRetention(0, null, 0), TimeProvider.System))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                await Store(writer, $"kept {i}");
+            }
+        }
+
+        // Opened again keeping one: the startup prune commits, and its sync fails.
+        using var sync = new GatedSync();
+        sync.FailNext(new IOException("EIO"));
+        sync.Open();
+        var failure = Assert.Throws<IOException>(() => new StoreWriter(Database, new StoreRetention(1, null, 0), TimeProvider.System, walSync: sync, pipelinedSync: true));
+        Assert.Equal("EIO", failure.Message);
+        // The last connection to close checkpoints and deletes the WAL: a writer connection left open would keep it.
+        Assert.False(File.Exists(Database + "-wal"));
+        using var again = new StoreWriter(Database, new StoreRetention(0, null, 0), TimeProvider.System);
+        await Store(again, "after");
+    }
+
     private static Task<long> Store(StoreWriter writer, string subject)
     {
         var content = Encoding.ASCII.GetBytes($"From: a@example.com\r\nTo: b@example.com\r\nSubject: {subject}\r\n\r\nbody\r\n");
