@@ -58,6 +58,7 @@ namespace Microsoft.Extensions.DependencyInjection
         private static IServiceCollection AddApiServices(IServiceCollection services)
         {
             services.AddRouting();
+            services.AddTransient<Microsoft.AspNetCore.Hosting.IStartupFilter, CatcherRouteCheck>();
             // Mailpit's search language (docs/search.md), unless the application registered its own compiler first.
             services.TryAddSingleton<IMessageQueryCompiler>(Smtpd.Catcher.Search.SearchQueryCompiler.Instance);
             services.AddSingleton<CatcherMailbox>();
@@ -66,6 +67,58 @@ namespace Microsoft.Extensions.DependencyInjection
             services.AddSingleton(sp => new CatcherLive(
                 sp.GetRequiredService<MailCatcher>(), sp.GetRequiredService<ICatcherMessageQuery>(), sp.GetService<ILoggerFactory>()));
             return services;
+        }
+    }
+
+    /// <summary>Marks the endpoints the catcher maps, for <see cref="CatcherRouteCheck"/>.</summary>
+    internal sealed class CatcherEndpointMetadata
+    {
+        /// <summary>The one instance.</summary>
+        public static readonly CatcherEndpointMetadata Instance = new();
+
+        private CatcherEndpointMetadata()
+        {
+        }
+    }
+
+    /// <summary>
+    /// Refuses to start a host whose catcher routes are mapped twice at one path (<c>MapSmtpdCatcher()</c> called
+    /// twice, or with <c>MapSmtpdCatcherUi()</c> beside it): ASP.NET Core would answer every such request 500 (an
+    /// ambiguous match) at run time. This says so at the start, naming the routes.
+    /// </summary>
+    /// <remarks>
+    /// A startup filter, because it runs where the host builds its request pipeline: after the application's own
+    /// configuration has added its endpoints (a hosted service starts before that), and before the server listens.
+    /// It compares route patterns, which do not hold a branch's path base: catchers in two <c>app.Map("/a", …)</c>
+    /// branches look alike to it (docs/api.md says to use route groups).
+    /// </remarks>
+    internal sealed class CatcherRouteCheck : Microsoft.AspNetCore.Hosting.IStartupFilter
+    {
+        public Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> Configure(Action<Microsoft.AspNetCore.Builder.IApplicationBuilder> next) => app =>
+        {
+            next(app);
+            Check(app.ApplicationServices);
+        };
+
+        private static void Check(IServiceProvider services)
+        {
+            if (services.GetService<EndpointDataSource>() is not { } source)
+            {
+                return;
+            }
+
+            var twice = source.Endpoints.OfType<RouteEndpoint>()
+                .Where(e => e.Metadata.GetMetadata<CatcherEndpointMetadata>() is not null)
+                .GroupBy(e => (Methods: string.Join(',', e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? []), Pattern: e.RoutePattern.RawText ?? string.Empty))
+                .Where(g => g.Count() > 1)
+                .Select(g => $"{(g.Key.Methods.Length == 0 ? "*" : g.Key.Methods)} {g.Key.Pattern}")
+                .ToList();
+            if (twice.Count > 0)
+            {
+                throw new InvalidOperationException(
+                    $"The catcher's routes are mapped more than once at the same path ({string.Join(", ", twice.Take(3))}{(twice.Count > 3 ? $" and {twice.Count - 3} more" : string.Empty)}). "
+                    + "Call MapSmtpdCatcher() once per path prefix: it maps the API and the inbox (MapSmtpdCatcherApi() and MapSmtpdCatcherUi() map one each).");
+            }
         }
     }
 
@@ -130,6 +183,7 @@ namespace Microsoft.AspNetCore.Builder
             var live = routes.ServiceProvider.GetService<CatcherLive>()
                 ?? throw new InvalidOperationException("Call services.AddSmtpdCatcher(...) before mapping the catcher's routes.");
             var group = routes.MapGroup(string.Empty);
+            group.WithMetadata(CatcherEndpointMetadata.Instance);
             CatcherEndpoints.Map(group);
             group.MapCatcherLive(live.Hub, live.Query);
             Smtpd.Catcher.Metrics.MetricsEndpoint.Map(group, routes.ServiceProvider.GetRequiredService<MailCatcher>());

@@ -37,6 +37,7 @@ public static class SmtpdCatcherUiEndpointRouteBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         var group = endpoints.MapGroup(string.Empty);
+        group.WithMetadata(Microsoft.Extensions.DependencyInjection.CatcherEndpointMetadata.Instance);
         group.MapGet("/", ServePage).ExcludeFromDescription();
         group.MapGet("/ui/{**path}", ServeAsset).ExcludeFromDescription();
         return group;

@@ -1,6 +1,9 @@
 using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using MimeKit;
 
 namespace Smtpd.Catcher.Tests.Http;
@@ -163,6 +166,61 @@ public sealed class MoreRoutesTests
         Assert.Equal(Payload, full.GetProperty("From").GetProperty("Name").GetString());
         using var part = await host.Client.GetAsync($"/api/v1/message/{id}/part/{full.GetProperty("Attachments")[0].GetProperty("PartID").GetString()}", Cancel);
         Assert.Equal(Payload + ".txt", part.Content.Headers.ContentDisposition?.FileNameStar ?? part.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
+    }
+
+    [Theory]
+    [InlineData("catcher twice")]
+    [InlineData("catcher and ui")]
+    public async Task MappingTheCatcherTwiceAtOnePathStopsTheHostFromStartingAndNamesTheRoutes(string how)
+    {
+        var ex = await Assert.ThrowsAsync<InvalidOperationException>(() => StartAndStopAsync(app =>
+        {
+            app.MapSmtpdCatcher();
+            if (how == "catcher twice")
+            {
+                app.MapSmtpdCatcher();
+            }
+            else
+            {
+                app.MapSmtpdCatcherUi();
+            }
+        }));
+        Assert.StartsWith("The catcher's routes are mapped more than once at the same path (", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("GET /", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task TheCatcherMappedUnderTwoPrefixesStarts() =>
+        await StartAndStopAsync(app =>
+        {
+            app.MapSmtpdCatcher();
+            app.MapGroup("/mail").MapSmtpdCatcher();
+        });
+
+    /// <summary>Builds a host with the catcher mapped by <paramref name="map"/>, starts it and stops it.</summary>
+    private static async Task StartAndStopAsync(Action<WebApplication> map)
+    {
+        var directory = Directory.CreateTempSubdirectory("smtpd-map-").FullName;
+        try
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+            builder.Services.AddSmtpdCatcher(o =>
+            {
+                o.DatabasePath = Path.Combine(directory, "store.db");
+                o.Listeners.Add(new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
+            });
+            await using var app = builder.Build();
+            map(app);
+            await app.StartAsync(Cancel);
+            await app.StopAsync(Cancel);
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(directory, recursive: true);
+        }
     }
 
     [Fact]
