@@ -346,18 +346,22 @@ internal static partial class CatcherEndpoints
     private static IResult ListMailboxes(CatcherMailbox mailbox)
     {
         var router = mailbox.Catcher.Mailboxes;
-        var (all, counts) = mailbox.Use(store => (store.Page(null, 0, 0), store.MailboxCounts()));
+        // Each mailbox's counts are its scope's page counts, which the store remembers and brings up to date from the
+        // rows added since (CountCache, PostgresCountCache): the inbox asks again after every stats event, and
+        // counting the membership rows each time cost 40 ms at 100,000 messages in one mailbox.
+        var names = router.Names.ToList();
+        var (all, pages) = mailbox.Use(store => (store.Page(null, 0, 0), names.Select(name => store.Page(mailbox.Scope(name), 0, 0)).ToList()));
         return Results.Json(new ApiMailboxes
         {
             Total = all.Total,
             Unread = all.Unread,
-            Mailboxes = [.. router.Names.Select(name => new ApiMailbox
+            Mailboxes = [.. names.Select((name, i) => new ApiMailbox
             {
                 Name = name,
                 Rules = router.Rules[name],
                 Keep = router.Keep.GetValueOrDefault(name),
-                Total = counts.TryGetValue(name, out var c) ? c.Total : 0,
-                Unread = counts.TryGetValue(name, out var u) ? u.Unread : 0,
+                Total = pages[i].Matched,
+                Unread = pages[i].MatchedUnread,
             })],
         }, ApiJsonContext.Default.ApiMailboxes);
     }

@@ -113,10 +113,6 @@ internal interface IMessageStore : IDisposable
     /// <returns>The size.</returns>
     long DatabaseSize();
 
-    /// <summary>How many messages, and unread messages, each named mailbox holds (<c>GET /api/v1/mailboxes</c>).</summary>
-    /// <returns>The counts by mailbox name; a mailbox with no message is absent.</returns>
-    IReadOnlyDictionary<string, (long Total, long Unread)> MailboxCounts();
-
     /// <summary>
     /// Takes messages out of one named mailbox, in one transaction. A message then in no named mailbox is deleted
     /// from the store with everything that belongs to it; one still in another mailbox stays stored.

@@ -572,26 +572,6 @@ internal sealed class MessageStore : IMessageStore
         return ReadIds(command);
     }
 
-    /// <summary>How many messages, and unread messages, each named mailbox holds (<c>GET /api/v1/mailboxes</c>).</summary>
-    /// <returns>The counts by mailbox name; a mailbox with no message is absent.</returns>
-    public IReadOnlyDictionary<string, (long Total, long Unread)> MailboxCounts()
-    {
-        using var command = _connection.CreateCommand();
-        command.CommandText = """
-            SELECT mm.name, count(*), coalesce(sum(m.is_read = 0), 0)
-            FROM message_mailboxes mm JOIN messages m ON m.id = mm.message_id
-            GROUP BY mm.name
-            """;
-        using var reader = command.ExecuteReader();
-        var counts = new Dictionary<string, (long, long)>(StringComparer.Ordinal);
-        while (reader.Read())
-        {
-            counts[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2));
-        }
-
-        return counts;
-    }
-
     /// <summary>
     /// Takes messages out of one named mailbox (a delete scoped with <c>?mailbox=</c>). A message that is then in no
     /// named mailbox is deleted from the store with its content, tags and index rows; one still in another mailbox

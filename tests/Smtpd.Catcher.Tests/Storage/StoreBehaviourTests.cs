@@ -46,6 +46,10 @@ public sealed class StoreBehaviourTests
         SearchHeaders = [new("x-mailer", "PHPMailer 6.0"), new("subject", subject)],
     };
 
+    /// <summary>A mailbox's counts as <c>GET /api/v1/mailboxes</c> reads them: its scope's page counts.</summary>
+    private static (long Total, long Unread) MailboxCounts(ICatcherStore store, IMessageStore reader, string name) =>
+        reader.Page(store.Compiler.Mailbox(name), 0, 0) is var page ? (page.Matched, page.MatchedUnread) : default;
+
     private static Task<long> Store(ICatcherStore store, MessageRecord record, byte[]? content = null)
     {
         content ??= "Hello"u8.ToArray();
@@ -374,10 +378,9 @@ public sealed class StoreBehaviourTests
         using var reader = test.Store.Open();
         Assert.Equal([both, ops, none], reader.AllIds());
         reader.SetRead([both], read: true);
-        var counts = reader.MailboxCounts();
-        Assert.Equal(2, counts.Count);
-        Assert.Equal((2L, 1L), counts["ops"]);
-        Assert.Equal((1L, 0L), counts["sales"]);
+        Assert.Equal((2L, 1L), MailboxCounts(test.Store, reader, "ops"));
+        Assert.Equal((1L, 0L), MailboxCounts(test.Store, reader, "sales"));
+        Assert.Equal((0L, 0L), MailboxCounts(test.Store, reader, "nobody"));
 
         var opsScope = test.Store.Compiler.Mailbox("ops");
         Assert.Equal([both, ops], reader.Ids(opsScope));
@@ -416,11 +419,11 @@ public sealed class StoreBehaviourTests
         Assert.NotNull(reader.Find(none));
         Assert.False(reader.Matches(test.Store.Compiler.Mailbox("ops"), both));
         Assert.True(reader.Matches(test.Store.Compiler.Mailbox("sales"), both));
-        Assert.Equal(["sales"], reader.MailboxCounts().Keys);
+        Assert.Equal(((0L, 0L), (1L, 1L)), (MailboxCounts(test.Store, reader, "ops"), MailboxCounts(test.Store, reader, "sales")));
         Assert.Equal((Array.Empty<long>(), Array.Empty<long>()), (reader.RemoveFromMailbox([both], "ops").Removed.ToArray(), reader.RemoveFromMailbox([none], "ops").Deleted.ToArray()));
         // Deleting a message outright takes it out of every mailbox (the membership rows go with it).
         Assert.Equal([both], reader.Delete([both]));
-        Assert.Empty(reader.MailboxCounts());
+        Assert.Equal(((0L, 0L), (0L, 0L)), (MailboxCounts(test.Store, reader, "ops"), MailboxCounts(test.Store, reader, "sales")));
     }
 
     [Theory]

@@ -564,24 +564,6 @@ internal sealed partial class PostgresMessageStore : IMessageStore
         Convert.ToInt64(PostgresSchema.Scalar(_connection, "SELECT pg_database_size(current_database())"), CultureInfo.InvariantCulture);
 
     /// <inheritdoc/>
-    public IReadOnlyDictionary<string, (long Total, long Unread)> MailboxCounts()
-    {
-        using var command = Command("""
-            SELECT mm.name, count(*), count(*) FILTER (WHERE NOT m.is_read)
-            FROM message_mailboxes AS mm JOIN messages AS m ON m.id = mm.message_id
-            GROUP BY mm.name
-            """);
-        using var reader = command.ExecuteReader();
-        var counts = new Dictionary<string, (long, long)>(StringComparer.Ordinal);
-        while (reader.Read())
-        {
-            counts[reader.GetString(0)] = (reader.GetInt64(1), reader.GetInt64(2));
-        }
-
-        return counts;
-    }
-
-    /// <inheritdoc/>
     public (IReadOnlyList<long> Removed, IReadOnlyList<long> Deleted) RemoveFromMailbox(IReadOnlyList<long> ids, string mailbox)
     {
         ArgumentNullException.ThrowIfNull(ids);
