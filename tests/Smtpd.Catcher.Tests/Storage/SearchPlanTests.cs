@@ -108,11 +108,14 @@ public sealed class SearchPlanTests : IDisposable
         foreach (var text in queries)
         {
             var query = SearchQueryCompiler.Instance.Compile(text, TimeZoneInfo.Utc);
-            // Ids runs the search as written, without any rewrite; the page and its count run the rewritten one.
-            var written = store.Ids(query).Reverse().ToArray();
+            // Without its hints the search runs as written; with them, the page, its count, Ids and Latest run the
+            // rewritten one.
+            var written = store.Ids(query with { MatchHints = [] }).Reverse().ToArray();
             var page = store.Page(query, 0, 1000, scanWindow: 0);
             Assert.True(written.SequenceEqual(Ids(page)), text);
             Assert.Equal(written.Length, page.Matched);
+            Assert.True(written.Reverse().SequenceEqual(store.Ids(query)), text);
+            Assert.Equal(written.Length == 0 ? null : written[0], store.Latest(query));
         }
     }
 
