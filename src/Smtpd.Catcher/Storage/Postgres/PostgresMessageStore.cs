@@ -142,7 +142,7 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     /// </remarks>
     public MessagePage Page(CompiledQuery? query, int start, int limit)
     {
-        if (query is not null && TryEmptyPage(query, start) is { } empty)
+        if (query is not null && TryEmptyPage(query, start, limit) is { } empty)
         {
             return empty;
         }
@@ -216,17 +216,18 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> DatabaseOids = new(StringComparer.Ordinal);
 
     /// <summary>
-    /// A search's page in one round trip when the remembered counts say it is empty (a search that matches nothing, or a
-    /// page past the last match), as a client polling for mail that has not come asks again and again. The round trip
+    /// A search's page in one round trip when the remembered counts say it is empty (a search that matches nothing, a
+    /// page past the last match, or a page of no rows: the counts alone, as <c>/api/v1/mailboxes</c> asks for each
+    /// mailbox), as a client polling for mail that has not come asks again and again. The round trip
     /// reads the mark, the tags and the matches among the rows added since the counts were taken, and commits: if the
     /// store only gained messages since, and none of them moves a match onto the page, that is the page. Otherwise
     /// <see langword="null"/>, and <see cref="Page"/> reads the page in a transaction of its own, as it would have.
     /// </summary>
-    private MessagePage? TryEmptyPage(CompiledQuery query, int start)
+    private MessagePage? TryEmptyPage(CompiledQuery query, int start, int limit)
     {
         if (!DatabaseOids.TryGetValue(StoreKey, out var oid)
             || !PostgresCountCache.TryGet(CacheKey(query, oid), out var remembered, out var rememberedCounts)
-            || start < rememberedCounts.Matched)
+            || (limit > 0 && start < rememberedCounts.Matched))
         {
             return null;
         }
@@ -253,7 +254,7 @@ internal sealed partial class PostgresMessageStore : IMessageStore
             throw;
         }
 
-        if (mark.DatabaseOid != oid || !PostgresCountCache.TryAdvance(CacheKey(query, oid), mark, remembered.MaxId, added, out var counts) || start < counts.Matched)
+        if (mark.DatabaseOid != oid || !PostgresCountCache.TryAdvance(CacheKey(query, oid), mark, remembered.MaxId, added, out var counts) || (limit > 0 && start < counts.Matched))
         {
             return null;
         }
@@ -350,7 +351,7 @@ internal sealed partial class PostgresMessageStore : IMessageStore
     private List<MessageRecord> PageRows(CompiledQuery? query, int start, int limit, PostgresStoreMark mark, PageCounts counts, NpgsqlTransaction? transaction, bool commitAfter, out bool committed)
     {
         committed = false;
-        if (query is not null && start >= counts.Matched)
+        if (limit == 0 || (query is not null && start >= counts.Matched))
         {
             return [];
         }
