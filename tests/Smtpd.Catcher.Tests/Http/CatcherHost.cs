@@ -37,9 +37,9 @@ internal sealed class CatcherHost : IAsyncDisposable
 
     public string DatabasePath => Path.Combine(_directory, "store.db");
 
-    public static async Task<CatcherHost> StartAsync(Action<CatcherOptions>? configure = null, Action<WebApplication>? map = null)
+    /// <summary>A host with the catcher's services (its store in <paramref name="directory"/>, HTTP and SMTP on loopback port 0), not yet mapped or started.</summary>
+    public static WebApplication Build(string directory, Action<CatcherOptions>? configure = null)
     {
-        var directory = Directory.CreateTempSubdirectory("smtpd-http-").FullName;
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
@@ -49,7 +49,13 @@ internal sealed class CatcherHost : IAsyncDisposable
             o.Listeners.Add(new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
             configure?.Invoke(o);
         });
-        var app = builder.Build();
+        return builder.Build();
+    }
+
+    public static async Task<CatcherHost> StartAsync(Action<CatcherOptions>? configure = null, Action<WebApplication>? map = null)
+    {
+        var directory = Directory.CreateTempSubdirectory("smtpd-http-").FullName;
+        var app = Build(directory, configure);
         if (map is null)
         {
             app.MapSmtpdCatcher();

@@ -1,9 +1,6 @@
 using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using MimeKit;
 
 namespace Smtpd.Catcher.Tests.Http;
@@ -203,15 +200,7 @@ public sealed class MoreRoutesTests
         var directory = Directory.CreateTempSubdirectory("smtpd-map-").FullName;
         try
         {
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.Logging.ClearProviders();
-            builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
-            builder.Services.AddSmtpdCatcher(o =>
-            {
-                o.DatabasePath = Path.Combine(directory, "store.db");
-                o.Listeners.Add(new SmtpListener(new IPEndPoint(IPAddress.Loopback, 0)));
-            });
-            await using var app = builder.Build();
+            await using var app = CatcherHost.Build(directory);
             map(app);
             await app.StartAsync(Cancel);
             await app.StopAsync(Cancel);

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Npgsql;
 using Smtpd.Catcher.Storage;
 using Smtpd.Catcher.Storage.Postgres;
@@ -17,17 +16,7 @@ public sealed class PostgresRetrySettlingTests
     private static (MessageRecord Record, byte[] Content) Message(string subject)
     {
         var content = System.Text.Encoding.UTF8.GetBytes($"Subject: {subject}\r\n\r\nHello\r\n");
-        var record = new MessageRecord
-        {
-            ReceivedAt = DateTimeOffset.UtcNow,
-            MailFrom = "alice@example.com",
-            Recipients = ["bob@example.com"],
-            Client = "127.0.0.1:4242",
-            Size = content.Length,
-            Sha256 = Convert.ToHexStringLower(SHA256.HashData(content)),
-            Subject = subject,
-        };
-        return (record, content);
+        return (TestRecords.Minimal(subject, content), content);
     }
 
     private static Task<long> StoreAsync(PostgresStoreWriter writer, string subject)
