@@ -11,6 +11,9 @@ internal static class ApiMapper
 {
     private static readonly ParserOptions AddressParserOptions = new() { AllowAddressesWithoutDomain = true, AllowUnquotedCommasInAddresses = false };
 
+    /// <summary>The parsed address headers of recent summaries (see <see cref="AddressListCache"/>).</summary>
+    internal static readonly AddressListCache AddressLists = new(ParseAddresses);
+
     /// <summary>The API's id of a stored message.</summary>
     /// <param name="id">The store's id.</param>
     /// <returns>The decimal text.</returns>
@@ -84,9 +87,11 @@ internal static class ApiMapper
     /// <summary>Parses an address header as the store keeps it (<c>Name &lt;a@b&gt;, c@d</c>) into mailboxes.</summary>
     /// <param name="text">The stored text, or <see langword="null"/>.</param>
     /// <returns>The mailboxes; empty, never null.</returns>
-    public static IReadOnlyList<ApiAddress> Addresses(string? text)
+    public static IReadOnlyList<ApiAddress> Addresses(string? text) => string.IsNullOrEmpty(text) ? [] : AddressLists.Get(text);
+
+    private static IReadOnlyList<ApiAddress> ParseAddresses(string text)
     {
-        if (string.IsNullOrEmpty(text) || !InternetAddressList.TryParse(AddressParserOptions, text, out var list))
+        if (!InternetAddressList.TryParse(AddressParserOptions, text, out var list))
         {
             return [];
         }

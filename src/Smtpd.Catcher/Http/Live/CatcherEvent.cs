@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using System.Runtime.CompilerServices;
 using System.Text;
 using Smtpd.Catcher.Storage;
 
@@ -34,11 +35,19 @@ internal sealed record CatcherStoredMessage(string Id, MessageRecord Record);
 
 /// <summary>
 /// One event of the hub: its sequence number, its type and its <c>Data</c> as UTF-8 JSON. The WebSocket and SSE
-/// encodings are built once, on first use, and shared by every client.
+/// encodings are built once, on first use, and shared by every client. A <c>new</c> event's <c>Data</c> (the message's
+/// summary) is made on first use too: with no live client and no wait, no one reads it, and making it took a tenth
+/// of the catcher's CPU per message (docs/performance.md "Catcher ingest").
 /// </summary>
 internal sealed class CatcherEvent
 {
     private static readonly byte[] NullJson = "null"u8.ToArray();
+    private readonly Func<ReadOnlyMemory<byte>>? _makeData;
+    /// <summary>
+    /// Boxed, so that readers on several threads see the whole value or none of it (a <see cref="ReadOnlyMemory{T}"/>
+    /// is two words and could be read half-written).
+    /// </summary>
+    private StrongBox<ReadOnlyMemory<byte>>? _data;
     private byte[]? _webSocketFrame;
     private byte[]? _sseFrame;
 
@@ -52,9 +61,23 @@ internal sealed class CatcherEvent
     {
         Sequence = sequence;
         Type = type;
-        Data = data.IsEmpty ? NullJson : data;
+        _data = new StrongBox<ReadOnlyMemory<byte>>(data.IsEmpty ? NullJson : data);
         Message = message;
         Mailbox = mailbox;
+    }
+
+    /// <summary>Creates an event whose <c>Data</c> is made on first use, by whichever reader needs it first.</summary>
+    /// <param name="sequence">Its number; later events have larger numbers.</param>
+    /// <param name="type">One of <see cref="CatcherEventTypes"/>.</param>
+    /// <param name="data">Makes the <c>Data</c> JSON (empty for <c>null</c>); called at most once in the usual case, never when no one reads it.</param>
+    /// <param name="message">The stored message, for <c>new</c>.</param>
+    public CatcherEvent(long sequence, string type, Func<ReadOnlyMemory<byte>> data, CatcherStoredMessage? message)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        Sequence = sequence;
+        Type = type;
+        _makeData = data;
+        Message = message;
     }
 
     /// <summary>
@@ -70,7 +93,7 @@ internal sealed class CatcherEvent
     public string Type { get; }
 
     /// <summary>The <c>Data</c> JSON, <c>null</c> when the type has none.</summary>
-    public ReadOnlyMemory<byte> Data { get; }
+    public ReadOnlyMemory<byte> Data => (Volatile.Read(ref _data) ?? MakeData()).Value;
 
     /// <summary>The stored message of a <c>new</c> event; <see langword="null"/> otherwise.</summary>
     public CatcherStoredMessage? Message { get; }
@@ -80,6 +103,14 @@ internal sealed class CatcherEvent
 
     /// <summary>The SSE frame: <c>id:</c>, <c>event:</c> and <c>data:</c> lines and the blank line that ends it.</summary>
     public ReadOnlyMemory<byte> SseFrame => _sseFrame ??= BuildSseFrame();
+
+    private StrongBox<ReadOnlyMemory<byte>> MakeData()
+    {
+        // Two readers may both make it; the JSON is the same, and the first one stored wins.
+        var made = _makeData!();
+        var box = new StrongBox<ReadOnlyMemory<byte>>(made.IsEmpty ? NullJson : made);
+        return Interlocked.CompareExchange(ref _data, box, null) ?? box;
+    }
 
     private byte[] BuildWebSocketFrame()
     {

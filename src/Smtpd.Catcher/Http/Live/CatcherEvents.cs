@@ -150,7 +150,7 @@ internal sealed class CatcherEvents : IDisposable
         {
             try
             {
-                PublishNew(new CatcherStoredMessage(id, record), summaries(id, record));
+                PublishNew(new CatcherStoredMessage(id, record), () => summaries(id, record));
             }
 #pragma warning disable CA1031 // The message is committed: a failed event must not turn its 250 into an error (the client would send it again).
             catch (Exception ex)
@@ -171,6 +171,16 @@ internal sealed class CatcherEvents : IDisposable
     {
         ArgumentNullException.ThrowIfNull(message);
         Publish(CatcherEventTypes.New, summary, message);
+    }
+
+    /// <summary>Publishes a <c>new</c> event whose summary is made when a client or a wait first reads it.</summary>
+    /// <param name="message">The stored message.</param>
+    /// <param name="summary">Makes its summary JSON, the object the list route returns.</param>
+    public void PublishNew(CatcherStoredMessage message, Func<ReadOnlyMemory<byte>> summary)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        ArgumentNullException.ThrowIfNull(summary);
+        Publish(sequence => new CatcherEvent(sequence, CatcherEventTypes.New, summary, message), CatcherEventTypes.New);
     }
 
     /// <summary>Publishes the <c>update</c> event of a change of read status.</summary>
@@ -215,7 +225,11 @@ internal sealed class CatcherEvents : IDisposable
     /// <param name="data">The <c>Data</c> JSON; empty for <c>null</c>.</param>
     /// <param name="message">The stored message, for <c>new</c>.</param>
     /// <param name="mailbox">The named mailbox the change concerns alone, or <see langword="null"/> for a change to the store.</param>
-    public void Publish(string type, ReadOnlyMemory<byte> data, CatcherStoredMessage? message = null, string? mailbox = null)
+    public void Publish(string type, ReadOnlyMemory<byte> data, CatcherStoredMessage? message = null, string? mailbox = null) =>
+        Publish(sequence => new CatcherEvent(sequence, type, data, message, mailbox), type);
+
+    /// <summary>Numbers the event <paramref name="make"/> creates, keeps it in the ring and offers it to every subscriber.</summary>
+    private void Publish(Func<long, CatcherEvent> make, string type)
     {
         List<CatcherSubscription>? dropped = null;
         lock (_gate)
@@ -225,7 +239,7 @@ internal sealed class CatcherEvents : IDisposable
                 return;
             }
 
-            var published = new CatcherEvent(++_sequence, type, data, message, mailbox);
+            var published = make(++_sequence);
             if (_ring.Length > 0)
             {
                 _ring[_ringNext] = published;
@@ -330,7 +344,7 @@ internal sealed class CatcherEvents : IDisposable
             // newest that fit follow.
             var skip = Math.Max(0, kept.Count - (room - 1));
             var resume = skip < kept.Count ? kept[skip].Sequence - 1 : _sequence;
-            subscription.Offer(new CatcherEvent(resume, CatcherEventTypes.Prune, default, null));
+            subscription.Offer(new CatcherEvent(resume, CatcherEventTypes.Prune, ReadOnlyMemory<byte>.Empty, null));
             kept.RemoveRange(0, skip);
         }
 

@@ -50,6 +50,41 @@ public sealed class CatcherEventsTests
     }
 
     [Fact]
+    public void ANewEventsSummaryIsMadeOnlyWhenAClientReadsItAndThenOnce()
+    {
+        using var hub = new CatcherEvents(new CatcherLiveOptions());
+        var made = 0;
+        ReadOnlyMemory<byte> Summary()
+        {
+            Interlocked.Increment(ref made);
+            return """{"ID":"7"}"""u8.ToArray();
+        }
+
+        // No subscriber: the summary is never made.
+        hub.PublishNew(Message, Summary);
+        Assert.Equal(0, made);
+
+        using var subscription = hub.TrySubscribe(CatcherSubscriberKind.Stream, "test")!;
+        hub.PublishNew(Message, Summary);
+        Assert.Equal(0, made);
+        Assert.True(subscription.Events.TryRead(out var e));
+        Assert.Equal("""{"Type":"new","Data":{"ID":"7"}}""", Encoding.UTF8.GetString(e.WebSocketFrame.Span));
+        Assert.Equal("id: " + e.Sequence + "\nevent: new\ndata: {\"ID\":\"7\"}\n\n", Encoding.UTF8.GetString(e.SseFrame.Span));
+        Assert.Equal("""{"ID":"7"}""", Encoding.UTF8.GetString(e.Data.Span));
+        Assert.Equal(1, made);
+    }
+
+    [Fact]
+    public void ANewEventWhoseSummaryIsEmptyCarriesNullData()
+    {
+        using var hub = new CatcherEvents(new CatcherLiveOptions());
+        using var subscription = hub.TrySubscribe(CatcherSubscriberKind.Stream, "test")!;
+        hub.PublishNew(Message, static () => ReadOnlyMemory<byte>.Empty);
+        Assert.True(subscription.Events.TryRead(out var e));
+        Assert.Equal("""{"Type":"new","Data":null}""", Encoding.UTF8.GetString(e.WebSocketFrame.Span));
+    }
+
+    [Fact]
     public void SseFramesCarryTheSequenceAsIdTheTypeAsEventAndTheDataOnOneLine()
     {
         using var hub = new CatcherEvents(new CatcherLiveOptions());
