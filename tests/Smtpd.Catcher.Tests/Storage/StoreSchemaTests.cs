@@ -112,6 +112,60 @@ public sealed class StoreSchemaTests : IDisposable
     }
 
     [Fact]
+    public async Task EveryHeaderFieldIsStoredInOrderWhateverTheirCount()
+    {
+        // The few fields MimeKit writes, a handful more, and many more than an ordinary message has.
+        int[] extraFields = [0, 3, 14, 37];
+        await using (var host = await CatcherHost.StartAsync(o => o.DatabasePath = Database))
+        {
+            foreach (var extra in extraFields)
+            {
+                var message = new MimeMessage();
+                message.From.Add(MailboxAddress.Parse("a@example.com"));
+                message.To.Add(MailboxAddress.Parse("b@example.com"));
+                message.Subject = $"extra {extra}";
+                for (var i = 0; i < extra; i++)
+                {
+                    message.Headers.Add($"X-Field-{i}", $"value {extra}.{i}");
+                }
+
+                message.Body = new TextPart("plain") { Text = "body" };
+                await host.SendAsync(message);
+                var found = await host.GetJsonAsync("/api/v1/search?query=" + Uri.EscapeDataString(extra == 0 ? "header:Subject=\"extra 0\"" : $"header:X-Field-{extra - 1}=\"value {extra}.{extra - 1}\""));
+                Assert.Equal([$"extra {extra}"], found.GetProperty("messages").EnumerateArray().Select(m => m.GetProperty("Subject").GetString()));
+            }
+        }
+
+        for (var id = 1; id <= extraFields.Length; id++)
+        {
+            var extra = extraFields[id - 1];
+            var rows = Rows($"SELECT seq, name, value FROM message_headers WHERE message_id = {id} ORDER BY seq");
+            Assert.Equal(Enumerable.Range(0, rows.Count).Select(i => (object)(long)i), rows.Select(r => r[0]));
+            var fields = rows.Where(r => ((string)r[1]!).StartsWith("x-field-", StringComparison.Ordinal)).Select(r => $"{r[1]}={r[2]}");
+            Assert.Equal(Enumerable.Range(0, extra).Select(i => $"x-field-{i}=value {extra}.{i}"), fields);
+            Assert.Contains(rows, r => (string)r[1]! == "subject" && (string)r[2]! == $"extra {extra}");
+        }
+    }
+
+    private List<object?[]> Rows(string sql)
+    {
+        using var connection = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = Database, Pooling = false }.ToString());
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        using var reader = command.ExecuteReader();
+        var rows = new List<object?[]>();
+        while (reader.Read())
+        {
+            var row = new object?[reader.FieldCount];
+            reader.GetValues(row!);
+            rows.Add(row);
+        }
+
+        return rows;
+    }
+
+    [Fact]
     public async Task RetentionRemovesTheTagsAndFullTextRowsOfTheMessagesItTrims()
     {
         await using (var host = await CatcherHost.StartAsync(o =>
