@@ -49,7 +49,12 @@ internal sealed class MessageStore : IMessageStore
         try
         {
             connection.Open();
-            StoreSchema.Execute(connection, $"PRAGMA busy_timeout = {StoreSchema.BusyTimeoutMilliseconds}");
+            // The API's own writes (read marks, tags, deletes) commit without waiting for an fsync: in WAL mode,
+            // synchronous=NORMAL keeps every commit across a crash of the process and can lose only the last ones on
+            // a power loss (sqlite.org/pragma.html#pragma_synchronous), and the writer's next sync of the WAL makes
+            // them durable with its group. Messages are unaffected: the writer syncs each one before its 250. With
+            // FULL, Mailpit's GET of a message, which marks it read, waited for an fsync (docs/performance.md).
+            StoreSchema.Execute(connection, $"PRAGMA busy_timeout = {StoreSchema.BusyTimeoutMilliseconds}; PRAGMA synchronous = NORMAL");
             return new MessageStore(connection);
         }
         catch

@@ -36,10 +36,10 @@ public sealed class PostgresConnectionTests
     }
 
     [Fact]
-    public void ReadersPrepareTheirStatementsAndPlanEachSearchForItsValues()
+    public void ReadersPrepareTheirStatementsPlanEachSearchForItsValuesAndCommitWithoutWaitingForTheFlush()
     {
         var readers = new NpgsqlConnectionStringBuilder(PostgresCatcherStore.ReaderConnectionString(new NpgsqlConnectionStringBuilder("Host=db;Database=mail")));
-        Assert.Equal((64, 2, true, "-c plan_cache_mode=force_custom_plan"), (readers.MaxAutoPrepare, readers.AutoPrepareMinUsages, readers.NoResetOnClose, readers.Options));
+        Assert.Equal((64, 2, true, "-c plan_cache_mode=force_custom_plan -c synchronous_commit=off"), (readers.MaxAutoPrepare, readers.AutoPrepareMinUsages, readers.NoResetOnClose, readers.Options));
     }
 
     [Fact]
@@ -47,9 +47,9 @@ public sealed class PostgresConnectionTests
     {
         var given = new NpgsqlConnectionStringBuilder("Host=db;Database=mail;Max Auto Prepare=5;Auto Prepare Min Usages=7;No Reset On Close=false;Options=-c statement_timeout=5000");
         var readers = new NpgsqlConnectionStringBuilder(PostgresCatcherStore.ReaderConnectionString(given));
-        Assert.Equal((5, 7, false, "-c statement_timeout=5000 -c plan_cache_mode=force_custom_plan"), (readers.MaxAutoPrepare, readers.AutoPrepareMinUsages, readers.NoResetOnClose, readers.Options));
-        var planned = new NpgsqlConnectionStringBuilder("Host=db;Options=-c plan_cache_mode=auto");
-        Assert.Equal("-c plan_cache_mode=auto", new NpgsqlConnectionStringBuilder(PostgresCatcherStore.ReaderConnectionString(planned)).Options);
+        Assert.Equal((5, 7, false, "-c statement_timeout=5000 -c plan_cache_mode=force_custom_plan -c synchronous_commit=off"), (readers.MaxAutoPrepare, readers.AutoPrepareMinUsages, readers.NoResetOnClose, readers.Options));
+        var planned = new NpgsqlConnectionStringBuilder("Host=db;Options=-c plan_cache_mode=auto -c synchronous_commit=remote_write");
+        Assert.Equal("-c plan_cache_mode=auto -c synchronous_commit=remote_write", new NpgsqlConnectionStringBuilder(PostgresCatcherStore.ReaderConnectionString(planned)).Options);
     }
 
     [Theory]

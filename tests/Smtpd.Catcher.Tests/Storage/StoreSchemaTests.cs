@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Data.Sqlite;
 using MimeKit;
+using Smtpd.Catcher.Storage;
 using Smtpd.Catcher.Tests.Http;
 
 namespace Smtpd.Catcher.Tests.Storage;
@@ -109,6 +110,33 @@ public sealed class StoreSchemaTests : IDisposable
         Assert.Equal(1L, Scalar("SELECT count(*) FROM messages_fields_fts WHERE messages_fields_fts MATCH 'from_text : \"Zoë Sender\"'"));
         Assert.Equal(1L, Scalar("SELECT count(*) FROM messages_fields_fts WHERE messages_fields_fts MATCH 'cc_text : \"carol@\"'"));
         Assert.Equal("Quarterly numbers", Scalar("SELECT value FROM message_headers WHERE name = 'subject'"));
+    }
+
+    [Fact]
+    public async Task TheApisConnectionsCommitWithoutAnFsyncAndTheWritersWithOne()
+    {
+        await using (var host = await CatcherHost.StartAsync(o => o.DatabasePath = Database))
+        {
+            await host.SendSimpleAsync("One");
+            using (var store = MessageStore.OpenPooled(Database))
+            {
+                store.SetRead([1L], read: true);
+            }
+
+            // The pool hands back the API's native connection, with the settings OpenPooled gave it: NORMAL is 1.
+            using var pooled = new SqliteConnection(MessageStore.PooledConnectionString(Database));
+            pooled.Open();
+            using var command = pooled.CreateCommand();
+            command.CommandText = "PRAGMA synchronous";
+            Assert.Equal(1L, command.ExecuteScalar());
+        }
+
+        // The store commands (smtpd delete, clear) open the store for writing with FULL (2).
+        using var forWriting = StoreSchema.OpenForWriting(Database);
+        using var check = forWriting.CreateCommand();
+        check.CommandText = "PRAGMA synchronous";
+        Assert.Equal(2L, check.ExecuteScalar());
+        Assert.Equal(1L, Scalar("SELECT is_read FROM messages WHERE id = 1"));
     }
 
     [Fact]

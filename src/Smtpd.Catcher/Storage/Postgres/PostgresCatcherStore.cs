@@ -149,6 +149,15 @@ internal sealed class PostgresCatcherStore : ICatcherStore
             readers.Options = ((readers.Options ?? string.Empty) + " -c plan_cache_mode=force_custom_plan").Trim();
         }
 
+        // The readers' own writes (read marks, tags, deletes through the API and POP3, folds of the counts) do not wait
+        // for the WAL flush: a crash of the server can lose only the last of them, never break one in half (PostgreSQL
+        // manual, "Asynchronous Commit"), as the SQLite store's API connections do (synchronous=NORMAL).
+        // Messages are written by the writer's own pool, which keeps the server's setting, before their 250.
+        if (readers.Options?.Contains("synchronous_commit", StringComparison.Ordinal) != true)
+        {
+            readers.Options = ((readers.Options ?? string.Empty) + " -c synchronous_commit=off").Trim();
+        }
+
         return readers.ConnectionString;
     }
 
