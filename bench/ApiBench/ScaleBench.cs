@@ -11,7 +11,7 @@ internal static class ScaleBench
 {
     private static readonly string[] Searches = ["from:sender42@", "from:nobody@nowhere.example", "subject:invoice", "subject:\"order 12345\"", "invoice", "zebra", "\"lorem ipsum\""];
 
-    public static async Task RunAsync(string db, int runs, bool arriving, string? cli, int fill = 0)
+    public static async Task RunAsync(string db, int runs, bool arriving, string? cli, int fill = 0, int warmup = 3)
     {
         // A PostgreSQL --db (a postgres:// URL or an Npgsql connection string) names a database, not a file.
         var postgres = db.StartsWith("postgres", StringComparison.OrdinalIgnoreCase) || db.Contains("Host=", StringComparison.OrdinalIgnoreCase);
@@ -39,7 +39,7 @@ internal static class ScaleBench
         using var smtp = arriving ? await Mail.ConnectAsync(catcher.Smtp) : null;
         var random = new Random(7);
         var sent = 0;
-        Console.WriteLine($"{stored:N0} messages, {runs} runs each, mode {(arriving ? "arriving (one message over SMTP before each call, untimed)" : "static")}, load {ServerProcess.LoadAverage()}");
+        Console.WriteLine($"{stored:N0} messages, {runs} runs each after {warmup} untimed, mode {(arriving ? "arriving (one message over SMTP before each call, untimed)" : "static")}, load {ServerProcess.LoadAverage()}");
         Console.WriteLine($"{"call",-44} {"p50 ms",8} {"p99 ms",8}");
         var calls = new List<(string Name, Func<string> Path)>
         {
@@ -50,7 +50,7 @@ internal static class ScaleBench
         foreach (var (name, path) in calls)
         {
             var times = new List<double>(runs);
-            for (var i = -3; i < runs; i++)
+            for (var i = -warmup; i < runs; i++)
             {
                 if (smtp is not null)
                 {

@@ -227,6 +227,25 @@ internal sealed class ApiLinks
     public IReadOnlyList<ApiLink> Links { get; init; } = [];
 }
 
+/// <summary>The answer of <c>/link-check</c>, Mailpit's <c>LinkCheckResponse</c>.</summary>
+internal sealed class ApiLinkCheck
+{
+    /// <summary>How many links failed: a status of 400 or more, or none at all (0).</summary>
+    public int Errors { get; init; }
+
+    public IReadOnlyList<ApiCheckedLink> Links { get; init; } = [];
+}
+
+/// <summary>One link of <c>/link-check</c>: the status its HEAD request got, or 0 and the reason it got none.</summary>
+internal sealed class ApiCheckedLink
+{
+    public string URL { get; init; } = string.Empty;
+
+    public int StatusCode { get; init; }
+
+    public string Status { get; init; } = string.Empty;
+}
+
 /// <summary>A numeric one-time code found in a message, with the words around it.</summary>
 internal sealed class ApiCode
 {
@@ -469,6 +488,7 @@ internal sealed class DeleteEvent
 [JsonSerializable(typeof(ApiMessagesSummary))]
 [JsonSerializable(typeof(ApiMessage))]
 [JsonSerializable(typeof(ApiLinks))]
+[JsonSerializable(typeof(ApiLinkCheck))]
 [JsonSerializable(typeof(ApiCodes))]
 [JsonSerializable(typeof(ApiInfo))]
 [JsonSerializable(typeof(ApiMailboxes))]

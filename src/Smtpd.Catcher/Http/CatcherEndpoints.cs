@@ -38,6 +38,7 @@ internal static partial class CatcherEndpoints
         api.MapGet("/message/{id}/part/{partId}", GetPart);
         api.MapGet("/message/{id}/links", GetLinks);
         api.MapGet("/message/{id}/codes", GetCodes);
+        api.MapGet("/message/{id}/link-check", LinkCheck);
         api.MapGet("/tags", GetTags);
         api.MapPut("/tags", SetTags);
         api.MapPut("/tags/{tag}", RenameTag);
@@ -271,6 +272,18 @@ internal static partial class CatcherEndpoints
         Results.Json(
             WithMime(id, request, mailbox, (_, mime) => new ApiLinks { Links = ContentExtraction.Links(mime.TextBody ?? string.Empty, mime.HtmlBody ?? string.Empty) }),
             ApiJsonContext.Default.ApiLinks);
+
+    /// <summary>
+    /// Mailpit's link check: a HEAD request to each link of the message's HTML (anchors, images, stylesheets) and
+    /// text, with <c>follow=true</c> (or 1) following redirects (see <see cref="LinkChecker"/> for the bounds).
+    /// </summary>
+    private static async Task<IResult> LinkCheck(string id, HttpRequest request, CatcherMailbox mailbox, LinkChecker checker)
+    {
+        var links = WithMime(id, request, mailbox, (_, mime) => ContentExtraction.CheckableLinks(mime.TextBody ?? string.Empty, mime.HtmlBody ?? string.Empty, LinkChecker.MaxLinks));
+        var follow = request.Query["follow"].ToString() is "true" or "1";
+        var result = await checker.CheckAsync(links, follow, request.HttpContext.RequestAborted);
+        return Results.Json(result, ApiJsonContext.Default.ApiLinkCheck);
+    }
 
     private static IResult GetCodes(string id, HttpRequest request, CatcherMailbox mailbox) =>
         Results.Json(

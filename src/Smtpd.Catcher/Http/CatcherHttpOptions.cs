@@ -55,4 +55,28 @@ public sealed class CatcherHttpOptions
         get;
         set => field = value >= 16 ? value : throw new ArgumentOutOfRangeException(nameof(MaxQueryLength), value, "MaxQueryLength must be at least 16.");
     } = DefaultMaxQueryLength;
+
+    /// <summary>The default of <see cref="LinkCheckTimeout"/>.</summary>
+    public static readonly TimeSpan DefaultLinkCheckTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// How long <c>/link-check</c> waits for each link's answer (connecting included) before it reports a timeout.
+    /// Default 10 seconds, Mailpit's; from 1 second to 1 minute, so one check can neither give up on a slow site at
+    /// once nor hold its request open for long.
+    /// </summary>
+    public TimeSpan LinkCheckTimeout
+    {
+        get;
+        set => field = value >= TimeSpan.FromSeconds(1) && value <= TimeSpan.FromMinutes(1)
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(LinkCheckTimeout), value, "LinkCheckTimeout must be from 1 second to 1 minute.");
+    } = DefaultLinkCheckTimeout;
+
+    /// <summary>
+    /// Whether <c>/link-check</c> may request links whose host is, or resolves to, a loopback, private, link-local or
+    /// otherwise reserved address. Off by default, as in Mailpit (<c>--allow-internal-http-requests</c>): the links
+    /// come from whoever sends mail to the catcher, and would otherwise make it probe the network it runs in (a cloud
+    /// metadata service, an admin page on the LAN). Such links are reported with status 451 instead.
+    /// </summary>
+    public bool AllowInternalLinkChecks { get; set; }
 }

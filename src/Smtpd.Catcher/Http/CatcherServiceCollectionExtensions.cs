@@ -62,6 +62,7 @@ namespace Microsoft.Extensions.DependencyInjection
             // Mailpit's search language (docs/search.md), unless the application registered its own compiler first.
             services.TryAddSingleton<IMessageQueryCompiler>(Smtpd.Catcher.Search.SearchQueryCompiler.Instance);
             services.AddSingleton<CatcherMailbox>();
+            services.AddSingleton(sp => new LinkChecker(sp.GetRequiredService<MailCatcher>().Options.Http));
             // The wait searches exactly as /api/v1/search does: the same compiler, the same store.
             services.TryAddSingleton<ICatcherMessageQuery>(sp => new MailboxMessageQuery(sp.GetRequiredService<CatcherMailbox>()));
             services.AddSingleton(sp => new CatcherLive(

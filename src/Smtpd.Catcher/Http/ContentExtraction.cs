@@ -68,6 +68,71 @@ internal static partial class ContentExtraction
     }
 
     /// <summary>
+    /// The links <c>/link-check</c> requests, as Mailpit's link check picks them: the HTML's anchors, images and
+    /// stylesheets, then the links in the text, each once, first occurrence first, at most <paramref name="max"/>.
+    /// </summary>
+    /// <param name="text">The text body, or empty.</param>
+    /// <param name="html">The HTML body, or empty.</param>
+    /// <param name="max">The most links returned.</param>
+    /// <returns>The http and https URLs.</returns>
+    public static List<string> CheckableLinks(string text, string html, int max)
+    {
+        var links = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        void Take(string? url)
+        {
+            url = url?.Trim();
+            if (url is not null && links.Count < max
+                && (url.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("https://", StringComparison.OrdinalIgnoreCase))
+                && seen.Add(url))
+            {
+                links.Add(url);
+            }
+        }
+
+        if (html.Length > 0)
+        {
+            var tokenizer = new HtmlTokenizer(new StringReader(html));
+            while (links.Count < max && tokenizer.ReadNextToken(out var token))
+            {
+                if (token is not HtmlTagToken { IsEndTag: false } tag)
+                {
+                    continue;
+                }
+
+                switch (tag.Id)
+                {
+                    case HtmlTagId.A:
+                        Take(Attribute(tag, HtmlAttributeId.Href));
+                        break;
+                    case HtmlTagId.Image:
+                        Take(Attribute(tag, HtmlAttributeId.Src));
+                        break;
+                    case HtmlTagId.Link when Attribute(tag, HtmlAttributeId.Rel)?.Contains("stylesheet", StringComparison.OrdinalIgnoreCase) == true:
+                        Take(Attribute(tag, HtmlAttributeId.Href));
+                        break;
+                    default:
+                        break;
+                }
+            }
+        }
+
+        foreach (Match match in UrlPattern().Matches(text))
+        {
+            if (links.Count >= max)
+            {
+                break;
+            }
+
+            Take(match.Value.TrimEnd('.', ',', ';', ':', '!', '?', ')', ']', '}', '\''));
+        }
+
+        return links;
+    }
+
+    private static string? Attribute(HtmlTagToken tag, HtmlAttributeId id) => tag.Attributes.FirstOrDefault(a => a.Id == id)?.Value;
+
+    /// <summary>
     /// Numeric one-time codes: runs of 4 to 8 digits standing alone (or two groups of 3 or 4 split by a space or a
     /// dash, as codes are often printed), in the subject and the text. Numbers in links are skipped. Codes whose
     /// context has a word such as "code" or "verify" come first; a bare four-digit number that looks like a year

@@ -126,6 +126,7 @@ internal static class CatcherRunner
             Metrics = s.Metrics,
         };
         options.Chaos.Enabled = s.EnableChaos;
+        options.Http.AllowInternalLinkChecks = s.AllowInternalHttpRequests;
         foreach (var rule in s.Mailboxes)
         {
             options.Mailboxes.Add(rule);

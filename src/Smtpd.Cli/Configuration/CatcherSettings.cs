@@ -119,6 +119,9 @@ internal sealed class CatcherSettings
     /// <summary>Whether <c>/metrics</c> serves Prometheus metrics (<c>--metrics</c>).</summary>
     public bool Metrics { get; init; }
 
+    /// <summary>Whether the link check may request private and reserved addresses (<c>--allow-internal-http-requests</c>).</summary>
+    public bool AllowInternalHttpRequests { get; init; }
+
     /// <summary>Whether the chaos API answers: <c>--enable-chaos</c>, or any trigger or script.</summary>
     public bool EnableChaos { get; init; }
 
@@ -252,6 +255,7 @@ internal sealed class CatcherSettings
             Pop3Users = Credentials(sources, Flags.Pop3Auth),
             Hooks = HookSettings.Load(sources),
             Metrics = sources.IsOn(Flags.Metrics),
+            AllowInternalHttpRequests = sources.IsOn(Flags.AllowInternalHttpRequests),
             Mailboxes = MailboxRules(sources),
         };
 

@@ -77,6 +77,7 @@ internal static class Flags
     public static readonly Flag UiAuthFile = new("ui-auth-file", FlagKind.Single, "FILE", "Require HTTP Basic login with the users of an htpasswd FILE of bcrypt hashes (htpasswd -B).");
     public static readonly Flag HttpHost = new("http-host", FlagKind.List, "NAME", "Also accept requests whose Host is NAME (repeatable), e.g. a reverse proxy's or a Compose service's name; others get 403 (DNS rebinding).");
     public static readonly Flag ApiCors = new("api-cors", FlagKind.List, "ORIGIN", "Let pages of ORIGIN (scheme://host[:port], or *) call the HTTP API from a browser (repeatable); CORS is off by default.");
+    public static readonly Flag AllowInternalHttpRequests = new("allow-internal-http-requests", FlagKind.Switch, null, "Let the link check (GET /api/v1/message/ID/link-check) request links to loopback, private and other reserved addresses; they are refused with status 451 by default (Mailpit's flag).");
     public static readonly Flag Json = new("json", FlagKind.Switch, null, "Print one JSON event per line on stdout, and nothing else.");
     public static readonly Flag Quiet = new("quiet", FlagKind.Switch, null, "Print nothing but errors.");
     public static readonly Flag Verbose = new("verbose", FlagKind.Switch, null, "Print SMTP transcripts on stderr, with secrets masked.");
@@ -100,6 +101,7 @@ internal static class Flags
         BareLineEndings, RejectHost, AllowSender, RejectSender, AllowRecipient, RejectRecipient,
         TlsCert, TlsKey, TlsSelfSigned, RequireTls, Auth, AuthAny, RequireAuth, NoDsn,
         Db, Maildir, NoStore, Retain, RetainAge, RetainSize, Mailbox, Http, NoHttp, BasePath, HttpTls, UiAuth, UiAuthFile, HttpHost, ApiCors,
+        AllowInternalHttpRequests,
         EnableChaos, Chaos, ChaosScript, ChaosSeed,
         Pop3, Pop3Auth,
         Relay, RelayAuth, RelaySender, RelayAllow, RelayMatching, RelayStartTls, RelayInsecure, WebhookUrl,
