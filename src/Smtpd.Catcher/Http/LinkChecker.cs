@@ -37,6 +37,12 @@ internal sealed class LinkChecker : IDisposable
     /// <summary>The most results remembered; the memory is emptied when full.</summary>
     private const int MaxRemembered = 10_000;
 
+    /// <summary>
+    /// Longer links are checked but not remembered, so the memory of results stays under MaxRemembered times this
+    /// (20 MB) whatever links hostile mail carries; real links are far shorter (browsers' practical limit is 2,000).
+    /// </summary>
+    internal const int MaxRememberedLength = 2048;
+
     private const string BlockedStatus = "Blocked private/reserved address";
 
     private const int HostStripes = 64;
@@ -86,6 +92,9 @@ internal sealed class LinkChecker : IDisposable
         var results = await Task.WhenAll(checks).ConfigureAwait(false);
         return new ApiLinkCheck { Errors = results.Count(r => r.StatusCode is 0 or >= 400), Links = results };
     }
+
+    /// <summary>How many results are remembered now.</summary>
+    internal int Remembered => _remembered.Count;
 
     /// <inheritdoc/>
     public void Dispose()
@@ -169,6 +178,11 @@ internal sealed class LinkChecker : IDisposable
         }
 
         var result = await RequestAsync(link, follow, cancellationToken).ConfigureAwait(false);
+        if (link.Length > MaxRememberedLength)
+        {
+            return result;
+        }
+
         if (_remembered.Count >= MaxRemembered)
         {
             _remembered.Clear();

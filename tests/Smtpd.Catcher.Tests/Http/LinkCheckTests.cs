@@ -136,6 +136,25 @@ public sealed class LinkCheckTests
     }
 
     [Fact]
+    public async Task AResultIsReusedForAMinuteAndAnOverlongLinkIsNotRemembered()
+    {
+        await using var site = await TargetSite.StartAsync();
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        using var checker = new LinkChecker(new CatcherHttpOptions { AllowInternalLinkChecks = true }, time);
+        var longLink = site.Url("/ok?") + new string('q', LinkChecker.MaxRememberedLength);
+
+        await checker.CheckAsync([site.Url("/ok"), longLink], follow: false, Cancel);
+        await checker.CheckAsync([site.Url("/ok"), longLink], follow: false, Cancel);
+        Assert.Equal(3, site.Requests.Count);
+        Assert.Equal(1, checker.Remembered);
+
+        time.Advance(LinkChecker.ResultLifetime);
+        var again = await checker.CheckAsync([site.Url("/ok")], follow: false, Cancel);
+        Assert.Equal(200, Assert.Single(again.Links).StatusCode);
+        Assert.Equal(4, site.Requests.Count);
+    }
+
+    [Fact]
     public void TheLinkCheckTimeoutHasItsDefaultAcceptsAValidValueAndRefusesAnInvalidOne()
     {
         var options = new CatcherHttpOptions();
