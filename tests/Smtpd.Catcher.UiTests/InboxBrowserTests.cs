@@ -1,3 +1,6 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Playwright;
 using MimeKit;
 using Smtpd.Catcher.UiTests.Support;
@@ -350,5 +353,40 @@ public sealed class InboxBrowserTests(BrowserFixture browser)
         Assert.StartsWith("/mail/api/v1/message/", new Uri(await page.Locator("#msg-download").GetAttributeAsync("href") ?? string.Empty, UriKind.RelativeOrAbsolute) is { IsAbsoluteUri: true } absolute
             ? absolute.AbsolutePath
             : "not absolute", StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CheckLinksShowsEachLinksStatusBesideIt()
+    {
+        // A site on loopback: /ok answers, anything else is 404. Loopback is a reserved address, so the catcher is
+        // told it may request it (the CLI's --allow-internal-http-requests).
+        var siteBuilder = WebApplication.CreateSlimBuilder();
+        siteBuilder.Logging.ClearProviders();
+        siteBuilder.WebHost.UseKestrel(k => k.Listen(System.Net.IPAddress.Loopback, 0));
+        await using var site = siteBuilder.Build();
+        site.MapMethods("/ok", ["GET", "HEAD"], () => "ok");
+        await site.StartAsync(TestContext.Current.CancellationToken);
+        var origin = site.Urls.First().TrimEnd('/');
+
+        await using var host = await CatcherHost.StartAsync(configure: o => o.Http.AllowInternalLinkChecks = true);
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("shop@example.com"));
+        message.To.Add(MailboxAddress.Parse("bob@example.com"));
+        message.Subject = "Your order";
+        message.Body = new BodyBuilder { HtmlBody = $"<p><a href=\"{origin}/ok\">Track it</a> <a href=\"{origin}/gone\">Old page</a> <img src=\"{origin}/ok\" alt=\"\"></p>" }.ToMessageBody();
+        await host.SendAsync(message);
+        var page = await OpenInboxAsync(browser, host);
+
+        await Row(page, "Your order").Locator("a.open").ClickAsync();
+        await page.Locator("#tab-links").ClickAsync();
+        await Expect(page.Locator("#msg-links li")).ToHaveCountAsync(2);
+        await page.Locator("#link-check").ClickAsync();
+
+        await Expect(page.Locator("#link-check-summary")).ToHaveTextAsync("2 checked, 1 failed.");
+        await Expect(page.Locator($"#msg-links li[data-url='{origin}/ok'] .link-status")).ToHaveTextAsync("200 OK");
+        await Expect(page.Locator($"#msg-links li[data-url='{origin}/ok'] .link-status")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\bok\b"));
+        await Expect(page.Locator($"#msg-links li[data-url='{origin}/gone'] .link-status")).ToHaveTextAsync("404 Not Found");
+        await Expect(page.Locator($"#msg-links li[data-url='{origin}/gone'] .link-status")).ToHaveClassAsync(new System.Text.RegularExpressions.Regex(@"\bfailed\b"));
+        await BrowserFixture.ScreenshotAsync(page, "link-check");
     }
 }

@@ -70,6 +70,8 @@ export const api = {
   raw: (messageId) => request('GET', `api/v1/message/${id(messageId)}/raw`, { params: scoped({}), as: 'text' }),
   links: (messageId) => request('GET', `api/v1/message/${id(messageId)}/links`, { params: scoped({}) }),
   codes: (messageId) => request('GET', `api/v1/message/${id(messageId)}/codes`, { params: scoped({}) }),
+  /** Mailpit's link check: a HEAD request to each link, by the catcher; `follow` follows redirects. */
+  linkCheck: (messageId, follow) => request('GET', `api/v1/message/${id(messageId)}/link-check`, { params: scoped({ follow: follow ? 'true' : undefined }) }),
   setRead: (ids, read) => request('PUT', 'api/v1/messages', { params: scoped({}), body: { IDs: ids, Read: read }, as: 'text' }),
   setAllRead: (query) => request('PUT', 'api/v1/messages', { params: scoped({}), body: query ? { Read: true, Search: query } : { Read: true }, as: 'text' }),
   // In a named mailbox these take the messages out of that mailbox only (docs/api.md "Mailboxes").

@@ -108,6 +108,7 @@ export class MessageView {
     $('#msg-unread').addEventListener('click', () => this.markUnread());
     $('#msg-delete').addEventListener('click', () => this.remove());
     $('#remote-load').addEventListener('click', () => this.loadRemote());
+    $('#link-check').addEventListener('click', () => this.checkLinks());
     $('#msg-tag-form').addEventListener('submit', (event) => {
       event.preventDefault();
       this.addTag();
@@ -207,6 +208,8 @@ export class MessageView {
     replace($('#msg-links'), h('li', { className: 'muted', textContent: 'Loading…' }));
     replace($('#msg-codes'));
     $('#links-count').textContent = '';
+    $('#link-check-summary').textContent = '';
+    $('#link-check').disabled = false;
     // The tab the reader chose last stays chosen; a message without HTML falls back to its text.
     this.select(!hasHtml && this.preferred === 'html' ? 'text' : this.preferred, false, false);
   }
@@ -281,7 +284,7 @@ export class MessageView {
       const href = safeHref(text);
       const label = typeof item === 'object' && item?.Text && item.Text !== text ? item.Text : '';
       const source = typeof item === 'object' && item?.Source ? item.Source : '';
-      return h('li', null,
+      return h('li', { dataset: { url: text } },
         href ? h('a', { href, textContent: text, target: '_blank', rel: 'noopener noreferrer' }) : h('span', { textContent: text }),
         copyButton(text, `Copy link ${text}`),
         label || source ? h('span', { className: 'muted context', textContent: [label && `“${label}”`, source && `in the ${source}`].filter(Boolean).join(' ') }) : null);
@@ -294,6 +297,49 @@ export class MessageView {
         copyButton(code, `Copy code ${code}`),
         context ? h('span', { className: 'muted context', textContent: context }) : null);
     }) : h('li', { className: 'muted', textContent: codes.status === 'fulfilled' ? 'No codes found.' : 'Codes are not available.' }));
+  }
+
+  /**
+   * Asks the catcher to request every link of the message (Mailpit's link check) and shows each link's status
+   * beside it; links the check found that the list does not show (images, stylesheets) are listed after them.
+   */
+  async checkLinks() {
+    if (!this.message) return;
+    const token = this.token;
+    const button = $('#link-check');
+    const summary = $('#link-check-summary');
+    button.disabled = true;
+    summary.textContent = 'Checking…';
+    try {
+      const result = await api.linkCheck(this.message.ID, $('#link-check-follow').checked);
+      if (token !== this.token) return;
+      const list = $('#msg-links');
+      const rows = new Map([...list.querySelectorAll('li[data-url]')].map((li) => [li.dataset.url, li]));
+      for (const link of result?.Links ?? []) {
+        let row = rows.get(link.URL);
+        if (!row) {
+          list.querySelector('li.muted')?.remove();
+          const href = safeHref(link.URL);
+          row = h('li', { dataset: { url: link.URL } },
+            href ? h('a', { href, textContent: link.URL, target: '_blank', rel: 'noopener noreferrer' }) : h('span', { textContent: link.URL }));
+          list.append(row);
+          rows.set(link.URL, row);
+        }
+        row.querySelector('.link-status')?.remove();
+        const failed = !link.StatusCode || link.StatusCode >= 400;
+        row.insertBefore(h('span', {
+          className: `link-status ${failed ? 'failed' : 'ok'}`,
+          textContent: link.StatusCode ? `${link.StatusCode} ${link.Status ?? ''}`.trim() : (link.Status || 'no answer'),
+        }), row.children[1] ?? null);
+      }
+      const count = result?.Links?.length ?? 0;
+      const errors = result?.Errors ?? 0;
+      summary.textContent = count === 0 ? 'No links to check.' : `${count} checked, ${errors} failed.`;
+    } catch (error) {
+      if (token === this.token) summary.textContent = `The check failed: ${error.message ?? error}`;
+    } finally {
+      if (token === this.token) button.disabled = false;
+    }
   }
 
   select(name, focus = true, chosen = true) {
