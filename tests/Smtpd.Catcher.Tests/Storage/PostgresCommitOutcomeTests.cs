@@ -150,6 +150,96 @@ public sealed class PostgresCommitOutcomeTests
     }
 
     [Fact]
+    public async Task TheRetryOfAnUncertainMessageThatCommittedGets250OnAnotherInstanceWithoutASecondCopy()
+    {
+        var database = await StoreBackend.CreateDatabaseAsync();
+        await using var proxy = PostgresCommitProxy.Start(database);
+        var clock = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        var first = PostgresCatcherStore.Open(proxy.ConnectionString, new StoreRetention(0, null, 0), clock, null, resolveTimeout: TimeSpan.Zero);
+        var second = PostgresCatcherStore.Open(database, new StoreRetention(0, null, 0), TimeProvider.System, null);
+        try
+        {
+            await StoreAsync(first, Record("before"));
+            proxy.LoseNextCommitReply(thenRefuse: true);
+            await Assert.ThrowsAsync<StoreUnavailableException>(() => StoreAsync(first, Record("uncertain")));
+            var stored = Assert.Single(await IdsAsync(database, "uncertain"));
+
+            // The server is back. The first instance gets no more mail (its client retries through the balancer to
+            // the other one), so its timer settles the uncertain message and publishes it.
+            proxy.Refusing = false;
+            await WaitForRetryKeyAsync(database, clock);
+
+            var retried = await StoreAsync(second, Record("uncertain", client: "127.0.0.1:5353"));
+            Assert.Equal(stored, retried);
+            Assert.Equal([stored], await IdsAsync(database, "uncertain"));
+            // Once only, on any instance: the same message sent again is a message of its own.
+            var again = await StoreAsync(second, Record("uncertain"));
+            var alsoAgain = await StoreAsync(first, Record("uncertain"));
+            Assert.Equal([stored, again, alsoAgain], await IdsAsync(database, "uncertain"));
+        }
+        finally
+        {
+            await first.CloseAsync();
+            await second.CloseAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ARetryKeyWhoseFirstCopyIsGoneStoresTheRetry()
+    {
+        var database = await StoreBackend.CreateDatabaseAsync();
+        var store = PostgresCatcherStore.Open(database, new StoreRetention(0, null, 0), TimeProvider.System, null);
+        try
+        {
+            var record = Record("deleted since");
+            var first = await StoreAsync(store, record);
+            await ExecuteAsync(database, $"INSERT INTO retry_keys (key, message_id, sha256) VALUES ('{PostgresUncertainCommits.KeyOf(record)}', {first}, '{record.Sha256}'); DELETE FROM messages WHERE id = {first}");
+
+            var retried = await StoreAsync(store, Record("deleted since"));
+
+            Assert.NotEqual(first, retried);
+            Assert.Equal([retried], await IdsAsync(database, "deleted since"));
+            Assert.Equal(0L, await ScalarAsync(database, "SELECT count(*) FROM retry_keys"));
+        }
+        finally
+        {
+            await store.CloseAsync();
+        }
+    }
+
+    private static async Task WaitForRetryKeyAsync(string database, Microsoft.Extensions.Time.Testing.FakeTimeProvider clock)
+    {
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            clock.Advance(PostgresStoreWriter.PublishInterval);
+            if (await ScalarAsync(database, "SELECT count(*) FROM retry_keys") > 0)
+            {
+                return;
+            }
+
+            await Task.Delay(50, Ct);
+        }
+
+        Assert.Fail("the uncertain message was never published to retry_keys");
+    }
+
+    private static async Task<long> ScalarAsync(string database, string sql)
+    {
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(database) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync(Ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        return (long)(await command.ExecuteScalarAsync(Ct))!;
+    }
+
+    private static async Task ExecuteAsync(string database, string sql)
+    {
+        await using var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(database) { Pooling = false }.ConnectionString);
+        await connection.OpenAsync(Ct);
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(Ct);
+    }
+
+    [Fact]
     public async Task AnUncertainMessageThatTurnsOutRolledBackIsStoredWhenRetried()
     {
         var database = await StoreBackend.CreateDatabaseAsync();

@@ -128,7 +128,7 @@ internal sealed partial class PostgresMessageStore : IMessageStore
         // Locks the table first, so the count is exactly what TRUNCATE removes.
         PostgresSchema.Execute(_connection, "LOCK TABLE messages IN ACCESS EXCLUSIVE MODE", transaction);
         var count = Convert.ToInt32(PostgresSchema.Scalar(_connection, "SELECT count(*) FROM messages", transaction), CultureInfo.InvariantCulture);
-        PostgresSchema.Execute(_connection, "TRUNCATE message_chunks, message_tags, message_headers, message_mailboxes, messages", transaction);
+        PostgresSchema.Execute(_connection, "TRUNCATE message_chunks, message_tags, message_headers, message_mailboxes, retry_keys, messages", transaction);
         transaction.Commit();
         return count;
     }

@@ -241,6 +241,18 @@ internal static class PostgresSchema
         END
         $$;
         """,
+        // 6: messages answered 451 whose commit turned out to have happened, so that a retry reaching any instance
+        // (not only the one that answered) is acknowledged with the first copy instead of being stored again
+        // (PostgresStoreWriter.PublishSettledAsync and TakeSharedRetriesAsync; docs/scaling.md "Outages").
+        """
+        CREATE TABLE retry_keys (
+            key         text        NOT NULL,
+            message_id  bigint      NOT NULL,
+            sha256      text,
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (key, message_id)
+        );
+        """,
     ];
 
     /// <summary>The version a fully migrated database has.</summary>

@@ -67,6 +67,7 @@ internal sealed class PostgresStoreWriter
     private readonly string _instance;
     private readonly Task _loop;
     private readonly ITimer? _ageTimer;
+    private readonly ITimer _publishTimer;
     private readonly TimeSpan _resolveTimeout;
     private readonly PostgresUncertainCommits _uncertain;
     private readonly long _countSlack;
@@ -117,7 +118,17 @@ internal sealed class PostgresStoreWriter
         {
             _ageTimer = time.CreateTimer(static state => ((PostgresStoreWriter)state!).RequestPrune(), this, StoreWriter.AgeCheckInterval, StoreWriter.AgeCheckInterval);
         }
+
+        // An instance that answered 451 may get no more mail (its clients retry elsewhere), so it settles its
+        // uncertain messages on a timer too, not only when its next group comes.
+        _publishTimer = time.CreateTimer(static state => ((PostgresStoreWriter)state!).RequestPublish(), this, PublishInterval, PublishInterval);
     }
+
+    /// <summary>How often an instance with uncertain messages asks what became of them, mail or no mail.</summary>
+    internal static readonly TimeSpan PublishInterval = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a settled message in <c>retry_keys</c> answers a retry: <see cref="PostgresUncertainCommits.Lifetime"/>.</summary>
+    private const string RetryKeyLifetimeSql = "interval '24 hours'";
 
     /// <summary>The messages answered 451 whose commit could not be confirmed (tests remember entries through it, before any store).</summary>
     internal PostgresUncertainCommits Uncertain => _uncertain;
@@ -149,8 +160,18 @@ internal sealed class PostgresStoreWriter
     public Task CloseAsync()
     {
         _ageTimer?.Dispose();
+        _publishTimer.Dispose();
         _queue.Writer.TryComplete();
         return _loop;
+    }
+
+    private void RequestPublish()
+    {
+        // A hint read off the loop's thread: at worst one wake-up too many or one interval late.
+        if (_uncertain.Count > 0)
+        {
+            _queue.Writer.TryWrite(PublishRequest.Instance);
+        }
     }
 
     private void RequestPrune()
@@ -168,6 +189,7 @@ internal sealed class PostgresStoreWriter
         {
             long bytes = 0;
             var prune = false;
+            var publish = false;
             while (batch.Count < MaxBatchMessages && bytes < MaxBatchBytes && _queue.Reader.TryRead(out var work))
             {
                 if (work is Pending pending)
@@ -176,10 +198,20 @@ internal sealed class PostgresStoreWriter
                     batch.Add(pending);
                     bytes += pending.Record.Size;
                 }
+                else if (work is PublishRequest)
+                {
+                    publish = true;
+                }
                 else
                 {
                     prune = true;
                 }
+            }
+
+            if (publish && batch.Count == 0 && !prune)
+            {
+                await PublishSettledAsync().ConfigureAwait(false);
+                continue;
             }
 
             _sinceCountCheck += batch.Count;
@@ -207,6 +239,11 @@ internal sealed class PostgresStoreWriter
     private async Task WriteBatchAsync(List<Pending> batch, bool prune)
     {
         _pruneLockTaken = false;
+        if (_uncertain.Count > 0)
+        {
+            await PublishSettledAsync().ConfigureAwait(false);
+        }
+
         if (_uncertain.Count > 0 && batch.Count > 0)
         {
             await SettleRetriesAsync(batch).ConfigureAwait(false);
@@ -224,7 +261,13 @@ internal sealed class PostgresStoreWriter
             await using var transaction = await connection.BeginTransactionAsync().ConfigureAwait(false);
             if (batch.Count > 0)
             {
-                transactionId = await AllocateIdsAsync(connection, transaction, ids).ConfigureAwait(false);
+                (transactionId, var sharedRetries) = await AllocateIdsAsync(connection, transaction, ids).ConfigureAwait(false);
+                if (sharedRetries && await TakeSharedRetriesAsync(connection, transaction, batch, ids).ConfigureAwait(false) is { } kept)
+                {
+                    // Retries acknowledged with their first copy's id leave the group (their ids stay unused).
+                    ids = kept;
+                    failures = new Exception?[batch.Count];
+                }
                 var allInMemory = batch.TrueForAll(p => p.Content is not null);
                 await using (var group = new NpgsqlBatch(connection, transaction))
                 {
@@ -237,7 +280,7 @@ internal sealed class PostgresStoreWriter
                         }
                     }
 
-                    if (allInMemory)
+                    if (allInMemory && batch.Count > 0)
                     {
                         // Every message is in this batch and none can fail alone: the NOTIFY rides with it (one round trip fewer).
                         group.BatchCommands.Add(NotifyCommand("new " + string.Join(',', ids.Select(id => id.ToString(CultureInfo.InvariantCulture)))));
@@ -317,7 +360,7 @@ internal sealed class PostgresStoreWriter
                     // The retry of an identical transaction is then settled by what this one became (SettleRetriesAsync).
                     foreach (var i in stored)
                     {
-                        _uncertain.Remember(PostgresUncertainCommits.KeyOf(batch[i].Record), ids[i], transactionId);
+                        _uncertain.Remember(PostgresUncertainCommits.KeyOf(batch[i].Record), ids[i], transactionId, batch[i].Record.Sha256);
                     }
                 }
             }
@@ -511,6 +554,145 @@ internal sealed class PostgresStoreWriter
     }
 
     /// <summary>
+    /// Asks what became of every uncertain message of this instance, and makes the settled ones known to every
+    /// instance: one whose transaction committed (and whose row is there, under its id with its content hash) goes
+    /// into <c>retry_keys</c>, where the retry is matched wherever HAProxy sends it (<see cref="TakeSharedRetriesAsync"/>),
+    /// and one that was rolled back is forgotten. One still undecided stays, and its retry to this instance is
+    /// answered 451 again (<see cref="SettleRetriesAsync"/>). A failure leaves everything as it was, for the next try.
+    /// </summary>
+    /// <remarks>
+    /// Runs before each group while any are uncertain, and every <see cref="PublishInterval"/> without mail. What
+    /// stays in memory: an entry remembered without its content hash (only settled by a retry here), and every entry
+    /// if this instance stops before the server is back (a retry then stores a second copy: at least once).
+    /// </remarks>
+    private async Task PublishSettledAsync()
+    {
+        var entries = _uncertain.All().Where(e => e.Entry.Sha256 is not null).ToList();
+        if (entries.Count == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var connection = await _dataSource.OpenConnectionAsync().ConfigureAwait(false);
+            var outcomes = new CommitOutcome[entries.Count];
+            await using (var status = new NpgsqlCommand(
+                $"""
+                SELECT {TxidStatusSql("t.xid")},
+                    EXISTS (SELECT 1 FROM messages AS m WHERE m.id = t.id AND m.sha256 = t.sha256)
+                FROM unnest($1::bigint[], $2::bigint[], $3::text[]) WITH ORDINALITY AS t(xid, id, sha256, ord)
+                ORDER BY t.ord
+                """,
+                connection))
+            {
+                status.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. entries.Select(e => e.Entry.Transaction)] });
+                status.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. entries.Select(e => e.Entry.Id)] });
+                status.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. entries.Select(e => e.Entry.Sha256!)] });
+                await using var reader = await status.ExecuteReaderAsync().ConfigureAwait(false);
+                for (var i = 0; await reader.ReadAsync().ConfigureAwait(false); i++)
+                {
+                    outcomes[i] = Outcome(reader.IsDBNull(0) ? null : reader.GetString(0), reader.GetBoolean(1), trustStatus: false);
+                }
+            }
+
+            var committed = entries.Where((_, i) => outcomes[i] == CommitOutcome.Committed).ToList();
+            if (committed.Count > 0)
+            {
+                await using (var expired = new NpgsqlCommand($"DELETE FROM retry_keys WHERE created_at <= now() - {RetryKeyLifetimeSql}", connection))
+                {
+                    await expired.ExecuteNonQueryAsync().ConfigureAwait(false);
+                }
+
+                await using var publish = new NpgsqlCommand(
+                    "INSERT INTO retry_keys (key, message_id, sha256) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]) ON CONFLICT DO NOTHING",
+                    connection);
+                publish.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. committed.Select(e => e.Key)] });
+                publish.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. committed.Select(e => e.Entry.Id)] });
+                publish.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. committed.Select(e => e.Entry.Sha256!)] });
+                await publish.ExecuteNonQueryAsync().ConfigureAwait(false);
+            }
+
+            for (var i = 0; i < entries.Count; i++)
+            {
+                if (outcomes[i] != CommitOutcome.Unknown)
+                {
+                    _uncertain.Forget(entries[i].Key, entries[i].Entry);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or IOException or System.Net.Sockets.SocketException or InvalidOperationException)
+        {
+            ClearPools();
+        }
+    }
+
+    /// <summary>
+    /// Matches the group's messages against <c>retry_keys</c>, in the group's transaction, right after the id
+    /// allocation saw a row there (so a row another instance published before this group began is always seen): a
+    /// message there is the retry of one whose commit an instance could not confirm in time and that turned out
+    /// stored, so it is acknowledged at once with the first copy's id and leaves the group. Each row answers one retry
+    /// (it is deleted by the same statement, so two instances cannot both take it; if the group then fails, the row
+    /// is back for the next retry), and only while the first copy's row is still there: one that retention has
+    /// deleted since is stored again, at least once, never lost.
+    /// </summary>
+    /// <returns>The ids of the messages left in <paramref name="batch"/>, or <see langword="null"/> when none was a retry.</returns>
+    private async Task<long[]?> TakeSharedRetriesAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<Pending> batch, long[] ids)
+    {
+        var keys = batch.Select(p => PostgresUncertainCommits.KeyOf(p.Record)).ToArray();
+        var taken = new List<(string Key, long Id)>();
+        await using (var take = new NpgsqlCommand(
+            $"""
+            WITH chosen AS (
+                SELECT DISTINCT ON (key) key, message_id FROM retry_keys
+                WHERE key = ANY($1) AND created_at > now() - {RetryKeyLifetimeSql}
+                ORDER BY key, message_id),
+            taken AS (
+                DELETE FROM retry_keys AS r USING chosen AS c
+                WHERE r.key = c.key AND r.message_id = c.message_id
+                RETURNING r.key, r.message_id, r.sha256)
+            SELECT t.key, t.message_id, EXISTS (SELECT 1 FROM messages AS m WHERE m.id = t.message_id AND m.sha256 = t.sha256)
+            FROM taken AS t
+            """,
+            connection,
+            transaction))
+        {
+            take.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. keys.Distinct(StringComparer.Ordinal)] });
+            await using var reader = await take.ExecuteReaderAsync().ConfigureAwait(false);
+            while (await reader.ReadAsync().ConfigureAwait(false))
+            {
+                if (reader.GetBoolean(2))
+                {
+                    taken.Add((reader.GetString(0), reader.GetInt64(1)));
+                }
+            }
+        }
+
+        if (taken.Count == 0)
+        {
+            return null;
+        }
+
+        var settled = new List<Pending>();
+        var settledIds = new List<long>();
+        foreach (var (key, id) in taken)
+        {
+            // The first message of the group with this key is the retry; an identical one after it is a message of its own.
+            var index = Array.IndexOf(keys, key);
+            if (index >= 0)
+            {
+                settled.Add(batch[index]);
+                settledIds.Add(id);
+            }
+        }
+
+        var kept = ids.Where((_, i) => !settled.Contains(batch[i])).ToArray();
+        batch.RemoveAll(settled.Contains);
+        Release([.. settled], [.. settledIds], new Exception?[settled.Count], null);
+        return kept;
+    }
+
+    /// <summary>
     /// What a transaction became, from <c>txid_status</c> and its rows: "committed" holds only with the rows there,
     /// unless <paramref name="trustStatus"/> (the rows may have been pruned by the transaction itself); a status no
     /// longer kept, or not asked, leaves the rows to decide.
@@ -530,21 +712,29 @@ internal sealed class PostgresStoreWriter
     /// </summary>
     private static string TxidStatusSql(string xid) => $"CASE WHEN {xid} < txid_snapshot_xmax(txid_current_snapshot()) THEN txid_status({xid}) END";
 
-    /// <summary>Takes the group's ids from the identity's sequence in one round trip, with the transaction's id.</summary>
-    /// <returns>The transaction id (<c>txid_current()</c>), by which an unacknowledged COMMIT is resolved.</returns>
-    private static async Task<long> AllocateIdsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long[] ids)
+    /// <summary>
+    /// Takes the group's ids from the identity's sequence in one round trip, with the transaction's id and whether
+    /// <c>retry_keys</c> holds a settled message still answering retries (for the next group: no extra round trip).
+    /// </summary>
+    /// <returns>The transaction id (<c>txid_current()</c>), by which an unacknowledged COMMIT is resolved, and that flag.</returns>
+    private static async Task<(long Transaction, bool SharedRetries)> AllocateIdsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long[] ids)
     {
-        await using var command = new NpgsqlCommand("SELECT nextval(pg_get_serial_sequence('messages', 'id')), txid_current() FROM generate_series(1, $1)", connection, transaction);
+        await using var command = new NpgsqlCommand(
+            $"SELECT nextval(pg_get_serial_sequence('messages', 'id')), txid_current(), EXISTS (SELECT 1 FROM retry_keys WHERE created_at > now() - {RetryKeyLifetimeSql}) FROM generate_series(1, $1)",
+            connection,
+            transaction);
         command.Parameters.Add(new NpgsqlParameter { Value = ids.Length });
         await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
         long transactionId = 0;
+        var sharedRetries = false;
         for (var i = 0; await reader.ReadAsync().ConfigureAwait(false); i++)
         {
             ids[i] = reader.GetInt64(0);
             transactionId = reader.GetInt64(1);
+            sharedRetries = reader.GetBoolean(2);
         }
 
-        return transactionId;
+        return (transactionId, sharedRetries);
     }
 
     private static void AddMessage(NpgsqlBatch group, long id, MessageRecord r)
@@ -861,6 +1051,11 @@ internal sealed class PostgresStoreWriter
     private sealed class PruneRequest
     {
         public static readonly PruneRequest Instance = new();
+    }
+
+    private sealed class PublishRequest
+    {
+        public static readonly PublishRequest Instance = new();
     }
 
     private sealed class Pending(MessageRecord record, byte[]? content, Func<Stream> openContent)

@@ -67,7 +67,14 @@ internal sealed class PostgresUncertainCommits
     /// <param name="key">Its <see cref="KeyOf"/>.</param>
     /// <param name="id">The id it was inserted with.</param>
     /// <param name="transaction">The PostgreSQL transaction id (<c>txid_current()</c>) that inserted it.</param>
-    public void Remember(string key, long id, long transaction)
+    public void Remember(string key, long id, long transaction) => Remember(key, id, transaction, null);
+
+    /// <summary>Remembers a message answered 451 although its transaction may have committed, with its content's hash.</summary>
+    /// <param name="key">Its <see cref="KeyOf"/>.</param>
+    /// <param name="id">The id it was inserted with.</param>
+    /// <param name="transaction">The PostgreSQL transaction id (<c>txid_current()</c>) that inserted it.</param>
+    /// <param name="sha256">Its content's SHA-256, by which its row is recognised; without it the entry is settled only by a retry to this instance.</param>
+    public void Remember(string key, long id, long transaction, string? sha256)
     {
         Trim();
         while (_count >= Capacity && _order.TryDequeue(out var oldest))
@@ -76,7 +83,7 @@ internal sealed class PostgresUncertainCommits
             Remove(oldest.Key, oldest.Entry);
         }
 
-        var entry = new Entry(id, transaction, _time.GetUtcNow() + Lifetime);
+        var entry = new Entry(id, transaction, _time.GetUtcNow() + Lifetime, sha256);
         if (!_entries.TryGetValue(key, out var list))
         {
             _entries[key] = list = new List<Entry>(1);
@@ -112,6 +119,14 @@ internal sealed class PostgresUncertainCommits
 
         entry = default;
         return false;
+    }
+
+    /// <summary>Every remembered attempt still within its lifetime, oldest first.</summary>
+    /// <returns>The keys and attempts.</returns>
+    public List<(string Key, Entry Entry)> All()
+    {
+        Trim();
+        return [.. _order.Where(o => _entries.TryGetValue(o.Key, out var list) && list.Contains(o.Entry))];
     }
 
     /// <summary>Forgets the oldest attempt of a key.</summary>
@@ -155,5 +170,6 @@ internal sealed class PostgresUncertainCommits
     /// <param name="Id">The id the first attempt was inserted with.</param>
     /// <param name="Transaction">The transaction that inserted it.</param>
     /// <param name="Expires">When it is forgotten.</param>
-    internal readonly record struct Entry(long Id, long Transaction, DateTimeOffset Expires);
+    /// <param name="Sha256">The content's SHA-256, or <see langword="null"/> when not known.</param>
+    internal readonly record struct Entry(long Id, long Transaction, DateTimeOffset Expires, string? Sha256 = null);
 }
