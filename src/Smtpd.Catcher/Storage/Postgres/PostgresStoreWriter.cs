@@ -41,23 +41,37 @@ internal sealed class PostgresStoreWriter
     /// <summary>The most messages one prune deletes; more go in the next transactions, between groups.</summary>
     internal const int PruneBatch = StoreWriter.PruneBatch;
 
-    private const string InsertMessageSql = """
+    /// <summary>
+    /// The messages of a group in one statement, a row per element of the column arrays: the insert trigger that keeps
+    /// <c>message_counts</c> (migration 4) then runs once per group instead of once per message, and PostgreSQL binds
+    /// and executes one statement instead of one per message. The recipients travel as a JSON array per message (an
+    /// array of arrays cannot be unnested by rows).
+    /// </summary>
+    private const string InsertMessagesSql = """
         INSERT INTO messages (id, received_at, mail_from, rcpt_to, rcpt_text, client, helo, tls, tls_protocol, auth_user, size, sha256,
             subject, header_from, header_to, header_date, message_id, has_attachments, dsn_ret, dsn_envid, rcpt_dsn,
             header_cc, header_bcc, header_reply_to, attachments, inline_parts, snippet, tls_cipher, listener_port, search)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29,
-            to_tsvector('simple', $30))
+        SELECT t.id, t.received_at, t.mail_from, ARRAY(SELECT jsonb_array_elements_text(t.rcpt_json::jsonb)), t.rcpt_text, t.client, t.helo,
+            t.tls, t.tls_protocol, t.auth_user, t.size, t.sha256, t.subject, t.header_from, t.header_to, t.header_date, t.message_id,
+            t.has_attachments, t.dsn_ret, t.dsn_envid, t.rcpt_dsn, t.header_cc, t.header_bcc, t.header_reply_to, t.attachments,
+            t.inline_parts, t.snippet, t.tls_cipher, t.listener_port, to_tsvector('simple', t.search)
+        FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::boolean[],
+            $9::text[], $10::text[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
+            $18::boolean[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::integer[],
+            $26::integer[], $27::text[], $28::text[], $29::integer[], $30::text[])
+            AS t(id, received_at, mail_from, rcpt_json, rcpt_text, client, helo, tls, tls_protocol, auth_user, size, sha256,
+                subject, header_from, header_to, header_date, message_id, has_attachments, dsn_ret, dsn_envid, rcpt_dsn,
+                header_cc, header_bcc, header_reply_to, attachments, inline_parts, snippet, tls_cipher, listener_port, search)
         """;
 
-    /// <summary>One row per mailbox the message was routed to (migration 3), in the message's own transaction.</summary>
-    private const string InsertMailboxesSql = "INSERT INTO message_mailboxes (message_id, name) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING";
+    /// <summary>One row per mailbox each message was routed to (migration 3), in the messages' own transaction.</summary>
+    private const string InsertMailboxesSql = "INSERT INTO message_mailboxes (message_id, name) SELECT * FROM unnest($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING";
 
     private const string InsertChunkSql = "INSERT INTO message_chunks (message_id, seq, data) VALUES ($1, $2, $3)";
 
-    private const string InsertHeadersSql = """
-        INSERT INTO message_headers (message_id, seq, name, value)
-        SELECT $1, (t.ord - 1)::integer, t.name, t.value FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(name, value, ord)
-        """;
+    private const string InsertChunksSql = "INSERT INTO message_chunks (message_id, seq, data) SELECT * FROM unnest($1::bigint[], $2::integer[], $3::bytea[])";
+
+    private const string InsertHeadersSql = "INSERT INTO message_headers (message_id, seq, name, value) SELECT * FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::text[])";
 
     private readonly Channel<object> _queue = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
     private readonly NpgsqlDataSource _dataSource;
@@ -271,13 +285,11 @@ internal sealed class PostgresStoreWriter
                 var allInMemory = batch.TrueForAll(p => p.Content is not null);
                 await using (var group = new NpgsqlBatch(connection, transaction))
                 {
-                    for (var i = 0; i < batch.Count; i++)
+                    var inMemory = Enumerable.Range(0, batch.Count).Where(i => batch[i].Content is not null).ToArray();
+                    if (inMemory.Length > 0)
                     {
-                        if (batch[i].Content is { } content)
-                        {
-                            AddMessage(group, ids[i], batch[i].Record);
-                            AddChunk(group, ids[i], 0, content);
-                        }
+                        AddMessages(group, [.. inMemory.Select(i => ids[i])], [.. inMemory.Select(i => batch[i].Record)]);
+                        AddChunks(group, [.. inMemory.Select(i => ids[i])], [.. inMemory.Select(i => batch[i].Content!)]);
                     }
 
                     if (allInMemory && batch.Count > 0)
@@ -737,69 +749,78 @@ internal sealed class PostgresStoreWriter
         return (transactionId, sharedRetries);
     }
 
-    private static void AddMessage(NpgsqlBatch group, long id, MessageRecord r)
+    /// <summary>Adds the rows of <paramref name="records"/> (their message rows, header rows and mailbox rows) to the group, in three statements at most.</summary>
+    private static void AddMessages(NpgsqlBatch group, long[] ids, MessageRecord[] records)
     {
-        var insert = new NpgsqlBatchCommand(InsertMessageSql);
+        var insert = new NpgsqlBatchCommand(InsertMessagesSql);
         var p = insert.Parameters;
-        p.Add(new NpgsqlParameter<long> { TypedValue = id });
-        p.Add(new NpgsqlParameter<DateTimeOffset> { TypedValue = r.ReceivedAt.ToUniversalTime() });
-        p.Add(Text(r.MailFrom));
-        p.Add(new NpgsqlParameter<string[]> { TypedValue = [.. r.Recipients.Select(Clean)] });
-        p.Add(Text(string.Join('\n', r.Recipients)));
-        p.Add(Text(r.Client));
-        p.Add(Text(r.Helo));
-        p.Add(new NpgsqlParameter<bool> { TypedValue = r.Tls });
-        p.Add(Text(r.TlsProtocol));
-        p.Add(Text(r.User));
-        p.Add(new NpgsqlParameter<long> { TypedValue = r.Size });
-        p.Add(Text(r.Sha256));
-        p.Add(Text(r.Subject));
-        p.Add(Text(r.HeaderFrom));
-        p.Add(Text(r.HeaderTo));
-        p.Add(Text(r.HeaderDate));
-        p.Add(Text(r.MessageId));
-        p.Add(new NpgsqlParameter<bool> { TypedValue = r.HasAttachments });
-        p.Add(Text(r.DsnReturn));
-        p.Add(Text(r.DsnEnvelopeId));
-        p.Add(Text(r.RecipientDsn.Count == 0 ? null : CatcherJson.RecipientDsnArray(r.RecipientDsn)));
-        p.Add(Text(r.HeaderCc));
-        p.Add(Text(r.HeaderBcc));
-        p.Add(Text(r.HeaderReplyTo));
-        p.Add(new NpgsqlParameter<int> { TypedValue = r.Attachments });
-        p.Add(new NpgsqlParameter<int> { TypedValue = r.InlineParts });
-        p.Add(Text(r.Snippet));
-        p.Add(Text(r.TlsCipher));
-        p.Add(r.ListenerPort is { } port ? new NpgsqlParameter<int> { TypedValue = port } : new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Integer });
+        p.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
+        p.Add(new NpgsqlParameter<DateTimeOffset[]> { TypedValue = [.. records.Select(r => r.ReceivedAt.ToUniversalTime())] });
+        p.Add(Texts(records, r => r.MailFrom));
+        p.Add(Texts(records, r => CatcherJson.StringArray(r.Recipients)));
+        p.Add(Texts(records, r => string.Join('\n', r.Recipients)));
+        p.Add(Texts(records, r => r.Client));
+        p.Add(Texts(records, r => r.Helo));
+        p.Add(new NpgsqlParameter<bool[]> { TypedValue = [.. records.Select(r => r.Tls)] });
+        p.Add(Texts(records, r => r.TlsProtocol));
+        p.Add(Texts(records, r => r.User));
+        p.Add(new NpgsqlParameter<long[]> { TypedValue = [.. records.Select(r => r.Size)] });
+        p.Add(Texts(records, r => r.Sha256));
+        p.Add(Texts(records, r => r.Subject));
+        p.Add(Texts(records, r => r.HeaderFrom));
+        p.Add(Texts(records, r => r.HeaderTo));
+        p.Add(Texts(records, r => r.HeaderDate));
+        p.Add(Texts(records, r => r.MessageId));
+        p.Add(new NpgsqlParameter<bool[]> { TypedValue = [.. records.Select(r => r.HasAttachments)] });
+        p.Add(Texts(records, r => r.DsnReturn));
+        p.Add(Texts(records, r => r.DsnEnvelopeId));
+        p.Add(Texts(records, r => r.RecipientDsn.Count == 0 ? null : CatcherJson.RecipientDsnArray(r.RecipientDsn)));
+        p.Add(Texts(records, r => r.HeaderCc));
+        p.Add(Texts(records, r => r.HeaderBcc));
+        p.Add(Texts(records, r => r.HeaderReplyTo));
+        p.Add(new NpgsqlParameter<int[]> { TypedValue = [.. records.Select(r => r.Attachments)] });
+        p.Add(new NpgsqlParameter<int[]> { TypedValue = [.. records.Select(r => r.InlineParts)] });
+        p.Add(Texts(records, r => r.Snippet));
+        p.Add(Texts(records, r => r.TlsCipher));
+        p.Add(new NpgsqlParameter<int?[]> { TypedValue = [.. records.Select(r => r.ListenerPort)] });
         // The three texts SQLite's messages_fts holds, folded as its tokenizer folds them (PostgresSearchCompiler.Fold).
-        p.Add(Text(PostgresSearchCompiler.Fold(string.Join(' ', r.Subject, r.SearchAddresses, r.SearchBody))));
+        p.Add(Texts(records, r => PostgresSearchCompiler.Fold(string.Join(' ', r.Subject, r.SearchAddresses, r.SearchBody))));
         group.BatchCommands.Add(insert);
-        if (r.SearchHeaders.Count > 0)
+
+        var headerRows = records.Sum(r => r.SearchHeaders.Count);
+        if (headerRows > 0)
         {
             var headers = new NpgsqlBatchCommand(InsertHeadersSql);
-            headers.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
-            headers.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. r.SearchHeaders.Select(h => Clean(h.Key))] });
-            headers.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. r.SearchHeaders.Select(h => Clean(h.Value))] });
+            headers.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. records.SelectMany((r, i) => r.SearchHeaders.Select(_ => ids[i]))] });
+            headers.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = [.. records.SelectMany(r => Enumerable.Range(0, r.SearchHeaders.Count))] });
+            headers.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. records.SelectMany(r => r.SearchHeaders.Select(h => Clean(h.Key)))] });
+            headers.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. records.SelectMany(r => r.SearchHeaders.Select(h => Clean(h.Value)))] });
             group.BatchCommands.Add(headers);
         }
 
-        if (r.Mailboxes.Count > 0)
+        if (records.Any(r => r.Mailboxes.Count > 0))
         {
             // Routed once, at ingest, and committed with the message: no moment where it is stored but in no mailbox.
             var mailboxes = new NpgsqlBatchCommand(InsertMailboxesSql);
-            mailboxes.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
-            mailboxes.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. r.Mailboxes.Select(Clean)] });
+            mailboxes.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. records.SelectMany((r, i) => r.Mailboxes.Select(_ => ids[i]))] });
+            mailboxes.Parameters.Add(new NpgsqlParameter<string[]> { TypedValue = [.. records.SelectMany(r => r.Mailboxes.Select(Clean))] });
             group.BatchCommands.Add(mailboxes);
         }
     }
 
-    private static void AddChunk(NpgsqlBatch group, long id, int seq, byte[] data)
+    /// <summary>The first (and only) chunk of each in-memory message, in one statement.</summary>
+    private static void AddChunks(NpgsqlBatch group, long[] ids, byte[][] contents)
     {
-        var chunk = new NpgsqlBatchCommand(InsertChunkSql);
-        chunk.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
-        chunk.Parameters.Add(new NpgsqlParameter<int> { TypedValue = seq });
-        chunk.Parameters.Add(new NpgsqlParameter<byte[]> { TypedValue = data, NpgsqlDbType = NpgsqlDbType.Bytea });
-        group.BatchCommands.Add(chunk);
+        var chunks = new NpgsqlBatchCommand(InsertChunksSql);
+        chunks.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = ids });
+        chunks.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = new int[ids.Length] });
+        chunks.Parameters.Add(new NpgsqlParameter<byte[][]> { TypedValue = contents });
+        group.BatchCommands.Add(chunks);
     }
+
+    /// <summary>A text column of the group: one element per message, NUL characters replaced (PostgreSQL text cannot hold them).</summary>
+    private static NpgsqlParameter<string?[]> Texts(MessageRecord[] records, Func<MessageRecord, string?> column) =>
+        new NpgsqlParameter<string?[]> { TypedValue = [.. records.Select(r => column(r) is { } value ? Clean(value) : null)] };
 
     /// <summary>
     /// Writes a large message a chunk at a time inside a savepoint: one chunk of memory whatever its size. A content
@@ -812,7 +833,7 @@ internal sealed class PostgresStoreWriter
         {
             await using (var head = new NpgsqlBatch(connection, transaction))
             {
-                AddMessage(head, id, pending.Record);
+                AddMessages(head, [id], [pending.Record]);
                 await head.ExecuteNonQueryAsync().ConfigureAwait(false);
             }
 
@@ -1031,9 +1052,6 @@ internal sealed class PostgresStoreWriter
 
     /// <summary>PostgreSQL text cannot hold NUL (U+0000); a message can. It becomes U+FFFD, the replacement character.</summary>
     private static string Clean(string value) => value.Contains('\0', StringComparison.Ordinal) ? value.Replace('\0', '\uFFFD') : value;
-
-    private static NpgsqlParameter Text(string? value) =>
-        value is null ? new NpgsqlParameter { Value = DBNull.Value, NpgsqlDbType = NpgsqlDbType.Text } : new NpgsqlParameter<string> { TypedValue = Clean(value) };
 
     /// <summary>What a group's transaction became.</summary>
     private enum CommitOutcome
